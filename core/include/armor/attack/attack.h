@@ -1,0 +1,24 @@
+#pragma once
+// Attack: an adversarial perturbation (plugins of kind "attack").
+//
+// perturb: model, x [N,C,H,W] in [0,1], y [N] int64 -> x_adv [N,C,H,W] within the attack's
+// threat model around x and inside [0,1]. The model is left in the train/eval mode it was in, and
+// no parameter gradient is accumulated.
+
+#include <string>
+
+#include <torch/types.h>
+
+namespace armor {
+
+class Classifier;
+
+class Attack {
+ public:
+  virtual ~Attack() = default;
+  virtual torch::Tensor perturb(Classifier& model, const torch::Tensor& x, const torch::Tensor& y) = 0;
+  // What exactly runs, for logs and results: "PGD-10 Linf eps=0.1 step=0.025 random-start".
+  virtual std::string describe() const = 0;
+};
+
+}  // namespace armor

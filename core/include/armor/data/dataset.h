@@ -1,0 +1,44 @@
+#pragma once
+// Datasets as armor holds them: the whole split in memory as uint8, converted to float batches in
+// [0,1] only when a batch is drawn. Dataset plugins (kind "dataset") return DatasetSplits.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <torch/types.h>
+
+namespace armor {
+
+struct DatasetInfo {
+  std::string name;
+  std::int64_t channels = 0;
+  std::int64_t height = 0;
+  std::int64_t width = 0;
+  std::int64_t num_classes = 0;
+  std::vector<double> mean;  // per channel, for the model's built-in normalisation
+  std::vector<double> std;
+};
+
+// images uint8 [N,C,H,W], labels int64 [N]
+struct LabelledImages {
+  torch::Tensor images;
+  torch::Tensor labels;
+
+  std::int64_t size() const { return labels.defined() ? labels.size(0) : 0; }
+  // The first n images (all when n <= 0 or n >= size()).
+  LabelledImages head(std::int64_t n) const;
+};
+
+struct DatasetSplits {
+  DatasetInfo info;
+  LabelledImages train;
+  LabelledImages test;
+};
+
+// Reads an IDX image file ([N,H,W] uint8) and its IDX label file ([N] uint8), gzip-compressed or
+// not. DataError naming the file on a missing file, a bad magic number, a truncated file or a
+// count that differs between the two.
+LabelledImages read_idx_pair(const std::string& images_path, const std::string& labels_path);
+
+}  // namespace armor

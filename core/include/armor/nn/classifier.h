@@ -1,0 +1,39 @@
+#pragma once
+// Classifier: what a model plugin makes.
+//
+// forward: x [N,C,H,W] in [0,1] (normalisation is inside the model, so attacks work in pixel
+// space) -> logits [N,K]. A MoE model lists its MoE layers so that trainers add balancing losses,
+// evaluation fixes experts and statistics read the routing.
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <torch/nn/module.h>
+#include <torch/types.h>
+
+#include "armor/nn/moe_layer.h"
+
+namespace armor {
+
+struct DatasetInfo;
+struct GateShape;
+class Gate;
+
+class Classifier : public torch::nn::Module {
+ public:
+  virtual torch::Tensor forward(const torch::Tensor& x) = 0;
+  // (qualified name, layer) of every MoE layer, in forward order; empty for a dense model.
+  virtual std::vector<std::pair<std::string, MoeLayer>> moe_layers() { return {}; }
+};
+
+// What a model factory is given besides its parameters: the data it will see and a way to make
+// the configured gate for each MoE layer it builds.
+struct ModelContext {
+  const DatasetInfo* data = nullptr;
+  std::function<std::shared_ptr<Gate>(const GateShape&)> make_gate;
+};
+
+}  // namespace armor

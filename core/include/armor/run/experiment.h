@@ -1,0 +1,44 @@
+#pragma once
+// Experiment: a composed config checked against the registry and completed with every default,
+// ready to run. Sections and their plugin kinds:
+//   [run]       host: seed, device, threads
+//   [data]      dataset plugin + host keys train_limit, test_limit
+//   [model]     model plugin          [gate]    gate plugin
+//   [balancing] balancing plugin + host key weight
+//   [attack]    attack plugin: the threat model adversarial trainers use
+//   [trainer]   trainer plugin
+//   [eval]      host: batch_size, and [eval.attacks.<metric>] tables, each an attack plugin. An
+//               evaluation attack of the same plugin as [attack] starts from [attack]'s values.
+// Every section names its plugin with `name`. Unknown sections, unknown keys (with a suggestion),
+// ill-typed and out-of-range values are ConfigErrors that name file:line:col (or the override).
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "armor/config/config.h"
+#include "armor/config/params.h"
+#include "armor/plugin/registry.h"
+
+namespace armor {
+
+struct Experiment {
+  toml::table resolved;                       // every key of every section, defaults filled
+  std::map<std::string, Params> sections;     // "run", "data", "model", ... "eval"
+  std::vector<Params> eval_attacks;           // section "eval.attacks.<metric>", in file order
+  std::vector<std::pair<std::string, ParamValue>> flat_params;  // "model.k" -> 2, ...
+
+  const Params& section(const std::string& name) const;
+  std::string to_toml() const;
+  std::string hash() const;  // FNV-1a 64 of to_toml(), hex
+  std::int64_t seed() const;
+};
+
+Experiment resolve_experiment(const Config& config, const Registry& registry);
+
+// The metric name of an evaluation attack section ("eval.attacks.pgd20" -> "pgd20").
+std::string eval_attack_metric(const Params& section);
+
+}  // namespace armor

@@ -1,0 +1,112 @@
+#include <unistd.h>
+
+#include <filesystem>
+#include <iostream>
+#include <memory>
+
+#include <fmt/core.h>
+
+#include "armor/data/builtin_datasets.h"
+#include "armor/error.h"
+#include "armor/plugin/plugin_loader.h"
+#include "armor/plugin/registry.h"
+#include "command.h"
+
+#ifndef ARMOR_BUILD_PLUGIN_DIR
+#define ARMOR_BUILD_PLUGIN_DIR ""
+#endif
+#ifndef ARMOR_INSTALL_PLUGIN_DIR
+#define ARMOR_INSTALL_PLUGIN_DIR ""
+#endif
+
+namespace armor::app {
+
+const std::vector<Command>& commands() {
+  static const std::vector<Command> table{
+      {"run", "Run an experiment, or a sweep of it with --multirun", run_command, false},
+      {"config", "Print the composed, resolved config of an experiment", config_command, false},
+      {"plugins", "List the registered plugins, or `show KIND/NAME` with its parameters", plugins_command, false},
+      {"db", "Query the results database: list, sql", db_command, false},
+      {"_exec-run", "Execute one recorded run (used by `armor run`)", exec_run_command, true},
+  };
+  return table;
+}
+
+void add_db_option(po::options_description& options, HostOptions& host) {
+  options.add_options()("db", po::value(&host.db)->default_value("runs.db"),
+                        "Results database (SQLite; created on first use)");
+}
+
+void add_plugin_path_option(po::options_description& options, HostOptions& host) {
+  options.add_options()("plugin-path", po::value(&host.plugin_paths)->composing(),
+                        "Folder or .so to load plugins from, searched before ARMOR_PLUGIN_PATH and the "
+                        "build's plugin folder (repeatable)");
+}
+
+bool parse_command_line(const std::string& usage, const std::vector<std::string>& args,
+                        po::options_description& visible, const po::options_description& hidden,
+                        const po::positional_options_description& positional, po::variables_map& values) {
+  visible.add_options()("help,h", "Show this help");
+  po::options_description all;
+  all.add(visible).add(hidden);
+  try {
+    po::store(po::command_line_parser(args).options(all).positional(positional).run(), values);
+    if (values.count("help") != 0) {
+      std::cout << usage << "\n\n" << visible << "\n";
+      return false;
+    }
+    po::notify(values);
+  } catch (const po::error& error) {
+    throw UsageError(std::string(error.what()) + "\nusage: " + usage);
+  }
+  return true;
+}
+
+std::string self_executable() { return std::filesystem::read_symlink("/proc/self/exe").string(); }
+
+std::vector<std::string> default_plugin_dirs() {
+  const std::filesystem::path exe_dir = std::filesystem::path(self_executable()).parent_path();
+  std::vector<std::string> dirs{(exe_dir / "plugins").string()};
+  if (std::string(ARMOR_BUILD_PLUGIN_DIR) != dirs.front() && !std::string(ARMOR_BUILD_PLUGIN_DIR).empty()) {
+    dirs.emplace_back(ARMOR_BUILD_PLUGIN_DIR);
+  }
+  if (!std::string(ARMOR_INSTALL_PLUGIN_DIR).empty()) dirs.emplace_back(ARMOR_INSTALL_PLUGIN_DIR);
+  return dirs;
+}
+
+Registry& load_registry(const HostOptions& host) {
+  // Lives as long as the process: its factories point into plugin libraries that are never unloaded.
+  static auto* registry = new Registry();
+  static bool loaded = false;
+  if (!loaded) {
+    register_builtin_datasets(*registry);
+    PluginLoader loader(*registry);
+    loader.load_search_path(host.plugin_paths, default_plugin_dirs());
+    loaded = true;
+  }
+  return *registry;
+}
+
+void print_table(const std::vector<std::string>& columns, const std::vector<std::vector<std::string>>& rows) {
+  std::vector<std::size_t> widths;
+  for (const auto& column : columns) widths.push_back(column.size());
+  for (const auto& row : rows) {
+    for (std::size_t i = 0; i < row.size() && i < widths.size(); ++i) widths[i] = std::max(widths[i], row[i].size());
+  }
+  auto print_row = [&](const std::vector<std::string>& row) {
+    std::string line;
+    for (std::size_t i = 0; i < row.size() && i < widths.size(); ++i) {
+      line += fmt::format("{:<{}}", row[i], widths[i]);
+      if (i + 1 < row.size()) line += "  ";
+    }
+    while (!line.empty() && line.back() == ' ') line.pop_back();
+    fmt::print("{}\n", line);
+  };
+  print_row(columns);
+  std::vector<std::string> rule;
+  for (const auto width : widths) rule.emplace_back(width, '-');
+  print_row(rule);
+  for (const auto& row : rows) print_row(row);
+}
+
+}  // namespace armor::app

@@ -1,0 +1,70 @@
+// armor: the host program. `armor --help` lists the subcommands; each has its own --help.
+
+#include <iostream>
+
+#include <fmt/core.h>
+
+#include "armor/error.h"
+#include "armor/util/suggest.h"
+#include "command.h"
+
+#ifndef ARMOR_VERSION
+#define ARMOR_VERSION "0"
+#endif
+
+namespace {
+
+void print_usage() {
+  fmt::print("armor {}: experiment runner for adversarially robust Mixture-of-Experts classifiers\n\n", ARMOR_VERSION);
+  fmt::print("usage: armor <command> [options]   (armor <command> --help for each)\n\ncommands:\n");
+  for (const auto& command : armor::app::commands()) {
+    if (!command.hidden) fmt::print("  {:<9} {}\n", command.name, command.summary);
+  }
+  fmt::print("\nexit codes: 0 success, 1 a run or the results database failed, 2 bad usage, config or plugin\n");
+}
+
+int dispatch(int argc, char** argv) {
+  using namespace armor;
+  if (argc < 2) {
+    print_usage();
+    return app::kExitUsage;
+  }
+  const std::string name = argv[1];
+  if (name == "--help" || name == "-h" || name == "help") {
+    print_usage();
+    return app::kExitOk;
+  }
+  if (name == "--version") {
+    fmt::print("armor {}\n", ARMOR_VERSION);
+    return app::kExitOk;
+  }
+  std::vector<std::string> names;
+  for (const auto& command : app::commands()) {
+    if (name == command.name) return command.handler(std::vector<std::string>(argv + 2, argv + argc));
+    if (!command.hidden) names.emplace_back(command.name);
+  }
+  throw UsageError("unknown command '" + name + "'" + did_you_mean(name, names) + "; see armor --help");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return dispatch(argc, argv);
+  } catch (const armor::UsageError& error) {
+    fmt::print(stderr, "armor: usage error: {}\n", error.what());
+    return armor::app::kExitUsage;
+  } catch (const armor::ConfigError& error) {
+    fmt::print(stderr, "armor: config error: {}\n", error.what());
+    return armor::app::kExitUsage;
+  } catch (const armor::PluginError& error) {
+    fmt::print(stderr, "armor: plugin error: {}\n", error.what());
+    return armor::app::kExitUsage;
+  } catch (const armor::StoreError& error) {
+    fmt::print(stderr, "armor: results database error: {}\n", error.what());
+    return armor::app::kExitFailed;
+  } catch (const std::exception& error) {
+    fmt::print(stderr, "armor: error: {}\n", error.what());
+    return armor::app::kExitFailed;
+  }
+}

@@ -1,0 +1,58 @@
+#include "armor/config/param_value.h"
+
+#include <fmt/format.h>
+
+#include <type_traits>
+
+namespace armor {
+namespace {
+
+// A string as a double-quoted literal. Quotes, backslashes and control characters are escaped so
+// that a value with a newline or a quote in it cannot garble the message it is printed in.
+std::string quoted(const std::string& text) {
+  std::string out = "\"";
+  for (const char c : text) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\t': out += "\\t"; break;
+      case '\r': out += "\\r"; break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          out += fmt::format("\\u{:04x}", static_cast<unsigned char>(c));
+        } else {
+          out += c;
+        }
+    }
+  }
+  return out + "\"";
+}
+
+}  // namespace
+
+std::string to_display_string(const ParamValue& value) {
+  return std::visit(
+      [](const auto& held) -> std::string {
+        using T = std::decay_t<decltype(held)>;
+        if constexpr (std::is_same_v<T, bool>) {
+          return held ? "true" : "false";
+        } else if constexpr (std::is_same_v<T, std::int64_t>) {
+          return std::to_string(held);
+        } else if constexpr (std::is_same_v<T, double>) {
+          return fmt::format("{}", held);  // the shortest text that reads back as the same double
+        } else {
+          return quoted(held);
+        }
+      },
+      value);
+}
+
+const char* type_name(const ParamValue& value) {
+  // The variant's alternatives, in order: bool, std::int64_t, double, std::string.
+  static constexpr const char* kNames[] = {"boolean", "integer", "float", "string"};
+  static_assert(std::variant_size_v<ParamValue> == 4, "a new ParamValue alternative needs a name");
+  return kNames[value.index()];
+}
+
+}  // namespace armor

@@ -1,0 +1,75 @@
+#include "armor/data/dataset.h"
+
+#include <zlib.h>
+
+#include <array>
+#include <filesystem>
+#include <memory>
+
+#include <torch/torch.h>
+
+#include "armor/error.h"
+
+namespace armor {
+namespace {
+
+struct GzCloser {
+  void operator()(gzFile file) const { gzclose(file); }
+};
+using GzFile = std::unique_ptr<std::remove_pointer_t<gzFile>, GzCloser>;
+
+// Reads an IDX file (gzip or plain; zlib reads both): magic 0x0000 08 <ndims>, big-endian dims, bytes.
+torch::Tensor read_idx(const std::string& path, int expected_dims) {
+  if (!std::filesystem::exists(path)) throw DataError(path + ": file not found");
+  GzFile file(gzopen(path.c_str(), "rb"));
+  if (!file) throw DataError(path + ": cannot open");
+  std::array<unsigned char, 4> magic{};
+  if (gzread(file.get(), magic.data(), 4) != 4) throw DataError(path + ": truncated IDX header");
+  if (magic[0] != 0 || magic[1] != 0 || magic[2] != 0x08) {
+    throw DataError(path + ": not an IDX file of unsigned bytes (bad magic number)");
+  }
+  if (magic[3] != expected_dims) {
+    throw DataError(path + ": IDX file has " + std::to_string(magic[3]) + " dimensions, expected " +
+                    std::to_string(expected_dims));
+  }
+  std::vector<std::int64_t> dims;
+  std::int64_t total = 1;
+  for (int d = 0; d < expected_dims; ++d) {
+    std::array<unsigned char, 4> raw{};
+    if (gzread(file.get(), raw.data(), 4) != 4) throw DataError(path + ": truncated IDX header");
+    const std::int64_t size = (std::int64_t{raw[0]} << 24) | (raw[1] << 16) | (raw[2] << 8) | raw[3];
+    dims.push_back(size);
+    total *= size;
+  }
+  torch::Tensor data = torch::empty(dims, torch::kUInt8);
+  std::int64_t done = 0;
+  while (done < total) {
+    const auto chunk = static_cast<unsigned>(std::min<std::int64_t>(total - done, 1 << 30));
+    const int got = gzread(file.get(), data.data_ptr<std::uint8_t>() + done, chunk);
+    if (got <= 0) {
+      throw DataError(path + ": truncated: expected " + std::to_string(total) + " data bytes, found " +
+                      std::to_string(done));
+    }
+    done += got;
+  }
+  return data;
+}
+
+}  // namespace
+
+LabelledImages LabelledImages::head(std::int64_t n) const {
+  if (n <= 0 || n >= size()) return *this;
+  return {images.narrow(0, 0, n), labels.narrow(0, 0, n)};
+}
+
+LabelledImages read_idx_pair(const std::string& images_path, const std::string& labels_path) {
+  torch::Tensor images = read_idx(images_path, 3);
+  torch::Tensor labels = read_idx(labels_path, 1);
+  if (images.size(0) != labels.size(0)) {
+    throw DataError(images_path + " has " + std::to_string(images.size(0)) + " images but " + labels_path + " has " +
+                    std::to_string(labels.size(0)) + " labels");
+  }
+  return {images.unsqueeze(1), labels.to(torch::kInt64)};
+}
+
+}  // namespace armor

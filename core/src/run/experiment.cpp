@@ -1,0 +1,311 @@
+#include "armor/run/experiment.h"
+
+#include <cmath>
+#include <regex>
+#include <sstream>
+#include <thread>
+
+#include <fmt/core.h>
+
+#include "armor/error.h"
+#include "armor/run/run_executor.h"
+#include "armor/util/suggest.h"
+
+namespace armor {
+namespace {
+
+struct SectionSpec {
+  std::string name;
+  std::optional<PluginKind> kind;  // the plugin kind named by `name`, if any
+  std::string default_plugin;      // "" = `name` is required
+  ParamSchema host_params;         // keys the host owns in this section
+};
+
+const std::vector<SectionSpec>& section_specs() {
+  static const std::vector<SectionSpec> specs = [] {
+    std::vector<SectionSpec> s;
+    s.push_back({"run", std::nullopt, "",
+                 ParamSchema()
+                     .integer("seed", 0, "Seed of weights, shuffling and attacks", 0)
+                     .string("device", "cpu", "cpu, cuda or cuda:N")
+                     .integer("threads", 0, "Intra-op threads (0 = all cores)", 0)
+                     .check(validate_device)});
+    s.push_back({"data", PluginKind::dataset, "fashion_mnist",
+                 ParamSchema()
+                     .integer("train_limit", 0, "Use the first N training images (0 = all)", 0)
+                     .integer("test_limit", 0, "Use the first N test images (0 = all)", 0)});
+    s.push_back({"model", PluginKind::model, "", ParamSchema()});
+    s.push_back({"gate", PluginKind::gate, "topk", ParamSchema()});
+    s.push_back({"balancing", PluginKind::balancing, "switch",
+                 ParamSchema().real("weight", 0.01, "Weight of the balancing loss (0 = off)", 0)});
+    s.push_back({"attack", PluginKind::attack, "pgd", ParamSchema()});
+    s.push_back({"trainer", PluginKind::trainer, "", ParamSchema()});
+    s.push_back({"eval", std::nullopt, "", ParamSchema().integer("batch_size", 256, "Evaluation batch size", 1)});
+    return s;
+  }();
+  return specs;
+}
+
+std::vector<std::string> section_names() {
+  std::vector<std::string> names;
+  for (const auto& spec : section_specs()) names.push_back(spec.name);
+  return names;
+}
+
+bool is_fraction(const std::string& text, double& value) {
+  static const std::regex fraction(R"(^\s*([+-]?\d+(\.\d*)?)\s*/\s*(\d+(\.\d*)?)\s*$)");
+  std::smatch match;
+  if (!std::regex_match(text, match, fraction)) return false;
+  const double denominator = std::stod(match[3].str());
+  if (denominator == 0) return false;
+  value = std::stod(match[1].str()) / denominator;
+  return true;
+}
+
+std::string format_bound(double bound) { return fmt::format("{}", bound); }
+
+// The node's value as the spec's type, or a ConfigError "<where>: <key> must be ... (got ...)".
+ParamValue typed_value(const ParamSpec& spec, const toml::node& node, const std::string& key) {
+  ParamValue raw;
+  const std::string where = origin_of(node);
+  if (!to_param_value(node, raw)) {
+    throw ConfigError(where + ": " + key + " must be a " + to_string(spec.type) + " (got a " +
+                      (node.is_table() ? "table" : "array") + ")");
+  }
+  auto wrong_type = [&]() -> ConfigError {
+    return ConfigError(where + ": " + key + " must be " + (spec.type == ParamType::integer ? "an " : "a ") +
+                       to_string(spec.type) + " (got " + to_display_string(raw) + ", a " + type_name(raw) + ")");
+  };
+  ParamValue value;
+  switch (spec.type) {
+    case ParamType::boolean:
+      if (!std::holds_alternative<bool>(raw)) throw wrong_type();
+      value = raw;
+      break;
+    case ParamType::integer:
+      if (!std::holds_alternative<std::int64_t>(raw)) throw wrong_type();
+      value = raw;
+      break;
+    case ParamType::real: {
+      double fraction = 0;
+      if (const auto* i = std::get_if<std::int64_t>(&raw)) {
+        value = static_cast<double>(*i);
+      } else if (std::holds_alternative<double>(raw)) {
+        value = raw;
+      } else if (const auto* s = std::get_if<std::string>(&raw); s != nullptr && is_fraction(*s, fraction)) {
+        value = fraction;  // "8/255" in a file
+      } else {
+        throw wrong_type();
+      }
+      break;
+    }
+    case ParamType::string:
+      if (!std::holds_alternative<std::string>(raw)) throw wrong_type();
+      value = raw;
+      break;
+  }
+  if (spec.type == ParamType::integer || spec.type == ParamType::real) {
+    const double number = spec.type == ParamType::integer ? static_cast<double>(std::get<std::int64_t>(value))
+                                                          : std::get<double>(value);
+    if (!std::isfinite(number)) throw ConfigError(where + ": " + key + " must be finite (got " + to_display_string(value) + ")");
+    if (spec.min && number < *spec.min) {
+      throw ConfigError(where + ": " + key + " must be >= " + format_bound(*spec.min) + " (got " + to_display_string(value) + ")");
+    }
+    if (spec.max && number > *spec.max) {
+      throw ConfigError(where + ": " + key + " must be <= " + format_bound(*spec.max) + " (got " + to_display_string(value) + ")");
+    }
+  }
+  if (!spec.choices.empty()) {
+    const auto& text = std::get<std::string>(value);
+    if (std::find(spec.choices.begin(), spec.choices.end(), text) == spec.choices.end()) {
+      std::string list;
+      for (const auto& choice : spec.choices) list += (list.empty() ? "" : ", ") + choice;
+      throw ConfigError(where + ": " + key + " must be one of " + list + " (got " + to_display_string(value) + ")" +
+                        did_you_mean(text, spec.choices));
+    }
+  }
+  return value;
+}
+
+void insert_value(toml::table& table, const std::string& key, const ParamValue& value) {
+  std::visit([&](const auto& v) { table.insert_or_assign(key, v); }, value);
+}
+
+// Checks `given` (may be null) against the schema; fills `params` and `resolved` (schema order).
+void resolve_keys(const std::string& section, const toml::table* given, const ParamSchema& schema,
+                  const std::string& plugin_label, const std::vector<std::string>& allowed_tables, Params& params,
+                  toml::table& resolved) {
+  if (given != nullptr) {
+    for (const auto& [key, node] : *given) {
+      const std::string name(key.str());
+      if (name == "name") continue;
+      if (std::find(allowed_tables.begin(), allowed_tables.end(), name) != allowed_tables.end()) continue;
+      if (schema.find(name) == nullptr) {
+        throw ConfigError(origin_of(node) + ": unknown key " + section + "." + name + plugin_label +
+                          did_you_mean(name, schema.names()) + "; run `armor plugins show` for the parameters");
+      }
+    }
+  }
+  for (const ParamSpec& spec : schema.specs()) {
+    const toml::node* node = given != nullptr ? given->get(spec.name) : nullptr;
+    if (node != nullptr) {
+      params.set(spec.name, typed_value(spec, *node, section + "." + spec.name), origin_of(*node));
+    } else {
+      params.set(spec.name, spec.default_value, "default");
+    }
+    insert_value(resolved, spec.name, params.value(spec.name));
+  }
+  for (const auto& check : schema.checks()) check(params);
+}
+
+// The plugin a section names, and its schema joined with the host's keys.
+const ComponentInfo& section_plugin(const SectionSpec& spec, const toml::table* given, const Registry& registry,
+                                    std::string& plugin_name, std::string& name_origin) {
+  plugin_name = spec.default_plugin;
+  name_origin = "default";
+  if (given != nullptr) {
+    if (const toml::node* node = given->get("name")) {
+      const auto* text = node->as_string();
+      if (text == nullptr) throw ConfigError(origin_of(*node) + ": " + spec.name + ".name must be a string naming a plugin");
+      plugin_name = text->get();
+      name_origin = origin_of(*node);
+    }
+  }
+  if (plugin_name.empty()) {
+    throw ConfigError("[" + spec.name + "] needs name = \"...\", one of the registered " + to_string(*spec.kind) +
+                      "s (see `armor plugins`)");
+  }
+  try {
+    return registry.info(*spec.kind, plugin_name);
+  } catch (const ConfigError& error) {
+    throw ConfigError(name_origin + ": " + spec.name + ".name: " + error.what());
+  }
+}
+
+Params resolve_section(const SectionSpec& spec, const toml::table* given, const Registry& registry,
+                       toml::table& resolved, const std::vector<std::string>& allowed_tables = {}) {
+  Params params(spec.name);
+  ParamSchema schema = spec.host_params;
+  std::string label;
+  if (spec.kind) {
+    std::string plugin_name, name_origin;
+    const ComponentInfo& info = section_plugin(spec, given, registry, plugin_name, name_origin);
+    schema.extend(info.params);
+    params.set("name", plugin_name, name_origin);
+    resolved.insert_or_assign("name", plugin_name);
+    label = std::string(" (") + to_string(*spec.kind) + " '" + plugin_name + "')";
+  }
+  resolve_keys(spec.name, given, schema, label, allowed_tables, params, resolved);
+  return params;
+}
+
+void flatten(const toml::table& table, const std::string& prefix, std::vector<std::pair<std::string, ParamValue>>& out) {
+  for (const auto& [key, node] : table) {
+    const std::string path = prefix.empty() ? std::string(key.str()) : prefix + "." + std::string(key.str());
+    ParamValue value;
+    if (const auto* sub = node.as_table()) {
+      flatten(*sub, path, out);
+    } else if (to_param_value(node, value)) {
+      out.emplace_back(path, value);
+    }
+  }
+}
+
+const toml::table* section_table(const toml::table& root, const std::string& name) {
+  const toml::node* node = root.get(name);
+  if (node == nullptr) return nullptr;
+  const auto* table = node->as_table();
+  if (table == nullptr) throw ConfigError(origin_of(*node) + ": " + name + " must be a table ([" + name + "])");
+  return table;
+}
+
+}  // namespace
+
+const Params& Experiment::section(const std::string& name) const {
+  const auto it = sections.find(name);
+  if (it == sections.end()) throw ConfigError("no section [" + name + "] in the experiment");
+  return it->second;
+}
+
+std::string Experiment::to_toml() const {
+  std::ostringstream out;
+  out << toml::toml_formatter(resolved, toml::format_flags::none);
+  return out.str() + "\n";
+}
+
+std::string Experiment::hash() const {
+  std::uint64_t hash = 14695981039346656037ULL;
+  for (const char c : to_toml()) {
+    hash ^= static_cast<unsigned char>(c);
+    hash *= 1099511628211ULL;
+  }
+  return fmt::format("{:016x}", hash);
+}
+
+std::int64_t Experiment::seed() const { return section("run").integer("seed"); }
+
+std::string eval_attack_metric(const Params& section) {
+  const std::string prefix = "eval.attacks.";
+  return section.section().substr(prefix.size());
+}
+
+Experiment resolve_experiment(const Config& config, const Registry& registry) {
+  const toml::table& root = config.table();
+  for (const auto& [key, node] : root) {
+    const std::string name(key.str());
+    const auto names = section_names();
+    if (std::find(names.begin(), names.end(), name) == names.end()) {
+      throw ConfigError(origin_of(node) + ": unknown section '" + name + "'" + did_you_mean(name, names) +
+                        "; sections: run, data, model, gate, balancing, attack, trainer, eval");
+    }
+  }
+  Experiment experiment;
+  for (const SectionSpec& spec : section_specs()) {
+    const toml::table* given = section_table(root, spec.name);
+    toml::table resolved;
+    const bool is_eval = spec.name == "eval";
+    experiment.sections.emplace(spec.name, resolve_section(spec, given, registry, resolved,
+                                                           is_eval ? std::vector<std::string>{"attacks"} : std::vector<std::string>{}));
+    experiment.resolved.insert_or_assign(spec.name, std::move(resolved));
+  }
+  // Evaluation attacks: each [eval.attacks.<metric>] table is an attack section.
+  const toml::table* eval = section_table(root, "eval");
+  const toml::table* attacks = eval != nullptr ? section_table(*eval, "attacks") : nullptr;
+  toml::table resolved_attacks;
+  if (attacks != nullptr) {
+    const Params& threat = experiment.section("attack");
+    for (const auto& [key, node] : *attacks) {
+      const std::string metric(key.str());
+      const auto* table = node.as_table();
+      if (table == nullptr) throw ConfigError(origin_of(node) + ": eval.attacks." + metric + " must be a table of attack settings");
+      if (metric.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_") != std::string::npos) {
+        throw ConfigError(origin_of(node) + ": eval.attacks." + metric + ": metric names use a-z, 0-9 and _");
+      }
+      // Same plugin as [attack]: start from the threat model's values, then this table's.
+      toml::table merged;
+      const toml::node* name_node = table->get("name");
+      const bool same_plugin = name_node == nullptr || (name_node->as_string() != nullptr &&
+                                                        name_node->as_string()->get() == threat.string("name"));
+      if (same_plugin) {
+        if (const toml::table* threat_given = section_table(root, "attack")) merge_into(merged, *threat_given);
+        merged.insert_or_assign("name", threat.string("name"));
+      }
+      merge_into(merged, *table);
+      SectionSpec spec{"eval.attacks." + metric, PluginKind::attack, "", ParamSchema()};
+      toml::table resolved;
+      experiment.eval_attacks.push_back(resolve_section(spec, &merged, registry, resolved));
+      resolved_attacks.insert_or_assign(metric, std::move(resolved));
+    }
+  }
+  experiment.resolved["eval"].as_table()->insert_or_assign("attacks", std::move(resolved_attacks));
+  // threads = 0 means every core; the resolved config records the number actually used.
+  if (experiment.sections.at("run").integer("threads") == 0) {
+    const auto cores = static_cast<std::int64_t>(std::max(1u, std::thread::hardware_concurrency()));
+    experiment.sections.at("run").set("threads", cores, "threads = 0: all cores");
+    experiment.resolved["run"].as_table()->insert_or_assign("threads", cores);
+  }
+  flatten(experiment.resolved, "", experiment.flat_params);
+  return experiment;
+}
+
+}  // namespace armor

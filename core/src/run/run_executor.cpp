@@ -84,6 +84,7 @@ void execute_run(const Experiment& experiment, const Registry& registry, RunStor
   const LabelledImages test = data->test.head(data_params.integer("test_limit"));
   fmt::print("data: {} ({} train, {} test images, {}x{}x{}, {} classes)\n", data->info.name, train.size(), test.size(),
              data->info.channels, data->info.height, data->info.width, data->info.num_classes);
+  std::fflush(stdout);  // the run's output interleaves with the parent's in logs
 
   const Params& gate_params = experiment.section("gate");
   ModelContext model_context;

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs every Debian package armor needs to build, test and run. Idempotent: silent when all
+# are present; otherwise `apt-get update` then one install (with sudo when not root).
+set -euo pipefail
+
+packages=(
+  build-essential cmake ninja-build ccache pkg-config git
+  libtorch-dev libopenblas0-pthread          # LibTorch; OpenBLAS makes its matrix products ~30x faster
+  libboost-dev libboost-program-options-dev  # Boost.DLL (headers) and Program_options
+  libtomlplusplus-dev libfmt-dev zlib1g-dev
+  libsqlite3-dev libsqlitecpp-dev sqlite3
+  libgtest-dev
+  dataset-fashion-mnist                      # the quickstart's data, /usr/share/datasets/fashion-mnist
+)
+
+missing=()
+for package in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$package")
+  fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || { echo "bootstrap: run as root (or install sudo) to install: ${missing[*]}" >&2; exit 1; }
+  sudo="sudo"
+fi
+echo "bootstrap: installing ${missing[*]}"
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+echo "bootstrap: done"

@@ -6,6 +6,7 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <string>
 
 #include "armor/store/run_store.h"
@@ -99,6 +100,19 @@ TEST_F(CliTest, MisspeltKeyExitsTwoNamingItAndWritesNoRun) {
   const Result result = armor("run " + quickstart() + " --db " + db_ + " --multirun model.num_expert=2,4");
   EXPECT_EQ(result.exit_code, 2) << result.output;
   EXPECT_TRUE(contains(result.output, "model.num_expert")) << result.output;
+  EXPECT_TRUE(contains(result.output, "did you mean 'num_experts'")) << result.output;
+  EXPECT_EQ(count_runs(), 0);
+}
+
+TEST_F(CliTest, MisspeltKeyInAFileNamesFileLineAndColumn) {
+  const fs::path experiment = dir_ / "typo.toml";
+  {
+    std::ofstream out(experiment);
+    out << "defaults = [\"" << quickstart() << "\"]\n\n[model]\nnum_expert = 2\n";
+  }
+  const Result result = armor("run " + experiment.string() + " --db " + db_);
+  EXPECT_EQ(result.exit_code, 2) << result.output;
+  EXPECT_TRUE(contains(result.output, experiment.string() + ":4:14: unknown key model.num_expert")) << result.output;
   EXPECT_TRUE(contains(result.output, "did you mean 'num_experts'")) << result.output;
   EXPECT_EQ(count_runs(), 0);
 }

@@ -31,10 +31,10 @@ int config_command(const std::vector<std::string>& args) {
                           positional, values)) {
     return kExitOk;
   }
-  const Config base = Config::load(experiment_path);
+  Config::load(experiment_path);  // a missing file or bad TOML fails before anything else
   const Registry& registry = load_registry(host);
   if (!multirun) {
-    Config config = base;
+    Config config = Config::load(experiment_path);  // a copy would lose the file positions
     config.apply(overrides);
     std::cout << resolve_experiment(config, registry).to_toml();
     return kExitOk;
@@ -42,7 +42,7 @@ int config_command(const std::vector<std::string>& args) {
   const auto points = expand_multirun(overrides);
   std::vector<std::vector<std::string>> rows;
   for (std::size_t i = 0; i < points.size(); ++i) {
-    Config config = base;
+    Config config = Config::load(experiment_path);  // a copy would lose the file positions
     config.apply(points[i]);
     const Experiment experiment = resolve_experiment(config, registry);  // validates every point
     std::string text;

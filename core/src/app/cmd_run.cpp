@@ -150,7 +150,7 @@ int run_command(const std::vector<std::string>& args) {
     return kExitOk;
   }
 
-  const Config base = Config::load(experiment_path);
+  Config::load(experiment_path);  // a missing file or bad TOML fails before anything else
   const std::vector<std::vector<std::string>> points =
       multirun ? expand_multirun(overrides) : std::vector<std::vector<std::string>>{overrides};
   const Registry& registry = load_registry(host);
@@ -160,7 +160,7 @@ int run_command(const std::vector<std::string>& args) {
   const std::string revision = source_revision();
   const std::string host_label = host_name();
   for (std::size_t i = 0; i < points.size(); ++i) {
-    Config config = base;
+    Config config = Config::load(experiment_path);  // a copy would lose the file positions
     config.apply(points[i]);
     const Experiment experiment = resolve_experiment(config, registry);
     NewRun run;

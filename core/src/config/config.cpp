@@ -41,6 +41,20 @@ toml::table parse_file(const fs::path& path) {
   return parse_text(buffer.str(), path.string());
 }
 
+// merge_into for a table that is not needed afterwards: the nodes are moved, not copied, because
+// toml++ drops a node's source position when it copies it (positions are what errors print).
+void merge_moving(toml::table& into, toml::table&& from) {
+  for (auto&& [key, node] : from) {
+    auto* from_table = node.as_table();
+    auto* into_table = into[key].as_table();
+    if (from_table != nullptr && into_table != nullptr) {
+      merge_moving(*into_table, std::move(*from_table));
+    } else {
+      into.insert_or_assign(key, std::move(node));
+    }
+  }
+}
+
 // Loads `path` and the files named in its `defaults` list, merged in order, the file last.
 toml::table compose_file(const fs::path& path, std::vector<fs::path>& stack) {
   const fs::path canonical = fs::weakly_canonical(path);
@@ -64,11 +78,11 @@ toml::table compose_file(const fs::path& path, std::vector<fs::path>& stack) {
         throw ConfigError(origin_of(entry) + ": defaults entry '" + name->get() + "' not found (looked for " +
                           base.string() + ")");
       }
-      merge_into(composed, compose_file(base, stack));
+      merge_moving(composed, compose_file(base, stack));
     }
     own.erase("defaults");
   }
-  merge_into(composed, own);
+  merge_moving(composed, std::move(own));
   stack.pop_back();
   return composed;
 }

@@ -62,6 +62,8 @@ bool is_fraction(const std::string& text, double& value) {
   return true;
 }
 
+const char* article(ParamType type) { return type == ParamType::integer ? "an " : "a "; }
+
 std::string format_bound(double bound) { return fmt::format("{}", bound); }
 
 // The node's value as the spec's type, or a ConfigError "<where>: <key> must be ... (got ...)".
@@ -69,12 +71,13 @@ ParamValue typed_value(const ParamSpec& spec, const toml::node& node, const std:
   ParamValue raw;
   const std::string where = origin_of(node);
   if (!to_param_value(node, raw)) {
-    throw ConfigError(where + ": " + key + " must be a " + to_string(spec.type) + " (got a " +
-                      (node.is_table() ? "table" : "array") + ")");
+    const char* got = node.is_table() ? "a table" : node.is_array() ? "an array" : "a date or time";
+    throw ConfigError(where + ": " + key + " must be " + article(spec.type) + to_string(spec.type) + " (got " + got + ")");
   }
   auto wrong_type = [&]() -> ConfigError {
-    return ConfigError(where + ": " + key + " must be " + (spec.type == ParamType::integer ? "an " : "a ") +
-                       to_string(spec.type) + " (got " + to_display_string(raw) + ", a " + type_name(raw) + ")");
+    const std::string raw_type = type_name(raw);
+    return ConfigError(where + ": " + key + " must be " + article(spec.type) + to_string(spec.type) + " (got " +
+                       to_display_string(raw) + ", " + (raw_type == "integer" ? "an " : "a ") + raw_type + ")");
   };
   ParamValue value;
   switch (spec.type) {
@@ -132,13 +135,14 @@ void insert_value(toml::table& table, const std::string& key, const ParamValue& 
 }
 
 // Checks `given` (may be null) against the schema; fills `params` and `resolved` (schema order).
+// Keys `given` lacks are taken from `inherited` (may be null, already checked), then the defaults.
 void resolve_keys(const std::string& section, const toml::table* given, const ParamSchema& schema,
                   const std::string& plugin_label, const std::vector<std::string>& allowed_tables, Params& params,
-                  toml::table& resolved) {
+                  toml::table& resolved, const toml::table* inherited) {
   if (given != nullptr) {
     for (const auto& [key, node] : *given) {
       const std::string name(key.str());
-      if (name == "name") continue;
+      if (name == "name" && !plugin_label.empty()) continue;
       if (std::find(allowed_tables.begin(), allowed_tables.end(), name) != allowed_tables.end()) continue;
       if (schema.find(name) == nullptr) {
         throw ConfigError(origin_of(node) + ": unknown key " + section + "." + name + plugin_label +
@@ -148,6 +152,7 @@ void resolve_keys(const std::string& section, const toml::table* given, const Pa
   }
   for (const ParamSpec& spec : schema.specs()) {
     const toml::node* node = given != nullptr ? given->get(spec.name) : nullptr;
+    if (node == nullptr && inherited != nullptr) node = inherited->get(spec.name);
     if (node != nullptr) {
       params.set(spec.name, typed_value(spec, *node, section + "." + spec.name), origin_of(*node));
     } else {
@@ -183,7 +188,8 @@ const ComponentInfo& section_plugin(const SectionSpec& spec, const toml::table* 
 }
 
 Params resolve_section(const SectionSpec& spec, const toml::table* given, const Registry& registry,
-                       toml::table& resolved, const std::vector<std::string>& allowed_tables = {}) {
+                       toml::table& resolved, const std::vector<std::string>& allowed_tables = {},
+                       const toml::table* inherited = nullptr) {
   Params params(spec.name);
   ParamSchema schema = spec.host_params;
   std::string label;
@@ -195,7 +201,7 @@ Params resolve_section(const SectionSpec& spec, const toml::table* given, const 
     resolved.insert_or_assign("name", plugin_name);
     label = std::string(" (") + to_string(*spec.kind) + " '" + plugin_name + "')";
   }
-  resolve_keys(spec.name, given, schema, label, allowed_tables, params, resolved);
+  resolve_keys(spec.name, given, schema, label, allowed_tables, params, resolved, inherited);
   return params;
 }
 
@@ -281,19 +287,16 @@ Experiment resolve_experiment(const Config& config, const Registry& registry) {
       if (metric.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_") != std::string::npos) {
         throw ConfigError(origin_of(node) + ": eval.attacks." + metric + ": metric names use a-z, 0-9 and _");
       }
-      // Same plugin as [attack]: start from the threat model's values, then this table's.
-      toml::table merged;
+      // Same plugin as [attack]: this table's values, then the threat model's. (Not merged into a
+      // copy: toml++ drops the source positions of copied nodes, and errors print them.)
       const toml::node* name_node = table->get("name");
       const bool same_plugin = name_node == nullptr || (name_node->as_string() != nullptr &&
                                                         name_node->as_string()->get() == threat.string("name"));
-      if (same_plugin) {
-        if (const toml::table* threat_given = section_table(root, "attack")) merge_into(merged, *threat_given);
-        merged.insert_or_assign("name", threat.string("name"));
-      }
-      merge_into(merged, *table);
-      SectionSpec spec{"eval.attacks." + metric, PluginKind::attack, "", ParamSchema()};
+      const toml::table* inherited = same_plugin ? section_table(root, "attack") : nullptr;
+      SectionSpec spec{"eval.attacks." + metric, PluginKind::attack, same_plugin ? threat.string("name") : "",
+                       ParamSchema()};
       toml::table resolved;
-      experiment.eval_attacks.push_back(resolve_section(spec, &merged, registry, resolved));
+      experiment.eval_attacks.push_back(resolve_section(spec, table, registry, resolved, {}, inherited));
       resolved_attacks.insert_or_assign(metric, std::move(resolved));
     }
   }

@@ -27,7 +27,7 @@ namespace armor {
 struct Experiment {
   toml::table resolved;                       // every key of every section, defaults filled
   std::map<std::string, Params> sections;     // "run", "data", "model", ... "eval"
-  std::vector<Params> eval_attacks;           // section "eval.attacks.<metric>", in file order
+  std::vector<Params> eval_attacks;           // section "eval.attacks.<metric>", by metric name
   std::vector<std::pair<std::string, ParamValue>> flat_params;  // "model.k" -> 2, ...
 
   const Params& section(const std::string& name) const;

@@ -457,7 +457,7 @@ TEST(ConfigLoadTest, AFileThatIncludesItselfIsACycle) {
   EXPECT_TRUE(contains(message, "cycle")) << message;
 }
 
-TEST(ConfigLoadTest, DefaultsThatAreNotAnArrayOfStringsAreErrors) {
+TEST(ConfigLoadTest, DefaultsThatAreNotAnArrayOfFilesAndGroupChoicesAreErrors) {
   TempDir dir;
   const std::string scalar = dir.write("scalar.toml", "defaults = \"base.toml\"\n");
   std::string message = config_error([&] { armor::Config::load(scalar); });
@@ -466,7 +466,7 @@ TEST(ConfigLoadTest, DefaultsThatAreNotAnArrayOfStringsAreErrors) {
   const std::string number = dir.write("number.toml", "defaults = [3]\n");
   message = config_error([&] { armor::Config::load(number); });
   EXPECT_EQ(message.rfind(number + ":1:", 0), 0u) << message;
-  EXPECT_TRUE(contains(message, "strings")) << message;
+  EXPECT_TRUE(contains(message, "file names or { group = \"option\" } tables")) << message;
 }
 
 TEST(ConfigLoadTest, TomlSyntaxErrorNamesFileLineAndColumn) {
@@ -800,6 +800,152 @@ TEST(ResolveExperimentTest, HashChangesWithAValueAndIsStableOtherwise) {
   EXPECT_EQ(resolve_text(kMinimal, {"model.k=2", "model.num_experts=4"}).hash(), first);
   EXPECT_NE(resolve_text(kMinimal, {"model.k=3"}).hash(), first);
   EXPECT_NE(resolve_text(kMinimal, {"model.k=2", "run.seed=1"}).hash(), first);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Issue 3: groups, interpolation, the existence rule, sweep functions, carets
+
+TEST(ConfigGroupTest, DefaultsListChoiceNestsTheOptionUnderItsGroup) {
+  TempDir dir;
+  dir.write("model/small.toml", "name = \"moe\"\nnum_experts = 2\n");
+  const std::string experiment = dir.write("exp.toml", "defaults = [{ model = \"small\" }]\n[trainer]\nname = \"standard\"\n");
+  const armor::Config config = armor::Config::load(experiment);
+  EXPECT_EQ(value_at<std::int64_t>(config, "model.num_experts"), 2);
+  EXPECT_EQ(value_at<std::string>(config, "model.name"), "moe");
+}
+
+TEST(ConfigGroupTest, CommandLineChoiceReplacesTheDefaultsChoiceAndTheFileStillWins) {
+  TempDir dir;
+  dir.write("model/small.toml", "name = \"moe\"\nnum_experts = 2\nk = 1\n");
+  dir.write("model/large.toml", "name = \"moe\"\nnum_experts = 8\nk = 2\n");
+  const std::string experiment =
+      dir.write("exp.toml", "defaults = [{ model = \"small\" }]\n[model]\nk = 1\n[trainer]\nname = \"standard\"\n");
+  const armor::Config config = armor::Config::compose(experiment, {"model=large"});
+  EXPECT_EQ(value_at<std::int64_t>(config, "model.num_experts"), 8);
+  EXPECT_EQ(value_at<std::int64_t>(config, "model.k"), 1);  // the experiment's own value comes after the group
+}
+
+TEST(ConfigGroupTest, GroupsAreFoundInParentFolders) {
+  TempDir dir;
+  dir.write("attack/strong.toml", "name = \"pgd\"\nsteps = 50\n");
+  const std::string experiment = dir.write("paper/exp.toml", kMinimal);
+  const armor::Config config = armor::Config::compose(experiment, {"attack=strong"});
+  EXPECT_EQ(value_at<std::int64_t>(config, "attack.steps"), 50);
+}
+
+TEST(ConfigGroupTest, UnknownOptionListsTheOptionsWithASuggestion) {
+  TempDir dir;
+  dir.write("model/small.toml", "name = \"moe\"\n");
+  dir.write("model/large.toml", "name = \"moe\"\n");
+  const std::string experiment = dir.write("exp.toml", kMinimal);
+  const std::string message = config_error([&] { armor::Config::compose(experiment, {"model=smal"}); });
+  EXPECT_TRUE(contains(message, "override 'model=smal'")) << message;
+  EXPECT_TRUE(contains(message, "has no option 'smal'")) << message;
+  EXPECT_TRUE(contains(message, "did you mean 'small'?")) << message;
+  EXPECT_TRUE(contains(message, "large, small")) << message;
+}
+
+TEST(ConfigGroupTest, UnknownGroupSuggestsAnExistingOne) {
+  TempDir dir;
+  dir.write("model/small.toml", "name = \"moe\"\n");
+  const std::string experiment = dir.write("exp.toml", kMinimal);
+  const std::string message = config_error([&] { armor::Config::compose(experiment, {"modle=small"}); });
+  EXPECT_TRUE(contains(message, "unknown config group 'modle'")) << message;
+  EXPECT_TRUE(contains(message, "did you mean 'model'?")) << message;
+}
+
+TEST(InterpolationTest, AWholeReferenceKeepsTheReferencedType) {
+  armor::Config config = armor::Config::parse("[model]\nnum_experts = 4\nk = \"${model.num_experts}\"\n", "exp.toml");
+  config.interpolate();
+  EXPECT_EQ(value_at<std::int64_t>(config, "model.k"), 4);
+}
+
+TEST(InterpolationTest, ReferencesInsideAStringAreReplacedByText) {
+  armor::Config config =
+      armor::Config::parse("[a]\nx = 3\nname = \"run-${a.x}-of-${b.y}\"\n[b]\ny = \"z\"\n", "exp.toml");
+  config.interpolate();
+  EXPECT_EQ(value_at<std::string>(config, "a.name"), "run-3-of-z");
+}
+
+TEST(InterpolationTest, ChainsResolveInAnyOrder) {
+  armor::Config config = armor::Config::parse("[a]\nx = \"${b.y}\"\n[b]\ny = \"${c.z}\"\n[c]\nz = 0.5\n", "exp.toml");
+  config.interpolate();
+  EXPECT_EQ(value_at<double>(config, "a.x"), 0.5);
+}
+
+TEST(InterpolationTest, ACycleIsAnErrorNamingItsKeys) {
+  armor::Config config = armor::Config::parse("[a]\nx = \"${a.y}\"\ny = \"${a.x}\"\n", "exp.toml");
+  const std::string message = config_error([&] { config.interpolate(); });
+  EXPECT_TRUE(contains(message, "interpolation cycle")) << message;
+  EXPECT_TRUE(contains(message, "a.x -> a.y -> a.x")) << message;
+}
+
+TEST(InterpolationTest, AMissingKeyIsAnErrorWithItsPositionAndASuggestion) {
+  armor::Config config = armor::Config::parse("[model]\nnum_experts = 4\nk = \"${model.num_expert}\"\n", "exp.toml");
+  const std::string message = config_error([&] { config.interpolate(); });
+  EXPECT_TRUE(contains(message, "exp.toml:3:5")) << message;
+  EXPECT_TRUE(contains(message, "did you mean 'model.num_experts'?")) << message;
+}
+
+TEST(InterpolationTest, InterpolatedValuesAreValidatedWithTheirOrigin) {
+  armor::Config config = armor::Config::parse(kMinimal + "[data]\nroot = \"x\"\n[run]\nseed = \"${data.root}\"\n", "exp.toml");
+  config.interpolate();
+  const std::string message = config_error([&] { armor::resolve_experiment(config, test_registry()); });
+  EXPECT_TRUE(contains(message, "interpolation '${data.root}' at exp.toml:")) << message;
+  EXPECT_TRUE(contains(message, "run.seed must be an integer")) << message;
+}
+
+TEST(ExistenceRuleTest, SettingAKeyTheConfigLacksNeedsAPlus) {
+  TempDir dir;
+  const std::string experiment = dir.write("exp.toml", kMinimal);
+  const armor::KeyDeclared declared = [](const armor::Config& config, const std::string& key) {
+    return armor::is_declared_key(config, test_registry(), key);
+  };
+  // Declared by the model plugin: exists with its default.
+  EXPECT_NO_THROW(armor::Config::compose(experiment, {"model.num_experts=8"}, declared));
+  const std::string message = config_error([&] { armor::Config::compose(experiment, {"model.num_expert=8"}, declared); });
+  EXPECT_TRUE(contains(message, "key model.num_expert is not in the config")) << message;
+  EXPECT_TRUE(contains(message, "use +model.num_expert=8 to add it")) << message;
+  // A new evaluation attack is a new table: it takes a `+`; once there, its plugin's keys exist.
+  const std::string table = config_error([&] { armor::Config::compose(experiment, {"eval.attacks.x.steps=3"}, declared); });
+  EXPECT_TRUE(contains(table, "use +eval.attacks.x.steps=3 to add it")) << table;
+  EXPECT_NO_THROW(armor::Config::compose(experiment, {"+eval.attacks.x.steps=3", "eval.attacks.x.eps=0.2"}, declared));
+}
+
+TEST(ExistenceRuleTest, DeclaredKeysFollowTheChosenPlugin) {
+  const armor::Config config = armor::Config::parse(kMinimal + "[attack]\nname = \"fgsm\"\n", "exp.toml");
+  EXPECT_TRUE(armor::is_declared_key(config, test_registry(), "attack.eps"));
+  EXPECT_FALSE(armor::is_declared_key(config, test_registry(), "attack.steps"));  // pgd has it, fgsm not
+  EXPECT_TRUE(armor::is_declared_key(config, test_registry(), "run.seed"));
+  EXPECT_FALSE(armor::is_declared_key(config, test_registry(), "nosection.key"));
+}
+
+TEST(OverrideCaretTest, SyntaxErrorsPutACaretUnderTheColumn) {
+  const std::string message = config_error([] { armor::parse_override("model..k=1"); });
+  EXPECT_TRUE(contains(message, "column 7")) << message;
+  EXPECT_TRUE(contains(message, "\n    model..k=1\n          ^")) << message;
+  const std::string value = config_error([] { applied({"model.k=[1,2"}); });
+  EXPECT_TRUE(contains(value, "\n    model.k=[1,2\n")) << value;
+  EXPECT_TRUE(contains(value, "^")) << value;
+}
+
+TEST(MultirunFunctionsTest, ChoiceListsItsValues) {
+  EXPECT_EQ(armor::expand_multirun({"a.x=choice(1,2,3)"}), (std::vector<Strings>{{"a.x=1"}, {"a.x=2"}, {"a.x=3"}}));
+}
+
+TEST(MultirunFunctionsTest, ZipMovesPairedDimensionsTogether) {
+  const auto points = armor::expand_multirun({"a.b=zip(1,3)", "m.k=1,2", "a.c=zip(0.5,0.7)"});
+  EXPECT_EQ(points, (std::vector<Strings>{{"a.b=1", "a.c=0.5", "m.k=1"},
+                                          {"a.b=1", "a.c=0.5", "m.k=2"},
+                                          {"a.b=3", "a.c=0.7", "m.k=1"},
+                                          {"a.b=3", "a.c=0.7", "m.k=2"}}));
+  EXPECT_EQ(armor::describe_multirun({"a.b=zip(1,3)", "m.k=1,2", "a.c=zip(0.5,0.7)"}),
+            "zip(a.b=zip(1,3) | a.c=zip(0.5,0.7)) m.k=1,2");
+}
+
+TEST(MultirunFunctionsTest, ZipOfUnequalLengthsIsAnError) {
+  const std::string message = config_error([] { armor::expand_multirun({"a.b=zip(1,3)", "a.c=zip(1,2,3)"}); });
+  EXPECT_TRUE(contains(message, "same length")) << message;
 }
 
 }  // namespace

@@ -1,67 +1,18 @@
 // End-to-end: the armor program on tiny real data (Fashion-MNIST from Debian's package, the
 // first few hundred images), checked through runs.db.
 
-#include <gtest/gtest.h>
-#include <sys/wait.h>
-
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <string>
 
-#include "armor/store/run_store.h"
+#include "cli_support.h"
 
 namespace {
 namespace fs = std::filesystem;
-
-struct Result {
-  int exit_code = -1;
-  std::string output;  // stdout and stderr together
-};
-
-Result armor(const std::string& arguments) {
-  const std::string command = std::string(ARMOR_TEST_BINARY_DIR) + "/armor " + arguments + " 2>&1";
-  Result result;
-  FILE* pipe = popen(command.c_str(), "r");
-  if (pipe == nullptr) return result;
-  char buffer[4096];
-  while (std::fgets(buffer, sizeof buffer, pipe) != nullptr) result.output += buffer;
-  const int status = pclose(pipe);
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  return result;
-}
-
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
-
-class CliTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("armor_cli_test_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-    db_ = (dir_ / "runs.db").string();
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
-  std::string quickstart() const { return std::string(ARMOR_TEST_SOURCE_DIR) + "/experiments/quickstart.toml"; }
-  std::string tiny() const { return "trainer.epochs=1 data.train_limit=256 data.test_limit=128 eval.attacks.pgd20.steps=2"; }
-  std::string scalar(const std::string& sql) const {
-    const armor::RunStore store(db_, armor::RunStore::Mode::read_only);
-    const armor::QueryResult result = store.query(sql);
-    return result.rows.empty() ? "" : result.rows[0][0];
-  }
-  std::int64_t count_runs() const {
-    if (!fs::exists(db_)) return 0;
-    return std::stoll(scalar("SELECT count(*) FROM runs"));
-  }
-
-  fs::path dir_;
-  std::string db_;
-};
+using namespace armor::testing;
 
 TEST_F(CliTest, MultirunRecordsOneSweepWithAFinishedRunPerPoint) {
-  const Result result = armor("run " + quickstart() + " --db " + db_ +
+  const Result result = run_armor("run " + quickstart() + " --db " + db_ + " --outputs " + outputs() +
                               " --multirun model.num_experts=2,4 model.k=1,2 " + tiny());
   ASSERT_EQ(result.exit_code, 0) << result.output;
   EXPECT_EQ(scalar("SELECT count(*) FROM sweeps"), "1");
@@ -83,24 +34,24 @@ TEST_F(CliTest, MultirunRecordsOneSweepWithAFinishedRunPerPoint) {
 }
 
 TEST_F(CliTest, ASingleRunRecordsItsResolvedConfigAndOverrides) {
-  const Result result = armor("run " + quickstart() + " --db " + db_ + " " + tiny() + " model.num_experts=2");
+  const Result result = run_armor("run " + quickstart() + " --db " + db_ + " --outputs " + outputs() + " " + tiny() + " model.num_experts=2");
   ASSERT_EQ(result.exit_code, 0) << result.output;
   EXPECT_EQ(scalar("SELECT status FROM runs WHERE id = 1"), "finished");
-  EXPECT_EQ(scalar("SELECT sweep_id IS NULL FROM runs WHERE id = 1"), "1");
+  EXPECT_EQ(scalar("SELECT count(*) FROM sweeps"), "1");  // a single run is a sweep of one
   EXPECT_TRUE(contains(scalar("SELECT config FROM runs WHERE id = 1"), "num_experts = 2"));
   EXPECT_TRUE(contains(scalar("SELECT overrides FROM runs WHERE id = 1"), "model.num_experts=2"));
   EXPECT_EQ(scalar("SELECT value FROM params WHERE run_id = 1 AND key = 'trainer.epochs'"), "1");
   EXPECT_EQ(scalar("SELECT value FROM params WHERE run_id = 1 AND key = 'data.name'"), "fashion_mnist");
-  const Result list = armor("db list --db " + db_);
+  const Result list = run_armor("db list --db " + db_);
   EXPECT_EQ(list.exit_code, 0) << list.output;
   EXPECT_TRUE(contains(list.output, "finished")) << list.output;
 }
 
 TEST_F(CliTest, MisspeltKeyExitsTwoNamingItAndWritesNoRun) {
-  const Result result = armor("run " + quickstart() + " --db " + db_ + " --multirun model.num_expert=2,4");
+  const Result result = run_armor("run " + quickstart() + " --db " + db_ + " --outputs " + outputs() + " --multirun model.num_expert=2,4");
   EXPECT_EQ(result.exit_code, 2) << result.output;
   EXPECT_TRUE(contains(result.output, "model.num_expert")) << result.output;
-  EXPECT_TRUE(contains(result.output, "did you mean 'num_experts'")) << result.output;
+  EXPECT_TRUE(contains(result.output, "did you mean 'model.num_experts'")) << result.output;
   EXPECT_EQ(count_runs(), 0);
 }
 
@@ -110,7 +61,7 @@ TEST_F(CliTest, MisspeltKeyInAFileNamesFileLineAndColumn) {
     std::ofstream out(experiment);
     out << "defaults = [\"" << quickstart() << "\"]\n\n[model]\nnum_expert = 2\n";
   }
-  const Result result = armor("run " + experiment.string() + " --db " + db_);
+  const Result result = run_armor("run " + experiment.string() + " --db " + db_ + " --outputs " + outputs());
   EXPECT_EQ(result.exit_code, 2) << result.output;
   EXPECT_TRUE(contains(result.output, experiment.string() + ":4:14: unknown key model.num_expert")) << result.output;
   EXPECT_TRUE(contains(result.output, "did you mean 'num_experts'")) << result.output;
@@ -118,12 +69,12 @@ TEST_F(CliTest, MisspeltKeyInAFileNamesFileLineAndColumn) {
 }
 
 TEST_F(CliTest, BadValueExitsTwoNamingKeyAndValueAndWritesNoRun) {
-  const Result result = armor("run " + quickstart() + " --db " + db_ + " --multirun model.k=1,two");
+  const Result result = run_armor("run " + quickstart() + " --db " + db_ + " --outputs " + outputs() + " --multirun model.k=1,two");
   EXPECT_EQ(result.exit_code, 2) << result.output;
   EXPECT_TRUE(contains(result.output, "model.k must be an integer")) << result.output;
   EXPECT_TRUE(contains(result.output, "\"two\"")) << result.output;
   EXPECT_EQ(count_runs(), 0);
-  const Result range = armor("run " + quickstart() + " --db " + db_ + " model.k=5");
+  const Result range = run_armor("run " + quickstart() + " --db " + db_ + " --outputs " + outputs() + " model.k=5");
   EXPECT_EQ(range.exit_code, 2) << range.output;
   EXPECT_TRUE(contains(range.output, "model.k must be <= model.num_experts")) << range.output;
   EXPECT_TRUE(contains(range.output, "override 'model.k=5'")) << range.output;
@@ -131,14 +82,14 @@ TEST_F(CliTest, BadValueExitsTwoNamingKeyAndValueAndWritesNoRun) {
 }
 
 TEST_F(CliTest, MissingPluginExitsTwoNamingItAndWritesNoRun) {
-  const Result result = armor("run " + quickstart() + " --db " + db_ + " gate.name=no_such_gate");
+  const Result result = run_armor("run " + quickstart() + " --db " + db_ + " --outputs " + outputs() + " gate.name=no_such_gate");
   EXPECT_EQ(result.exit_code, 2) << result.output;
   EXPECT_TRUE(contains(result.output, "unknown gate 'no_such_gate'")) << result.output;
   EXPECT_EQ(count_runs(), 0);
 }
 
 TEST_F(CliTest, AFailingRunIsRecordedWithItsReasonAndTheSweepGoesOn) {
-  const Result result = armor("run " + quickstart() + " --db " + db_ + " --multirun " + tiny() +
+  const Result result = run_armor("run " + quickstart() + " --db " + db_ + " --outputs " + outputs() + " --multirun " + tiny() +
                               " data.path=/no/such/folder,/usr/share/datasets/fashion-mnist");
   EXPECT_EQ(result.exit_code, 1) << result.output;
   EXPECT_EQ(scalar("SELECT status FROM runs WHERE idx = 0"), "failed");
@@ -148,44 +99,44 @@ TEST_F(CliTest, AFailingRunIsRecordedWithItsReasonAndTheSweepGoesOn) {
 }
 
 TEST_F(CliTest, ConfigPrintsTheResolvedConfigAndTheSweepDryRun) {
-  const Result config = armor("config " + quickstart() + " model.k=2 attack.eps=8/255");
+  const Result config = run_armor("config " + quickstart() + " model.k=2 attack.eps=8/255");
   ASSERT_EQ(config.exit_code, 0) << config.output;
   EXPECT_TRUE(contains(config.output, "k = 2")) << config.output;
   EXPECT_TRUE(contains(config.output, "eps = 0.0313725490196078")) << config.output;
   EXPECT_TRUE(contains(config.output, "noise_std")) << config.output;  // a default filled in
-  const Result dry = armor("config " + quickstart() + " --multirun model.k=1,2 model.num_experts=2,4");
+  const Result dry = run_armor("config " + quickstart() + " --multirun model.k=1,2 model.num_experts=2,4");
   ASSERT_EQ(dry.exit_code, 0) << dry.output;
   EXPECT_TRUE(contains(dry.output, "4 runs")) << dry.output;
   EXPECT_FALSE(fs::exists(db_));
 }
 
 TEST_F(CliTest, DbSqlIsReadOnly) {
-  ASSERT_EQ(armor("run " + quickstart() + " --db " + db_ + " " + tiny()).exit_code, 0);
-  const Result select = armor("db sql \"SELECT key, value FROM metrics WHERE key = 'clean_acc'\" --db " + db_);
+  ASSERT_EQ(run_armor("run " + quickstart() + " --db " + db_ + " --outputs " + outputs() + " " + tiny()).exit_code, 0);
+  const Result select = run_armor("db sql \"SELECT key, value FROM metrics WHERE key = 'clean_acc'\" --db " + db_);
   EXPECT_EQ(select.exit_code, 0) << select.output;
   EXPECT_TRUE(contains(select.output, "clean_acc")) << select.output;
-  const Result drop = armor("db sql \"DELETE FROM runs\" --db " + db_);
+  const Result drop = run_armor("db sql \"DELETE FROM runs\" --db " + db_);
   EXPECT_NE(drop.exit_code, 0) << drop.output;
   EXPECT_EQ(count_runs(), 1);
 }
 
 TEST_F(CliTest, PluginsShowDocumentsParametersAndHelpIsTrue) {
-  const Result show = armor("plugins show attack/pgd");
+  const Result show = run_armor("plugins show attack/pgd");
   ASSERT_EQ(show.exit_code, 0) << show.output;
   for (const char* parameter : {"eps", "step_size", "steps", "random_start"}) {
     EXPECT_TRUE(contains(show.output, parameter)) << show.output;
   }
-  const Result list = armor("plugins");
+  const Result list = run_armor("plugins");
   for (const char* name : {"moe_cnn", "topk", "switch", "pgd", "standard", "pgd_at", "fashion_mnist"}) {
     EXPECT_TRUE(contains(list.output, name)) << list.output;
   }
   for (const char* command : {"run", "config", "plugins", "db"}) {
-    const Result help = armor(std::string(command) + " --help");
+    const Result help = run_armor(std::string(command) + " --help");
     EXPECT_EQ(help.exit_code, 0) << command << ": " << help.output;
     EXPECT_TRUE(contains(help.output, "usage") || contains(help.output, std::string("armor ") + command)) << help.output;
   }
-  EXPECT_EQ(armor("rnu").exit_code, 2);
-  EXPECT_TRUE(contains(armor("rnu").output, "did you mean 'run'")) << armor("rnu").output;
+  EXPECT_EQ(run_armor("rnu").exit_code, 2);
+  EXPECT_TRUE(contains(run_armor("rnu").output, "did you mean 'run'")) << run_armor("rnu").output;
 }
 
 }  // namespace

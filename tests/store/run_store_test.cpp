@@ -2,8 +2,10 @@
 
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <filesystem>
@@ -86,8 +88,12 @@ TEST(RunStoreTest, MigrationSetsUserVersionToSchemaVersion) {
   RunStore store(":memory:");
   EXPECT_EQ(scalar(store, "PRAGMA user_version"), std::to_string(RunStore::kSchemaVersion));
   EXPECT_EQ(scalar(store, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN "
-                          "('sweeps', 'runs', 'params', 'metrics', 'epoch_metrics', 'expert_metrics')"),
-            "6");
+                          "('sweeps', 'runs', 'params', 'metrics', 'epoch_metrics', 'expert_metrics', "
+                          "'artifacts', 'provenance')"),
+            "8");
+  EXPECT_EQ(scalar(store, "SELECT count(*) FROM sqlite_master WHERE type = 'view' AND name IN "
+                          "('results', 'curves', 'experts')"),
+            "3");
 }
 
 TEST(RunStoreTest, ReopeningAMigratedFileKeepsItsRuns) {
@@ -100,7 +106,7 @@ TEST(RunStoreTest, ReopeningAMigratedFileKeepsItsRuns) {
   }
   RunStore reopened(path);
   EXPECT_EQ(reopened.run(run_id).config_hash, "hash2");
-  EXPECT_EQ(scalar(reopened, "PRAGMA user_version"), "1");
+  EXPECT_EQ(scalar(reopened, "PRAGMA user_version"), std::to_string(RunStore::kSchemaVersion));
 }
 
 TEST(RunStoreTest, RefusesDatabaseFromNewerSchema) {
@@ -115,7 +121,7 @@ TEST(RunStoreTest, RefusesDatabaseFromNewerSchema) {
     const std::string message = store_error_of([&] { RunStore store(path, mode); });
     EXPECT_TRUE(contains(message, path));
     EXPECT_TRUE(contains(message, "schema version 7"));
-    EXPECT_TRUE(contains(message, "supports up to 1"));
+    EXPECT_TRUE(contains(message, "supports up to " + std::to_string(RunStore::kSchemaVersion)));
   }
   SQLite::Database raw(path, SQLite::OPEN_READONLY);
   EXPECT_EQ(raw.execAndGet("PRAGMA user_version").getInt(), 7) << "a refused database must stay untouched";
@@ -421,7 +427,7 @@ TEST(RunStoreTest, QueryRejectsStatementsThatWrite) {
   EXPECT_EQ(scalar(store, "SELECT count(*) FROM runs"), "1");
   EXPECT_EQ(scalar(store, "SELECT count(*) FROM params"), "4");
   EXPECT_EQ(scalar(store, "SELECT count(*) FROM sqlite_master WHERE name IN ('metrics', 'extra')"), "1");
-  EXPECT_EQ(scalar(store, "PRAGMA user_version"), "1");
+  EXPECT_EQ(scalar(store, "PRAGMA user_version"), std::to_string(RunStore::kSchemaVersion));
   store.start_run(run_id);  // no transaction was left open
   EXPECT_EQ(store.run(run_id).status, RunStatus::running);
 }
@@ -440,12 +446,407 @@ TEST(RunStoreTest, QueryReportsSyntaxErrorsWithTheSql) {
   EXPECT_TRUE(contains(message, "sqlite error 1"));
 }
 
+// ---- schema version 2: migration from version 1 ---------------------------------------------------
+
+// The schema of armor's first release (user_version 1), as it was written then.
+constexpr const char* kVersion1Schema = R"sql(
+CREATE TABLE sweeps (id INTEGER PRIMARY KEY, name TEXT NOT NULL, experiment TEXT NOT NULL, spec TEXT NOT NULL,
+  status TEXT NOT NULL DEFAULT 'running' CHECK (status IN ('pending', 'running', 'finished', 'failed')),
+  created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')), finished_at TEXT);
+CREATE TABLE runs (id INTEGER PRIMARY KEY, sweep_id INTEGER REFERENCES sweeps(id), idx INTEGER NOT NULL DEFAULT 0,
+  status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'running', 'finished', 'failed')),
+  experiment TEXT NOT NULL, config TEXT NOT NULL, overrides TEXT NOT NULL DEFAULT '[]', config_hash TEXT NOT NULL,
+  seed INTEGER NOT NULL, revision TEXT NOT NULL, host TEXT NOT NULL,
+  created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')), started_at TEXT, finished_at TEXT, error TEXT);
+CREATE INDEX runs_sweep_id ON runs(sweep_id);
+CREATE INDEX runs_status ON runs(status);
+CREATE TABLE params (run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE, key TEXT NOT NULL, value,
+  type TEXT NOT NULL CHECK (type IN ('boolean', 'integer', 'float', 'string')), PRIMARY KEY (run_id, key));
+CREATE INDEX params_key_value ON params(key, value);
+CREATE TABLE metrics (run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE, key TEXT NOT NULL, value REAL,
+  PRIMARY KEY (run_id, key));
+CREATE INDEX metrics_key ON metrics(key);
+CREATE TABLE epoch_metrics (run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE, epoch INTEGER NOT NULL,
+  key TEXT NOT NULL, value REAL, PRIMARY KEY (run_id, epoch, key));
+CREATE TABLE expert_metrics (run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE, layer TEXT NOT NULL,
+  expert INTEGER NOT NULL, key TEXT NOT NULL, value REAL, PRIMARY KEY (run_id, layer, expert, key));
+INSERT INTO sweeps (id, name, experiment, spec, status) VALUES (1, 'old', 'e.toml', 'model.k=1,2', 'finished');
+INSERT INTO runs (id, sweep_id, idx, status, experiment, config, overrides, config_hash, seed, revision, host, error)
+  VALUES (1, 1, 0, 'finished', 'e.toml', '[model]', '["model.k=1"]', 'h1', 7, 'r1', 'oldhost', NULL),
+         (2, 1, 1, 'failed', 'e.toml', '[model]', '["model.k=2"]', 'h2', 7, 'r1', 'oldhost', 'boom');
+INSERT INTO params VALUES (1, 'model.k', 1, 'integer'), (2, 'model.k', 2, 'integer');
+INSERT INTO metrics VALUES (1, 'clean_acc', 0.75);
+INSERT INTO epoch_metrics VALUES (1, 1, 'train_loss', 2.5);
+INSERT INTO expert_metrics VALUES (1, 'moe', 0, 'usage_share', 1.0);
+PRAGMA user_version = 1;
+)sql";
+
+TEST(RunStoreMigrationTest, MigratesAVersion1DatabaseKeepingEveryRecord) {
+  TempDir dir;
+  const std::string path = dir.file("v1.db");
+  {
+    SQLite::Database raw(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+    raw.exec(kVersion1Schema);
+  }
+  RunStore store(path);
+  EXPECT_EQ(scalar(store, "PRAGMA user_version"), "2");
+  const RunRecord first = store.run(1);
+  EXPECT_EQ(first.status, RunStatus::finished);
+  EXPECT_EQ(first.overrides, std::vector<std::string>{"model.k=1"});
+  EXPECT_EQ(first.host, "oldhost");
+  EXPECT_EQ(first.attempt, 0);
+  EXPECT_TRUE(first.output_dir.empty());
+  EXPECT_EQ(store.run(2).error, "boom");
+  EXPECT_EQ(store.metrics(1).at("clean_acc"), 0.75);
+  EXPECT_EQ(scalar(store, "SELECT count(*) FROM params"), "2") << "dropping the old runs table must not cascade";
+  EXPECT_EQ(scalar(store, "SELECT count(*) FROM epoch_metrics"), "1");
+  EXPECT_EQ(scalar(store, "SELECT count(*) FROM expert_metrics"), "1");
+  // The new statuses are accepted, and the views show the old data.
+  store.fail_run(store.add_run(make_run(0, 3)), "nan", RunStatus::diverged);
+  EXPECT_EQ(scalar(store, R"(SELECT "model.k" || ' ' || clean_acc FROM results WHERE run_id = 1)"), "1 0.75");
+  EXPECT_EQ(scalar(store, "SELECT train_loss FROM curves WHERE run_id = 1 AND epoch = 1"), "2.5");
+  EXPECT_EQ(scalar(store, "SELECT usage_share FROM experts WHERE run_id = 1"), "1");
+}
+
+TEST(RunStoreMigrationTest, QueryModeMigratesAnOlderDatabaseThenReadsOnly) {
+  TempDir dir;
+  const std::string path = dir.file("v1.db");
+  {
+    SQLite::Database raw(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+    raw.exec(kVersion1Schema);
+  }
+  EXPECT_THROW(RunStore(path, RunStore::Mode::read_only), StoreError);
+  RunStore store(path, RunStore::Mode::query);
+  EXPECT_EQ(scalar(store, "PRAGMA user_version"), "2");
+  EXPECT_EQ(store.runs().size(), 2u);
+  EXPECT_THROW(store.add_run(make_run(0, 1)), StoreError) << "query mode must not write";
+}
+
+TEST(RunStoreMigrationTest, QueryModeRefusesANewerDatabase) {
+  TempDir dir;
+  const std::string path = dir.file("runs.db");
+  { RunStore store(path); }
+  {
+    SQLite::Database raw(path, SQLite::OPEN_READWRITE);
+    raw.exec("PRAGMA user_version = 3");
+  }
+  EXPECT_TRUE(contains(store_error_of([&] { RunStore store(path, RunStore::Mode::query); }), "schema version 3"));
+}
+
+// ---- the run lifecycle of the launcher -----------------------------------------------------------
+
+TEST(RunStoreLifecycleTest, ClaimRunTakesPendingRunsInIndexOrderOnce) {
+  RunStore store(":memory:");
+  const auto [sweep_id, run_ids] = store.add_sweep(make_sweep(), {make_run(0, 1), make_run(1, 2), make_run(2, 3)});
+  store.finish_run(run_ids[0], {});
+  EXPECT_EQ(store.claim_run(sweep_id, "hostA:10"), run_ids[1]);
+  EXPECT_EQ(store.claim_run(sweep_id, "hostA:11"), run_ids[2]);
+  EXPECT_EQ(store.claim_run(sweep_id, "hostA:12"), std::nullopt);
+  const RunRecord claimed = store.run(run_ids[1]);
+  EXPECT_EQ(claimed.status, RunStatus::running);
+  EXPECT_EQ(claimed.worker, "hostA:10");
+  EXPECT_EQ(claimed.attempt, 1);
+  EXPECT_FALSE(claimed.heartbeat_at.empty());
+  EXPECT_EQ(store.claim_run(sweep_id + 1, "hostA:10"), std::nullopt);
+}
+
+TEST(RunStoreLifecycleTest, ClaimRunIsAtomicAcrossProcesses) {
+  TempDir dir;
+  const std::string path = dir.file("runs.db");
+  std::vector<NewRun> runs;
+  for (int i = 0; i < 40; ++i) runs.push_back(make_run(i, i + 1));
+  const std::int64_t sweep_id = RunStore(path).add_sweep(make_sweep(), runs).first;
+  std::vector<pid_t> children;
+  for (int worker = 0; worker < 4; ++worker) {
+    const pid_t child = ::fork();
+    if (child == 0) {
+      int code = 0;
+      try {
+        RunStore store(path);
+        while (store.claim_run(sweep_id, "w:" + std::to_string(worker))) {
+        }
+      } catch (...) {
+        code = 1;
+      }
+      ::_exit(code);
+    }
+    children.push_back(child);
+  }
+  for (const pid_t child : children) {
+    int status = 0;
+    ::waitpid(child, &status, 0);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  }
+  RunStore store(path);
+  EXPECT_EQ(scalar(store, "SELECT count(*) FROM runs WHERE status = 'running' AND attempt = 1"), "40")
+      << "every run claimed exactly once";
+}
+
+TEST(RunStoreLifecycleTest, StartRunRecordsThePidAndHeartbeatMovesOn) {
+  RunStore store(":memory:");
+  const std::int64_t run_id = store.add_run(make_run(0, 2));
+  store.start_run(run_id, 4242);
+  const RunRecord started = store.run(run_id);
+  EXPECT_EQ(started.pid, 4242);
+  EXPECT_FALSE(started.heartbeat_at.empty());
+  store.query("SELECT 1");  // (time passes)
+  ::usleep(5000);
+  store.heartbeat(run_id);
+  EXPECT_GT(store.run(run_id).heartbeat_at, started.heartbeat_at);
+  EXPECT_TRUE(contains(store_error_of([&] { store.heartbeat(999); }), "no run 999"));
+}
+
+TEST(RunStoreLifecycleTest, ReapDeadRunsFindsAVanishedProcessOnThisHost) {
+  RunStore store(":memory:");
+  const auto [sweep_id, run_ids] = store.add_sweep(make_sweep(), {make_run(0, 1), make_run(1, 2), make_run(2, 3)});
+  const pid_t gone = ::fork();
+  if (gone == 0) ::_exit(0);
+  ::waitpid(gone, nullptr, 0);
+  store.claim_run(sweep_id, "thishost:1");
+  store.start_run(run_ids[0], gone);
+  store.claim_run(sweep_id, "thishost:1");
+  store.start_run(run_ids[1], ::getpid());  // alive
+  store.claim_run(sweep_id, "otherhost:1");
+  store.start_run(run_ids[2], gone);  // another host: its pids mean nothing here
+
+  EXPECT_EQ(store.reap_dead_runs(sweep_id, "thishost", 3600), std::vector<std::int64_t>{run_ids[0]});
+  const RunRecord reaped = store.run(run_ids[0]);
+  EXPECT_EQ(reaped.status, RunStatus::interrupted);
+  EXPECT_TRUE(contains(reaped.error, std::to_string(gone)));
+  EXPECT_EQ(store.run(run_ids[1]).status, RunStatus::running);
+  EXPECT_EQ(store.run(run_ids[2]).status, RunStatus::running);
+}
+
+TEST(RunStoreLifecycleTest, ReapDeadRunsFindsAStaleHeartbeat) {
+  RunStore store(":memory:");
+  const auto [sweep_id, run_ids] = store.add_sweep(make_sweep(), {make_run(0, 1)});
+  store.claim_run(sweep_id, "otherhost:1");
+  store.start_run(run_ids[0], 1);
+  EXPECT_TRUE(store.reap_dead_runs(sweep_id, "thishost", 3600).empty());
+  EXPECT_EQ(store.reap_dead_runs(sweep_id, "thishost", -1), run_ids);
+  EXPECT_TRUE(contains(store.run(run_ids[0]).error, "no heartbeat"));
+}
+
+TEST(RunStoreLifecycleTest, RequeuePutsFailedDivergedAndInterruptedRunsBackFresh) {
+  RunStore store(":memory:");
+  const auto [sweep_id, run_ids] =
+      store.add_sweep(make_sweep(), {make_run(0, 1), make_run(1, 2), make_run(2, 3), make_run(3, 4)});
+  store.claim_run(sweep_id, "h:1");
+  store.record_epoch_metrics(run_ids[0], 1, {{"train_loss", 1.0}});
+  store.fail_run(run_ids[0], "crash");
+  store.fail_run(run_ids[1], "nan", RunStatus::diverged);
+  store.fail_run(run_ids[2], "killed", RunStatus::interrupted);
+  store.finish_run(run_ids[3], {{"clean_acc", 0.5}});
+
+  EXPECT_EQ(store.requeue(sweep_id), (std::vector<std::int64_t>{run_ids[0], run_ids[1], run_ids[2]}));
+  const RunRecord again = store.run(run_ids[0]);
+  EXPECT_EQ(again.status, RunStatus::pending);
+  EXPECT_TRUE(again.error.empty());
+  EXPECT_EQ(again.attempt, 1) << "the attempt count is kept";
+  EXPECT_TRUE(store.epoch_metrics(run_ids[0]).empty());
+  EXPECT_EQ(store.run(run_ids[3]).status, RunStatus::finished);
+  EXPECT_TRUE(store.requeue(sweep_id).empty());
+}
+
+TEST(RunStoreLifecycleTest, RequeueRunTakesOnlyARunThatDidNotFinish) {
+  RunStore store(":memory:");
+  const std::int64_t failed = store.add_run(make_run(0, 1));
+  const std::int64_t finished = store.add_run(make_run(1, 2));
+  store.fail_run(failed, "x", RunStatus::interrupted);
+  store.finish_run(finished, {});
+  EXPECT_TRUE(store.requeue_run(failed));
+  EXPECT_EQ(store.run(failed).status, RunStatus::pending);
+  EXPECT_FALSE(store.requeue_run(finished));
+  EXPECT_FALSE(store.requeue_run(failed)) << "already pending";
+  EXPECT_THROW(store.requeue_run(999), StoreError);
+}
+
+TEST(RunStoreLifecycleTest, FailRunRecordsDivergedAndRefusesANonFailureStatus) {
+  RunStore store(":memory:");
+  const std::int64_t run_id = store.add_run(make_run(0, 1));
+  store.fail_run(run_id, "loss is nan", RunStatus::diverged);
+  EXPECT_EQ(store.run(run_id).status, RunStatus::diverged);
+  EXPECT_THROW(store.fail_run(run_id, "x", RunStatus::finished), StoreError);
+}
+
+TEST(RunStoreLifecycleTest, FinishedRunWithHashFindsOnlyFinishedRuns) {
+  RunStore store(":memory:");
+  const std::int64_t pending = store.add_run(make_run(0, 2));
+  EXPECT_EQ(store.finished_run_with_hash("hash2"), std::nullopt);
+  const std::int64_t done = store.add_run(make_run(1, 2));
+  store.finish_run(done, {});
+  EXPECT_EQ(store.finished_run_with_hash("hash2"), done);
+  EXPECT_NE(store.finished_run_with_hash("hash2"), pending);
+  EXPECT_EQ(store.finished_run_with_hash("nope"), std::nullopt);
+}
+
+TEST(RunStoreLifecycleTest, OutputDirArtifactsAndProvenanceReadBack) {
+  RunStore store(":memory:");
+  NewRun new_run = make_run(0, 2);
+  new_run.output_dir = "/tmp/runs/1";
+  const std::int64_t run_id = store.add_run(new_run);
+  EXPECT_EQ(store.run(run_id).output_dir, "/tmp/runs/1");
+  store.set_output_dir(run_id, "/tmp/runs/one");
+  EXPECT_EQ(store.run(run_id).output_dir, "/tmp/runs/one");
+  store.record_artifact(run_id, "checkpoint", "/tmp/runs/one/model.pt", "ab12");
+  store.record_artifact(run_id, "checkpoint", "/tmp/runs/one/model.pt", "cd34");  // rewritten file
+  store.record_artifact(run_id, "log", "/tmp/runs/one/log.txt", "ef56");
+  const std::vector<ArtifactRecord> artifacts = store.artifacts(run_id);
+  ASSERT_EQ(artifacts.size(), 2u);
+  EXPECT_EQ(artifacts[0].kind, "checkpoint");
+  EXPECT_EQ(artifacts[0].sha256, "cd34");
+  EXPECT_EQ(artifacts[1].path, "/tmp/runs/one/log.txt");
+  store.record_provenance(run_id, {{"revision", "abc"}, {"dirty", "true"}, {"plugin:topk:sha256", "00ff"}});
+  const std::vector<std::pair<std::string, std::string>> expected{
+      {"dirty", "true"}, {"plugin:topk:sha256", "00ff"}, {"revision", "abc"}};
+  EXPECT_EQ(store.provenance(run_id), expected);
+  EXPECT_THROW(store.record_artifact(999, "log", "x", "y"), StoreError);
+  EXPECT_THROW(store.set_output_dir(999, "x"), StoreError);
+}
+
+TEST(RunStoreLifecycleTest, SweepReadsBackAndLatestSweepIsTheNewest) {
+  RunStore store(":memory:");
+  EXPECT_EQ(store.latest_sweep_id(), std::nullopt);
+  const std::int64_t first = store.add_sweep(make_sweep(), {make_run(0, 1)}).first;
+  const std::int64_t second = store.add_sweep(NewSweep{"b", "e.toml", "x=1,2"}, {make_run(0, 1)}).first;
+  EXPECT_EQ(store.latest_sweep_id(), second);
+  const SweepRecord sweep = store.sweep(first);
+  EXPECT_EQ(sweep.name, "k-sweep");
+  EXPECT_EQ(sweep.spec, "model.k=1,2,3");
+  EXPECT_EQ(sweep.status, "running");
+  EXPECT_EQ(store.sweeps().size(), 2u);
+  EXPECT_THROW(store.sweep(99), StoreError);
+}
+
+// ---- queries for armor db ------------------------------------------------------------------------
+
+// Six runs: model.k in {1, 2, 3} x trainer.beta in {1.0, 6.0}; clean_acc = k / 10 + beta / 100.
+class RunStoreQueryTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::vector<NewRun> runs;
+    for (const std::int64_t k : {1, 2, 3}) {
+      for (const double beta : {1.0, 6.0}) {
+        NewRun run = make_run(static_cast<int>(runs.size()), k);
+        run.params.push_back({"trainer.beta", ParamValue{beta}});
+        runs.push_back(run);
+      }
+    }
+    ids_ = store_.add_sweep(make_sweep(), runs).second;
+    for (std::size_t i = 0; i < ids_.size(); ++i) {
+      const double k = static_cast<double>(i / 2 + 1);
+      const double beta = i % 2 == 0 ? 1.0 : 6.0;
+      if (i == 5) {
+        store_.fail_run(ids_[i], "boom");
+      } else {
+        store_.finish_run(ids_[i], {{"clean_acc", k / 10 + beta / 100}});
+      }
+    }
+  }
+
+  std::vector<std::int64_t> ids_of(const RunFilter& filter) const {
+    std::vector<std::int64_t> ids;
+    for (const RunSummary& run : store_.find_runs(filter)) ids.push_back(run.run.id);
+    return ids;
+  }
+  std::vector<std::int64_t> where(const std::string& expression) const {
+    RunFilter filter;
+    filter.where = expression;
+    return ids_of(filter);
+  }
+
+  RunStore store_{":memory:"};
+  std::vector<std::int64_t> ids_;
+};
+
+TEST_F(RunStoreQueryTest, WhereCombinesTypedComparisonsWithBooleanLogic) {
+  EXPECT_EQ(where("trainer.beta >= 3 and (model.k = 1 or model.k = 2)"), (std::vector<std::int64_t>{ids_[1], ids_[3]}));
+  EXPECT_EQ(where("not model.k in (1, 3)"), (std::vector<std::int64_t>{ids_[2], ids_[3]}));
+  EXPECT_EQ(where("model.k between 2 and 3 and trainer.beta < 2"), (std::vector<std::int64_t>{ids_[2], ids_[4]}));
+  EXPECT_EQ(where("clean_acc is null"), std::vector<std::int64_t>{ids_[5]});
+  EXPECT_EQ(where("clean_acc > 0.3"), std::vector<std::int64_t>{ids_[4]});
+  EXPECT_EQ(where("status = 'failed' or id = " + std::to_string(ids_[0])), (std::vector<std::int64_t>{ids_[0], ids_[5]}));
+  EXPECT_EQ(where("model.name = \"moe\" and train.augment = true and model.k != 2").size(), 4u);
+  EXPECT_TRUE(where("model.k > 10").empty()) << "numbers compare as numbers, not text";
+}
+
+TEST_F(RunStoreQueryTest, WhereBindsValuesSoQuotesCannotInjectSql) {
+  EXPECT_TRUE(where("model.name = 'x'' OR 1=1 --'").empty());
+  EXPECT_EQ(store_.runs().size(), 6u);
+}
+
+TEST_F(RunStoreQueryTest, WhereRefusesUnknownNamesWithASuggestion) {
+  try {
+    where("model.kk = 1");
+    FAIL() << "expected a UsageError";
+  } catch (const UsageError& error) {
+    EXPECT_TRUE(contains(error.what(), "model.kk"));
+    EXPECT_TRUE(contains(error.what(), "did you mean 'model.k'"));
+  }
+  EXPECT_THROW(where("model.k = "), UsageError);
+  EXPECT_THROW(where("trainer.name = pgd"), UsageError) << "an unquoted word is a name";
+}
+
+TEST_F(RunStoreQueryTest, FindRunsFiltersSortsAndCarriesParamsAndMetrics) {
+  RunFilter filter;
+  filter.statuses = {RunStatus::finished};
+  filter.order_by = "clean_acc";
+  filter.descending = true;
+  const std::vector<RunSummary> runs = store_.find_runs(filter);
+  ASSERT_EQ(runs.size(), 5u);
+  EXPECT_EQ(runs[0].run.id, ids_[4]);
+  EXPECT_DOUBLE_EQ(runs[0].metrics.at("clean_acc"), 0.31);
+  EXPECT_EQ(runs[0].params.size(), 5u);
+  EXPECT_EQ(runs[0].params.back().first, "trainer.beta");
+  EXPECT_EQ(runs.back().run.id, ids_[0]);
+
+  filter = RunFilter{};
+  filter.order_by = "clean_acc";
+  EXPECT_EQ(store_.find_runs(filter).back().run.id, ids_[5]) << "runs without the value come last";
+  filter = RunFilter{};
+  filter.run_ids = {ids_[2], ids_[0]};
+  EXPECT_EQ(ids_of(filter), (std::vector<std::int64_t>{ids_[0], ids_[2]}));
+  filter.sweep_id = 99;
+  EXPECT_TRUE(ids_of(filter).empty());
+}
+
+TEST_F(RunStoreQueryTest, ResultsViewHasOneRowPerRunWithParamsAndMetricsAsColumns) {
+  EXPECT_EQ(scalar(store_, "SELECT count(*) FROM results"), "6");
+  EXPECT_EQ(scalar(store_, R"(SELECT group_concat(run_id, ' ') FROM results WHERE "trainer.beta" > 3 AND "model.k" <= 2)"),
+            std::to_string(ids_[1]) + " " + std::to_string(ids_[3]));
+  EXPECT_EQ(scalar(store_, R"(SELECT clean_acc FROM results WHERE "model.k" = 3 AND "trainer.beta" = 1)"), "0.31");
+}
+
+TEST_F(RunStoreQueryTest, RemoveRunsDeletesEverythingAboutThemAndReturnsTheirFolders) {
+  store_.set_output_dir(ids_[0], "/tmp/a");
+  store_.record_provenance(ids_[0], {{"host", "x"}});
+  EXPECT_EQ(store_.remove_runs({ids_[0], ids_[1]}), std::vector<std::string>{"/tmp/a"});
+  EXPECT_EQ(scalar(store_, "SELECT count(*) FROM runs"), "4");
+  EXPECT_EQ(scalar(store_, "SELECT count(*) FROM params WHERE run_id IN (1, 2)"), "0");
+  EXPECT_EQ(scalar(store_, "SELECT count(*) FROM provenance"), "0");
+  EXPECT_THROW(store_.remove_runs({ids_[2], 999}), StoreError);
+  EXPECT_EQ(scalar(store_, "SELECT count(*) FROM runs"), "4") << "all or nothing";
+  const std::int64_t sweep_id = *store_.runs().front().sweep_id;
+  store_.remove_sweep(sweep_id);
+  EXPECT_EQ(scalar(store_, "SELECT count(*) FROM runs"), "0");
+  EXPECT_EQ(scalar(store_, "SELECT count(*) FROM sweeps"), "0");
+}
+
+TEST_F(RunStoreQueryTest, KnownNamesListFieldsParamsAndMetrics) {
+  const std::vector<std::string> names = store_.known_names();
+  for (const char* name : {"id", "status", "model.k", "trainer.beta", "clean_acc"}) {
+    EXPECT_NE(std::find(names.begin(), names.end(), name), names.end()) << name;
+  }
+}
+
 // ---- small conversions -------------------------------------------------------------------------
 
 TEST(RunStatusTest, StatusRoundTripsThroughText) {
-  for (const RunStatus status : {RunStatus::pending, RunStatus::running, RunStatus::finished, RunStatus::failed}) {
+  for (const RunStatus status : {RunStatus::pending, RunStatus::running, RunStatus::finished, RunStatus::failed,
+                                 RunStatus::diverged, RunStatus::interrupted}) {
     EXPECT_EQ(run_status_from_string(to_string(status)), status);
   }
+  EXPECT_STREQ(to_string(RunStatus::interrupted), "interrupted");
   EXPECT_STREQ(to_string(RunStatus::failed), "failed");
   EXPECT_THROW(run_status_from_string("done"), StoreError);
 }

@@ -64,4 +64,10 @@ class RunError : public Error {
   using Error::Error;
 };
 
+// A run whose training loss became NaN or infinite: recorded with status "diverged". Exit code 1.
+class DivergedError : public RunError {
+ public:
+  using RunError::RunError;
+};
+
 }  // namespace armor

@@ -5,11 +5,9 @@
 
 #include <fmt/core.h>
 
-#include "armor/config/config.h"
-#include "armor/config/sweep.h"
 #include "armor/plugin/registry.h"
-#include "armor/run/experiment.h"
 #include "command.h"
+#include "sweep_plan.h"
 
 namespace armor::app {
 
@@ -18,8 +16,12 @@ int config_command(const std::vector<std::string>& args) {
   bool multirun = false;
   std::string experiment_path;
   std::vector<std::string> overrides;
+  std::vector<std::string> constraints;
   po::options_description visible("options");
-  visible.add_options()("multirun,m", po::bool_switch(&multirun), "Print the runs of the sweep instead (a dry run)");
+  visible.add_options()("constraint", po::value(&constraints)->composing(),
+                        "Sweep: run only the points where this holds, e.g. 'model.k <= model.num_experts' "
+                        "(the armor db --where syntax; repeatable; k <= num_experts is always implied)");
+  visible.add_options()("multirun,m", po::bool_switch(&multirun), "Print the runs of the sweep instead, and the points its constraints drop (a dry run)");
   add_plugin_path_option(visible, host);
   po::options_description hidden;
   hidden.add_options()("experiment", po::value(&experiment_path)->required(), "")(
@@ -31,26 +33,22 @@ int config_command(const std::vector<std::string>& args) {
                           positional, values)) {
     return kExitOk;
   }
-  Config::load(experiment_path);  // a missing file or bad TOML fails before anything else
   const Registry& registry = load_registry(host);
-  if (!multirun) {
-    Config config = Config::load(experiment_path);  // a copy would lose the file positions
-    config.apply(overrides);
-    std::cout << resolve_experiment(config, registry).to_toml();
+  const SweepPlan plan = plan_runs(experiment_path, overrides, multirun, constraints, registry, 0);
+  if (!plan.is_sweep) {
+    std::cout << plan.runs.front().experiment.to_toml();
     return kExitOk;
   }
-  const auto points = expand_multirun(overrides);
   std::vector<std::vector<std::string>> rows;
-  for (std::size_t i = 0; i < points.size(); ++i) {
-    Config config = Config::load(experiment_path);  // a copy would lose the file positions
-    config.apply(points[i]);
-    const Experiment experiment = resolve_experiment(config, registry);  // validates every point
-    std::string text;
-    for (const auto& o : points[i]) text += (text.empty() ? "" : " ") + o;
-    rows.push_back({std::to_string(i), experiment.hash(), text});
+  for (std::size_t i = 0; i < plan.runs.size(); ++i) {
+    rows.push_back({std::to_string(i), plan.runs[i].experiment.hash(), join_overrides(plan.runs[i].overrides)});
   }
+  fmt::print("sweep: {}\n\n", plan.description);
   print_table({"index", "config_hash", "overrides"}, rows);
-  fmt::print("{} runs\n", points.size());
+  for (const auto& dropped : plan.dropped) {
+    fmt::print("dropped: {}  ({})\n", join_overrides(dropped.overrides), dropped.reason);
+  }
+  fmt::print("{} runs, {} dropped\n", plan.runs.size(), plan.dropped.size());
   return kExitOk;
 }
 

@@ -1,69 +1,60 @@
-// armor db list [--sweep N] [--status S] | armor db sql "SELECT ...": read-only views of runs.db.
-
-#include <filesystem>
+// armor db <subcommand>: query the results database (README "Querying results").
 
 #include <fmt/core.h>
 
 #include "armor/error.h"
-#include "armor/store/run_store.h"
+#include "armor/util/suggest.h"
 #include "command.h"
+#include "db_subcommands.h"
 
 namespace armor::app {
 namespace {
 
-int list_runs(const RunStore& store, std::optional<std::int64_t> sweep, std::optional<RunStatus> status) {
-  std::vector<std::vector<std::string>> rows;
-  for (const RunRecord& run : store.runs(sweep, status)) {
-    std::string overrides;
-    for (const auto& o : run.overrides) overrides += (overrides.empty() ? "" : " ") + o;
-    std::string metrics;
-    for (const auto& [key, value] : store.metrics(run.id)) {
-      metrics += fmt::format("{}{}={:.4f}", metrics.empty() ? "" : " ", key, value);
-    }
-    rows.push_back({std::to_string(run.id), run.sweep_id ? std::to_string(*run.sweep_id) : "-", to_string(run.status),
-                    run.experiment, overrides, metrics.empty() ? run.error : metrics});
-  }
-  print_table({"id", "sweep", "status", "experiment", "overrides", "metrics / error"}, rows);
-  return kExitOk;
+struct DbSubcommand {
+  const char* name;
+  const char* summary;
+  int (*handler)(const std::vector<std::string>& args);
+};
+
+const std::vector<DbSubcommand>& db_subcommands() {
+  static const std::vector<DbSubcommand> table{
+      {"list", "Runs with their status, overrides and metrics; --where, --columns, --sort", db_list},
+      {"show", "One run: config, provenance, metrics, curves, experts, artifacts", db_show},
+      {"compare", "Runs side by side: the params that differ and every metric", db_compare},
+      {"pivot", "A metric by two params (mean ± std over runs sharing a cell)", db_pivot},
+      {"best", "The run with the best metric, overall or per value of a param", db_best},
+      {"export", "Every run with its params and metrics, one row each (csv or json)", db_export},
+      {"sql", "One read-only SQL statement", db_sql},
+      {"rm", "Remove runs or a sweep, with their output folders", db_rm},
+      {"plot", "SVG plots: a metric against a param, a heat map, training curves", db_plot},
+  };
+  return table;
+}
+
+void print_db_usage() {
+  fmt::print("usage: armor db <subcommand> [options]   (armor db <subcommand> --help for each)\n\nsubcommands:\n");
+  for (const auto& subcommand : db_subcommands()) fmt::print("  {:<8} {}\n", subcommand.name, subcommand.summary);
+  fmt::print("\nCommon options: --db PATH (default runs.db), --format auto|table|plain|csv|json.\n");
 }
 
 }  // namespace
 
 int db_command(const std::vector<std::string>& args) {
-  HostOptions host;
-  std::vector<std::string> positional_args;
-  std::int64_t sweep = 0;
-  std::string status;
-  po::options_description visible("options");
-  add_db_option(visible, host);
-  visible.add_options()("sweep", po::value(&sweep), "list: only the runs of this sweep id")(
-      "status", po::value(&status), "list: only runs with this status (pending, running, finished, failed)");
-  po::options_description hidden;
-  hidden.add_options()("args", po::value(&positional_args)->composing(), "");
-  po::positional_options_description positional;
-  positional.add("args", -1);
-  po::variables_map values;
-  if (!parse_command_line("armor db list [--sweep ID] [--status S] [--db PATH]\n"
-                          "       armor db sql \"SELECT ...\" [--db PATH]   (read-only; schema in README)",
-                          args, visible, hidden, positional, values)) {
+  if (args.empty()) {
+    print_db_usage();
+    return kExitUsage;
+  }
+  const std::string& name = args.front();
+  if (name == "--help" || name == "-h" || name == "help") {
+    print_db_usage();
     return kExitOk;
   }
-  if (positional_args.empty()) throw UsageError("expected `armor db list` or `armor db sql \"SELECT ...\"`");
-  if (!std::filesystem::exists(host.db)) {
-    throw UsageError("no results database at '" + host.db + "' (run an experiment first, or pass --db PATH)");
+  std::vector<std::string> names;
+  for (const auto& subcommand : db_subcommands()) {
+    if (name == subcommand.name) return subcommand.handler(std::vector<std::string>(args.begin() + 1, args.end()));
+    names.emplace_back(subcommand.name);
   }
-  const RunStore store(host.db, RunStore::Mode::read_only);
-  const std::string& action = positional_args[0];
-  if (action == "list" && positional_args.size() == 1) {
-    return list_runs(store, values.count("sweep") != 0 ? std::optional<std::int64_t>(sweep) : std::nullopt,
-                     values.count("status") != 0 ? std::optional<RunStatus>(run_status_from_string(status)) : std::nullopt);
-  }
-  if (action == "sql" && positional_args.size() == 2) {
-    const QueryResult result = store.query(positional_args[1]);
-    print_table(result.columns, result.rows);
-    return kExitOk;
-  }
-  throw UsageError("expected `armor db list` or `armor db sql \"SELECT ...\"` (got '" + action + "')");
+  throw UsageError("unknown db subcommand '" + name + "'" + did_you_mean(name, names) + "; see armor db --help");
 }
 
 }  // namespace armor::app

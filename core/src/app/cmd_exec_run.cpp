@@ -1,5 +1,13 @@
-// armor _exec-run --db PATH --run ID: executes one recorded run in this process (launched by
-// `armor run`, one process per run). The run's recorded config is what runs, exactly.
+// armor _exec-run --db PATH --run ID: executes one run claimed by a launcher, in this process.
+// The run's recorded config is what runs, exactly. A heartbeat thread shows the run is alive.
+
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
 
 #include <fmt/core.h>
 
@@ -11,6 +19,41 @@
 #include "command.h"
 
 namespace armor::app {
+namespace {
+
+// Writes the run's heartbeat every few seconds on a connection of its own, until destroyed.
+class Heartbeat {
+ public:
+  Heartbeat(const std::string& db, std::int64_t run_id)
+      : thread_([this, db, run_id] {
+          RunStore store(db);
+          std::unique_lock<std::mutex> lock(mutex_);
+          while (!stop_) {
+            if (wake_.wait_for(lock, std::chrono::seconds(5), [this] { return stop_; })) break;
+            try {
+              store.heartbeat(run_id);
+            } catch (const std::exception&) {
+              // A busy database delays a heartbeat; the next one catches up.
+            }
+          }
+        }) {}
+  ~Heartbeat() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stop_ = true;
+    }
+    wake_.notify_all();
+    thread_.join();
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
+}  // namespace
 
 int exec_run_command(const std::vector<std::string>& args) {
   HostOptions host;
@@ -18,7 +61,7 @@ int exec_run_command(const std::vector<std::string>& args) {
   po::options_description visible("options");
   add_db_option(visible, host);
   add_plugin_path_option(visible, host);
-  visible.add_options()("run", po::value(&run_id)->required(), "Id of the pending run to execute");
+  visible.add_options()("run", po::value(&run_id)->required(), "Id of the claimed run to execute");
   po::variables_map values;
   if (!parse_command_line("armor _exec-run --db PATH --run ID", args, visible, po::options_description(),
                           po::positional_options_description(), values)) {
@@ -26,13 +69,23 @@ int exec_run_command(const std::vector<std::string>& args) {
   }
   RunStore store(host.db);
   const RunRecord record = store.run(run_id);
-  if (record.status != RunStatus::pending) {
-    throw UsageError(fmt::format("run {} is {}, not pending", run_id, to_string(record.status)));
+  if (record.status != RunStatus::running && record.status != RunStatus::pending) {
+    throw UsageError(fmt::format("run {} is {}: only a pending or claimed run can execute", run_id, to_string(record.status)));
   }
+  store.start_run(run_id, getpid());
+  Heartbeat heartbeat(host.db, run_id);
   try {
     const Registry& registry = load_registry(host);
     const Experiment experiment = resolve_experiment(Config::parse(record.config, fmt::format("run {} config", run_id)), registry);
-    execute_run(experiment, registry, store, run_id);
+    RunEnvironment environment;
+    environment.output_dir = record.output_dir;
+    environment.revision = record.revision;
+    environment.plugin_libraries = loaded_plugin_libraries();
+    execute_run(experiment, registry, store, run_id, environment);
+  } catch (const DivergedError& error) {
+    store.fail_run(run_id, error.what(), RunStatus::diverged);
+    fmt::print(stderr, "armor: run {} diverged: {}\n", run_id, error.what());
+    return kExitFailed;
   } catch (const std::exception& error) {
     store.fail_run(run_id, error.what());
     fmt::print(stderr, "armor: run {} failed: {}\n", run_id, error.what());

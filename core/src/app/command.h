@@ -46,6 +46,9 @@ bool parse_command_line(const std::string& usage, const std::vector<std::string>
 // The registry with the host's built-ins and every plugin on the search path.
 Registry& load_registry(const HostOptions& host);
 
+// The paths of the plugin libraries load_registry loaded.
+const std::vector<std::string>& loaded_plugin_libraries();
+
 // The default plugin folders: next to the executable (build tree), then the install location.
 std::vector<std::string> default_plugin_dirs();
 
@@ -60,6 +63,7 @@ int config_command(const std::vector<std::string>& args);
 int plugins_command(const std::vector<std::string>& args);
 int db_command(const std::vector<std::string>& args);
 int exec_run_command(const std::vector<std::string>& args);
+int sweep_command(const std::vector<std::string>& args);
 
 }  // namespace app
 }  // namespace armor

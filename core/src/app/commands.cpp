@@ -26,7 +26,8 @@ const std::vector<Command>& commands() {
       {"run", "Run an experiment, or a sweep of it with --multirun", run_command, false},
       {"config", "Print the composed, resolved config of an experiment", config_command, false},
       {"plugins", "List the registered plugins, or `show KIND/NAME` with its parameters", plugins_command, false},
-      {"db", "Query the results database: list, sql", db_command, false},
+      {"sweep", "Work on a sweep from another terminal, or resume one: work, resume", sweep_command, false},
+      {"db", "Query the results database: list, show, compare, pivot, best, export, sql, rm, plot", db_command, false},
       {"_exec-run", "Execute one recorded run (used by `armor run`)", exec_run_command, true},
   };
   return table;
@@ -74,6 +75,13 @@ std::vector<std::string> default_plugin_dirs() {
   return dirs;
 }
 
+namespace {
+std::vector<std::string>& plugin_libraries() {
+  static std::vector<std::string> libraries;
+  return libraries;
+}
+}  // namespace
+
 Registry& load_registry(const HostOptions& host) {
   // Lives as long as the process: its factories point into plugin libraries that are never unloaded.
   static auto* registry = new Registry();
@@ -82,10 +90,13 @@ Registry& load_registry(const HostOptions& host) {
     register_builtin_datasets(*registry);
     PluginLoader loader(*registry);
     loader.load_search_path(host.plugin_paths, default_plugin_dirs());
+    for (const auto& plugin : loader.loaded()) plugin_libraries().push_back(plugin.path);
     loaded = true;
   }
   return *registry;
 }
+
+const std::vector<std::string>& loaded_plugin_libraries() { return plugin_libraries(); }
 
 void print_table(const std::vector<std::string>& columns, const std::vector<std::vector<std::string>>& rows) {
   std::vector<std::size_t> widths;

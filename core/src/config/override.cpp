@@ -8,7 +8,7 @@ namespace armor {
 namespace {
 
 [[noreturn]] void syntax_error(const std::string& text, std::size_t column, const std::string& what) {
-  throw ConfigError("override '" + text + "': column " + std::to_string(column) + ": " + what);
+  throw ConfigError("override '" + text + "': " + describe_column(text, column, what));
 }
 
 bool is_key_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-'; }
@@ -63,6 +63,11 @@ Override parse_override(const std::string& text) {
   result.value_text = text.substr(equals + 1);
   if (result.value_text.empty()) syntax_error(text, equals + 2, "expected a value after '='");
   return result;
+}
+
+std::string describe_column(const std::string& override_text, std::size_t column, const std::string& what) {
+  return "column " + std::to_string(column) + ": " + what + "\n    " + override_text + "\n    " +
+         std::string(column > 0 ? column - 1 : 0, ' ') + "^";
 }
 
 std::vector<std::string> split_key(const std::string& key) {

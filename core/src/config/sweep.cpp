@@ -2,7 +2,6 @@
 
 #include <cmath>
 #include <cstdlib>
-#include <regex>
 
 #include "armor/config/override.h"
 #include "armor/error.h"
@@ -71,34 +70,97 @@ std::vector<std::string> expand_range(const std::string& override_text, const st
   return values;
 }
 
+// A sweep function call `name(...)` around the whole value; the arguments, or false.
+bool function_call(const std::string& value, const std::string& name, std::string& arguments) {
+  if (value.size() < name.size() + 2 || value.compare(0, name.size() + 1, name + "(") != 0 || value.back() != ')') {
+    return false;
+  }
+  arguments = value.substr(name.size() + 1, value.size() - name.size() - 2);
+  return true;
+}
+
 }  // namespace
 
 std::vector<std::string> sweep_values(const std::string& override_text, const std::string& value_text) {
-  static const std::regex range_call(R"(^range\((.*)\)$)");
-  std::smatch match;
-  if (std::regex_match(value_text, match, range_call)) return expand_range(override_text, match[1].str());
+  std::string arguments;
+  if (function_call(value_text, "range", arguments)) return expand_range(override_text, arguments);
+  if (function_call(value_text, "choice", arguments) || function_call(value_text, "zip", arguments)) {
+    return split_top_level(override_text, arguments);
+  }
   return split_top_level(override_text, value_text);
 }
 
-std::vector<std::vector<std::string>> expand_multirun(const std::vector<std::string>& overrides) {
-  std::vector<std::vector<std::string>> points{{}};
+namespace {
+
+// One dimension of the grid: the overrides it sets at each of its positions.
+struct Dimension {
+  std::vector<std::string> prefixes;             // "model.k=" for each member override
+  std::vector<std::vector<std::string>> values;  // per member, its values
+  std::vector<std::string> texts;
+};
+
+std::vector<Dimension> dimensions_of(const std::vector<std::string>& overrides) {
+  std::vector<Dimension> dimensions;
+  int zip_index = -1;
   for (const auto& text : overrides) {
     const Override parsed = parse_override(text);
     if (parsed.op == Override::Op::remove) {
-      for (auto& point : points) point.push_back(text);
+      dimensions.push_back({{text}, {{""}}, {text}});
       continue;
     }
     const std::string prefix = text.substr(0, text.size() - parsed.value_text.size());
+    std::vector<std::string> values = sweep_values(text, parsed.value_text);
+    std::string ignored;
+    if (function_call(parsed.value_text, "zip", ignored)) {
+      if (zip_index < 0) {
+        zip_index = static_cast<int>(dimensions.size());
+        dimensions.push_back({});
+      }
+      Dimension& zip = dimensions[static_cast<std::size_t>(zip_index)];
+      if (!zip.values.empty() && zip.values.front().size() != values.size()) {
+        throw ConfigError("override '" + text + "': zip() has " + std::to_string(values.size()) + " values but '" +
+                          zip.texts.front() + "' has " + std::to_string(zip.values.front().size()) +
+                          "; paired dimensions need the same length");
+      }
+      zip.prefixes.push_back(prefix);
+      zip.values.push_back(std::move(values));
+      zip.texts.push_back(text);
+      continue;
+    }
+    dimensions.push_back({{prefix}, {std::move(values)}, {text}});
+  }
+  return dimensions;
+}
+
+}  // namespace
+
+std::vector<std::vector<std::string>> expand_multirun(const std::vector<std::string>& overrides) {
+  std::vector<std::vector<std::string>> points{{}};
+  for (const Dimension& dimension : dimensions_of(overrides)) {
     std::vector<std::vector<std::string>> next;
+    const std::size_t length = dimension.values.front().size();
     for (const auto& point : points) {
-      for (const auto& value : sweep_values(text, parsed.value_text)) {
+      for (std::size_t i = 0; i < length; ++i) {
         next.push_back(point);
-        next.back().push_back(prefix + value);
+        for (std::size_t member = 0; member < dimension.prefixes.size(); ++member) {
+          next.back().push_back(dimension.prefixes[member] + dimension.values[member][i]);
+        }
       }
     }
     points = std::move(next);
   }
   return points;
+}
+
+std::string describe_multirun(const std::vector<std::string>& overrides) {
+  std::string text;
+  for (const Dimension& dimension : dimensions_of(overrides)) {
+    std::string part;
+    for (const auto& member : dimension.texts) part += (part.empty() ? "" : " | ") + member;
+    if (dimension.texts.size() > 1) part = "zip(" + part + ")";
+    text += (text.empty() ? "" : " ") + part;
+  }
+  return text;
 }
 
 }  // namespace armor

@@ -136,7 +136,7 @@ void insert_value(toml::table& table, const std::string& key, const ParamValue& 
 
 // Checks `given` (may be null) against the schema; fills `params` and `resolved` (schema order).
 // Keys `given` lacks are taken from `inherited` (may be null, already checked), then the defaults.
-void resolve_keys(const std::string& section, const toml::table* given, const ParamSchema& schema,
+void resolve_keys(bool run_checks, const std::string& section, const toml::table* given, const ParamSchema& schema,
                   const std::string& plugin_label, const std::vector<std::string>& allowed_tables, Params& params,
                   toml::table& resolved, const toml::table* inherited) {
   if (given != nullptr) {
@@ -160,7 +160,9 @@ void resolve_keys(const std::string& section, const toml::table* given, const Pa
     }
     insert_value(resolved, spec.name, params.value(spec.name));
   }
-  for (const auto& check : schema.checks()) check(params);
+  if (run_checks) {
+    for (const auto& check : schema.checks()) check(params);
+  }
 }
 
 // The plugin a section names, and its schema joined with the host's keys.
@@ -187,7 +189,7 @@ const ComponentInfo& section_plugin(const SectionSpec& spec, const toml::table* 
   }
 }
 
-Params resolve_section(const SectionSpec& spec, const toml::table* given, const Registry& registry,
+Params resolve_section(bool run_checks, const SectionSpec& spec, const toml::table* given, const Registry& registry,
                        toml::table& resolved, const std::vector<std::string>& allowed_tables = {},
                        const toml::table* inherited = nullptr) {
   Params params(spec.name);
@@ -201,7 +203,7 @@ Params resolve_section(const SectionSpec& spec, const toml::table* given, const 
     resolved.insert_or_assign("name", plugin_name);
     label = std::string(" (") + to_string(*spec.kind) + " '" + plugin_name + "')";
   }
-  resolve_keys(spec.name, given, schema, label, allowed_tables, params, resolved, inherited);
+  resolve_keys(run_checks, spec.name, given, schema, label, allowed_tables, params, resolved, inherited);
   return params;
 }
 
@@ -255,14 +257,53 @@ std::string eval_attack_metric(const Params& section) {
   return section.section().substr(prefix.size());
 }
 
-Experiment resolve_experiment(const Config& config, const Registry& registry) {
+bool is_declared_key(const Config& config, const Registry& registry, const std::string& key) {
+  const std::vector<std::string> parts = split_key(key);
+  const toml::table& root = config.table();
+  auto plugin_of = [&](const toml::table* table, const std::string& fallback) {
+    const toml::node* name = table != nullptr ? table->get("name") : nullptr;
+    return name != nullptr && name->as_string() != nullptr ? name->as_string()->get() : fallback;
+  };
+  auto declares = [&](PluginKind kind, const std::string& plugin, const std::string& param) {
+    const ComponentInfo* info = registry.find(kind, plugin);
+    return param == "name" || (info != nullptr && info->params.find(param) != nullptr);
+  };
+  for (const SectionSpec& spec : section_specs()) {
+    if (parts[0] != spec.name) continue;
+    const toml::node* section_node = root.get(spec.name);
+    const toml::table* table = section_node != nullptr ? section_node->as_table() : nullptr;
+    if (parts.size() == 2) {
+      if (spec.host_params.find(parts[1]) != nullptr) return true;
+      return spec.kind && declares(*spec.kind, plugin_of(table, spec.default_plugin), parts[1]);
+    }
+    if (spec.name == "eval" && parts.size() == 4 && parts[1] == "attacks") {
+      const toml::node* attack_node = root.get("attack");
+      const std::string threat = plugin_of(attack_node != nullptr ? attack_node->as_table() : nullptr, "pgd");
+      const toml::node* attacks = table != nullptr ? table->get("attacks") : nullptr;
+      const toml::node* entry = attacks != nullptr && attacks->as_table() ? attacks->as_table()->get(parts[2]) : nullptr;
+      // A new evaluation attack is a new table, added with `+`; an existing one has its plugin's keys.
+      return entry != nullptr && entry->as_table() != nullptr &&
+             declares(PluginKind::attack, plugin_of(entry->as_table(), threat), parts[3]);
+    }
+  }
+  return false;
+}
+
+Config compose_experiment(const std::string& path, const std::vector<std::string>& overrides, const Registry& registry) {
+  return Config::compose(path, overrides, [&registry](const Config& config, const std::string& key) {
+    return is_declared_key(config, registry, key);
+  });
+}
+
+Experiment resolve_experiment(const Config& config, const Registry& registry, const ResolveOptions& options) {
   const toml::table& root = config.table();
   for (const auto& [key, node] : root) {
     const std::string name(key.str());
+    if (name == "sweep") continue;
     const auto names = section_names();
     if (std::find(names.begin(), names.end(), name) == names.end()) {
       throw ConfigError(origin_of(node) + ": unknown section '" + name + "'" + did_you_mean(name, names) +
-                        "; sections: run, data, model, gate, balancing, attack, trainer, eval");
+                        "; sections: run, data, model, gate, balancing, attack, trainer, eval, sweep");
     }
   }
   Experiment experiment;
@@ -270,7 +311,7 @@ Experiment resolve_experiment(const Config& config, const Registry& registry) {
     const toml::table* given = section_table(root, spec.name);
     toml::table resolved;
     const bool is_eval = spec.name == "eval";
-    experiment.sections.emplace(spec.name, resolve_section(spec, given, registry, resolved,
+    experiment.sections.emplace(spec.name, resolve_section(options.run_checks, spec, given, registry, resolved,
                                                            is_eval ? std::vector<std::string>{"attacks"} : std::vector<std::string>{}));
     experiment.resolved.insert_or_assign(spec.name, std::move(resolved));
   }
@@ -296,14 +337,16 @@ Experiment resolve_experiment(const Config& config, const Registry& registry) {
       SectionSpec spec{"eval.attacks." + metric, PluginKind::attack, same_plugin ? threat.string("name") : "",
                        ParamSchema()};
       toml::table resolved;
-      experiment.eval_attacks.push_back(resolve_section(spec, table, registry, resolved, {}, inherited));
+      experiment.eval_attacks.push_back(resolve_section(options.run_checks, spec, table, registry, resolved, {}, inherited));
       resolved_attacks.insert_or_assign(metric, std::move(resolved));
     }
   }
   experiment.resolved["eval"].as_table()->insert_or_assign("attacks", std::move(resolved_attacks));
   // threads = 0 means every core; the resolved config records the number actually used.
   if (experiment.sections.at("run").integer("threads") == 0) {
-    const auto cores = static_cast<std::int64_t>(std::max(1u, std::thread::hardware_concurrency()));
+    const auto cores = options.default_threads > 0
+                           ? options.default_threads
+                           : static_cast<std::int64_t>(std::max(1u, std::thread::hardware_concurrency()));
     experiment.sections.at("run").set("threads", cores, "threads = 0: all cores");
     experiment.resolved["run"].as_table()->insert_or_assign("threads", cores);
   }

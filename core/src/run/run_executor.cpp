@@ -1,7 +1,12 @@
 #include "armor/run/run_executor.h"
 
+#include <unistd.h>
+
+#include <filesystem>
+
 #include <fmt/core.h>
 #include <torch/torch.h>
+#include <torch/version.h>
 
 #include "armor/attack/attack.h"
 #include "armor/data/dataset.h"
@@ -16,6 +21,7 @@
 #include "armor/train/balancing_term.h"
 #include "armor/train/metric_sink.h"
 #include "armor/train/trainer.h"
+#include "armor/util/sha256.h"
 
 namespace armor {
 namespace {
@@ -71,7 +77,44 @@ void validate_device(const Params& run) {
   }
 }
 
-void execute_run(const Experiment& experiment, const Registry& registry, RunStore& store, std::int64_t run_id) {
+namespace {
+
+std::vector<std::pair<std::string, std::string>> provenance(const Experiment& experiment, const RunEnvironment& environment) {
+  const Params& run = experiment.section("run");
+  std::vector<std::pair<std::string, std::string>> values{
+      {"revision", environment.revision},
+      {"dirty", environment.revision.size() > 6 && environment.revision.rfind("-dirty") == environment.revision.size() - 6 ? "true" : "false"},
+      {"compiler", fmt::format("{} {}", "gcc", __VERSION__)},
+      {"build_type", ARMOR_BUILD_TYPE},
+      {"torch_version", TORCH_VERSION},
+      {"device", run.string("device")},
+      {"threads", std::to_string(torch::get_num_threads())},
+  };
+  char host[256] = {0};
+  gethostname(host, sizeof host - 1);
+  values.emplace_back("host", host);
+  for (const std::string& library : environment.plugin_libraries) {
+    const std::string name = std::filesystem::path(library).filename().string();
+    values.emplace_back("plugin:" + name + ":path", library);
+    values.emplace_back("plugin:" + name + ":sha256", sha256_file_hex(library));
+  }
+  return values;
+}
+
+void save_checkpoint(Classifier& model, RunStore& store, std::int64_t run_id, const std::string& output_dir) {
+  if (output_dir.empty()) return;
+  std::filesystem::create_directories(output_dir);
+  const std::string path = output_dir + "/model.pt";
+  torch::serialize::OutputArchive archive;
+  model.save(archive);
+  archive.save_to(path);
+  store.record_artifact(run_id, "checkpoint", path, sha256_file_hex(path));
+}
+
+}  // namespace
+
+void execute_run(const Experiment& experiment, const Registry& registry, RunStore& store, std::int64_t run_id,
+                 const RunEnvironment& environment) {
   const Params& run = experiment.section("run");
   torch::set_num_threads(static_cast<int>(run.integer("threads")));
   torch::manual_seed(static_cast<std::uint64_t>(run.integer("seed")));
@@ -117,13 +160,14 @@ void execute_run(const Experiment& experiment, const Registry& registry, RunStor
   auto trainer = make_component(registry, PluginKind::trainer, trainer_params,
                                 [&] { return registry.trainer(trainer_params.string("name"))(trainer_params); });
 
-  store.start_run(run_id);
+  store.record_provenance(run_id, provenance(experiment, environment));
   StoreMetricSink sink(store, run_id);
   TrainContext context{*model, train, device, attack.get(), balancing, sink, static_cast<std::uint64_t>(experiment.seed())};
   trainer->fit(context);
 
   const EvaluationResult result =
       evaluate(*model, test, experiment.section("eval").integer("batch_size"), device, eval_attacks);
+  save_checkpoint(*model, store, run_id, environment.output_dir);
   for (const ExpertUsage& usage : result.usage) {
     store.record_expert_metrics(run_id, usage.layer, static_cast<int>(usage.expert), {{"usage_share", usage.share}});
   }

@@ -4,11 +4,18 @@
 #include <fmt/format.h>
 #include <sqlite3.h>
 
+#include <signal.h>
+
 #include <array>
+#include <cerrno>
+#include <cstdlib>
 #include <limits>
 #include <type_traits>
 
 #include "armor/error.h"
+#include "armor/query/where_expression.h"
+#include "armor/util/json_text.h"
+#include "where_sql.h"
 
 // The current time as ISO-8601 UTC text with milliseconds, computed by SQLite inside the statement.
 #define ARMOR_SQL_NOW "strftime('%Y-%m-%dT%H:%M:%fZ','now')"
@@ -96,7 +103,107 @@ CREATE TABLE expert_metrics (
   PRIMARY KEY (run_id, layer, expert, key)
 );
 )sql",
+    // 1 -> 2: runs gain output_dir, worker, pid, attempt, heartbeat_at and the statuses diverged and
+    // interrupted. SQLite cannot change a CHECK constraint in place, so runs is rebuilt (migrate()
+    // turns foreign keys off meanwhile, so that dropping the old table cascades nowhere).
+    // New: artifacts, provenance, view_columns (the columns of the wide views) and indexes.
+    R"sql(
+CREATE TABLE runs_v2 (
+  id           INTEGER PRIMARY KEY,
+  sweep_id     INTEGER REFERENCES sweeps(id),
+  idx          INTEGER NOT NULL DEFAULT 0,
+  status       TEXT NOT NULL DEFAULT 'pending'
+               CHECK (status IN ('pending', 'running', 'finished', 'failed', 'diverged', 'interrupted')),
+  experiment   TEXT NOT NULL,
+  config       TEXT NOT NULL,
+  overrides    TEXT NOT NULL DEFAULT '[]',  -- JSON array of strings
+  config_hash  TEXT NOT NULL,
+  seed         INTEGER NOT NULL,
+  revision     TEXT NOT NULL,
+  host         TEXT NOT NULL,
+  created_at   TEXT NOT NULL DEFAULT ()sql" ARMOR_SQL_NOW R"sql(),
+  started_at   TEXT,
+  finished_at  TEXT,
+  error        TEXT,
+  output_dir   TEXT,
+  worker       TEXT,                        -- host:pid of the worker that claimed it
+  pid          INTEGER NOT NULL DEFAULT 0,  -- process executing it
+  attempt      INTEGER NOT NULL DEFAULT 0,  -- times claimed
+  heartbeat_at TEXT
+);
+INSERT INTO runs_v2 (id, sweep_id, idx, status, experiment, config, overrides, config_hash, seed, revision, host,
+                     created_at, started_at, finished_at, error)
+  SELECT id, sweep_id, idx, status, experiment, config, overrides, config_hash, seed, revision, host,
+         created_at, started_at, finished_at, error FROM runs;
+DROP TABLE runs;
+ALTER TABLE runs_v2 RENAME TO runs;
+CREATE INDEX runs_sweep_status_idx ON runs(sweep_id, status, idx);
+CREATE INDEX runs_status ON runs(status);
+CREATE INDEX runs_config_hash ON runs(config_hash, status);
+
+DROP INDEX metrics_key;
+CREATE INDEX metrics_key_value ON metrics(key, value);
+CREATE INDEX epoch_metrics_key ON epoch_metrics(key, epoch);
+CREATE INDEX expert_metrics_key ON expert_metrics(key);
+
+CREATE TABLE artifacts (
+  run_id      INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+  kind        TEXT NOT NULL,  -- checkpoint, log, config
+  path        TEXT NOT NULL,
+  sha256      TEXT NOT NULL,  -- hex
+  recorded_at TEXT NOT NULL DEFAULT ()sql" ARMOR_SQL_NOW R"sql(),
+  PRIMARY KEY (run_id, path)
+);
+
+CREATE TABLE provenance (
+  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+  key    TEXT NOT NULL,  -- revision, dirty, compiler, build_type, torch_version, device, threads, host, plugin:<name>:path, ...
+  value  TEXT NOT NULL,
+  PRIMARY KEY (run_id, key)
+);
+
+-- Every key that ever got a column in the wide views (results, curves, experts), by source table.
+CREATE TABLE view_columns (
+  source TEXT NOT NULL,  -- params, metrics, epoch_metrics, expert_metrics
+  key    TEXT NOT NULL,
+  PRIMARY KEY (source, key)
+) WITHOUT ROWID;
+INSERT OR IGNORE INTO view_columns SELECT DISTINCT 'params', key FROM params;
+INSERT OR IGNORE INTO view_columns SELECT DISTINCT 'metrics', key FROM metrics;
+INSERT OR IGNORE INTO view_columns SELECT DISTINCT 'epoch_metrics', key FROM epoch_metrics;
+INSERT OR IGNORE INTO view_columns SELECT DISTINCT 'expert_metrics', key FROM expert_metrics;
+)sql",
 };
+
+// ---- the wide views ------------------------------------------------------------------------------
+
+// A view with one column per key of its sources. A view definition cannot take bound parameters,
+// so its columns are written by SQLite itself: printf's %Q quotes a key as a literal and %w as an
+// identifier, from keys read out of view_columns. No text from a command line ever goes in.
+struct ViewSpec {
+  const char* name;
+  const char* head;  // up to the first key column
+  std::vector<std::pair<const char*, const char*>> sources;  // source table, printf template of one column
+  const char* tail;
+};
+
+const std::vector<ViewSpec>& wide_views() {
+  static const std::vector<ViewSpec> views{
+      {"results",
+       "SELECT r.id AS run_id, r.sweep_id, r.idx, r.status, r.experiment, r.overrides, r.config_hash, r.seed, "
+       "r.revision, r.host, r.created_at, r.started_at, r.finished_at, r.error, r.output_dir",
+       {{"params", ", (SELECT value FROM params WHERE run_id = r.id AND key = %Q) AS \"%w\""},
+        {"metrics", ", (SELECT value FROM metrics WHERE run_id = r.id AND key = %Q) AS \"%w\""}},
+       " FROM runs r"},
+      {"curves", "SELECT e.run_id, r.sweep_id, e.epoch",
+       {{"epoch_metrics", ", max(CASE WHEN e.key = %Q THEN e.value END) AS \"%w\""}},
+       " FROM epoch_metrics e JOIN runs r ON r.id = e.run_id GROUP BY e.run_id, e.epoch"},
+      {"experts", "SELECT x.run_id, r.sweep_id, x.layer, x.expert",
+       {{"expert_metrics", ", max(CASE WHEN x.key = %Q THEN x.value END) AS \"%w\""}},
+       " FROM expert_metrics x JOIN runs r ON r.id = x.run_id GROUP BY x.run_id, x.layer, x.expert"},
+  };
+  return views;
+}
 
 // ---- errors ----------------------------------------------------------------------------------
 
@@ -180,6 +287,17 @@ void bind_param(SQLite::Statement& stmt, int index, const ParamValue& value) {
       value);
 }
 
+void bind_all(SQLite::Statement& stmt, const std::vector<std::optional<ParamValue>>& values) {
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    const int index = static_cast<int>(i) + 1;
+    if (values[i]) {
+      bind_param(stmt, index, *values[i]);
+    } else {
+      stmt.bind(index);
+    }
+  }
+}
+
 ParamValue read_param(const SQLite::Column& value, const std::string& type) {
   if (type == "boolean") return value.getInt64() != 0;
   if (type == "integer") return static_cast<std::int64_t>(value.getInt64());
@@ -203,33 +321,76 @@ void require_run(const SQLite::Database& db, const std::string& path, std::int64
   if (!select.step()) throw no_such_run(path, run_id);
 }
 
-// ---- overrides as a JSON array of strings -------------------------------------------------------
+void recreate_view(SQLite::Database& db, const ViewSpec& view);
 
-std::string json_string(const std::string& text) {
-  std::string out = "\"";
-  for (const char c : text) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          out += fmt::format("\\u{:04x}", static_cast<unsigned char>(c));
-        } else {
-          out += c;  // UTF-8 passes through as it is
-        }
+// Gives every new key of `source` a column in the views that show it; inside the caller's
+// transaction. Views are rebuilt only when a key is new, which is rare after a sweep's first run.
+void add_view_columns(SQLite::Database& db, const char* source, const std::vector<std::string>& keys) {
+  Sql insert(db, "INSERT OR IGNORE INTO view_columns (source, key) VALUES (?, ?)");
+  int added = 0;
+  for (const std::string& key : keys) {
+    insert.stmt.reset();
+    insert.stmt.bind(1, source);
+    insert.stmt.bind(2, key);
+    added += insert.exec();
+  }
+  if (added == 0) return;
+  for (const ViewSpec& view : wide_views()) {
+    for (const auto& entry : view.sources) {
+      if (std::string(entry.first) == source) recreate_view(db, view);
     }
   }
-  return out + "\"";
 }
+
+template <typename Value>
+std::vector<std::string> keys_of(const std::vector<std::pair<std::string, Value>>& values) {
+  std::vector<std::string> keys;
+  keys.reserve(values.size());
+  for (const auto& entry : values) keys.push_back(entry.first);
+  return keys;
+}
+
+void recreate_view(SQLite::Database& db, const ViewSpec& view) {
+  std::string sql = std::string("CREATE VIEW ") + view.name + " AS " + view.head;
+  for (const auto& [source, column] : view.sources) {
+    Sql columns(db,
+                "SELECT coalesce(group_concat(printf(?, key, key), ''), '') "
+                "FROM (SELECT key FROM view_columns WHERE source = ? ORDER BY key)");
+    columns.stmt.bind(1, column);
+    columns.stmt.bind(2, source);
+    columns.step();
+    sql += columns.stmt.getColumn(0).getString();
+  }
+  sql += view.tail;
+  exec_script(db, std::string("DROP VIEW IF EXISTS ") + view.name);
+  exec_script(db, sql);
+}
+
+// Puts runs back to pending for a new attempt (attempt kept), inside the caller's transaction. The
+// new attempt starts over: the curves and results of the failed one would mix with its own.
+void back_to_pending(SQLite::Database& db, const std::vector<std::int64_t>& run_ids) {
+  const char* const kStatements[] = {
+      "UPDATE runs SET status = 'pending', error = NULL, started_at = NULL, finished_at = NULL, pid = 0, "
+      "worker = NULL, heartbeat_at = NULL WHERE id = ?",
+      "DELETE FROM metrics WHERE run_id = ?", "DELETE FROM epoch_metrics WHERE run_id = ?",
+      "DELETE FROM expert_metrics WHERE run_id = ?"};
+  for (const char* sql : kStatements) {
+    Sql statement(db, sql);
+    for (const std::int64_t run_id : run_ids) {
+      statement.stmt.reset();
+      statement.stmt.bind(1, run_id);
+      statement.exec();
+    }
+  }
+}
+
+// ---- overrides as a JSON array of strings -------------------------------------------------------
 
 std::string json_array(const std::vector<std::string>& items) {
   std::string out = "[";
   for (std::size_t i = 0; i < items.size(); ++i) {
     if (i != 0) out += ",";
-    out += json_string(items[i]);
+    out += json_quoted(items[i]);
   }
   return out + "]";
 }
@@ -351,7 +512,7 @@ class JsonArrayReader {
 
 constexpr const char* kRunColumns =
     "id, sweep_id, idx, status, experiment, config, overrides, config_hash, seed, revision, host, "
-    "created_at, started_at, finished_at, error";
+    "created_at, started_at, finished_at, error, output_dir, worker, pid, attempt, heartbeat_at";
 
 // One row selected with kRunColumns, in that order.
 RunRecord read_run(const SQLite::Statement& row) {
@@ -371,6 +532,11 @@ RunRecord read_run(const SQLite::Statement& row) {
   run.started_at = text_or_empty(row.getColumn(12));
   run.finished_at = text_or_empty(row.getColumn(13));
   run.error = text_or_empty(row.getColumn(14));
+  run.output_dir = text_or_empty(row.getColumn(15));
+  run.worker = text_or_empty(row.getColumn(16));
+  run.pid = row.getColumn(17).getInt64();
+  run.attempt = row.getColumn(18).getInt();
+  run.heartbeat_at = text_or_empty(row.getColumn(19));
   return run;
 }
 
@@ -388,6 +554,16 @@ std::string cell_text(const SQLite::Column& cell) {
       return out + "'";
     }
     default: return cell.getString();
+  }
+}
+
+CellType cell_type(const SQLite::Column& cell) {
+  switch (cell.getType()) {
+    case SQLITE_INTEGER: return CellType::integer;
+    case SQLITE_FLOAT: return CellType::real;
+    case SQLITE_NULL: return CellType::null;
+    case SQLITE_BLOB: return CellType::blob;
+    default: return CellType::text;
   }
 }
 
@@ -437,16 +613,19 @@ const char* to_string(RunStatus status) {
     case RunStatus::running: return "running";
     case RunStatus::finished: return "finished";
     case RunStatus::failed: return "failed";
+    case RunStatus::diverged: return "diverged";
+    case RunStatus::interrupted: return "interrupted";
   }
   return "invalid";  // only reachable through a cast of an out-of-range integer
 }
 
 RunStatus run_status_from_string(const std::string& text) {
-  for (const RunStatus status :
-       {RunStatus::pending, RunStatus::running, RunStatus::finished, RunStatus::failed}) {
+  for (const RunStatus status : {RunStatus::pending, RunStatus::running, RunStatus::finished, RunStatus::failed,
+                                 RunStatus::diverged, RunStatus::interrupted}) {
     if (text == to_string(status)) return status;
   }
-  throw StoreError("unknown run status '" + text + "' (expected pending, running, finished or failed)");
+  throw StoreError("unknown run status '" + text +
+                   "' (expected pending, running, finished, failed, diverged or interrupted)");
 }
 
 // ---- RunStore ----------------------------------------------------------------------------------
@@ -454,16 +633,26 @@ RunStatus run_status_from_string(const std::string& text) {
 RunStore::RunStore(const std::string& path, Mode mode) : path_(path) {
   const bool writable = mode == Mode::read_write;
   const int flags = writable ? (SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE) : SQLite::OPEN_READONLY;
-  try {
-    db_ = std::make_unique<SQLite::Database>(path, flags, kBusyTimeoutMs);
-  } catch (const SQLite::Exception& error) {
-    throw StoreError("cannot open results database " + path + (writable ? "" : " read-only") + ": " +
-                         error.what(),
-                     sqlite_code(error));
-  }
+  const auto open = [&] {
+    try {
+      db_ = std::make_unique<SQLite::Database>(path, flags, kBusyTimeoutMs);
+    } catch (const SQLite::Exception& error) {
+      throw StoreError("cannot open results database " + path + (writable ? "" : " read-only") + ": " +
+                           error.what(),
+                       sqlite_code(error));
+    }
+  };
+  open();
   // Checked before anything else touches the file: a newer armor's database is left as it is.
-  const int version = guarded("read schema version of " + path, [&] { return user_version(*db_); });
+  int version = guarded("read schema version of " + path, [&] { return user_version(*db_); });
   if (version > kSchemaVersion) throw StoreError(version_refusal(path, version));
+  if (mode == Mode::query && version > 0 && version < kSchemaVersion) {
+    // An older armor's database: migrate it once (a short write), then read only.
+    db_.reset();
+    { RunStore migrated(path, Mode::read_write); }
+    open();
+    version = guarded("read schema version of " + path, [&] { return user_version(*db_); });
+  }
 
   // foreign_keys is per connection and off by default; it is a no-op inside a transaction.
   exec_script(*db_, "PRAGMA foreign_keys = ON");
@@ -486,6 +675,18 @@ RunStore::~RunStore() = default;
 void RunStore::migrate() {
   // Most opens find the schema current: no need to take the write lock.
   if (guarded("read schema version of " + path_, [&] { return user_version(*db_); }) == kSchemaVersion) return;
+  // Rebuilding a table (1 -> 2) must not cascade deletes: foreign keys stay off until the end. The
+  // pragma cannot change inside a transaction, so it is set around the loop.
+  exec_script(*db_, "PRAGMA foreign_keys = OFF");
+  struct ForeignKeysBackOn {
+    SQLite::Database& db;
+    ~ForeignKeysBackOn() {
+      try {
+        db.exec("PRAGMA foreign_keys = ON");
+      } catch (...) {  // a destructor never throws; the next statement reports a broken connection
+      }
+    }
+  } back_on{*db_};
   // One transaction per step, re-reading the version under the write lock so that two processes
   // opening a fresh database at once do not both run the same migration.
   while (true) {
@@ -495,14 +696,22 @@ void RunStore::migrate() {
     if (version == kSchemaVersion) return;  // the transaction rolls back: it wrote nothing
     exec_script(*db_, kMigrations[static_cast<std::size_t>(version)]);
     exec_script(*db_, "PRAGMA user_version = " + std::to_string(version + 1));
+    if (version + 1 == kSchemaVersion) {
+      for (const ViewSpec& view : wide_views()) recreate_view(*db_, view);
+    }
+    Sql check(*db_, "PRAGMA foreign_key_check");
+    if (check.step()) {
+      throw StoreError("migration of " + path_ + " to version " + std::to_string(version + 1) +
+                       " broke a foreign key in table " + check.stmt.getColumn(0).getString());
+    }
     guarded("commit migration of " + path_, [&] { transaction.commit(); });
   }
 }
 
 std::int64_t RunStore::insert_run(std::optional<std::int64_t> sweep_id, const NewRun& run) {
   Sql insert(*db_,
-             "INSERT INTO runs (sweep_id, idx, experiment, config, overrides, config_hash, seed, revision, host) "
-             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
+             "INSERT INTO runs (sweep_id, idx, experiment, config, overrides, config_hash, seed, revision, host, "
+             "output_dir) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
   bind_optional(insert.stmt, 1, sweep_id);
   insert.stmt.bind(2, run.index);
   insert.stmt.bind(3, run.experiment);
@@ -512,6 +721,11 @@ std::int64_t RunStore::insert_run(std::optional<std::int64_t> sweep_id, const Ne
   insert.stmt.bind(7, run.seed);
   insert.stmt.bind(8, run.revision);
   insert.stmt.bind(9, run.host);
+  if (run.output_dir.empty()) {
+    insert.stmt.bind(10);
+  } else {
+    insert.stmt.bind(10, run.output_dir);
+  }
   insert.exec();
   const std::int64_t run_id = db_->getLastInsertRowid();
 
@@ -524,6 +738,7 @@ std::int64_t RunStore::insert_run(std::optional<std::int64_t> sweep_id, const Ne
     param.stmt.bind(4, type_name(value));
     param.exec();
   }
+  add_view_columns(*db_, "params", keys_of(run.params));
   return run_id;
 }
 
@@ -567,15 +782,166 @@ void RunStore::finish_sweep(std::int64_t sweep_id) {
   });
 }
 
-void RunStore::start_run(std::int64_t run_id) {
+std::optional<std::int64_t> RunStore::claim_run(std::int64_t sweep_id, const std::string& worker) {
+  return guarded("claim a run of sweep " + std::to_string(sweep_id) + " in " + path_, [&] {
+    // BEGIN IMMEDIATE holds the write lock from the SELECT to the UPDATE: two workers never claim
+    // the same run.
+    auto transaction = write_transaction(*db_);
+    Sql select(*db_, "SELECT id FROM runs WHERE sweep_id = ? AND status = 'pending' ORDER BY idx, id LIMIT 1");
+    select.stmt.bind(1, sweep_id);
+    if (!select.step()) return std::optional<std::int64_t>();
+    const std::int64_t run_id = select.stmt.getColumn(0).getInt64();
+    Sql update(*db_,
+               "UPDATE runs SET status = 'running', worker = ?, attempt = attempt + 1, pid = 0, heartbeat_at = " ARMOR_SQL_NOW
+               ", started_at = NULL, finished_at = NULL, error = NULL WHERE id = ?");
+    update.stmt.bind(1, worker);
+    update.stmt.bind(2, run_id);
+    update.exec();
+    transaction.commit();
+    return std::optional<std::int64_t>(run_id);
+  });
+}
+
+void RunStore::start_run(std::int64_t run_id, std::int64_t pid) {
   guarded("start run " + std::to_string(run_id) + " in " + path_, [&] {
     auto transaction = write_transaction(*db_);
     // A restarted run forgets the end and the error of its previous attempt.
     Sql update(*db_,
-               "UPDATE runs SET status = 'running', started_at = " ARMOR_SQL_NOW
-               ", finished_at = NULL, error = NULL WHERE id = ?");
+               "UPDATE runs SET status = 'running', pid = ?, started_at = " ARMOR_SQL_NOW
+               ", heartbeat_at = " ARMOR_SQL_NOW ", finished_at = NULL, error = NULL WHERE id = ?");
+    update.stmt.bind(1, pid);
+    update.stmt.bind(2, run_id);
+    if (update.exec() == 0) throw no_such_run(path_, run_id);
+    transaction.commit();
+  });
+}
+
+void RunStore::heartbeat(std::int64_t run_id) {
+  guarded("heartbeat of run " + std::to_string(run_id) + " in " + path_, [&] {
+    auto transaction = write_transaction(*db_);
+    Sql update(*db_, "UPDATE runs SET heartbeat_at = " ARMOR_SQL_NOW " WHERE id = ?");
     update.stmt.bind(1, run_id);
     if (update.exec() == 0) throw no_such_run(path_, run_id);
+    transaction.commit();
+  });
+}
+
+std::vector<std::int64_t> RunStore::reap_dead_runs(std::int64_t sweep_id, const std::string& this_host,
+                                                   double stale_after_seconds) {
+  return guarded("reap dead runs of sweep " + std::to_string(sweep_id) + " in " + path_, [&] {
+    auto transaction = write_transaction(*db_);
+    // The process to look for: the run's own once it started, else the worker that claimed it.
+    // Its host: the worker's ("host:pid"), else the host that recorded the run.
+    Sql select(*db_,
+               "SELECT id, coalesce(worker, ''), host, pid, "
+               "(julianday('now') - julianday(coalesce(heartbeat_at, started_at, created_at))) * 86400.0 "
+               "FROM runs WHERE sweep_id = ? AND status = 'running' ORDER BY id");
+    select.stmt.bind(1, sweep_id);
+    std::vector<std::pair<std::int64_t, std::string>> dead;  // id, why
+    while (select.step()) {
+      const std::string worker = select.stmt.getColumn(1).getString();
+      const std::size_t colon = worker.rfind(':');
+      const std::string host = colon == std::string::npos ? select.stmt.getColumn(2).getString() : worker.substr(0, colon);
+      std::int64_t pid = select.stmt.getColumn(3).getInt64();
+      if (pid <= 0 && colon != std::string::npos) pid = std::strtoll(worker.c_str() + colon + 1, nullptr, 10);
+      const double silent_for = select.stmt.getColumn(4).getDouble();
+      if (host == this_host && pid > 0 && ::kill(static_cast<pid_t>(pid), 0) == -1 && errno == ESRCH) {
+        dead.emplace_back(select.stmt.getColumn(0).getInt64(),
+                          fmt::format("interrupted: its process {} on {} is gone", pid, host));
+      } else if (silent_for > stale_after_seconds) {
+        dead.emplace_back(select.stmt.getColumn(0).getInt64(),
+                          fmt::format("interrupted: no heartbeat for {:.0f} s (limit {} s)", silent_for, stale_after_seconds));
+      }
+    }
+    Sql update(*db_,
+               "UPDATE runs SET status = 'interrupted', finished_at = " ARMOR_SQL_NOW
+               ", error = ? WHERE id = ? AND status = 'running'");
+    std::vector<std::int64_t> reaped;
+    for (const auto& [run_id, why] : dead) {
+      update.stmt.reset();
+      update.stmt.bind(1, why);
+      update.stmt.bind(2, run_id);
+      update.exec();
+      reaped.push_back(run_id);
+    }
+    transaction.commit();
+    return reaped;
+  });
+}
+
+std::vector<std::int64_t> RunStore::requeue(std::int64_t sweep_id) {
+  return guarded("requeue runs of sweep " + std::to_string(sweep_id) + " in " + path_, [&] {
+    auto transaction = write_transaction(*db_);
+    Sql select(*db_,
+               "SELECT id FROM runs WHERE sweep_id = ? AND status IN ('failed', 'diverged', 'interrupted') ORDER BY idx, id");
+    select.stmt.bind(1, sweep_id);
+    std::vector<std::int64_t> run_ids;
+    while (select.step()) run_ids.push_back(select.stmt.getColumn(0).getInt64());
+    back_to_pending(*db_, run_ids);
+    transaction.commit();
+    return run_ids;
+  });
+}
+
+bool RunStore::requeue_run(std::int64_t run_id) {
+  return guarded("requeue run " + std::to_string(run_id) + " in " + path_, [&] {
+    auto transaction = write_transaction(*db_);
+    Sql select(*db_, "SELECT status IN ('failed', 'diverged', 'interrupted') FROM runs WHERE id = ?");
+    select.stmt.bind(1, run_id);
+    if (!select.step()) throw no_such_run(path_, run_id);
+    if (select.stmt.getColumn(0).getInt() == 0) return false;
+    back_to_pending(*db_, {run_id});
+    transaction.commit();
+    return true;
+  });
+}
+
+std::optional<std::int64_t> RunStore::finished_run_with_hash(const std::string& config_hash) const {
+  return guarded("find a finished run with config hash " + config_hash + " in " + path_, [&] {
+    Sql select(*db_, "SELECT id FROM runs WHERE config_hash = ? AND status = 'finished' ORDER BY id DESC LIMIT 1");
+    select.stmt.bind(1, config_hash);
+    return select.step() ? std::optional<std::int64_t>(select.stmt.getColumn(0).getInt64()) : std::nullopt;
+  });
+}
+
+void RunStore::set_output_dir(std::int64_t run_id, const std::string& path) {
+  guarded("set the output folder of run " + std::to_string(run_id) + " in " + path_, [&] {
+    auto transaction = write_transaction(*db_);
+    Sql update(*db_, "UPDATE runs SET output_dir = ? WHERE id = ?");
+    update.stmt.bind(1, path);
+    update.stmt.bind(2, run_id);
+    if (update.exec() == 0) throw no_such_run(path_, run_id);
+    transaction.commit();
+  });
+}
+
+void RunStore::record_artifact(std::int64_t run_id, const std::string& kind, const std::string& path,
+                               const std::string& sha256) {
+  guarded("record artifact " + path + " of run " + std::to_string(run_id) + " in " + path_, [&] {
+    auto transaction = write_transaction(*db_);
+    require_run(*db_, path_, run_id);
+    Sql insert(*db_, "INSERT OR REPLACE INTO artifacts (run_id, kind, path, sha256) VALUES (?, ?, ?, ?)");
+    insert.stmt.bind(1, run_id);
+    insert.stmt.bind(2, kind);
+    insert.stmt.bind(3, path);
+    insert.stmt.bind(4, sha256);
+    insert.exec();
+    transaction.commit();
+  });
+}
+
+void RunStore::record_provenance(std::int64_t run_id, const std::vector<std::pair<std::string, std::string>>& values) {
+  guarded("record provenance of run " + std::to_string(run_id) + " in " + path_, [&] {
+    auto transaction = write_transaction(*db_);
+    require_run(*db_, path_, run_id);
+    Sql insert(*db_, "INSERT OR REPLACE INTO provenance (run_id, key, value) VALUES (?, ?, ?)");
+    for (const auto& [key, value] : values) {
+      insert.stmt.reset();
+      insert.stmt.bind(1, run_id);
+      insert.stmt.bind(2, key);
+      insert.stmt.bind(3, value);
+      insert.exec();
+    }
     transaction.commit();
   });
 }
@@ -595,6 +961,7 @@ void RunStore::record_epoch_metrics(std::int64_t run_id, int epoch,
       insert.stmt.bind(4, value);  // SQLite stores a NaN as NULL
       insert.exec();
     }
+    add_view_columns(*db_, "epoch_metrics", keys_of(values));
     transaction.commit();
   });
 }
@@ -615,6 +982,7 @@ void RunStore::record_expert_metrics(std::int64_t run_id, const std::string& lay
       insert.stmt.bind(5, value);
       insert.exec();
     }
+    add_view_columns(*db_, "expert_metrics", keys_of(values));
     transaction.commit();
   });
 }
@@ -634,20 +1002,25 @@ void RunStore::finish_run(std::int64_t run_id, const std::vector<std::pair<std::
       insert.stmt.bind(3, value);
       insert.exec();
     }
+    add_view_columns(*db_, "metrics", keys_of(metrics));
     transaction.commit();
   });
 }
 
-void RunStore::fail_run(std::int64_t run_id, const std::string& error) {
+void RunStore::fail_run(std::int64_t run_id, const std::string& error, RunStatus status) {
+  if (status != RunStatus::failed && status != RunStatus::diverged && status != RunStatus::interrupted) {
+    throw StoreError(std::string("fail_run takes failed, diverged or interrupted (got ") + to_string(status) + ")");
+  }
   guarded("fail run " + std::to_string(run_id) + " in " + path_, [&] {
     auto transaction = write_transaction(*db_);
     require_run(*db_, path_, run_id);
     // A finished run keeps its result: a late failure (say, while cleaning up) must not erase it.
     Sql update(*db_,
-               "UPDATE runs SET status = 'failed', finished_at = " ARMOR_SQL_NOW
+               "UPDATE runs SET status = ?, finished_at = " ARMOR_SQL_NOW
                ", error = ? WHERE id = ? AND status IN ('pending', 'running')");
-    update.stmt.bind(1, error);
-    update.stmt.bind(2, run_id);
+    update.stmt.bind(1, to_string(status));
+    update.stmt.bind(2, error);
+    update.stmt.bind(3, run_id);
     update.exec();
     transaction.commit();
   });
@@ -662,17 +1035,148 @@ RunRecord RunStore::run(std::int64_t run_id) const {
   });
 }
 
+SweepRecord RunStore::sweep(std::int64_t sweep_id) const {
+  const std::vector<SweepRecord> found = read_sweeps(sweep_id);
+  if (found.empty()) throw StoreError(path_ + " has no sweep " + std::to_string(sweep_id));
+  return found.front();
+}
+
+std::vector<SweepRecord> RunStore::sweeps() const { return read_sweeps(std::nullopt); }
+
+std::vector<SweepRecord> RunStore::read_sweeps(std::optional<std::int64_t> sweep_id) const {
+  return guarded("read sweeps of " + path_, [&] {
+    Sql select(*db_,
+               "SELECT id, name, experiment, spec, status, created_at, finished_at FROM sweeps "
+               "WHERE ?1 IS NULL OR id = ?1 ORDER BY id");
+    bind_optional(select.stmt, 1, sweep_id);
+    std::vector<SweepRecord> found;
+    while (select.step()) {
+      SweepRecord sweep;
+      sweep.id = select.stmt.getColumn(0).getInt64();
+      sweep.name = select.stmt.getColumn(1).getString();
+      sweep.experiment = select.stmt.getColumn(2).getString();
+      sweep.spec = select.stmt.getColumn(3).getString();
+      sweep.status = select.stmt.getColumn(4).getString();
+      sweep.created_at = text_or_empty(select.stmt.getColumn(5));
+      sweep.finished_at = text_or_empty(select.stmt.getColumn(6));
+      found.push_back(std::move(sweep));
+    }
+    return found;
+  });
+}
+
+std::optional<std::int64_t> RunStore::latest_sweep_id() const {
+  return guarded("find the latest sweep in " + path_, [&] {
+    Sql select(*db_, "SELECT max(id) FROM sweeps");
+    select.step();
+    const SQLite::Column id = select.stmt.getColumn(0);
+    return id.isNull() ? std::nullopt : std::optional<std::int64_t>(id.getInt64());
+  });
+}
+
 std::vector<RunRecord> RunStore::runs(std::optional<std::int64_t> sweep_id,
                                       std::optional<RunStatus> status) const {
+  RunFilter filter;
+  filter.sweep_id = sweep_id;
+  if (status) filter.statuses.push_back(*status);
   return guarded("list runs of " + path_, [&] {
-    std::string sql = std::string("SELECT ") + kRunColumns + " FROM runs WHERE 1";
-    if (sweep_id) sql += " AND sweep_id = :sweep";
-    if (status) sql += " AND status = :status";
-    Sql select(*db_, sql + " ORDER BY id");
-    if (sweep_id) select.stmt.bind(":sweep", *sweep_id);
-    if (status) select.stmt.bind(":status", to_string(*status));
+    const WhereSql where = filter_sql(filter);
+    Sql select(*db_, std::string("SELECT ") + kRunColumns + " FROM runs r WHERE " + where.sql);
+    bind_all(select.stmt, where.binds);
     std::vector<RunRecord> found;
     while (select.step()) found.push_back(read_run(select.stmt));
+    return found;
+  });
+}
+
+std::vector<std::string> RunStore::known_names() const {
+  std::vector<std::string> names = run_field_names();
+  for (const char* source : {"params", "metrics"}) {
+    for (std::string& key : distinct_keys(source)) names.push_back(std::move(key));
+  }
+  return names;
+}
+
+std::vector<std::string> RunStore::distinct_keys(const std::string& table) const {
+  // `table` is one of the store's own names, never user text.
+  return guarded("read the keys of " + table + " in " + path_, [&] {
+    Sql select(*db_, "SELECT DISTINCT key FROM " + table + " ORDER BY key");
+    std::vector<std::string> keys;
+    while (select.step()) keys.push_back(select.stmt.getColumn(0).getString());
+    return keys;
+  });
+}
+
+WhereSql RunStore::filter_sql(const RunFilter& filter) const {
+  WhereSql where;
+  where.sql = "1";
+  if (filter.sweep_id) {
+    where.sql += " AND r.sweep_id = ?";
+    where.binds.emplace_back(ParamValue{*filter.sweep_id});
+  }
+  const auto any_of = [&](const char* column, const auto& values, auto&& to_value) {
+    if (values.empty()) return;
+    where.sql += std::string(" AND ") + column + " IN (";
+    for (std::size_t i = 0; i < values.size(); ++i) {
+      where.sql += i == 0 ? "?" : ", ?";
+      where.binds.emplace_back(to_value(values[i]));
+    }
+    where.sql += ")";
+  };
+  any_of("r.status", filter.statuses, [](RunStatus status) { return ParamValue{std::string(to_string(status))}; });
+  any_of("r.id", filter.run_ids, [](std::int64_t id) { return ParamValue{id}; });
+  std::vector<std::string> param_keys;
+  std::vector<std::string> metric_keys;
+  if (!filter.where.empty() || !filter.order_by.empty()) {
+    param_keys = distinct_keys("params");
+    metric_keys = distinct_keys("metrics");
+  }
+  if (!filter.where.empty()) {
+    where.sql += " AND ";
+    where.append(compile_where(query::parse_where(filter.where), param_keys, metric_keys));
+  }
+  where.sql += " ORDER BY ";
+  if (!filter.order_by.empty()) {
+    const WhereSql key = compile_name(filter.order_by, param_keys, metric_keys);
+    where.append(key);
+    where.sql += " IS NULL, ";
+    where.append(key);
+    where.sql += filter.descending ? " DESC, " : ", ";
+  }
+  where.sql += "r.id";
+  return where;
+}
+
+std::vector<RunSummary> RunStore::find_runs(const RunFilter& filter) const {
+  const WhereSql where = filter_sql(filter);  // outside the guard: a bad --where is a UsageError
+  return guarded("find runs in " + path_, [&] {
+    std::vector<RunSummary> found;
+    std::map<std::int64_t, std::size_t> position;
+    Sql select(*db_, std::string("SELECT ") + kRunColumns + " FROM runs r WHERE " + where.sql);
+    bind_all(select.stmt, where.binds);
+    while (select.step()) {
+      position[select.stmt.getColumn(0).getInt64()] = found.size();
+      found.push_back(RunSummary{read_run(select.stmt), {}, {}});
+    }
+    if (found.empty()) return found;
+    // Params and metrics of every selected run, in one statement each: the same selection as a
+    // subquery (its ORDER BY is harmless there).
+    Sql params(*db_,
+               "SELECT run_id, key, value, type FROM params WHERE run_id IN (SELECT r.id FROM runs r WHERE " +
+                   where.sql + ") ORDER BY run_id, rowid");
+    bind_all(params.stmt, where.binds);
+    while (params.step()) {
+      found[position.at(params.stmt.getColumn(0).getInt64())].params.emplace_back(
+          params.stmt.getColumn(1).getString(),
+          read_param(params.stmt.getColumn(2), params.stmt.getColumn(3).getString()));
+    }
+    Sql metrics(*db_, "SELECT run_id, key, value FROM metrics WHERE run_id IN (SELECT r.id FROM runs r WHERE " +
+                          where.sql + ")");
+    bind_all(metrics.stmt, where.binds);
+    while (metrics.step()) {
+      found[position.at(metrics.stmt.getColumn(0).getInt64())].metrics[metrics.stmt.getColumn(1).getString()] =
+          read_metric(metrics.stmt.getColumn(2));
+    }
     return found;
   });
 }
@@ -703,6 +1207,99 @@ std::vector<std::pair<std::string, ParamValue>> RunStore::params(std::int64_t ru
   });
 }
 
+std::vector<EpochMetric> RunStore::epoch_metrics(std::int64_t run_id) const {
+  return guarded("read epoch metrics of run " + std::to_string(run_id) + " from " + path_, [&] {
+    require_run(*db_, path_, run_id);
+    Sql select(*db_, "SELECT epoch, key, value FROM epoch_metrics WHERE run_id = ? ORDER BY epoch, key");
+    select.stmt.bind(1, run_id);
+    std::vector<EpochMetric> found;
+    while (select.step()) {
+      found.push_back(EpochMetric{select.stmt.getColumn(0).getInt(), select.stmt.getColumn(1).getString(),
+                                  read_metric(select.stmt.getColumn(2))});
+    }
+    return found;
+  });
+}
+
+std::vector<ExpertMetric> RunStore::expert_metrics(std::int64_t run_id) const {
+  return guarded("read expert metrics of run " + std::to_string(run_id) + " from " + path_, [&] {
+    require_run(*db_, path_, run_id);
+    Sql select(*db_,
+               "SELECT layer, expert, key, value FROM expert_metrics WHERE run_id = ? ORDER BY layer, expert, key");
+    select.stmt.bind(1, run_id);
+    std::vector<ExpertMetric> found;
+    while (select.step()) {
+      found.push_back(ExpertMetric{select.stmt.getColumn(0).getString(), select.stmt.getColumn(1).getInt(),
+                                   select.stmt.getColumn(2).getString(), read_metric(select.stmt.getColumn(3))});
+    }
+    return found;
+  });
+}
+
+std::vector<ArtifactRecord> RunStore::artifacts(std::int64_t run_id) const {
+  return guarded("read artifacts of run " + std::to_string(run_id) + " from " + path_, [&] {
+    require_run(*db_, path_, run_id);
+    Sql select(*db_, "SELECT kind, path, sha256, recorded_at FROM artifacts WHERE run_id = ? ORDER BY kind, path");
+    select.stmt.bind(1, run_id);
+    std::vector<ArtifactRecord> found;
+    while (select.step()) {
+      found.push_back(ArtifactRecord{select.stmt.getColumn(0).getString(), select.stmt.getColumn(1).getString(),
+                                     select.stmt.getColumn(2).getString(), select.stmt.getColumn(3).getString()});
+    }
+    return found;
+  });
+}
+
+std::vector<std::pair<std::string, std::string>> RunStore::provenance(std::int64_t run_id) const {
+  return guarded("read provenance of run " + std::to_string(run_id) + " from " + path_, [&] {
+    require_run(*db_, path_, run_id);
+    Sql select(*db_, "SELECT key, value FROM provenance WHERE run_id = ? ORDER BY key");
+    select.stmt.bind(1, run_id);
+    std::vector<std::pair<std::string, std::string>> found;
+    while (select.step()) found.emplace_back(select.stmt.getColumn(0).getString(), select.stmt.getColumn(1).getString());
+    return found;
+  });
+}
+
+std::vector<std::string> RunStore::remove_runs(const std::vector<std::int64_t>& run_ids) {
+  return guarded("remove runs from " + path_, [&] {
+    auto transaction = write_transaction(*db_);
+    std::vector<std::string> folders;
+    Sql select(*db_, "SELECT output_dir FROM runs WHERE id = ?");
+    Sql remove(*db_, "DELETE FROM runs WHERE id = ?");  // params, metrics, ... cascade
+    for (const std::int64_t run_id : run_ids) {
+      select.stmt.reset();
+      select.stmt.bind(1, run_id);
+      if (!select.step()) throw no_such_run(path_, run_id);
+      if (!select.stmt.getColumn(0).isNull()) folders.push_back(select.stmt.getColumn(0).getString());
+      select.stmt.reset();
+      remove.stmt.reset();
+      remove.stmt.bind(1, run_id);
+      remove.exec();
+    }
+    transaction.commit();
+    return folders;
+  });
+}
+
+std::vector<std::string> RunStore::remove_sweep(std::int64_t sweep_id) {
+  return guarded("remove sweep " + std::to_string(sweep_id) + " from " + path_, [&] {
+    auto transaction = write_transaction(*db_);
+    std::vector<std::string> folders;
+    Sql select(*db_, "SELECT output_dir FROM runs WHERE sweep_id = ? AND output_dir IS NOT NULL ORDER BY id");
+    select.stmt.bind(1, sweep_id);
+    while (select.step()) folders.push_back(select.stmt.getColumn(0).getString());
+    Sql runs(*db_, "DELETE FROM runs WHERE sweep_id = ?");
+    runs.stmt.bind(1, sweep_id);
+    runs.exec();
+    Sql sweep(*db_, "DELETE FROM sweeps WHERE id = ?");
+    sweep.stmt.bind(1, sweep_id);
+    if (sweep.exec() == 0) throw StoreError(path_ + " has no sweep " + std::to_string(sweep_id));
+    transaction.commit();
+    return folders;
+  });
+}
+
 QueryResult RunStore::query(const std::string& sql) const {
   const StatementShape shape = inspect(db_->getHandle(), sql);
   if (shape.empty) throw StoreError("armor db sql got no statement: " + sql);
@@ -720,9 +1317,15 @@ QueryResult RunStore::query(const std::string& sql) const {
   for (int i = 0; i < columns; ++i) result.columns.emplace_back(statement.stmt.getColumnName(i));
   while (statement.step()) {
     std::vector<std::string> row;
+    std::vector<CellType> types;
     row.reserve(static_cast<std::size_t>(columns));
-    for (int i = 0; i < columns; ++i) row.push_back(cell_text(statement.stmt.getColumn(i)));
+    for (int i = 0; i < columns; ++i) {
+      const SQLite::Column cell = statement.stmt.getColumn(i);
+      row.push_back(cell_text(cell));
+      types.push_back(cell_type(cell));
+    }
     result.rows.push_back(std::move(row));
+    result.types.push_back(std::move(types));
   }
   return result;
 }

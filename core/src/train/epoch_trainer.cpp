@@ -78,7 +78,7 @@ void EpochTrainer::fit(TrainContext& ctx) {
       const torch::Tensor loss = task_loss + aux_loss;
       const double loss_value = loss.item<double>();
       if (!std::isfinite(loss_value)) {
-        throw RunError(fmt::format("non-finite training loss ({}) at epoch {}, batch {}", loss_value, epoch + 1, batches + 1));
+        throw DivergedError(fmt::format("non-finite training loss ({}) at epoch {}, batch {}", loss_value, epoch + 1, batches + 1));
       }
       loss.backward();
       optimizer->step();

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 
 #include <fmt/core.h>
 
@@ -11,7 +12,8 @@ namespace armor {
 Progress::Progress(std::string label, std::int64_t total)
     : label_(std::move(label)),
       total_(total),
-      terminal_(isatty(fileno(stdout)) != 0),
+            // ARMOR_PROGRESS_TTY: the run's output goes through the launcher's pipe to a terminal.
+      terminal_(isatty(fileno(stdout)) != 0 || std::getenv("ARMOR_PROGRESS_TTY") != nullptr),
       start_(std::chrono::steady_clock::now()),
       last_print_(start_) {}
 

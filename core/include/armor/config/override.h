@@ -20,6 +20,12 @@ struct Override {
 // Parses one override; a syntax error is a ConfigError naming the override and the column (1-based).
 Override parse_override(const std::string& text);
 
+// "column N: what" followed by the override and a caret under column N, for error messages:
+//   override 'model..k=1': column 7: empty key segment before '.'
+//     model..k=1
+//           ^
+std::string describe_column(const std::string& override_text, std::size_t column, const std::string& what);
+
 // The `a.b.c` path split at its dots.
 std::vector<std::string> split_key(const std::string& key);
 

@@ -1,7 +1,12 @@
 #pragma once
 // Multirun expansion: `--multirun model.num_experts=2,4 model.k=1,2` becomes the cartesian
-// product of the listed values, each point a list of plain overrides. A value list is a comma
-// list at the top level (commas inside [], {} or quotes do not split) or range(start, stop[, step]).
+// product of the listed values, each point a list of plain overrides. Sweep values:
+//   a,b,c                     a list (commas inside [], {} or quotes do not split)
+//   choice(a,b,c)             the same list, spelled as in Hydra
+//   range(start,stop[,step])  numbers from start up to (not including) stop
+//   zip(a,b,c)                a paired dimension: every zip() override moves together, point i
+//                             taking the i-th value of each (their lengths must match)
+// Dimensions vary in the order given, the last fastest; the zip group sits where its first member is.
 
 #include <string>
 #include <vector>
@@ -15,5 +20,8 @@ std::vector<std::string> sweep_values(const std::string& override_text, const st
 // The points of the grid, in order (the last override varies fastest). Overrides with a single
 // value appear in every point unchanged.
 std::vector<std::vector<std::string>> expand_multirun(const std::vector<std::string>& overrides);
+
+// The sweep's dimensions, for the record: "model.k=1,2 zip(trainer.beta=1,3 | dual.alpha=0.5,0.7)".
+std::string describe_multirun(const std::vector<std::string>& overrides);
 
 }  // namespace armor

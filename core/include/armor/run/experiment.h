@@ -7,6 +7,7 @@
 //   [balancing] balancing plugin + host key weight
 //   [attack]    attack plugin: the threat model adversarial trainers use
 //   [trainer]   trainer plugin
+//   [sweep]     not a run setting: the sweep of the experiment (see config/sweep.h); dropped here
 //   [eval]      host: batch_size, and [eval.attacks.<metric>] tables, each an attack plugin. An
 //               evaluation attack of the same plugin as [attack] starts from [attack]'s values.
 // Every section names its plugin with `name`. Unknown sections, unknown keys (with a suggestion),
@@ -36,7 +37,23 @@ struct Experiment {
   std::int64_t seed() const;
 };
 
-Experiment resolve_experiment(const Config& config, const Registry& registry);
+struct ResolveOptions {
+  // What run.threads = 0 becomes (0 = every core); a launcher running N runs at once gives each
+  // its share of the cores.
+  std::int64_t default_threads = 0;
+  // Run the schemas' cross-parameter checks (off only to read a point's values before a sweep
+  // constraint decides whether it runs at all).
+  bool run_checks = true;
+};
+
+Experiment resolve_experiment(const Config& config, const Registry& registry, const ResolveOptions& options = {});
+
+// Whether `key` (dotted) is a parameter of the plugin its section names in `config` (or of the host),
+// so that `key=value` may set it although the file leaves it at its default.
+bool is_declared_key(const Config& config, const Registry& registry, const std::string& key);
+
+// The composition every command uses: Config::compose with is_declared_key as the existence rule.
+Config compose_experiment(const std::string& path, const std::vector<std::string>& overrides, const Registry& registry);
 
 // The metric name of an evaluation attack section ("eval.attacks.pgd20" -> "pgd20").
 std::string eval_attack_metric(const Params& section);

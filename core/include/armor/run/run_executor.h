@@ -3,6 +3,8 @@
 // evaluates, and records everything in the store under `run_id` (which must be pending).
 
 #include <cstdint>
+#include <string>
+#include <vector>
 
 #include "armor/config/params.h"
 
@@ -12,8 +14,16 @@ struct Experiment;
 class Registry;
 class RunStore;
 
+// Where a run executes: recorded as its provenance, and where its files go.
+struct RunEnvironment {
+  std::string output_dir;                     // the checkpoint goes here ("" = no checkpoint)
+  std::string revision;                       // source revision ("-dirty" suffix when the tree was)
+  std::vector<std::string> plugin_libraries;  // every plugin library loaded
+};
+
 // Throws RunError / DataError / PluginError on failure; the caller records the failure.
-void execute_run(const Experiment& experiment, const Registry& registry, RunStore& store, std::int64_t run_id);
+void execute_run(const Experiment& experiment, const Registry& registry, RunStore& store, std::int64_t run_id,
+                 const RunEnvironment& environment = {});
 
 // Checks run.device names a device this LibTorch can use ("cuda" without CUDA is a ConfigError).
 void validate_device(const Params& run);

@@ -1,0 +1,91 @@
+// armor sweep work SWEEP | armor sweep resume SWEEP [--force]: more hands on a sweep, and
+// finishing a sweep that was stopped, failed or killed.
+
+#include <unistd.h>
+
+#include <map>
+
+#include <fmt/core.h>
+
+#include "armor/error.h"
+#include "armor/store/run_store.h"
+#include "command.h"
+#include "launcher.h"
+
+namespace armor::app {
+
+namespace {
+
+// How long a run on another host may be silent before it counts as dead (heartbeats come every 5 s).
+constexpr double kStaleAfterSeconds = 60.0;
+
+std::string this_host() {
+  char buffer[256] = {0};
+  return gethostname(buffer, sizeof buffer - 1) == 0 ? buffer : "unknown";
+}
+
+// Requeues the sweep's unfinished runs, except those whose config already finished elsewhere
+// (unless `force`); returns how many will run.
+int prepare_resume(RunStore& store, std::int64_t sweep_id, bool force) {
+  const auto reaped = store.reap_dead_runs(sweep_id, this_host(), kStaleAfterSeconds);
+  for (const auto id : reaped) fmt::print("run {}: its process is gone; marked interrupted\n", id);
+  int queued = 0;
+  for (const RunRecord& run : store.runs(sweep_id)) {
+    if (run.status == RunStatus::finished || run.status == RunStatus::running) continue;
+    if (!force) {
+      if (const auto twin = store.finished_run_with_hash(run.config_hash)) {
+        fmt::print("run {}: skipped, its config already finished as run {} (--force runs it)\n", run.id, *twin);
+        continue;
+      }
+    }
+    if (run.status != RunStatus::pending && !store.requeue_run(run.id)) continue;
+    ++queued;
+  }
+  return queued;
+}
+
+}  // namespace
+
+int sweep_command(const std::vector<std::string>& args) {
+  LaunchOptions launch;
+  bool force = false;
+  std::vector<std::string> positional_args;
+  po::options_description visible("options");
+  add_launch_options(visible, launch);
+  visible.add_options()("force", po::bool_switch(&force), "resume: also run configs that already finished elsewhere");
+  add_db_option(visible, launch.host);
+  add_plugin_path_option(visible, launch.host);
+  po::options_description hidden;
+  hidden.add_options()("args", po::value(&positional_args)->composing(), "");
+  po::positional_options_description positional;
+  positional.add("args", -1);
+  po::variables_map values;
+  if (!parse_command_line("armor sweep work SWEEP_ID     execute pending runs of a sweep (run it in several terminals)\n"
+                          "       armor sweep resume SWEEP_ID   run what did not finish: pending, failed, diverged,\n"
+                          "                                     interrupted and dead runs, nothing twice",
+                          args, visible, hidden, positional, values)) {
+    return kExitOk;
+  }
+  check_launch_options(launch);
+  if (positional_args.size() != 2 || (positional_args[0] != "work" && positional_args[0] != "resume")) {
+    throw UsageError("expected `armor sweep work SWEEP_ID` or `armor sweep resume SWEEP_ID`");
+  }
+  std::int64_t sweep_id = 0;
+  try {
+    sweep_id = std::stoll(positional_args[1]);
+  } catch (const std::exception&) {
+    throw UsageError("SWEEP_ID must be a number (got '" + positional_args[1] + "')");
+  }
+  RunStore store(launch.host.db);
+  store.sweep(sweep_id);  // a StoreError names an unknown sweep
+  load_registry(launch.host);  // a plugin problem shows here, not in every run
+  if (positional_args[0] == "resume") {
+    const int queued = prepare_resume(store, sweep_id, force);
+    fmt::print("sweep {}: {} run{} to do\n", sweep_id, queued, queued == 1 ? "" : "s");
+    if (queued == 0) return finish_sweep_and_report(store, sweep_id, LaunchSummary{}, launch.host.db);
+  }
+  const LaunchSummary summary = work_on_sweep(store, sweep_id, launch);
+  return finish_sweep_and_report(store, sweep_id, summary, launch.host.db);
+}
+
+}  // namespace armor::app

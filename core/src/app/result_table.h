@@ -1,0 +1,44 @@
+#pragma once
+// ResultTable: what an `armor db` subcommand prints, as typed cells, and how it prints them:
+// aligned with a rule for a terminal, tab-separated when piped, or CSV / JSON on request.
+
+#include <cstdint>
+#include <cstdio>
+#include <string>
+#include <utility>
+#include <variant>
+#include <vector>
+
+namespace armor::app {
+
+// A typed value: none (NULL), boolean, integer, float, text.
+using Cell = std::variant<std::monostate, bool, std::int64_t, double, std::string>;
+
+// Numbers before text, numbers by value, text alphabetically; NULL first.
+bool cell_less(const Cell& a, const Cell& b);
+struct CellLess {
+  bool operator()(const Cell& a, const Cell& b) const { return cell_less(a, b); }
+};
+
+// A cell as a person reads it: floats in their shortest exact form (compact: at most 8 significant
+// digits, which keeps accuracies over up to 10^8 images exact), NULL as "".
+std::string cell_text(const Cell& cell, bool compact = false);
+
+// auto: table on a terminal, plain (tab-separated) when stdout is piped.
+enum class OutputFormat { automatic, table, plain, csv, json };
+OutputFormat output_format_from_string(const std::string& text);  // UsageError on an unknown name
+
+struct ResultTable {
+  std::vector<std::string> columns;
+  std::vector<std::vector<Cell>> rows;
+};
+
+// A titled table, for subcommands that print several (`db show`).
+using Section = std::pair<std::string, ResultTable>;
+
+void print_table(const ResultTable& table, OutputFormat format, std::FILE* out = stdout);
+// table/plain: each section under its title; csv: "# title" lines between blocks; json: one object
+// whose members are the titles.
+void print_sections(const std::vector<Section>& sections, OutputFormat format, std::FILE* out = stdout);
+
+}  // namespace armor::app

@@ -1,0 +1,39 @@
+#pragma once
+// SVG charts for `armor db plot`: lines with error bars, and a heat map. Self-contained SVG 1.1 text
+// that browsers, Inkscape and LaTeX (via svg/inkscape) open as it is.
+
+#include <string>
+#include <vector>
+
+namespace armor::app {
+
+struct LineSeries {
+  std::string name;
+  std::vector<double> x;
+  std::vector<double> y;
+  std::vector<double> error;  // half-height of an error bar per point (empty or 0: none)
+};
+
+struct LineChart {
+  std::string title;
+  std::string x_label;
+  std::string y_label;
+  std::vector<LineSeries> series;
+  // When not empty, x values are indices into these labels (a param that is not numeric).
+  std::vector<std::string> x_categories;
+};
+
+struct HeatMap {
+  std::string title;
+  std::string row_label;
+  std::string col_label;
+  std::vector<std::string> rows;
+  std::vector<std::string> cols;
+  std::vector<std::vector<double>> values;       // [row][col]; NaN: empty cell
+  std::vector<std::vector<std::string>> labels;  // text written in each cell
+};
+
+std::string render_svg(const LineChart& chart);
+std::string render_svg(const HeatMap& map);
+
+}  // namespace armor::app

@@ -1,0 +1,269 @@
+// `armor db` end to end: the armor program on a small database of known runs built through RunStore.
+
+#include <SQLiteCpp/SQLiteCpp.h>
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "armor/store/run_store.h"
+
+namespace armor {
+namespace {
+namespace fs = std::filesystem;
+
+struct Output {
+  int exit_code = -1;
+  std::string text;  // stdout (and stderr when asked)
+};
+
+::testing::AssertionResult contains(const std::string& text, const std::string& part) {
+  if (text.find(part) != std::string::npos) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << "\"" << text << "\" does not contain \"" << part << "\"";
+}
+
+// Sweep 1: model.num_experts in {2, 4} x model.k in {1, 2}; the cell (4, 2) ran twice (seeds 0 and
+// 1). clean_acc = 0.25 + num_experts / 8 + k / 64 (+ 1/32 for seed 1), pgd20_acc = clean_acc / 2: binary
+// fractions, so that every printed number is exact.
+// A fifth run failed. Sweep 2: one finished run with trainer.beta = 3.
+class DbCommandTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("armor_db_command_test_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    db_ = (dir_ / "runs.db").string();
+    RunStore store(db_);
+    std::vector<NewRun> runs;
+    for (const std::int64_t experts : {2, 4}) {
+      for (const std::int64_t k : {1, 2}) runs.push_back(make_run(experts, k, 0, runs.size()));
+    }
+    runs.push_back(make_run(4, 2, 1, runs.size()));
+    runs.push_back(make_run(2, 1, 5, runs.size()));  // fails
+    const auto [sweep, ids] = store.add_sweep(NewSweep{"grid", "quick.toml", "model.num_experts=2,4 model.k=1,2"}, runs);
+    for (std::size_t i = 0; i + 1 < ids.size(); ++i) {
+      const double experts = static_cast<double>(std::get<std::int64_t>(runs[i].params[0].second));
+      const double k = static_cast<double>(std::get<std::int64_t>(runs[i].params[1].second));
+      const double clean = 0.25 + experts / 8 + k / 64 + (runs[i].seed == 1 ? 1.0 / 32 : 0);
+      store.start_run(ids[i], 100);
+      store.record_epoch_metrics(ids[i], 1, {{"train_loss", 2.0}, {"train_acc", 0.3}});
+      store.record_epoch_metrics(ids[i], 2, {{"train_loss", 1.5}, {"train_acc", 0.4}});
+      store.record_expert_metrics(ids[i], "stage3", 0, {{"usage_share", 0.75}, {"clean_acc", 0.6}});
+      store.record_expert_metrics(ids[i], "stage3", 1, {{"usage_share", 0.25}, {"clean_acc", 0.4}});
+      store.record_provenance(ids[i], {{"compiler", "GNU 12"}, {"torch_version", "1.13.1"}});
+      store.finish_run(ids[i], {{"clean_acc", clean}, {"pgd20_acc", clean / 2}});
+    }
+    store.fail_run(ids.back(), "loss is nan", RunStatus::diverged);
+    store.finish_sweep(sweep);
+    NewRun single = make_run(2, 1, 0, 0);
+    single.params.push_back({"trainer.beta", ParamValue{3.0}});
+    output_dir_ = (dir_ / "out7").string();
+    fs::create_directories(output_dir_);
+    std::ofstream(output_dir_ + "/log.txt") << "log";
+    single.output_dir = output_dir_;
+    const std::int64_t later = store.add_sweep(NewSweep{"one", "quick.toml", "trainer.beta=3"}, {single}).second[0];
+    store.finish_run(later, {{"clean_acc", 0.99}});
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  static NewRun make_run(std::int64_t experts, std::int64_t k, std::int64_t seed, std::size_t index) {
+    NewRun run;
+    run.index = static_cast<int>(index);
+    run.experiment = "quick.toml";
+    run.config = "[model]\nnum_experts = " + std::to_string(experts) + "\nk = " + std::to_string(k) + "\n";
+    run.overrides = {"model.num_experts=" + std::to_string(experts), "model.k=" + std::to_string(k)};
+    run.config_hash = "h" + std::to_string(experts) + std::to_string(k) + std::to_string(seed);
+    run.seed = seed;
+    run.revision = "rev1";
+    run.host = "box";
+    run.params = {{"model.num_experts", ParamValue{experts}}, {"model.k", ParamValue{k}},
+                  {"run.seed", ParamValue{seed}}, {"trainer.name", ParamValue{std::string("pgd_at")}}};
+    return run;
+  }
+
+  Output armor(const std::string& arguments, bool with_stderr = true) const {
+    const std::string command = std::string(ARMOR_TEST_BINARY_DIR) + "/armor db " + arguments + " --db " + db_ +
+                                (with_stderr ? " 2>&1" : " 2>/dev/null") + " < /dev/null";
+    Output result;
+    FILE* pipe = popen(command.c_str(), "r");
+    if (pipe == nullptr) return result;
+    char buffer[4096];
+    while (std::fgets(buffer, sizeof buffer, pipe) != nullptr) result.text += buffer;
+    const int status = pclose(pipe);
+    result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    return result;
+  }
+
+  fs::path dir_;
+  std::string db_;
+  std::string output_dir_;
+};
+
+TEST_F(DbCommandTest, ListFiltersWithWhereAndPrintsChosenColumns) {
+  const Output out = armor("list --where 'model.k = 2 and (model.num_experts >= 4 or run.seed = 9)' "
+                           "--columns id,model.k,run.seed,clean_acc --format csv");
+  ASSERT_EQ(out.exit_code, 0) << out.text;
+  EXPECT_EQ(out.text, "id,model.k,run.seed,clean_acc\n4,2,0,0.78125\n5,2,1,0.8125\n");
+}
+
+TEST_F(DbCommandTest, ListSortsAndFiltersByStatusAndSweep) {
+  Output out = armor("list --sweep 1 --status finished --sort clean_acc --desc --columns id --format csv");
+  ASSERT_EQ(out.exit_code, 0) << out.text;
+  EXPECT_EQ(out.text, "id\n5\n4\n3\n2\n1\n");
+  out = armor("list --status diverged,failed --format csv");
+  EXPECT_EQ(out.text,
+            "id,sweep,status,overrides,error\n6,1,diverged,model.num_experts=2 model.k=1,loss is nan\n");
+}
+
+TEST_F(DbCommandTest, ListPrintsTabSeparatedWhenPipedAndAlignedOnRequest) {
+  Output out = armor("list --columns id,status --where 'id <= 2'");
+  EXPECT_EQ(out.text, "id\tstatus\n1\tfinished\n2\tfinished\n");
+  out = armor("list --columns id,status --where 'id <= 2' --format table");
+  EXPECT_EQ(out.text, "id  status\n--  --------\n 1  finished\n 2  finished\n");
+}
+
+TEST_F(DbCommandTest, ListRejectsABadWhereWithExitCode2) {
+  Output out = armor("list --where 'model.kk = 1'");
+  EXPECT_EQ(out.exit_code, 2);
+  EXPECT_TRUE(contains(out.text, "did you mean 'model.k'"));
+  out = armor("list --where 'model.k = '");
+  EXPECT_EQ(out.exit_code, 2);
+  EXPECT_TRUE(contains(out.text, "at column"));
+  EXPECT_EQ(armor("list --format yaml").exit_code, 2);
+  EXPECT_EQ(armor("lsit").exit_code, 2);
+  EXPECT_TRUE(contains(armor("lsit").text, "did you mean 'list'"));
+}
+
+TEST_F(DbCommandTest, ShowPrintsRunProvenanceMetricsCurvesAndExperts) {
+  const Output out = armor("show 2 --format plain --config");
+  ASSERT_EQ(out.exit_code, 0) << out.text;
+  EXPECT_TRUE(contains(out.text, "run 2\nkey\tvalue\nid\t2\nsweep\t1\n"));
+  EXPECT_TRUE(contains(out.text, "overrides\tmodel.num_experts=2 model.k=2\n"));
+  EXPECT_TRUE(contains(out.text, "provenance\nkey\tvalue\ncompiler\tGNU 12\ntorch_version\t1.13.1\n"));
+  EXPECT_TRUE(contains(out.text, "metrics\nkey\tvalue\nclean_acc\t0.53125\npgd20_acc\t0.265625\n"));
+  EXPECT_TRUE(contains(out.text, "curves\ncurve\tepochs\tfirst\tlast\tmin\tmin_epoch\tmax\tmax_epoch\n"
+                                 "train_acc\t2\t0.3\t0.4\t0.3\t1\t0.4\t2\ntrain_loss\t2\t2\t1.5\t1.5\t2\t2\t1\n"));
+  EXPECT_TRUE(contains(out.text, "experts\nlayer\texpert\tusage_share\tclean_acc\nstage3\t0\t0.75\t0.6\n"
+                                 "stage3\t1\t0.25\t0.4\n"));
+  EXPECT_TRUE(contains(out.text, "num_experts = 2"));
+  EXPECT_EQ(armor("show 99").exit_code, 2);
+}
+
+TEST_F(DbCommandTest, ShowAsJsonIsOneObjectOfSections) {
+  const Output out = armor("show 1 --format json", false);
+  ASSERT_EQ(out.exit_code, 0);
+  EXPECT_EQ(out.text.front(), '{');
+  EXPECT_TRUE(contains(out.text, "\"metrics\": [\n  {\"key\": \"clean_acc\", \"value\": 0.515625}"));
+}
+
+TEST_F(DbCommandTest, CompareShowsParamsThatDifferAndEveryMetric) {
+  const Output out = armor("compare 1 4 --format csv");
+  ASSERT_EQ(out.exit_code, 0) << out.text;
+  EXPECT_EQ(out.text,
+            ",key,run 1,run 4\nrun,status,finished,finished\nparam,model.num_experts,2,4\nparam,model.k,1,2\n"
+            "metric,clean_acc,0.515625,0.78125\nmetric,pgd20_acc,0.2578125,0.390625\n");
+}
+
+TEST_F(DbCommandTest, PivotAveragesRunsSharingACellWithStdAndCount) {
+  Output out = armor("pivot --rows model.num_experts --cols model.k --metric clean_acc --sweep 1 --format csv");
+  ASSERT_EQ(out.exit_code, 0) << out.text;
+  EXPECT_EQ(out.text,
+            "model.num_experts \\ model.k,1,1 std,1 n,2,2 std,2 n\n"
+            "2,0.515625,0,1,0.53125,0,1\n"
+            "4,0.765625,0,1,0.796875,0.02209708691207961,2\n");
+  out = armor("pivot --rows model.num_experts --cols model.k --metric clean_acc --sweep 1 --format table");
+  EXPECT_TRUE(contains(out.text, "0.7969 ± 0.0221 (n=2)")) << out.text;
+}
+
+TEST_F(DbCommandTest, PivotDefaultsToTheLatestSweep) {
+  const Output out = armor("pivot --rows model.num_experts --cols model.k --metric clean_acc --format csv");
+  ASSERT_EQ(out.exit_code, 0) << out.text;
+  EXPECT_EQ(out.text, "model.num_experts \\ model.k,1,1 std,1 n\n2,0.99,0,1\n");
+}
+
+TEST_F(DbCommandTest, BestFindsTheTopRunPerGroup) {
+  Output out = armor("best --metric clean_acc --by model.k --sweep 1 --format csv");
+  ASSERT_EQ(out.exit_code, 0) << out.text;
+  EXPECT_EQ(out.text, "model.k,run,clean_acc,overrides\n1,3,0.765625,model.num_experts=4 model.k=1\n"
+                      "2,5,0.8125,model.num_experts=4 model.k=2\n");
+  out = armor("best --metric pgd20_acc --min --format csv");
+  EXPECT_EQ(out.text, "run,pgd20_acc,overrides\n1,0.2578125,model.num_experts=2 model.k=1\n");
+}
+
+TEST_F(DbCommandTest, ExportFlattensParamsAndMetricsOneRowPerRun) {
+  Output out = armor("export --sweep 1 --status finished", false);
+  ASSERT_EQ(out.exit_code, 0);
+  const std::string header = out.text.substr(0, out.text.find('\n'));
+  EXPECT_TRUE(contains(header, "id,sweep,idx,status,experiment,overrides,config_hash,seed"));
+  EXPECT_TRUE(contains(header, ",model.num_experts,model.k,run.seed,trainer.name,clean_acc,pgd20_acc"));
+  EXPECT_EQ(std::count(out.text.begin(), out.text.end(), '\n'), 6);
+  out = armor("export --format json --where 'id = 1'", false);
+  EXPECT_TRUE(contains(out.text, "\"model.k\": 1, \"run.seed\": 0, \"trainer.name\": \"pgd_at\", \"clean_acc\": 0.515625"));
+}
+
+TEST_F(DbCommandTest, SqlReadsAndSqliteItselfRefusesWrites) {
+  Output out = armor("sql \"SELECT \\\"model.k\\\", clean_acc FROM results WHERE run_id = 2\" --format csv");
+  ASSERT_EQ(out.exit_code, 0) << out.text;
+  EXPECT_EQ(out.text, "model.k,clean_acc\n2,0.53125\n");
+  for (const std::string write : {"DELETE FROM runs", "WITH x AS (SELECT 1) DELETE FROM runs RETURNING id",
+                                  "UPDATE runs SET status = 'x' RETURNING id"}) {
+    out = armor("sql \"" + write + "\"");
+    EXPECT_EQ(out.exit_code, 1) << write;
+    EXPECT_TRUE(contains(out.text, "read-only")) << out.text;
+  }
+  EXPECT_EQ(armor("sql \"SELECT count(*) FROM runs\" --format csv").text, "count(*)\n7\n");
+}
+
+TEST_F(DbCommandTest, RmNeedsConfirmationThenRemovesRunsAndTheirFolders) {
+  Output out = armor("rm 7");
+  EXPECT_EQ(out.exit_code, 2);
+  EXPECT_TRUE(contains(out.text, "confirm with --yes"));
+  EXPECT_TRUE(fs::exists(output_dir_));
+  out = armor("rm 7 --yes");
+  ASSERT_EQ(out.exit_code, 0) << out.text;
+  EXPECT_TRUE(contains(out.text, "removed 1 run(s) (7) and 1 output folder(s)"));
+  EXPECT_FALSE(fs::exists(output_dir_));
+  out = armor("rm --sweep 1 --yes");
+  ASSERT_EQ(out.exit_code, 0) << out.text;
+  EXPECT_EQ(armor("sql \"SELECT count(*) FROM runs\" --format csv").text, "count(*)\n0\n");
+  EXPECT_EQ(armor("rm 99 --yes").exit_code, 1);
+}
+
+TEST_F(DbCommandTest, PlotWritesSvgFiles) {
+  const std::string lines = (dir_ / "lines.svg").string();
+  Output out = armor("plot lines --x model.k --metric pgd20_acc --sweep 1 -o " + lines);
+  ASSERT_EQ(out.exit_code, 0) << out.text;
+  std::ifstream file(lines);
+  const std::string svg((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  EXPECT_TRUE(contains(svg, "<svg"));
+  EXPECT_TRUE(contains(svg, "model.num_experts=2")) << "one line per value of the other varying param";
+  EXPECT_TRUE(contains(svg, "model.num_experts=4"));
+  EXPECT_FALSE(contains(svg, "run.seed=")) << "seeds are averaged, not lines";
+  const std::string heat = (dir_ / "heat.svg").string();
+  out = armor("plot heatmap --rows model.num_experts --cols model.k --metric clean_acc --sweep 1 -o " + heat);
+  ASSERT_EQ(out.exit_code, 0) << out.text;
+  EXPECT_TRUE(fs::file_size(heat) > 500);
+  const std::string curves = (dir_ / "curves.svg").string();
+  out = armor("plot curves 1 2 --curve train_acc -o " + curves);
+  ASSERT_EQ(out.exit_code, 0) << out.text;
+  EXPECT_TRUE(fs::exists(curves));
+  EXPECT_EQ(armor("plot curves 1 --curve nope -o " + curves).exit_code, 2);
+}
+
+TEST_F(DbCommandTest, ADatabaseFromANewerArmorIsRefused) {
+  {
+    SQLite::Database raw(db_, SQLite::OPEN_READWRITE);
+    raw.exec("PRAGMA user_version = 9");
+  }
+  const Output out = armor("list");
+  EXPECT_EQ(out.exit_code, 1);
+  EXPECT_TRUE(contains(out.text, "schema version 9"));
+  EXPECT_TRUE(contains(out.text, "upgrade armor"));
+}
+
+}  // namespace
+}  // namespace armor

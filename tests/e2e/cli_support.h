@@ -1,0 +1,72 @@
+#pragma once
+// Helpers for end-to-end tests that run the armor program and read the results database.
+
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <string>
+
+#include "armor/store/run_store.h"
+
+namespace armor::testing {
+
+struct Result {
+  int exit_code = -1;
+  std::string output;  // stdout and stderr together
+};
+
+inline std::string armor_program() { return std::string(ARMOR_TEST_BINARY_DIR) + "/armor"; }
+
+// Runs `armor <arguments>` through the shell and waits for it.
+inline Result run_armor(const std::string& arguments) {
+  const std::string command = armor_program() + " " + arguments + " 2>&1";
+  Result result;
+  FILE* pipe = popen(command.c_str(), "r");
+  if (pipe == nullptr) return result;
+  char buffer[4096];
+  while (std::fgets(buffer, sizeof buffer, pipe) != nullptr) result.output += buffer;
+  const int status = pclose(pipe);
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return result;
+}
+
+inline bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
+inline std::string quickstart() { return std::string(ARMOR_TEST_SOURCE_DIR) + "/experiments/quickstart.toml"; }
+
+// Overrides that make the quickstart a run of a few seconds.
+inline std::string tiny() {
+  return "trainer.epochs=1 data.train_limit=256 data.test_limit=128 eval.attacks.pgd20.steps=2";
+}
+
+// A fresh folder per test with a runs.db path in it; queries read it through RunStore.
+class CliTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("armor_e2e_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    db_ = (dir_ / "runs.db").string();
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  std::string outputs() const { return (dir_ / "outputs").string(); }
+
+  std::string scalar(const std::string& sql) const {
+    const RunStore store(db_, RunStore::Mode::read_only);
+    const QueryResult result = store.query(sql);
+    return result.rows.empty() ? "" : result.rows[0][0];
+  }
+  std::int64_t count_runs() const {
+    if (!std::filesystem::exists(db_)) return 0;
+    return std::stoll(scalar("SELECT count(*) FROM runs"));
+  }
+
+  std::filesystem::path dir_;
+  std::string db_;
+};
+
+}  // namespace armor::testing

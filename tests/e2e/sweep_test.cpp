@@ -1,0 +1,180 @@
+// End-to-end tests of sweeps: the local launcher (--jobs), failure isolation, workers, resume
+// after the sweep process is killed, constraints, config groups and run folders.
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <thread>
+
+#include "armor/store/run_store.h"
+#include "cli_support.h"
+
+namespace {
+namespace fs = std::filesystem;
+using namespace armor::testing;
+
+class SweepTest : public CliTest {
+ protected:
+  std::string run_args() const { return " --db " + db_ + " --outputs " + outputs() + " "; }
+
+  // Starts `armor <arguments>` without waiting; its output goes to a file in the test folder.
+  pid_t start(const std::string& arguments) const {
+    const std::string command = "exec " + armor_program() + " " + arguments + " > " + (dir_ / "background.log").string() + " 2>&1";
+    const pid_t pid = fork();
+    if (pid == 0) {
+      execl("/bin/sh", "sh", "-c", command.c_str(), static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    return pid;
+  }
+
+  // Waits (up to `seconds`) until `sql` returns `expected`.
+  bool wait_for(const std::string& sql, const std::string& expected, int seconds) const {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (fs::exists(db_)) {
+        try {
+          if (scalar(sql) == expected) return true;
+        } catch (const std::exception&) {
+          // The database is being created.
+        }
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return false;
+  }
+};
+
+TEST_F(SweepTest, JobsRunInParallelAndAResumeOfAFinishedSweepDoesNothing) {
+  const Result result = run_armor("run " + quickstart() + run_args() + "--multirun model.k=1,2 " + tiny() + " --jobs 2");
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_EQ(scalar("SELECT count(*) FROM runs WHERE status = 'finished'"), "2");
+  // Each of the 2 jobs gets half of the cores when run.threads = 0.
+  const auto cores = std::max(1u, std::thread::hardware_concurrency());
+  EXPECT_EQ(scalar("SELECT min(value) FROM params WHERE key = 'run.threads'"), std::to_string(std::max(1u, cores / 2)));
+  EXPECT_TRUE(contains(result.output, "[run 1]")) << result.output;  // the runs' output, prefixed
+  const Result resume = run_armor("sweep resume 1 --db " + db_);
+  EXPECT_EQ(resume.exit_code, 0) << resume.output;
+  EXPECT_TRUE(contains(resume.output, "0 runs to do")) << resume.output;
+  EXPECT_EQ(scalar("SELECT count(*) FROM runs"), "2");
+  EXPECT_EQ(scalar("SELECT max(attempt) FROM runs"), "1");
+}
+
+TEST_F(SweepTest, ADivergingRunIsRecordedAsDivergedAndTheOthersGoOn) {
+  const Result result = run_armor("run " + quickstart() + run_args() + "--multirun trainer.lr=1e30,0.05 " + tiny());
+  EXPECT_EQ(result.exit_code, 1) << result.output;
+  EXPECT_EQ(scalar("SELECT status FROM runs WHERE idx = 0"), "diverged");
+  EXPECT_TRUE(contains(scalar("SELECT error FROM runs WHERE idx = 0"), "non-finite training loss"));
+  EXPECT_EQ(scalar("SELECT status FROM runs WHERE idx = 1"), "finished");
+  EXPECT_TRUE(contains(result.output, "1 diverged")) << result.output;
+}
+
+TEST_F(SweepTest, FailFastStopsClaimingAndResumeFinishesTheRest) {
+  // The first run fails (no such data folder); --fail-fast leaves the second one pending.
+  const Result result = run_armor("run " + quickstart() + run_args() + "--multirun data.path=/no/such/folder " + tiny() +
+                              " model.k=1,2 --fail-fast");
+  EXPECT_EQ(result.exit_code, 1) << result.output;
+  EXPECT_EQ(scalar("SELECT group_concat(status, ',') FROM (SELECT status FROM runs ORDER BY idx)"), "failed,pending");
+  EXPECT_TRUE(contains(result.output, "armor sweep resume 1")) << result.output;
+}
+
+TEST_F(SweepTest, MaxRetriesRetriesAFailedRun) {
+  const Result result = run_armor("run " + quickstart() + run_args() + "data.path=/no/such/folder " + tiny() + " --max-retries 2");
+  EXPECT_EQ(result.exit_code, 1) << result.output;
+  EXPECT_EQ(scalar("SELECT attempt FROM runs"), "3");
+  EXPECT_EQ(scalar("SELECT status FROM runs"), "failed");
+}
+
+TEST_F(SweepTest, ResumeAfterTheSweepProcessIsKilledLosesNoRunAndRunsNoneTwice) {
+  const pid_t sweep = start("run " + quickstart() + run_args() + "--multirun model.k=1,2,3 " + tiny());
+  // Kill the sweep (SIGKILL: no chance to clean up) while its second run is executing.
+  ASSERT_TRUE(wait_for("SELECT status FROM runs WHERE idx = 1", "running", 120));
+  kill(sweep, SIGKILL);
+  waitpid(sweep, nullptr, 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // the run process dies with it
+  EXPECT_EQ(scalar("SELECT status FROM runs WHERE idx = 0"), "finished");
+  EXPECT_EQ(scalar("SELECT status FROM runs WHERE idx = 2"), "pending");
+  const Result resume = run_armor("sweep resume 1 --db " + db_);
+  ASSERT_EQ(resume.exit_code, 0) << resume.output;
+  EXPECT_TRUE(contains(resume.output, "marked interrupted")) << resume.output;
+  EXPECT_EQ(scalar("SELECT count(*) FROM runs"), "3");
+  EXPECT_EQ(scalar("SELECT count(*) FROM runs WHERE status = 'finished'"), "3");
+  EXPECT_EQ(scalar("SELECT attempt FROM runs WHERE idx = 0"), "1");  // the finished run did not run again
+  EXPECT_EQ(scalar("SELECT attempt FROM runs WHERE idx = 1"), "2");
+  EXPECT_EQ(scalar("SELECT count(*) FROM metrics WHERE key = 'clean_acc'"), "3");
+  EXPECT_EQ(scalar("SELECT status FROM sweeps"), "finished");
+}
+
+TEST_F(SweepTest, TwoWorkersShareASweepWithoutRunningARunTwice) {
+  const Result recorded = run_armor("run " + quickstart() + run_args() + "--multirun model.k=1,2 trainer.lr=0.05,0.1 " + tiny() +
+                                " --record-only");
+  ASSERT_EQ(recorded.exit_code, 0) << recorded.output;
+  ASSERT_EQ(scalar("SELECT count(*) FROM runs WHERE status = 'pending'"), "4");
+  EXPECT_TRUE(contains(recorded.output, "armor sweep work 1")) << recorded.output;
+  const pid_t first = start("sweep work 1 --db " + db_);
+  const Result second = run_armor("sweep work 1 --db " + db_);
+  int status = 0;
+  waitpid(first, &status, 0);
+  EXPECT_EQ(second.exit_code, 0) << second.output;
+  // Every run was claimed exactly once across the two workers, and both did some.
+  EXPECT_EQ(scalar("SELECT count(*) FROM runs WHERE status = 'finished'"), "4");
+  EXPECT_EQ(scalar("SELECT max(attempt) FROM runs"), "1");
+  EXPECT_EQ(scalar("SELECT count(DISTINCT worker) FROM runs"), "2");
+}
+
+TEST_F(SweepTest, ConstraintsDropPointsAndTheDryRunListsThem) {
+  const Result dry = run_armor("config " + quickstart() + " --multirun model.num_experts=1,2 model.k=1,2 --constraint 'trainer.lr < 1'");
+  ASSERT_EQ(dry.exit_code, 0) << dry.output;
+  EXPECT_TRUE(contains(dry.output, "dropped: model.num_experts=1 model.k=2  (breaks model.k <= model.num_experts)")) << dry.output;
+  EXPECT_TRUE(contains(dry.output, "3 runs, 1 dropped")) << dry.output;
+  const Result user = run_armor("config " + quickstart() + " --multirun trainer.lr=0.01,0.1,1 --constraint 'trainer.lr between 0.05 and 0.5'");
+  ASSERT_EQ(user.exit_code, 0) << user.output;
+  EXPECT_TRUE(contains(user.output, "1 runs, 2 dropped")) << user.output;
+  const Result bad = run_armor("config " + quickstart() + " --multirun model.k=1,2 --constraint 'model.k <<= 2'");
+  EXPECT_EQ(bad.exit_code, 2) << bad.output;
+  EXPECT_TRUE(contains(bad.output, "sweep constraint 'model.k <<= 2'")) << bad.output;
+}
+
+TEST_F(SweepTest, SweepTableInTheExperimentMakesASweepWithPairedValues) {
+  const fs::path experiment = dir_ / "paired.toml";
+  std::ofstream(experiment) << "defaults = [\"" << quickstart() << "\"]\n\n[sweep]\n"
+                            << "overrides = [\"trainer.lr=zip(0.05,0.1)\", \"attack.eps=zip(0.05,0.1)\", \"run.seed=range(0,2)\"]\n";
+  const Result dry = run_armor("config " + experiment.string());
+  ASSERT_EQ(dry.exit_code, 0) << dry.output;
+  EXPECT_TRUE(contains(dry.output, "trainer.lr=0.05 attack.eps=0.05 run.seed=1")) << dry.output;
+  EXPECT_TRUE(contains(dry.output, "trainer.lr=0.1 attack.eps=0.1 run.seed=0")) << dry.output;
+  EXPECT_TRUE(contains(dry.output, "4 runs, 0 dropped")) << dry.output;
+}
+
+TEST_F(SweepTest, GroupsOverridesAndInterpolationComposeOnTheCommandLine) {
+  const Result config = run_armor("config " + quickstart() + " model=moe_cnn_wide 'eval.batch_size=${trainer.batch_size}'");
+  ASSERT_EQ(config.exit_code, 0) << config.output;
+  EXPECT_TRUE(contains(config.output, "width = 32")) << config.output;
+  EXPECT_TRUE(contains(config.output, "num_experts = 8")) << config.output;
+  EXPECT_TRUE(contains(config.output, "[eval]\nbatch_size = 128")) << config.output;
+  const Result typo = run_armor("config " + quickstart() + " model.num_expert=2");
+  EXPECT_EQ(typo.exit_code, 2) << typo.output;
+  EXPECT_TRUE(contains(typo.output, "use +model.num_expert=2 to add it")) << typo.output;
+  EXPECT_TRUE(contains(typo.output, "did you mean 'model.num_experts'?")) << typo.output;
+}
+
+TEST_F(SweepTest, EachRunHasAFolderWithItsConfigLogAndCheckpoint) {
+  const Result result = run_armor("run " + quickstart() + run_args() + tiny());
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  const fs::path folder = scalar("SELECT output_dir FROM runs WHERE id = 1");
+  EXPECT_EQ(folder, fs::absolute(fs::path(outputs()) / "1" / "0"));
+  for (const char* file : {"config.toml", "overrides.txt", "run.log", "model.pt"}) {
+    EXPECT_TRUE(fs::exists(folder / file)) << file;
+  }
+  std::ifstream log(folder / "run.log");
+  const std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+  EXPECT_TRUE(contains(text, "eval clean")) << text;
+  EXPECT_EQ(scalar("SELECT count(*) FROM artifacts WHERE run_id = 1 AND kind = 'checkpoint'"), "1");
+}
+
+}  // namespace

@@ -11,6 +11,7 @@
 #include <optional>
 #include <random>
 #include <regex>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -946,6 +947,42 @@ TEST(MultirunFunctionsTest, ZipMovesPairedDimensionsTogether) {
 TEST(MultirunFunctionsTest, ZipOfUnequalLengthsIsAnError) {
   const std::string message = config_error([] { armor::expand_multirun({"a.b=zip(1,3)", "a.c=zip(1,2,3)"}); });
   EXPECT_TRUE(contains(message, "same length")) << message;
+}
+
+TEST(RandomSearchTest, DrawsTheTrialsReproduciblyFromTheSeed) {
+  const Strings overrides{"m.k=1,2,3", "t.lr=loguniform(0.001,0.1)", "t.n=randint(2,5)", "a.x=uniform(-1,1)"};
+  const auto first = armor::sample_multirun(overrides, 20, 7);
+  EXPECT_EQ(first, armor::sample_multirun(overrides, 20, 7));
+  EXPECT_NE(first, armor::sample_multirun(overrides, 20, 8));
+  ASSERT_EQ(first.size(), 20u);
+  std::set<std::string> ks;
+  for (const auto& point : first) {
+    ASSERT_EQ(point.size(), 4u);
+    ks.insert(point[0]);
+    const double lr = std::stod(point[1].substr(5));
+    EXPECT_GE(lr, 0.001);
+    EXPECT_LT(lr, 0.1);
+    const int n = std::stoi(point[2].substr(4));
+    EXPECT_GE(n, 2);
+    EXPECT_LE(n, 4);
+    const double x = std::stod(point[3].substr(4));
+    EXPECT_GE(x, -1.0);
+    EXPECT_LT(x, 1.0);
+  }
+  EXPECT_EQ(ks.size(), 3u);  // 20 draws from 3 values reach all of them
+}
+
+TEST(RandomSearchTest, ZipDimensionsDrawOneCommonIndex) {
+  for (const auto& point : armor::sample_multirun({"a.b=zip(1,2,3)", "a.c=zip(10,20,30)"}, 15, 1)) {
+    EXPECT_EQ(point[1], "a.c=" + point[0].substr(4) + "0");
+  }
+}
+
+TEST(RandomSearchTest, DistributionsNeedTheRandomSweeper) {
+  const std::string message = config_error([] { armor::expand_multirun({"t.lr=uniform(0,1)"}); });
+  EXPECT_TRUE(contains(message, "use it with --sweeper random")) << message;
+  const std::string bounds = config_error([] { armor::sample_multirun({"t.lr=loguniform(0,1)"}, 3, 0); });
+  EXPECT_TRUE(contains(bounds, "loguniform() needs low > 0")) << bounds;
 }
 
 }  // namespace

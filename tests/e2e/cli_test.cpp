@@ -28,7 +28,7 @@ TEST_F(CliTest, MultirunRecordsOneSweepWithAFinishedRunPerPoint) {
   EXPECT_EQ(scalar("SELECT count(*) FROM params WHERE key = 'model.num_experts' AND value > 3"), "2");
   EXPECT_EQ(scalar("SELECT count(*) FROM epoch_metrics WHERE key = 'train_loss' AND epoch = 1"), "4");
   EXPECT_EQ(scalar("SELECT count(DISTINCT run_id) FROM expert_metrics WHERE key = 'usage_share'"), "4");
-  EXPECT_EQ(scalar("SELECT abs(sum(value) - 1) < 1e-6 FROM expert_metrics WHERE run_id = 1"), "1");
+  EXPECT_EQ(scalar("SELECT abs(sum(value) - 1) < 1e-6 FROM expert_metrics WHERE run_id = 1 AND key = 'usage_share'"), "1");
   EXPECT_TRUE(contains(result.output, "clean_acc")) << result.output;
   EXPECT_TRUE(contains(result.output, "4 of 4 runs finished")) << result.output;
 }

@@ -177,4 +177,28 @@ TEST_F(SweepTest, EachRunHasAFolderWithItsConfigLogAndCheckpoint) {
   EXPECT_EQ(scalar("SELECT count(*) FROM artifacts WHERE run_id = 1 AND kind = 'checkpoint'"), "1");
 }
 
+TEST_F(SweepTest, AshaStopsRunsThatTrailAtARung) {
+  // Runs go one after another: the first learns (lr 0.05, on synthetic data it learns at once) and
+  // is alone at each rung; the two with lr 0 stay at chance and are stopped at the first rung.
+  const Result result = run_armor("run " + quickstart() + run_args() + "--multirun trainer.lr=0.05,0,0 " + tiny() +
+                                  " data.name=synthetic trainer.batch_size=32 trainer.epochs=3 trainer=standard"
+                                  " --early-stop asha");
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_EQ(scalar("SELECT max(epoch) FROM epoch_metrics WHERE run_id = 1"), "3");
+  EXPECT_EQ(scalar("SELECT max(epoch) FROM epoch_metrics WHERE run_id = 2"), "1");
+  EXPECT_EQ(scalar("SELECT max(epoch) FROM epoch_metrics WHERE run_id = 3"), "1");
+  EXPECT_EQ(scalar("SELECT count(*) FROM epoch_metrics WHERE key = 'stopped_early'"), "2");
+  EXPECT_EQ(scalar("SELECT count(*) FROM runs WHERE status = 'finished'"), "3");  // evaluated as they were
+  EXPECT_TRUE(contains(scalar("SELECT spec FROM sweeps"), "[early_stop]")) << scalar("SELECT spec FROM sweeps");
+}
+
+TEST_F(SweepTest, RandomSearchRunsTheDrawnTrials) {
+  const Result dry = run_armor("config " + quickstart() + " --multirun 'trainer.lr=loguniform(0.01,0.1)' model.k=1,2 "
+                               "--sweeper random --trials 5");
+  ASSERT_EQ(dry.exit_code, 0) << dry.output;
+  EXPECT_TRUE(contains(dry.output, "5 runs, 0 dropped")) << dry.output;
+  const Result grid = run_armor("config " + quickstart() + " --multirun 'trainer.lr=loguniform(0.01,0.1)'");
+  EXPECT_EQ(grid.exit_code, 2) << grid.output;
+}
+
 }  // namespace

@@ -3,10 +3,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
-#include "armor/nn/balancing_loss.h"
 #include "armor/nn/gate.h"
-#include "armor/plugin/plugin_loader.h"
-#include "armor/plugin/registry.h"
 
 namespace {
 
@@ -91,17 +88,32 @@ TEST(MoeLayerTest, SparseDispatchEqualsTheDenseReference) {
 
 TEST(MoeLayerTest, SparseGradientsEqualTheDenseReference) {
   torch::manual_seed(2);
-  Layer layer = make_layer(4, 2);
-  const torch::Tensor x = torch::randn({16, 6});
-  layer.moe->forward(x).pow(2).sum().backward();
-  std::vector<torch::Tensor> sparse_grads;
-  for (const auto& p : layer.moe->parameters()) sparse_grads.push_back(p.grad().clone());
-  layer.moe->zero_grad();
-  layer.moe->forward_dense(x).pow(2).sum().backward();
-  const auto params = layer.moe->parameters();
-  for (std::size_t i = 0; i < params.size(); ++i) {
-    EXPECT_TRUE(torch::allclose(sparse_grads[i], params[i].grad(), 1e-4, 1e-5)) << "parameter " << i;
+  for (const std::int64_t k : {1, 2}) {
+    Layer layer = make_layer(4, k);
+    const torch::Tensor x = torch::randn({16, 6}, torch::requires_grad());
+    layer.moe->forward(x).pow(2).sum().backward();
+    std::vector<torch::Tensor> sparse_grads;
+    for (const auto& p : layer.moe->parameters()) sparse_grads.push_back(p.grad().clone());
+    const torch::Tensor sparse_input_grad = x.grad().clone();
+    layer.moe->zero_grad();
+    x.mutable_grad().zero_();
+    layer.moe->forward_dense(x).pow(2).sum().backward();
+    const auto params = layer.moe->parameters();
+    for (std::size_t i = 0; i < params.size(); ++i) {
+      EXPECT_TRUE(torch::allclose(sparse_grads[i], params[i].grad(), 1e-4, 1e-5)) << "k = " << k << ", parameter " << i;
+    }
+    EXPECT_TRUE(torch::allclose(sparse_input_grad, x.grad(), 1e-4, 1e-5)) << "k = " << k << ", input";
   }
+}
+
+TEST(MoeLayerTest, TopOneGradientReachesTheGateThroughTheStraightThroughWeight) {
+  torch::manual_seed(7);
+  Layer layer = make_layer(4, 1);
+  layer.moe->forward(torch::randn({16, 6})).pow(2).sum().backward();
+  const torch::Tensor gate_grad = layer.moe->gate().named_parameters()["fc.weight"].grad();
+  ASSERT_TRUE(gate_grad.defined());
+  EXPECT_GT(gate_grad.abs().sum().item<double>(), 0.0);
+  EXPECT_TRUE(torch::allclose(layer.moe->last_routing().weights.sum(1), torch::ones({16})));
 }
 
 TEST(MoeLayerTest, EachExpertRunsOnceOnlyOnItsImages) {
@@ -125,73 +137,45 @@ TEST(MoeLayerTest, EachExpertRunsOnceOnlyOnItsImages) {
   EXPECT_EQ(total, 40 * 2);
 }
 
-TEST(MoeLayerTest, FixedExpertBypassesTheGate) {
+TEST(MoeLayerTest, FixedExpertRoutesEverythingToThatExpert) {
   torch::manual_seed(4);
   Layer layer = make_layer(3, 1);
   const torch::Tensor x = torch::randn({8, 6});
   layer.moe->set_fixed_expert(2);
   const torch::Tensor y = layer.moe->forward(x);
   EXPECT_TRUE(torch::allclose(y, layer.experts[2]->linear(x)));
-  EXPECT_FALSE(layer.moe->last_routing().indices.defined());
+  EXPECT_TRUE(torch::equal(layer.moe->last_routing().indices, torch::full({8, 1}, 2, torch::kInt64)));
+  EXPECT_FALSE(layer.moe->last_routing().probs.defined());  // balancing losses skip a fixed layer
+  EXPECT_EQ(layer.moe->last_expert_counts(), (std::vector<std::int64_t>{0, 0, 8}));
+  EXPECT_TRUE(layer.experts[0]->seen.empty());
   EXPECT_THROW(layer.moe->set_fixed_expert(3), c10::Error);
+  layer.moe->set_fixed_expert(std::nullopt);
+  layer.moe->forward(x);
+  EXPECT_TRUE(layer.moe->last_routing().probs.defined());
+}
+
+TEST(ExpertCapacityTest, IsTheCeilingOfTheFairShareTimesTheFactor) {
+  EXPECT_EQ(armor::expert_capacity(8, 4, 1, 1.0), 2);
+  EXPECT_EQ(armor::expert_capacity(10, 4, 2, 1.25), 7);
+  EXPECT_EQ(armor::expert_capacity(1, 16, 1, 1.0), 1);
+}
+
+TEST(ExpertCapacityTest, OverflowGoesToTheNextBestExpert) {
+  const torch::Tensor scores = torch::tensor({{0.9, 0.1}, {0.8, 0.2}, {0.7, 0.3}, {0.6, 0.4}});
+  EXPECT_TRUE(torch::equal(armor::top_k_with_capacity(scores, 1, 0), torch::zeros({4, 1}, torch::kInt64)));
+  EXPECT_TRUE(torch::equal(armor::top_k_with_capacity(scores, 1, 2), torch::tensor({{0}, {0}, {1}, {1}})));
+  // Three experts, room for one image each, everyone prefers 0 then 1 then 2.
+  const torch::Tensor same = torch::tensor({{0.6, 0.3, 0.1}, {0.5, 0.4, 0.1}, {0.7, 0.2, 0.1}});
+  EXPECT_TRUE(torch::equal(armor::top_k_with_capacity(same, 1, 1), torch::tensor({{0}, {1}, {2}})));
+  // k = 2: two distinct experts per image; slot 2 overflows too (image 1: 1 is full, so 2).
+  const torch::Tensor two = armor::top_k_with_capacity(same, 2, 2);
+  EXPECT_TRUE(torch::equal(two, torch::tensor({{0, 1}, {0, 2}, {1, 2}}))) << two;  // every expert holds 2
+  // More slots than room: the unplaced images take their best expert over capacity.
+  EXPECT_TRUE(torch::equal(armor::top_k_with_capacity(scores, 1, 1), torch::tensor({{0}, {1}, {0}, {0}})));
 }
 
 TEST(MoeLayerTest, RejectsKLargerThanTheNumberOfExperts) {
   EXPECT_THROW(make_layer(2, 3), c10::Error);
-}
-
-// The shipped plugins, loaded as the host loads them.
-class ShippedPluginsTest : public ::testing::Test {
- protected:
-  static armor::Registry& registry() {
-    static armor::Registry* registry = [] {
-      auto* r = new armor::Registry();
-      armor::PluginLoader loader(*r);
-      loader.load_search_path({}, {std::string(ARMOR_TEST_BINARY_DIR) + "/plugins"});
-      return r;
-    }();
-    return *registry;
-  }
-  static armor::Params params(armor::PluginKind kind, const std::string& name) {
-    armor::Params p(to_string(kind));
-    for (const auto& spec : registry().info(kind, name).params.specs()) p.set(spec.name, spec.default_value, "default");
-    return p;
-  }
-};
-
-TEST_F(ShippedPluginsTest, TopKGateInEvaluationPicksTheLargestProbabilities) {
-  torch::manual_seed(5);
-  auto gate = registry().gate("topk")(params(armor::PluginKind::gate, "topk"), armor::GateShape{8, 4, 2});
-  gate->eval();
-  const armor::GateOutput out = gate->forward(torch::randn({10, 8, 5, 5}));
-  ASSERT_EQ(out.probs.sizes(), (std::vector<std::int64_t>{10, 4}));
-  EXPECT_TRUE(torch::allclose(out.probs.sum(1), torch::ones({10})));
-  const torch::Tensor expected = std::get<1>(out.probs.topk(2, 1));
-  EXPECT_TRUE(torch::equal(out.indices, expected));
-  EXPECT_TRUE(torch::allclose(out.weights.sum(1), torch::ones({10}), 1e-5, 1e-6));
-  EXPECT_EQ(out.weights.gt(0).sum().item<std::int64_t>(), 20);
-}
-
-TEST_F(ShippedPluginsTest, TopKGateAddsNoiseOnlyInTraining) {
-  torch::manual_seed(6);
-  auto gate = registry().gate("topk")(params(armor::PluginKind::gate, "topk"), armor::GateShape{8, 8, 1});
-  const torch::Tensor x = torch::randn({256, 8});
-  gate->eval();
-  const torch::Tensor clean = gate->forward(x).indices;
-  EXPECT_TRUE(torch::equal(clean, gate->forward(x).indices));
-  gate->train();
-  // Noise of std 0.1 on scores normalised by their spread changes some near-tied routes.
-  EXPECT_FALSE(torch::equal(clean, gate->forward(x).indices));
-}
-
-TEST_F(ShippedPluginsTest, SwitchLossIsZeroWhenBalancedAndPositiveWhenCollapsed) {
-  auto loss = registry().balancing("switch")(params(armor::PluginKind::balancing, "switch"));
-  armor::GateOutput balanced;
-  balanced.probs = torch::eye(4).repeat({2, 1});
-  EXPECT_NEAR(loss->forward(balanced).item<double>(), 0.0, 1e-6);
-  armor::GateOutput collapsed;
-  collapsed.probs = torch::zeros({8, 4}).index_fill_(1, torch::tensor({0}), 1.0);
-  EXPECT_NEAR(loss->forward(collapsed).item<double>(), 3.0, 1e-6);  // E * 1 * 1 - 1
 }
 
 }  // namespace

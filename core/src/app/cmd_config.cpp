@@ -16,11 +16,9 @@ int config_command(const std::vector<std::string>& args) {
   bool multirun = false;
   std::string experiment_path;
   std::vector<std::string> overrides;
-  std::vector<std::string> constraints;
+  SweepCommandLine sweep_options;
   po::options_description visible("options");
-  visible.add_options()("constraint", po::value(&constraints)->composing(),
-                        "Sweep: run only the points where this holds, e.g. 'model.k <= model.num_experts' "
-                        "(the armor db --where syntax; repeatable; k <= num_experts is always implied)");
+  add_sweep_options(visible, sweep_options);
   visible.add_options()("multirun,m", po::bool_switch(&multirun), "Print the runs of the sweep instead, and the points its constraints drop (a dry run)");
   add_plugin_path_option(visible, host);
   po::options_description hidden;
@@ -34,7 +32,7 @@ int config_command(const std::vector<std::string>& args) {
     return kExitOk;
   }
   const Registry& registry = load_registry(host);
-  const SweepPlan plan = plan_runs(experiment_path, overrides, multirun, constraints, registry, 0);
+  const SweepPlan plan = plan_runs(experiment_path, overrides, multirun, sweep_options, registry, 0);
   if (!plan.is_sweep) {
     std::cout << plan.runs.front().experiment.to_toml();
     return kExitOk;

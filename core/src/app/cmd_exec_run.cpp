@@ -17,6 +17,7 @@
 #include "armor/run/run_executor.h"
 #include "armor/store/run_store.h"
 #include "command.h"
+#include "sweep_plan.h"
 
 namespace armor::app {
 namespace {
@@ -81,14 +82,19 @@ int exec_run_command(const std::vector<std::string>& args) {
     environment.output_dir = record.output_dir;
     environment.revision = record.revision;
     environment.plugin_libraries = loaded_plugin_libraries();
+    if (record.sweep_id) {
+      environment.sweep_id = *record.sweep_id;
+      environment.early_stop = SweepSettings::from_spec(store.sweep(*record.sweep_id).spec).early_stop;
+    }
     execute_run(experiment, registry, store, run_id, environment);
   } catch (const DivergedError& error) {
     store.fail_run(run_id, error.what(), RunStatus::diverged);
     fmt::print(stderr, "armor: run {} diverged: {}\n", run_id, error.what());
     return kExitFailed;
   } catch (const std::exception& error) {
-    store.fail_run(run_id, error.what());
-    fmt::print(stderr, "armor: run {} failed: {}\n", run_id, error.what());
+    const std::string message = describe_exception(error);
+    store.fail_run(run_id, message);
+    fmt::print(stderr, "armor: run {} failed: {}\n", run_id, message);
     return kExitFailed;
   }
   return kExitOk;

@@ -56,11 +56,9 @@ int run_command(const std::vector<std::string>& args) {
   std::string outputs = "outputs";
   std::string experiment_path;
   std::vector<std::string> overrides;
-  std::vector<std::string> constraints;
+  SweepCommandLine sweep_options;
   po::options_description visible("options");
-  visible.add_options()("constraint", po::value(&constraints)->composing(),
-                        "Sweep: run only the points where this holds, e.g. 'model.k <= model.num_experts' "
-                        "(the armor db --where syntax; repeatable; k <= num_experts is always implied)");
+  add_sweep_options(visible, sweep_options);
   visible.add_options()("multirun,m", po::bool_switch(&multirun),
                         "Sweep: each override may list values (a,b,c  choice(a,b)  range(start,stop[,step])  zip(a,b)); "
                         "the grid runs, one run per point, all under one sweep")(
@@ -88,7 +86,7 @@ int run_command(const std::vector<std::string>& args) {
   check_launch_options(launch);
 
   const Registry& registry = load_registry(launch.host);
-  const SweepPlan plan = plan_runs(experiment_path, overrides, multirun, constraints, registry, threads_per_job(launch.jobs));
+  const SweepPlan plan = plan_runs(experiment_path, overrides, multirun, sweep_options, registry, threads_per_job(launch.jobs));
   for (const auto& dropped : plan.dropped) {
     fmt::print("dropped point {}: {}\n", join_overrides(dropped.overrides), dropped.reason);
   }
@@ -112,9 +110,11 @@ int run_command(const std::vector<std::string>& args) {
     runs.push_back(std::move(run));
   }
 
+  const std::filesystem::path db_folder = std::filesystem::path(launch.host.db).parent_path();
+  if (!db_folder.empty()) std::filesystem::create_directories(db_folder);
   RunStore store(launch.host.db);
   NewSweep sweep{std::filesystem::path(experiment_path).stem().string(), experiment_path,
-                 plan.is_sweep ? plan.description : join_overrides(overrides)};
+                 plan.settings.to_spec(plan.is_sweep ? plan.description : join_overrides(overrides), plan.constraints)};
   const auto [sweep_id, run_ids] = store.add_sweep(sweep, runs);
   for (std::size_t i = 0; i < run_ids.size(); ++i) {
     const std::string folder = fmt::format("{}/{}/{}", outputs, sweep_id, i);
@@ -123,6 +123,7 @@ int run_command(const std::vector<std::string>& args) {
   }
   fmt::print("sweep {}: {} run{} recorded in {}{}\n", sweep_id, run_ids.size(), run_ids.size() == 1 ? "" : "s",
              launch.host.db, plan.is_sweep ? " (" + plan.description + ")" : "");
+  if (plan.settings.early_stop) fmt::print("early stopping: {}\n", plan.settings.early_stop->describe());
   if (record_only) {
     fmt::print("start workers with: armor sweep work {} --db {}\n", sweep_id, launch.host.db);
     return kExitOk;

@@ -1,5 +1,7 @@
 #include "sweep_plan.h"
 
+#include <sstream>
+
 #include "armor/config/config.h"
 #include "armor/config/override.h"
 #include "armor/config/sweep.h"
@@ -13,7 +15,36 @@ namespace {
 struct FileSweep {
   std::vector<std::string> overrides;
   std::vector<std::string> constraints;
+  SweepSettings settings;
 };
+
+const std::vector<std::string> kSweepKeys{"overrides", "constraint", "sweeper", "trials", "seed", "early_stop"};
+
+EarlyStop early_stop_from(const toml::node& node) {
+  const toml::table* table = node.as_table();
+  if (table == nullptr) throw ConfigError(origin_of(node) + ": sweep.early_stop must be a table { metric = ..., mode = ..., eta = ..., min_epochs = ... }");
+  EarlyStop stop;
+  for (const auto& [key, value] : *table) {
+    const std::string name(key.str());
+    const std::string where = origin_of(value) + ": sweep.early_stop." + name;
+    if (name == "metric" && value.is_string()) {
+      stop.metric = value.as_string()->get();
+    } else if (name == "mode" && value.is_string() && (value.as_string()->get() == "max" || value.as_string()->get() == "min")) {
+      stop.maximize = value.as_string()->get() == "max";
+    } else if (name == "eta" && value.is_integer() && value.as_integer()->get() >= 2) {
+      stop.eta = static_cast<int>(value.as_integer()->get());
+    } else if (name == "min_epochs" && value.is_integer() && value.as_integer()->get() >= 1) {
+      stop.min_epochs = static_cast<int>(value.as_integer()->get());
+    } else if (name == "metric" || name == "mode" || name == "eta" || name == "min_epochs") {
+      throw ConfigError(where + " must be " +
+                        (name == "metric" ? "a string (an epoch metric)" : name == "mode" ? "\"max\" or \"min\""
+                                                        : name == "eta" ? "an integer >= 2" : "an integer >= 1"));
+    } else {
+      throw ConfigError(where + " is not a key of early_stop" + did_you_mean(name, {"metric", "mode", "eta", "min_epochs"}));
+    }
+  }
+  return stop;
+}
 
 std::vector<std::string> string_list(const toml::node& node, const std::string& key) {
   std::vector<std::string> values;
@@ -41,10 +72,22 @@ FileSweep file_sweep(const Config& config) {
       sweep.overrides = string_list(value, "overrides");
     } else if (key.str() == "constraint") {
       sweep.constraints = string_list(value, "constraint");
+    } else if (key.str() == "sweeper") {
+      if (!value.is_string()) throw ConfigError(origin_of(value) + ": sweep.sweeper must be \"grid\" or \"random\"");
+      sweep.settings.sweeper = value.as_string()->get();
+    } else if (key.str() == "trials" || key.str() == "seed") {
+      if (!value.is_integer()) throw ConfigError(origin_of(value) + ": sweep." + std::string(key.str()) + " must be an integer");
+      if (key.str() == "trials") {
+        sweep.settings.trials = static_cast<int>(value.as_integer()->get());
+      } else {
+        sweep.settings.seed = value.as_integer()->get();
+      }
+    } else if (key.str() == "early_stop") {
+      sweep.settings.early_stop = early_stop_from(value);
     } else {
       throw ConfigError(origin_of(value) + ": unknown key sweep." + std::string(key.str()) +
-                        did_you_mean(std::string(key.str()), {"overrides", "constraint"}) +
-                        " (the [sweep] table has: overrides, constraint)");
+                        did_you_mean(std::string(key.str()), kSweepKeys) +
+                        " (the [sweep] table has: overrides, constraint, sweeper, trials, seed, early_stop)");
     }
   }
   return sweep;
@@ -95,6 +138,53 @@ std::vector<std::string> merge_sweep_overrides(const std::vector<std::string>& f
 
 }  // namespace
 
+std::string SweepSettings::to_spec(const std::string& grid, const std::vector<std::string>& constraints) const {
+  toml::table spec;
+  spec.insert("grid", grid);
+  spec.insert("sweeper", sweeper);
+  if (sweeper == "random") {
+    spec.insert("trials", trials);
+    spec.insert("seed", seed);
+  }
+  toml::array constraint_list;
+  for (const auto& text : constraints) constraint_list.push_back(text);
+  spec.insert("constraints", std::move(constraint_list));
+  if (early_stop) {
+    spec.insert("early_stop", toml::table{{"metric", early_stop->metric},
+                                          {"mode", early_stop->maximize ? "max" : "min"},
+                                          {"eta", early_stop->eta},
+                                          {"min_epochs", early_stop->min_epochs}});
+  }
+  std::ostringstream out;
+  out << toml::toml_formatter(spec, toml::format_flags::none);
+  return out.str();
+}
+
+SweepSettings SweepSettings::from_spec(const std::string& spec) {
+  SweepSettings settings;
+  toml::table table;
+  try {
+    table = toml::parse(std::string_view(spec), std::string_view("sweep spec"));
+  } catch (const toml::parse_error&) {
+    return settings;  // a spec from before specs were TOML: a plain grid
+  }
+  if (const auto* sweeper = table.get_as<std::string>("sweeper")) settings.sweeper = sweeper->get();
+  if (const toml::node* stop = table.get("early_stop")) settings.early_stop = early_stop_from(*stop);
+  return settings;
+}
+
+void add_sweep_options(boost::program_options::options_description& options, SweepCommandLine& sweep) {
+  namespace po = boost::program_options;
+  options.add_options()("constraint", po::value(&sweep.constraints)->composing(),
+                        "Sweep: run only the points where this holds, e.g. 'model.k <= model.num_experts' "
+                        "(the armor db --where syntax; repeatable; k <= num_experts is always implied)")(
+      "sweeper", po::value(&sweep.sweeper), "Sweep: grid (every point, the default) or random (--trials points; "
+                                            "uniform(a,b), loguniform(a,b), randint(a,b) allowed)")(
+      "trials", po::value(&sweep.trials), "Random search: how many points to draw (default 10)")(
+      "early-stop", po::value(&sweep.early_stop),
+      "Sweep: asha (successive halving on an epoch metric; settings in [sweep] early_stop) or none");
+}
+
 std::string join_overrides(const std::vector<std::string>& overrides) {
   std::string text;
   for (const auto& part : overrides) text += (text.empty() ? "" : " ") + part;
@@ -102,14 +192,25 @@ std::string join_overrides(const std::vector<std::string>& overrides) {
 }
 
 SweepPlan plan_runs(const std::string& experiment_path, const std::vector<std::string>& overrides, bool multirun,
-                    const std::vector<std::string>& constraints, const Registry& registry,
-                    std::int64_t default_threads) {
+                    const SweepCommandLine& command_line, const Registry& registry, std::int64_t default_threads) {
   SweepPlan plan;
   const FileSweep file = file_sweep(Config::load(experiment_path));
   const std::vector<std::string>& from_file = file.overrides;
   plan.is_sweep = multirun || !from_file.empty();
   plan.constraints = file.constraints;
-  plan.constraints.insert(plan.constraints.end(), constraints.begin(), constraints.end());
+  plan.constraints.insert(plan.constraints.end(), command_line.constraints.begin(), command_line.constraints.end());
+  plan.settings = file.settings;
+  if (!command_line.sweeper.empty()) plan.settings.sweeper = command_line.sweeper;
+  if (command_line.trials > 0) plan.settings.trials = command_line.trials;
+  if (command_line.early_stop == "asha" && !plan.settings.early_stop) plan.settings.early_stop = EarlyStop{};
+  if (command_line.early_stop == "none") plan.settings.early_stop.reset();
+  if (!command_line.early_stop.empty() && command_line.early_stop != "asha" && command_line.early_stop != "none") {
+    throw UsageError("--early-stop must be asha or none (got '" + command_line.early_stop + "')");
+  }
+  if (plan.settings.sweeper != "grid" && plan.settings.sweeper != "random") {
+    throw ConfigError("sweeper must be grid or random (got '" + plan.settings.sweeper + "')" +
+                      did_you_mean(plan.settings.sweeper, {"grid", "random"}));
+  }
   std::vector<query::WhereExpression> parsed;
   for (const auto& text : plan.constraints) parsed.push_back(parse_constraint(text));
   std::vector<std::vector<std::string>> points{overrides};
@@ -119,7 +220,9 @@ SweepPlan plan_runs(const std::string& experiment_path, const std::vector<std::s
       plan.sweep_overrides.insert(plan.sweep_overrides.end(), overrides.begin(), overrides.end());
     }
     plan.description = describe_multirun(plan.sweep_overrides);
-    points = expand_multirun(plan.sweep_overrides);
+    points = plan.settings.sweeper == "random"
+                 ? sample_multirun(plan.sweep_overrides, plan.settings.trials, static_cast<std::uint64_t>(plan.settings.seed))
+                 : expand_multirun(plan.sweep_overrides);
   }
   ResolveOptions options;
   options.default_threads = default_threads;

@@ -4,9 +4,13 @@
 // is written to runs.db. Used by `armor run` and by `armor config --multirun` (the dry run).
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include <boost/program_options/options_description.hpp>
+
+#include "armor/run/early_stop.h"
 #include "armor/run/experiment.h"
 
 namespace armor {
@@ -25,7 +29,36 @@ struct DroppedPoint {
   std::string reason;
 };
 
+// How a sweep is searched and pruned: from the [sweep] table, then the command line.
+//   [sweep]
+//   overrides  = ["model.k=1,2", "trainer.lr=loguniform(0.01,0.3)"]
+//   constraint = "model.k <= model.num_experts"       (or a list)
+//   sweeper    = "grid"                               (or "random": draw `trials` points)
+//   trials     = 10
+//   seed       = 0                                    (random search's draw)
+//   early_stop = { metric = "train_acc", mode = "max", eta = 3, min_epochs = 1 }   (ASHA)
+struct SweepSettings {
+  std::string sweeper = "grid";
+  int trials = 10;
+  std::int64_t seed = 0;
+  std::optional<EarlyStop> early_stop;
+
+  // The sweep's spec as stored in runs.db (TOML): grid, sweeper, constraints, early stopping.
+  std::string to_spec(const std::string& grid, const std::vector<std::string>& constraints) const;
+  // The settings a run process needs back from its sweep's spec ("" or a plain-text spec: none).
+  static SweepSettings from_spec(const std::string& spec);
+};
+
+// What the command line says about the sweep; unset values leave the [sweep] table's.
+struct SweepCommandLine {
+  std::vector<std::string> constraints;
+  std::string sweeper;  // "" = as the file says
+  int trials = 0;       // 0 = as the file says
+  std::string early_stop;  // "", "asha" or "none"
+};
+
 struct SweepPlan {
+  SweepSettings settings;
   bool is_sweep = false;                     // --multirun, or the file has a [sweep] table
   std::vector<std::string> sweep_overrides;  // the grid as given, [sweep] first, then the command line
   std::string description;                   // describe_multirun of the grid
@@ -41,9 +74,11 @@ inline constexpr const char* kDefaultMoeConstraint = "model.k <= model.num_exper
 
 // ConfigError (nothing planned) on any bad point, except points dropped by a constraint.
 SweepPlan plan_runs(const std::string& experiment_path, const std::vector<std::string>& overrides, bool multirun,
-                    const std::vector<std::string>& constraints, const Registry& registry,
-                    std::int64_t default_threads);
+                    const SweepCommandLine& command_line, const Registry& registry, std::int64_t default_threads);
 
 std::string join_overrides(const std::vector<std::string>& overrides);
+
+// --constraint, --sweeper, --trials, --early-stop.
+void add_sweep_options(boost::program_options::options_description& options, SweepCommandLine& sweep);
 
 }  // namespace armor::app

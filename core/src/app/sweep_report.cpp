@@ -43,19 +43,26 @@ void print_sweep_results(const RunStore& store, std::int64_t sweep_id) {
 }  // namespace
 
 int finish_sweep_and_report(RunStore& store, std::int64_t sweep_id, const LaunchSummary& summary, const std::string& db) {
-  store.finish_sweep(sweep_id);
+  const std::vector<RunRecord> runs = store.runs(sweep_id);
+  std::size_t finished = 0, running = 0;
+  for (const auto& run : runs) {
+    finished += run.status == RunStatus::finished ? 1 : 0;
+    running += run.status == RunStatus::running ? 1 : 0;
+  }
+  // Runs still claimed belong to other workers (`armor sweep work`): the sweep is not over, and the
+  // last worker to finish closes it.
+  if (running == 0) store.finish_sweep(sweep_id);
   print_sweep_results(store, sweep_id);
-  int not_finished = 0;
-  for (const auto& run : store.runs(sweep_id)) not_finished += run.status == RunStatus::finished ? 0 : 1;
-  const auto total = store.runs(sweep_id).size();
-  fmt::print("\nsweep {}: {} of {} runs finished", sweep_id, total - static_cast<std::size_t>(not_finished), total);
+  fmt::print("\nsweep {}: {} of {} runs finished", sweep_id, finished, runs.size());
   if (summary.failed + summary.diverged + summary.interrupted > 0) {
-    fmt::print(" ({} failed, {} diverged, {} interrupted)", summary.failed, summary.diverged, summary.interrupted);
+    fmt::print(" ({} failed, {} diverged, {} interrupted here)", summary.failed, summary.diverged, summary.interrupted);
   }
   if (summary.retried > 0) fmt::print(", {} retries", summary.retried);
+  if (running > 0) fmt::print(", {} still running in other workers", running);
   fmt::print("; results in {}\n", db);
-  if (not_finished > 0) fmt::print("resume with: armor sweep resume {} --db {}\n", sweep_id, db);
-  return not_finished == 0 ? kExitOk : kExitFailed;
+  const std::size_t unfinished = runs.size() - finished - running;
+  if (unfinished > 0) fmt::print("resume with: armor sweep resume {} --db {}\n", sweep_id, db);
+  return unfinished == 0 ? kExitOk : kExitFailed;
 }
 
 void add_launch_options(po::options_description& options, LaunchOptions& launch) {

@@ -1,36 +1,12 @@
 #include "armor/config/param_value.h"
 
+#include "armor/util/json_text.h"
+
 #include <fmt/format.h>
 
 #include <type_traits>
 
 namespace armor {
-namespace {
-
-// A string as a double-quoted literal. Quotes, backslashes and control characters are escaped so
-// that a value with a newline or a quote in it cannot garble the message it is printed in.
-std::string quoted(const std::string& text) {
-  std::string out = "\"";
-  for (const char c : text) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
-      case '\r': out += "\\r"; break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          out += fmt::format("\\u{:04x}", static_cast<unsigned char>(c));
-        } else {
-          out += c;
-        }
-    }
-  }
-  return out + "\"";
-}
-
-}  // namespace
-
 std::string to_display_string(const ParamValue& value) {
   return std::visit(
       [](const auto& held) -> std::string {
@@ -42,7 +18,7 @@ std::string to_display_string(const ParamValue& value) {
         } else if constexpr (std::is_same_v<T, double>) {
           return fmt::format("{}", held);  // the shortest text that reads back as the same double
         } else {
-          return quoted(held);
+          return json_quoted(held);
         }
       },
       value);

@@ -2,6 +2,9 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <random>
+
+#include <fmt/core.h>
 
 #include "armor/config/override.h"
 #include "armor/error.h"
@@ -97,18 +100,46 @@ struct Dimension {
   std::vector<std::string> prefixes;             // "model.k=" for each member override
   std::vector<std::vector<std::string>> values;  // per member, its values
   std::vector<std::string> texts;
+  std::string distribution;                      // random search only: uniform, loguniform or randint
+  double low = 0, high = 0;
 };
 
-std::vector<Dimension> dimensions_of(const std::vector<std::string>& overrides) {
+bool is_distribution(const std::string& value, std::string& name, std::string& arguments) {
+  for (const char* candidate : {"uniform", "loguniform", "randint"}) {
+    if (function_call(value, candidate, arguments)) {
+      name = candidate;
+      return true;
+    }
+  }
+  return false;
+}
+
+Dimension distribution_dimension(const std::string& text, const std::string& prefix, const std::string& name,
+                                 const std::string& arguments) {
+  const std::vector<std::string> args = split_top_level(text, arguments);
+  if (args.size() != 2) sweep_error(text, name + "(low, high) takes 2 arguments");
+  Dimension dimension{{prefix}, {}, {text}, name, parse_number(text, args[0]), parse_number(text, args[1])};
+  if (!(dimension.low < dimension.high)) sweep_error(text, name + "() needs low < high");
+  if (name == "loguniform" && dimension.low <= 0) sweep_error(text, "loguniform() needs low > 0");
+  return dimension;
+}
+
+std::vector<Dimension> dimensions_of(const std::vector<std::string>& overrides, bool random) {
   std::vector<Dimension> dimensions;
   int zip_index = -1;
   for (const auto& text : overrides) {
     const Override parsed = parse_override(text);
     if (parsed.op == Override::Op::remove) {
-      dimensions.push_back({{text}, {{""}}, {text}});
+      dimensions.push_back({{text}, {{""}}, {text}, "", 0, 0});
       continue;
     }
     const std::string prefix = text.substr(0, text.size() - parsed.value_text.size());
+    std::string distribution, arguments;
+    if (is_distribution(parsed.value_text, distribution, arguments)) {
+      if (!random) sweep_error(text, distribution + "() draws random values: use it with --sweeper random");
+      dimensions.push_back(distribution_dimension(text, prefix, distribution, arguments));
+      continue;
+    }
     std::vector<std::string> values = sweep_values(text, parsed.value_text);
     std::string ignored;
     if (function_call(parsed.value_text, "zip", ignored)) {
@@ -127,16 +158,31 @@ std::vector<Dimension> dimensions_of(const std::vector<std::string>& overrides) 
       zip.texts.push_back(text);
       continue;
     }
-    dimensions.push_back({{prefix}, {std::move(values)}, {text}});
+    dimensions.push_back({{prefix}, {std::move(values)}, {text}, "", 0, 0});
   }
   return dimensions;
+}
+
+std::string draw(const Dimension& dimension, std::mt19937_64& generator) {
+  if (dimension.distribution == "randint") {
+    const auto low = static_cast<long long>(std::ceil(dimension.low));
+    const auto high = static_cast<long long>(std::ceil(dimension.high)) - 1;
+    if (high < low) return std::to_string(low);
+    return std::to_string(std::uniform_int_distribution<long long>(low, high)(generator));
+  }
+  std::uniform_real_distribution<double> unit(0.0, 1.0);
+  const double u = unit(generator);
+  const double value = dimension.distribution == "loguniform"
+                           ? std::exp(std::log(dimension.low) + u * (std::log(dimension.high) - std::log(dimension.low)))
+                           : dimension.low + u * (dimension.high - dimension.low);
+  return fmt::format("{:.6g}", value);
 }
 
 }  // namespace
 
 std::vector<std::vector<std::string>> expand_multirun(const std::vector<std::string>& overrides) {
   std::vector<std::vector<std::string>> points{{}};
-  for (const Dimension& dimension : dimensions_of(overrides)) {
+  for (const Dimension& dimension : dimensions_of(overrides, false)) {
     std::vector<std::vector<std::string>> next;
     const std::size_t length = dimension.values.front().size();
     for (const auto& point : points) {
@@ -152,9 +198,33 @@ std::vector<std::vector<std::string>> expand_multirun(const std::vector<std::str
   return points;
 }
 
+std::vector<std::vector<std::string>> sample_multirun(const std::vector<std::string>& overrides, int trials,
+                                                      std::uint64_t seed) {
+  if (trials < 1) throw ConfigError("random search needs at least 1 trial (got " + std::to_string(trials) + ")");
+  const std::vector<Dimension> dimensions = dimensions_of(overrides, true);
+  std::mt19937_64 generator(seed);
+  std::vector<std::vector<std::string>> points;
+  for (int trial = 0; trial < trials; ++trial) {
+    std::vector<std::string> point;
+    for (const Dimension& dimension : dimensions) {
+      if (!dimension.distribution.empty()) {
+        point.push_back(dimension.prefixes.front() + draw(dimension, generator));
+        continue;
+      }
+      const std::size_t length = dimension.values.front().size();
+      const std::size_t index = std::uniform_int_distribution<std::size_t>(0, length - 1)(generator);
+      for (std::size_t member = 0; member < dimension.prefixes.size(); ++member) {
+        point.push_back(dimension.prefixes[member] + dimension.values[member][index]);
+      }
+    }
+    points.push_back(std::move(point));
+  }
+  return points;
+}
+
 std::string describe_multirun(const std::vector<std::string>& overrides) {
   std::string text;
-  for (const Dimension& dimension : dimensions_of(overrides)) {
+  for (const Dimension& dimension : dimensions_of(overrides, true)) {
     std::string part;
     for (const auto& member : dimension.texts) part += (part.empty() ? "" : " | ") + member;
     if (dimension.texts.size() > 1) part = "zip(" + part + ")";

@@ -1,6 +1,7 @@
 #include "armor/data/builtin_datasets.h"
 
 #include <filesystem>
+#include <fstream>
 
 #include <torch/torch.h>
 
@@ -32,6 +33,64 @@ std::shared_ptr<DatasetSplits> load_idx_folder(const Params& params, DatasetInfo
 
 ParamSchema idx_params(const std::string& default_path) {
   return ParamSchema().string("path", default_path, "Folder with the four IDX files (train/t10k images/labels, .gz or not)");
+}
+
+// The CIFAR binary version: records of `label_bytes` label bytes then 3x32x32 pixel bytes (CHW).
+// Reads the files in order; label byte `label_index` of each record is the label.
+LabelledImages read_cifar_files(const std::vector<std::string>& paths, std::int64_t label_bytes, std::int64_t label_index,
+                                std::int64_t num_classes) {
+  constexpr std::int64_t kPixels = 3 * 32 * 32;
+  const std::int64_t record = label_bytes + kPixels;
+  std::vector<torch::Tensor> images, labels;
+  for (const std::string& path : paths) {
+    if (!fs::exists(path)) throw DataError(path + ": file not found (expected the CIFAR binary version)");
+    const auto bytes = static_cast<std::int64_t>(fs::file_size(path));
+    if (bytes == 0 || bytes % record != 0) {
+      throw DataError(path + ": " + std::to_string(bytes) + " bytes is not a whole number of " + std::to_string(record) +
+                      "-byte records (truncated, or not a CIFAR binary file?)");
+    }
+    torch::Tensor data = torch::empty({bytes / record, record}, torch::kUInt8);
+    std::ifstream in(path, std::ios::binary);
+    if (!in.read(reinterpret_cast<char*>(data.data_ptr<std::uint8_t>()), bytes)) throw DataError(path + ": cannot read");
+    torch::Tensor label = data.select(1, label_index).to(torch::kInt64);
+    const std::int64_t largest = label.max().item<std::int64_t>();
+    if (largest >= num_classes) {
+      throw DataError(path + ": label " + std::to_string(largest) + " out of range for " + std::to_string(num_classes) +
+                      " classes (not a CIFAR-" + std::to_string(num_classes > 20 ? 100 : 10) + " file?)");
+    }
+    images.push_back(data.narrow(1, label_bytes, kPixels).reshape({-1, 3, 32, 32}));
+    labels.push_back(label);
+  }
+  return {torch::cat(images, 0), torch::cat(labels, 0)};
+}
+
+std::string cifar_folder(const Params& params) {
+  const std::string& dir = params.string("path");
+  if (dir.empty()) params.fail("path", "must name the folder holding the CIFAR binary files");
+  if (!fs::is_directory(dir)) params.fail("path", "is not a folder");
+  return dir;
+}
+
+std::shared_ptr<DatasetSplits> make_cifar10(const Params& params) {
+  const fs::path dir = cifar_folder(params);
+  auto splits = std::make_shared<DatasetSplits>();
+  splits->info = {"cifar10", 3, 32, 32, 10, {0.4914, 0.4822, 0.4465}, {0.2470, 0.2435, 0.2616}};
+  std::vector<std::string> train;
+  for (int i = 1; i <= 5; ++i) train.push_back((dir / ("data_batch_" + std::to_string(i) + ".bin")).string());
+  splits->train = read_cifar_files(train, 1, 0, 10);
+  splits->test = read_cifar_files({(dir / "test_batch.bin").string()}, 1, 0, 10);
+  return splits;
+}
+
+std::shared_ptr<DatasetSplits> make_cifar100(const Params& params) {
+  const fs::path dir = cifar_folder(params);
+  const bool coarse = params.string("labels") == "coarse";
+  const std::int64_t classes = coarse ? 20 : 100;
+  auto splits = std::make_shared<DatasetSplits>();
+  splits->info = {"cifar100", 3, 32, 32, classes, {0.5071, 0.4865, 0.4409}, {0.2673, 0.2564, 0.2762}};
+  splits->train = read_cifar_files({(dir / "train.bin").string()}, 2, coarse ? 0 : 1, classes);
+  splits->test = read_cifar_files({(dir / "test.bin").string()}, 2, coarse ? 0 : 1, classes);
+  return splits;
 }
 
 // Class-dependent templates plus noise: learnable in a few steps, so end-to-end tests mean something.
@@ -73,6 +132,14 @@ void register_builtin_datasets(Registry& registry) {
                        [](const Params& params) {
                          return load_idx_folder(params, {"mnist", 1, 28, 28, 10, {0.1307}, {0.3081}});
                        });
+  registry.add_dataset("cifar10", "CIFAR-10, 32x32 colour, 10 classes (binary version at a path you give)",
+                       ParamSchema().string("path", "", "Folder with data_batch_1..5.bin and test_batch.bin (cifar-10-batches-bin)"),
+                       make_cifar10);
+  registry.add_dataset("cifar100", "CIFAR-100, 32x32 colour, 100 fine or 20 coarse classes (binary version at a path you give)",
+                       ParamSchema()
+                           .string("path", "", "Folder with train.bin and test.bin (cifar-100-binary)")
+                           .string("labels", "fine", "fine (100 classes) or coarse (20 superclasses)", {"fine", "coarse"}),
+                       make_cifar100);
   registry.add_dataset("synthetic", "Random class templates plus noise, for tests",
                        ParamSchema()
                            .integer("train_size", 512, "Training images", 1)

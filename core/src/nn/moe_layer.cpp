@@ -5,6 +5,16 @@
 #include "armor/error.h"
 
 namespace armor {
+namespace {
+
+// w [n] -> [n,1,...,1] to broadcast over an output of `dims` dimensions.
+torch::Tensor per_image(const torch::Tensor& w, std::int64_t dims) {
+  std::vector<std::int64_t> shape(static_cast<std::size_t>(dims), 1);
+  shape[0] = w.size(0);
+  return w.view(shape);
+}
+
+}  // namespace
 
 MoeLayerImpl::MoeLayerImpl(MoeLayerOptions options, std::shared_ptr<Gate> gate,
                            const std::function<torch::nn::AnyModule(std::int64_t)>& make_expert)
@@ -22,13 +32,19 @@ MoeLayerImpl::MoeLayerImpl(MoeLayerOptions options, std::shared_ptr<Gate> gate,
 
 void MoeLayerImpl::set_fixed_expert(std::optional<std::int64_t> expert) {
   TORCH_CHECK(!expert || (*expert >= 0 && *expert < options_.num_experts()),
-              "MoeLayer: fixed expert must be in [0, ", options_.num_experts(), ") (got ", *expert, ")");
+              "MoeLayer: fixed expert must be in [0, ", options_.num_experts(), ") (got ", expert.value_or(-1), ")");
   fixed_expert_ = expert;
 }
 
 torch::Tensor MoeLayerImpl::forward(const torch::Tensor& x) {
   if (fixed_expert_) {
+    const std::int64_t n = x.size(0);
+    const auto long_options = torch::TensorOptions().dtype(torch::kInt64).device(x.device());
     last_routing_ = GateOutput{};
+    last_routing_.indices = torch::full({n, 1}, *fixed_expert_, long_options);
+    last_routing_.weights = torch::zeros({n, options_.num_experts()}, x.options()).index_fill_(1, last_routing_.indices[0], 1.0);
+    last_counts_.assign(static_cast<std::size_t>(options_.num_experts()), 0);
+    last_counts_[static_cast<std::size_t>(*fixed_expert_)] = n;
     return experts_[static_cast<std::size_t>(*fixed_expert_)].forward(x);
   }
   last_routing_ = gate_->forward(x);
@@ -36,36 +52,31 @@ torch::Tensor MoeLayerImpl::forward(const torch::Tensor& x) {
 }
 
 torch::Tensor MoeLayerImpl::dispatch(const torch::Tensor& x, const GateOutput& routing) {
-  const std::int64_t n = x.size(0);
+  const std::int64_t experts = options_.num_experts();
   const std::int64_t k = routing.indices.size(1);
-  // Sort the N*k (image, expert) pairs by expert once: one host sync for the counts, instead of
-  // one per expert.
+  // Sort the N*k (image, expert) pairs by expert once; the counts are the forward's one host sync.
   const torch::Tensor flat_experts = routing.indices.reshape({-1});
   const torch::Tensor order = flat_experts.argsort();
   const torch::Tensor sorted_images = order.div(k, "floor");
-  const torch::Tensor counts = torch::bincount(flat_experts, {}, options_.num_experts()).cpu();
-  const auto* count = counts.data_ptr<std::int64_t>();
+  const torch::Tensor counts = torch::bincount(flat_experts, {}, experts).cpu();
+  last_counts_.assign(counts.data_ptr<std::int64_t>(), counts.data_ptr<std::int64_t>() + experts);
 
-  torch::Tensor output;
+  const torch::Tensor x_sorted = x.index_select(0, sorted_images);
+  const torch::Tensor w_sorted = routing.weights.gather(1, routing.indices).reshape({-1}).index_select(0, order);
+  std::vector<torch::Tensor> outputs;
   std::int64_t start = 0;
-  for (std::int64_t e = 0; e < options_.num_experts(); ++e) {
-    const std::int64_t routed = count[e];
+  for (std::int64_t e = 0; e < experts; ++e) {
+    const std::int64_t routed = last_counts_[static_cast<std::size_t>(e)];
     if (routed == 0) continue;
-    const torch::Tensor images = sorted_images.narrow(0, start, routed);
+    outputs.push_back(experts_[static_cast<std::size_t>(e)].forward(x_sorted.narrow(0, start, routed)));
     start += routed;
-    torch::Tensor y = experts_[static_cast<std::size_t>(e)].forward(x.index_select(0, images));
-    const torch::Tensor w = routing.weights.index_select(0, images).select(1, e);
-    std::vector<std::int64_t> shape(static_cast<std::size_t>(y.dim()), 1);
-    shape[0] = routed;
-    y = y * w.view(shape);
-    if (!output.defined()) {
-      std::vector<std::int64_t> out_shape = y.sizes().vec();
-      out_shape[0] = n;
-      output = torch::zeros(out_shape, y.options());
-    }
-    output = output.index_add(0, images, y);
   }
-  return output;
+  if (outputs.empty()) return experts_.front().forward(x);  // an empty batch
+  torch::Tensor y = outputs.size() == 1 ? outputs.front() : torch::cat(outputs, 0);
+  y = y * per_image(w_sorted, y.dim());
+  std::vector<std::int64_t> out_shape = y.sizes().vec();
+  out_shape[0] = x.size(0);
+  return torch::zeros(out_shape, y.options()).index_add(0, sorted_images, y);
 }
 
 torch::Tensor MoeLayerImpl::forward_dense(const torch::Tensor& x) {
@@ -73,9 +84,7 @@ torch::Tensor MoeLayerImpl::forward_dense(const torch::Tensor& x) {
   torch::Tensor output;
   for (std::int64_t e = 0; e < options_.num_experts(); ++e) {
     torch::Tensor y = experts_[static_cast<std::size_t>(e)].forward(x);
-    std::vector<std::int64_t> shape(static_cast<std::size_t>(y.dim()), 1);
-    shape[0] = y.size(0);
-    y = y * routing.weights.select(1, e).view(shape);
+    y = y * per_image(routing.weights.select(1, e), y.dim());
     output = output.defined() ? output + y : y;
   }
   return output;

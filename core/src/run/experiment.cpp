@@ -276,6 +276,13 @@ bool is_declared_key(const Config& config, const Registry& registry, const std::
       if (spec.host_params.find(parts[1]) != nullptr) return true;
       return spec.kind && declares(*spec.kind, plugin_of(table, spec.default_plugin), parts[1]);
     }
+    if (spec.name == "balancing" && parts.size() == 4 && parts[1] == "also") {
+      const toml::node* also = table != nullptr ? table->get("also") : nullptr;
+      const toml::node* entry = also != nullptr && also->as_table() ? also->as_table()->get(parts[2]) : nullptr;
+      // A new extra loss is a new table, added with `+`; an existing one has weight and its plugin's keys.
+      return entry != nullptr && entry->as_table() != nullptr &&
+             (parts[3] == "weight" || declares(PluginKind::balancing, plugin_of(entry->as_table(), parts[2]), parts[3]));
+    }
     if (spec.name == "eval" && parts.size() == 4 && parts[1] == "attacks") {
       const toml::node* attack_node = root.get("attack");
       const std::string threat = plugin_of(attack_node != nullptr ? attack_node->as_table() : nullptr, "pgd");
@@ -311,9 +318,35 @@ Experiment resolve_experiment(const Config& config, const Registry& registry, co
     const toml::table* given = section_table(root, spec.name);
     toml::table resolved;
     const bool is_eval = spec.name == "eval";
-    experiment.sections.emplace(spec.name, resolve_section(options.run_checks, spec, given, registry, resolved,
-                                                           is_eval ? std::vector<std::string>{"attacks"} : std::vector<std::string>{}));
+    const std::vector<std::string> tables = is_eval                     ? std::vector<std::string>{"attacks"}
+                                            : spec.name == "balancing" ? std::vector<std::string>{"also"}
+                                                                       : std::vector<std::string>{};
+    experiment.sections.emplace(spec.name, resolve_section(options.run_checks, spec, given, registry, resolved, tables));
     experiment.resolved.insert_or_assign(spec.name, std::move(resolved));
+  }
+  // Extra balancing losses: each [balancing.also.<label>] table is a balancing section.
+  const toml::table* balancing = section_table(root, "balancing");
+  const toml::table* also = balancing != nullptr ? section_table(*balancing, "also") : nullptr;
+  if (also != nullptr && !also->empty()) {
+    toml::table resolved_also;
+    for (const auto& [key, node] : *also) {
+      const std::string label(key.str());
+      const auto* table = node.as_table();
+      const std::string section = "balancing.also." + label;
+      if (table == nullptr) throw ConfigError(origin_of(node) + ": " + section + " must be a table of balancing-loss settings");
+      // A table made by an override has no position of its own: its first key has one.
+      const std::string where = table->source().path || table->empty() ? origin_of(node) : origin_of(table->cbegin()->second);
+      if (table->get("name") == nullptr && registry.find(PluginKind::balancing, label) == nullptr) {
+        throw ConfigError(where + ": [" + section + "] names no balancing loss: '" + label + "' is not one" +
+                          did_you_mean(label, registry.names(PluginKind::balancing)) + " (or give name = \"...\")");
+      }
+      SectionSpec spec{section, PluginKind::balancing, label,
+                       ParamSchema().real("weight", 0.01, "Weight of this balancing loss (0 = off)", 0)};
+      toml::table resolved;
+      experiment.extra_balancing.push_back(resolve_section(options.run_checks, spec, table, registry, resolved));
+      resolved_also.insert_or_assign(label, std::move(resolved));
+    }
+    experiment.resolved["balancing"].as_table()->insert_or_assign("also", std::move(resolved_also));
   }
   // Evaluation attacks: each [eval.attacks.<metric>] table is an attack section.
   const toml::table* eval = section_table(root, "eval");

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <map>
 
 #include <fmt/core.h>
 #include <torch/torch.h>
@@ -26,15 +27,34 @@
 namespace armor {
 namespace {
 
-// Writes each epoch's metrics to runs.db as soon as the trainer reports them.
+// Writes each epoch's metrics to runs.db as soon as the trainer reports them, and applies the
+// sweep's early stopping at its rungs (comparing with the sweep's other runs through runs.db).
 class StoreMetricSink : public MetricSink {
  public:
-  StoreMetricSink(RunStore& store, std::int64_t run_id) : store_(store), run_id_(run_id) {}
-  void epoch_end(int epoch, const MetricValues& values) override { store_.record_epoch_metrics(run_id_, epoch, values); }
+  StoreMetricSink(RunStore& store, std::int64_t run_id, const RunEnvironment& environment)
+      : store_(store), run_id_(run_id), environment_(environment) {}
+
+  bool epoch_end(int epoch, const MetricValues& values) override {
+    store_.record_epoch_metrics(run_id_, epoch, values);
+    const auto& stop = environment_.early_stop;
+    if (!stop || !stop->is_rung(epoch)) return true;
+    const auto it = std::find_if(values.begin(), values.end(), [&](const auto& v) { return v.first == stop->metric; });
+    if (it == values.end()) {
+      throw RunError("early stopping reads epoch metric '" + stop->metric + "', which this trainer does not record");
+    }
+    std::vector<double> rung;
+    for (const auto& [id, value] : store_.sweep_epoch_metric(environment_.sweep_id, epoch, stop->metric)) rung.push_back(value);
+    const bool go_on = stop->promotes(it->second, rung);
+    fmt::print("{} at epoch {}: {} {:.4f} among {} run(s) -> {}\n", stop->describe(), epoch, stop->metric, it->second,
+               rung.size(), go_on ? "continue" : "stop");
+    if (!go_on) store_.record_epoch_metrics(run_id_, epoch, {{"stopped_early", 1.0}});
+    return go_on;
+  }
 
  private:
   RunStore& store_;
   std::int64_t run_id_;
+  const RunEnvironment& environment_;
 };
 
 // Calls a factory; exceptions other than armor's own become PluginErrors naming the library.
@@ -49,13 +69,18 @@ auto make_component(const Registry& registry, PluginKind kind, const Params& par
     throw;
   } catch (const std::exception& error) {
     throw PluginError(registry.info(kind, name).library,
-                      std::string(to_string(kind)) + " '" + name + "' could not be built: " + error.what());
+                      std::string(to_string(kind)) + " '" + name + "' could not be built: " + describe_exception(error));
   }
 }
 
 torch::Device run_device(const Params& run) { return torch::Device(run.string("device")); }
 
 }  // namespace
+
+std::string describe_exception(const std::exception& error) {
+  if (const auto* torch_error = dynamic_cast<const c10::Error*>(&error)) return torch_error->what_without_backtrace();
+  return error.what();
+}
 
 void validate_device(const Params& run) {
   const std::string& text = run.string("device");
@@ -129,10 +154,19 @@ void execute_run(const Experiment& experiment, const Registry& registry, RunStor
              data->info.channels, data->info.height, data->info.width, data->info.num_classes);
   std::fflush(stdout);  // the run's output interleaves with the parent's in logs
 
+  // Every balancing section: [balancing], then [balancing.also.<label>]; gates hear which are on.
+  std::vector<const Params*> balancing_sections{&experiment.section("balancing")};
+  for (const Params& params : experiment.extra_balancing) balancing_sections.push_back(&params);
+  std::vector<std::string> balancing_names;
+  for (const Params* params : balancing_sections) {
+    if (params->real("weight") != 0.0) balancing_names.push_back(params->string("name"));
+  }
   const Params& gate_params = experiment.section("gate");
   ModelContext model_context;
   model_context.data = &data->info;
-  model_context.make_gate = [&](const GateShape& shape) {
+  model_context.make_gate = [&](const GateShape& layer_shape) {
+    GateShape shape = layer_shape;
+    shape.balancing_losses = balancing_names;
     return make_component(registry, PluginKind::gate, gate_params,
                           [&] { return registry.gate(gate_params.string("name"))(gate_params, shape); });
   };
@@ -141,11 +175,12 @@ void execute_run(const Experiment& experiment, const Registry& registry, RunStor
                               [&] { return registry.model(model_params.string("name"))(model_params, model_context); });
   model->to(device);
 
-  const Params& balancing_params = experiment.section("balancing");
-  auto balancing_loss = make_component(registry, PluginKind::balancing, balancing_params, [&] {
-    return registry.balancing(balancing_params.string("name"))(balancing_params);
-  });
-  const BalancingTerm balancing(balancing_loss, balancing_params.real("weight"));
+  BalancingTerm balancing;
+  for (const Params* params : balancing_sections) {
+    balancing.add(params->string("name"), make_component(registry, PluginKind::balancing, *params, [&] {
+                    return registry.balancing(params->string("name"))(*params);
+                  }), params->real("weight"));
+  }
 
   const Params& attack_params = experiment.section("attack");
   auto attack = make_component(registry, PluginKind::attack, attack_params,
@@ -161,16 +196,22 @@ void execute_run(const Experiment& experiment, const Registry& registry, RunStor
                                 [&] { return registry.trainer(trainer_params.string("name"))(trainer_params); });
 
   store.record_provenance(run_id, provenance(experiment, environment));
-  StoreMetricSink sink(store, run_id);
+  StoreMetricSink sink(store, run_id, environment);
   TrainContext context{*model, train, device, attack.get(), balancing, sink, static_cast<std::uint64_t>(experiment.seed())};
   trainer->fit(context);
 
   const EvaluationResult result =
       evaluate(*model, test, experiment.section("eval").integer("batch_size"), device, eval_attacks);
   save_checkpoint(*model, store, run_id, environment.output_dir);
+  // One write per (layer, expert): its usage share and routing statistics together.
+  std::map<std::pair<std::string, int>, std::vector<std::pair<std::string, double>>> expert_values;
   for (const ExpertUsage& usage : result.usage) {
-    store.record_expert_metrics(run_id, usage.layer, static_cast<int>(usage.expert), {{"usage_share", usage.share}});
+    expert_values[{usage.layer, static_cast<int>(usage.expert)}].emplace_back("usage_share", usage.share);
   }
+  for (const RoutingStatistic& statistic : result.routing) {
+    expert_values[{statistic.layer, static_cast<int>(statistic.expert)}].emplace_back(statistic.key, statistic.value);
+  }
+  for (const auto& [where, values] : expert_values) store.record_expert_metrics(run_id, where.first, where.second, values);
   store.finish_run(run_id, result.metrics);
 }
 

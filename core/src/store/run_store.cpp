@@ -1221,6 +1221,21 @@ std::vector<EpochMetric> RunStore::epoch_metrics(std::int64_t run_id) const {
   });
 }
 
+std::vector<std::pair<std::int64_t, double>> RunStore::sweep_epoch_metric(std::int64_t sweep_id, int epoch,
+                                                                          const std::string& key) const {
+  return guarded("read epoch metric " + key + " of sweep " + std::to_string(sweep_id) + " from " + path_, [&] {
+    Sql select(*db_,
+               "SELECT e.run_id, e.value FROM epoch_metrics e JOIN runs r ON r.id = e.run_id "
+               "WHERE r.sweep_id = ? AND e.epoch = ? AND e.key = ? AND e.value IS NOT NULL ORDER BY e.run_id");
+    select.stmt.bind(1, sweep_id);
+    select.stmt.bind(2, epoch);
+    select.stmt.bind(3, key);
+    std::vector<std::pair<std::int64_t, double>> found;
+    while (select.step()) found.emplace_back(select.stmt.getColumn(0).getInt64(), select.stmt.getColumn(1).getDouble());
+    return found;
+  });
+}
+
 std::vector<ExpertMetric> RunStore::expert_metrics(std::int64_t run_id) const {
   return guarded("read expert metrics of run " + std::to_string(run_id) + " from " + path_, [&] {
     require_run(*db_, path_, run_id);

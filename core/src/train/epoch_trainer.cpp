@@ -95,12 +95,16 @@ void EpochTrainer::fit(TrainContext& ctx) {
     const double accuracy = seen > 0 ? correct / seen : 0.0;
     progress.finish(fmt::format("loss {:.4f} acc {:.3f} {:.0f} img/s", seen > 0 ? loss_sum / seen : 0.0, accuracy,
                                 seen / std::max(seconds, 1e-9)));
-    ctx.metrics.epoch_end(static_cast<int>(epoch + 1), {{"train_loss", seen > 0 ? loss_sum / seen : 0.0},
+    const bool go_on = ctx.metrics.epoch_end(static_cast<int>(epoch + 1), {{"train_loss", seen > 0 ? loss_sum / seen : 0.0},
                                                          {"train_acc", accuracy},
                                                          {"balancing_loss", seen > 0 ? aux_sum / seen : 0.0},
                                                          {"lr", lr},
                                                          {"seconds", seconds},
                                                          {"images_per_second", seen / std::max(seconds, 1e-9)}});
+    if (!go_on) {
+      fmt::print("stopped after epoch {} by the sweep's early stopping\n", epoch + 1);
+      break;
+    }
   }
 }
 

@@ -37,7 +37,10 @@ class MoeCnn : public armor::Classifier {
       const auto block_options = BasicBlockOptions(channels[stage - 1], channels[stage]).stride(stage == 1 ? 1 : 2);
       nn::AnyModule block;
       if (stage == moe_stage_ && experts > 1) {
-        const armor::GateShape shape{channels[stage - 1], experts, k};
+        armor::GateShape shape;
+        shape.in_channels = channels[stage - 1];
+        shape.num_experts = experts;
+        shape.k = k;
         moe_ = armor::MoeLayer(armor::MoeLayerOptions(experts, k), context.make_gate(shape),
                                [&](std::int64_t) { return nn::AnyModule(BasicBlock(block_options)); });
         block = nn::AnyModule(moe_);

@@ -2,9 +2,12 @@
 // MoeLayer: a sparse Mixture-of-Experts layer, an SDK module that model plugins use.
 //
 // forward: x [N, ...] -> y [N, ...] = sum over the chosen experts e of weights[n,e] * expert_e(x_n).
-// Sparse, batched dispatch: each expert runs once per forward, on the sub-batch of images routed to
-// it (never a per-image loop), so the cost grows with k, not with E. With fixed_expert(i) set, the
-// gate is bypassed and expert i runs on every image (fixed-expert evaluation).
+// Sparse, batched dispatch: the N*k (image, expert) pairs are sorted by expert once, the inputs
+// gathered once, each expert runs once per forward on its contiguous sub-batch (never a per-image
+// loop), and the weighted outputs are scattered back with one index_add: the cost grows with k,
+// not with E, and the forward makes one host sync (the per-expert counts). Expert capacity is the
+// gate's business (see top_k_with_capacity in gate.h): the layer runs whatever routing it gets.
+// With fixed_expert(i) set, the gate is bypassed and expert i runs on every image.
 
 #include <cstdint>
 #include <functional>
@@ -41,11 +44,17 @@ class MoeLayerImpl : public torch::nn::Module {
   void set_fixed_expert(std::optional<std::int64_t> expert);
   std::optional<std::int64_t> fixed_expert() const noexcept { return fixed_expert_; }
 
-  // The routing of the last forward (undefined tensors before the first, or when an expert was fixed).
+  // The routing record of the last forward: the gate's output (chosen experts, probabilities,
+  // weights, logits), undefined before the first forward. With a fixed expert: indices [N,1] all
+  // that expert and one-hot weights, no probabilities (balancing losses skip the layer).
   const GateOutput& last_routing() const noexcept { return last_routing_; }
+  // Images (routing slots) each expert received in the last forward, read on the host: [E].
+  const std::vector<std::int64_t>& last_expert_counts() const noexcept { return last_counts_; }
+
   const MoeLayerOptions& options() const noexcept { return options_; }
   Gate& gate() { return *gate_; }
   std::int64_t num_experts() const noexcept { return options_.num_experts(); }
+  torch::nn::AnyModule& expert(std::int64_t index) { return experts_.at(static_cast<std::size_t>(index)); }
 
   void pretty_print(std::ostream& stream) const override;
 
@@ -57,6 +66,7 @@ class MoeLayerImpl : public torch::nn::Module {
   std::vector<torch::nn::AnyModule> experts_;
   std::optional<std::int64_t> fixed_expert_;
   GateOutput last_routing_;
+  std::vector<std::int64_t> last_counts_;
 };
 
 TORCH_MODULE(MoeLayer);

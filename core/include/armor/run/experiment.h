@@ -4,7 +4,8 @@
 //   [run]       host: seed, device, threads
 //   [data]      dataset plugin + host keys train_limit, test_limit
 //   [model]     model plugin          [gate]    gate plugin
-//   [balancing] balancing plugin + host key weight
+//   [balancing] balancing plugin + host key weight; more losses in [balancing.also.<label>] tables,
+//               each a balancing section of its own (plugin `name` defaults to <label>, + weight)
 //   [attack]    attack plugin: the threat model adversarial trainers use
 //   [trainer]   trainer plugin
 //   [sweep]     not a run setting: the sweep of the experiment (see config/sweep.h); dropped here
@@ -29,6 +30,7 @@ struct Experiment {
   toml::table resolved;                       // every key of every section, defaults filled
   std::map<std::string, Params> sections;     // "run", "data", "model", ... "eval"
   std::vector<Params> eval_attacks;           // section "eval.attacks.<metric>", by metric name
+  std::vector<Params> extra_balancing;        // section "balancing.also.<label>", by label
   std::vector<std::pair<std::string, ParamValue>> flat_params;  // "model.k" -> 2, ...
 
   const Params& section(const std::string& name) const;

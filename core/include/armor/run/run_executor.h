@@ -3,10 +3,12 @@
 // evaluates, and records everything in the store under `run_id` (which must be pending).
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "armor/config/params.h"
+#include "armor/run/early_stop.h"
 
 namespace armor {
 
@@ -19,11 +21,16 @@ struct RunEnvironment {
   std::string output_dir;                     // the checkpoint goes here ("" = no checkpoint)
   std::string revision;                       // source revision ("-dirty" suffix when the tree was)
   std::vector<std::string> plugin_libraries;  // every plugin library loaded
+  std::int64_t sweep_id = 0;                  // the run's sweep (for early stopping)
+  std::optional<EarlyStop> early_stop;        // the sweep's early stopping, if any
 };
 
 // Throws RunError / DataError / PluginError on failure; the caller records the failure.
 void execute_run(const Experiment& experiment, const Registry& registry, RunStore& store, std::int64_t run_id,
                  const RunEnvironment& environment = {});
+
+// An exception's message for a run's error record: LibTorch's errors without their C++ backtrace.
+std::string describe_exception(const std::exception& error);
 
 // Checks run.device names a device this LibTorch can use ("cuda" without CUDA is a ConfigError).
 void validate_device(const Params& run);

@@ -209,6 +209,10 @@ class RunStore {
   std::vector<SweepRecord> sweeps() const;
   std::optional<std::int64_t> latest_sweep_id() const;
   std::vector<EpochMetric> epoch_metrics(std::int64_t run_id) const;   // by epoch, then key
+  // (run id, value) of `key` at `epoch` for every run of the sweep that recorded it: what early
+  // stopping compares a run with.
+  std::vector<std::pair<std::int64_t, double>> sweep_epoch_metric(std::int64_t sweep_id, int epoch,
+                                                                  const std::string& key) const;
   std::vector<ExpertMetric> expert_metrics(std::int64_t run_id) const;  // by layer, expert, key
   std::vector<ArtifactRecord> artifacts(std::int64_t run_id) const;
   std::vector<std::pair<std::string, std::string>> provenance(std::int64_t run_id) const;  // by key

@@ -13,7 +13,9 @@ using MetricValues = std::vector<std::pair<std::string, double>>;
 class MetricSink {
  public:
   virtual ~MetricSink() = default;
-  virtual void epoch_end(int epoch, const MetricValues& values) = 0;
+  // Records the epoch's metrics. Returns false when the run should stop training now (a sweep's
+  // early stopping decided so); the trainer then ends fit() and the run is evaluated as it is.
+  virtual bool epoch_end(int epoch, const MetricValues& values) = 0;
 };
 
 }  // namespace armor

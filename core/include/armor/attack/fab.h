@@ -1,0 +1,51 @@
+#pragma once
+// Fab: targeted FAB in L-infinity (Croce & Hein 2020, "Minimally distorted adversarial examples with
+// a fast adaptive boundary attack"), as the reference implementation (fra31/auto-attack, fab_base.py)
+// runs it in AutoAttack: for each target among the 2nd..(n+1)th highest clean logits, linearise the
+// gap z_t - z_y, project onto its zero hyperplane from the current point and from the original, take
+// the biased combination (weight <= alpha_max, overshoot eta), and on success keep the smallest
+// adversarial and step back towards the original (x beta). A point counts only if its L-infinity
+// distance is <= eps.
+//
+// perturb: x [N,C,H,W] in [0,1], y [N] -> x_adv [N,C,H,W] (the clean image where it fails).
+// Deterministic with one restart; later restarts start at random (own generator seeded with `seed`).
+
+#include <cstdint>
+#include <string>
+
+#include <ATen/core/Generator.h>
+#include <torch/arg.h>
+#include <torch/types.h>
+
+#include "armor/attack/attack.h"
+
+namespace armor {
+
+struct FabOptions {
+  TORCH_ARG(double, eps) = 8.0 / 255.0;
+  TORCH_ARG(std::int64_t, steps) = 100;
+  TORCH_ARG(std::int64_t, restarts) = 1;
+  TORCH_ARG(std::int64_t, target_classes) = 9;
+  TORCH_ARG(double, alpha_max) = 0.1;
+  TORCH_ARG(double, eta) = 1.05;
+  TORCH_ARG(double, beta) = 0.9;
+  TORCH_ARG(std::uint64_t, seed) = 0;
+};
+
+class Fab : public Attack {
+ public:
+  explicit Fab(FabOptions options);
+  torch::Tensor perturb(Classifier& model, const torch::Tensor& x, const torch::Tensor& y) override;
+  std::string describe() const override;
+
+ private:
+  torch::Tensor single_run(Classifier& model, const torch::Tensor& x, const torch::Tensor& y, std::int64_t target_rank,
+                           bool random_start, at::Generator& generator);
+  FabOptions options_;
+};
+
+// The minimal L-infinity step d from each point t onto the hyperplane w.(t + d) = b with t + d in
+// [0,1] (FAB's projection). points, w [M,D], b [M] -> d [M,D].
+torch::Tensor fab_projection_linf(const torch::Tensor& points, const torch::Tensor& w, const torch::Tensor& b);
+
+}  // namespace armor

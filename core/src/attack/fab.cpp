@@ -1,0 +1,186 @@
+#include "armor/attack/fab.h"
+
+#include <cmath>
+
+#include <fmt/core.h>
+#include <torch/torch.h>
+
+#include "armor/attack/frozen_parameters.h"
+#include "armor/attack/input_gradient.h"
+#include "armor/attack/threat_model.h"
+#include "armor/nn/classifier.h"
+
+namespace armor {
+namespace {
+
+using torch::indexing::Slice;
+
+
+}  // namespace
+
+torch::Tensor fab_projection_linf(const torch::Tensor& points, const torch::Tensor& w_in, const torch::Tensor& b_in) {
+  const torch::Tensor& t = points;
+  const std::int64_t features = w_in.size(1);
+  const torch::Tensor sign = ((w_in * t).sum(1) - b_in >= 0).to(t.scalar_type()) * 2 - 1;
+  const torch::Tensor w = w_in * sign.unsqueeze(1);
+  torch::Tensor b = b_in * sign;
+
+  const torch::Tensor a = (w < 0).to(t.scalar_type());
+  const torch::Tensor nonzero = (w != 0).to(t.scalar_type());
+  torch::Tensor d = (a - t) * nonzero;
+  const torch::Tensor p = a - t * (2 * a - 1);
+  const torch::Tensor order = torch::argsort(p, std::int64_t{1}, /*descending=*/false);
+
+  b = b - (w * t).sum(1);
+  const torch::Tensor b0 = (w * d).sum(1);
+  const torch::Tensor reversed = order.flip({1});
+  const torch::Tensor ws = w.gather(1, reversed);
+  const torch::Tensor bs2 = -ws * d.gather(1, reversed);
+  const torch::Tensor s = torch::cumsum(ws.abs(), 1);
+  const torch::Tensor sb = torch::cumsum(bs2, 1) + b0.unsqueeze(1);
+
+  const torch::Tensor b2 =
+      sb.select(1, -1) - s.select(1, -1) * p.gather(1, order.index({Slice(), Slice(0, 1)})).squeeze(1);
+  const torch::Tensor beyond = b - b2 > 0;
+  const torch::Tensor inside = torch::logical_and(b - b0 > 0, b - b2 <= 0);
+
+  // Binary search, per point inside, for the number of coordinates that reach their bound.
+  const std::int64_t count = inside.sum().item<std::int64_t>();
+  torch::Tensor lower = torch::zeros({count}, t.options());
+  torch::Tensor upper = torch::full({count}, static_cast<double>(features - 1), t.options());
+  const auto iterations = static_cast<std::int64_t>(std::ceil(std::log2(static_cast<double>(features))));
+  const torch::Tensor order_in = order.index({inside});
+  const torch::Tensor sb_in = sb.index({inside});
+  const torch::Tensor s_in = s.index({inside});
+  const torch::Tensor p_in = p.index({inside});
+  const torch::Tensor b_in2 = b.index({inside});
+  for (std::int64_t iteration = 0; iteration < iterations; ++iteration) {
+    const torch::Tensor middle = torch::floor((lower + upper) / 2);
+    const torch::Tensor column = middle.to(torch::kLong).unsqueeze(1);
+    const torch::Tensor current = order_in.gather(1, features - 1 - column);
+    const torch::Tensor bound = sb_in.gather(1, column) - s_in.gather(1, column) * p_in.gather(1, current);
+    const torch::Tensor above = b_in2 - bound.squeeze(1) > 0;
+    lower = torch::where(above, middle, lower);
+    upper = torch::where(above, upper, middle);
+  }
+  const torch::Tensor found = lower.to(torch::kLong).unsqueeze(1);
+
+  if (beyond.any().item<bool>()) {
+    const torch::Tensor lambda =
+        torch::clamp_min((b.index({beyond}) - sb.index({beyond}).select(1, -1)) / (-s.index({beyond}).select(1, -1)), 0)
+            .unsqueeze(-1);
+    d.index_put_({beyond}, (2 * a.index({beyond}) - 1) * lambda);
+  }
+  const torch::Tensor lambda =
+      torch::clamp_min((b_in2 - sb_in.gather(1, found).squeeze(1)) / (-s_in.gather(1, found).squeeze(1)), 0).unsqueeze(-1);
+  const torch::Tensor d_in = d.index({inside});
+  const torch::Tensor a_in = a.index({inside});
+  d.index_put_({inside}, torch::min(lambda, d_in) * a_in + torch::max(-lambda, d_in) * (1 - a_in));
+  return d * nonzero;
+}
+
+Fab::Fab(FabOptions options) : options_(options) {
+  TORCH_CHECK(options_.eps() >= 0, "FAB eps must be >= 0 (got ", options_.eps(), ")");
+  TORCH_CHECK(options_.steps() >= 1, "FAB steps must be >= 1 (got ", options_.steps(), ")");
+  TORCH_CHECK(options_.restarts() >= 1, "FAB restarts must be >= 1 (got ", options_.restarts(), ")");
+  TORCH_CHECK(options_.target_classes() >= 1, "FAB target_classes must be >= 1 (got ", options_.target_classes(), ")");
+}
+
+torch::Tensor Fab::single_run(Classifier& model, const torch::Tensor& x, const torch::Tensor& y, std::int64_t target_rank,
+                              bool random_start, at::Generator& generator) {
+  torch::NoGradGuard no_grad;
+  const std::int64_t dims = x.dim();
+  const torch::Tensor logits = model.forward(x);
+  const torch::Tensor correct = logits.argmax(1).eq(y);
+  if (!correct.any().item<bool>()) return x;
+  const torch::Tensor index = correct.nonzero().view(-1);
+  TORCH_CHECK(target_rank <= logits.size(1), "FAB target_classes = ", options_.target_classes(), " needs at least ",
+              target_rank, " classes (the model has ", logits.size(1), ")");
+  const torch::Tensor targets =
+      std::get<1>(logits.sort(-1)).select(1, logits.size(1) - target_rank).index_select(0, index);
+
+  const torch::Tensor original = x.index_select(0, index);
+  const torch::Tensor labels = y.index_select(0, index);
+  const std::int64_t n = original.size(0);
+  torch::Tensor best = original.clone();
+  torch::Tensor best_norm = 1e10 * torch::ones({n}, x.options());
+  torch::Tensor current = original.clone();
+  const torch::Tensor original_flat = original.reshape({n, -1});
+  const double eps = options_.eps();
+
+  if (random_start) {
+    const torch::Tensor t =
+        (2 * torch::rand(current.sizes(), generator, torch::TensorOptions().dtype(x.scalar_type())) - 1).to(x.device());
+    const torch::Tensor radius = per_image_view(torch::min(best_norm, eps * torch::ones({n}, x.options())), dims);
+    current = (original + radius * t / per_image_view(std::get<0>(t.reshape({n, -1}).abs().max(1, true)), dims) * .5)
+                  .clamp(0.0, 1.0);
+  }
+
+  const auto gap = [&](const torch::Tensor& z) {
+    const torch::Tensor z_y = z.gather(1, labels.unsqueeze(1)).squeeze(1);
+    const torch::Tensor z_t = z.gather(1, targets.unsqueeze(1)).squeeze(1);
+    return -(z_y - z_t);
+  };
+  for (std::int64_t step = 0; step < options_.steps(); ++step) {
+    const InputGradient linear = input_gradient(model, current, gap);
+    const torch::Tensor df = linear.loss;      // [n]
+    const torch::Tensor w = linear.gradient.reshape({n, -1});
+    const torch::Tensor b = -df + (linear.gradient * current).reshape({n, -1}).sum(-1);
+
+    const torch::Tensor d3 = fab_projection_linf(torch::cat({current.reshape({n, -1}), original_flat}, 0),
+                                                 torch::cat({w, w}, 0), torch::cat({b, b}, 0));
+    const torch::Tensor d1 = d3.slice(0, 0, n).reshape(current.sizes());
+    const torch::Tensor d2 = d3.slice(0, n).reshape(current.sizes());
+    torch::Tensor a0 = per_image_view(std::get<0>(d3.abs().max(1, true)), dims);
+    a0 = torch::max(a0, 1e-8 * torch::ones(a0.sizes(), a0.options()));
+    const torch::Tensor a1 = a0.slice(0, 0, n);
+    const torch::Tensor a2 = a0.slice(0, n);
+    const torch::Tensor alpha = torch::min(torch::max(a1 / (a1 + a2), torch::zeros(a1.sizes(), a1.options())),
+                                           options_.alpha_max() * torch::ones(a1.sizes(), a1.options()));
+    current = ((current + options_.eta() * d1) * (1 - alpha) + (original + d2 * options_.eta()) * alpha).clamp(0.0, 1.0);
+
+    const torch::Tensor is_adversarial = model.forward(current).argmax(1).ne(labels);
+    if (is_adversarial.any().item<bool>()) {
+      const torch::Tensor distance = per_image_norm(Norm::linf, current - original);
+      const torch::Tensor smaller = torch::logical_and(is_adversarial, distance < best_norm);
+      best = torch::where(per_image_view(smaller, dims), current, best);
+      best_norm = torch::where(smaller, distance, best_norm);
+      current = torch::where(per_image_view(is_adversarial, dims), original + (current - original) * options_.beta(), current);
+    }
+  }
+
+  const torch::Tensor success = best_norm < 1e10;
+  torch::Tensor result = x.clone();
+  result.index_copy_(0, index.masked_select(success), best.index({success}));
+  return result;
+}
+
+torch::Tensor Fab::perturb(Classifier& model, const torch::Tensor& x, const torch::Tensor& y) {
+  FrozenParameters frozen(model);
+  torch::NoGradGuard no_grad;
+  const torch::Tensor clean = x.detach().to(torch::kFloat);
+  torch::Tensor adversarial = clean.clone();
+  torch::Tensor robust = model.forward(clean).argmax(1).eq(y);
+  at::Generator generator = seeded_generator(options_.seed());
+  for (std::int64_t target = 0; target < options_.target_classes(); ++target) {
+    for (std::int64_t restart = 0; restart < options_.restarts(); ++restart) {
+      const torch::Tensor index = robust.nonzero().view(-1);
+      if (index.numel() == 0) return adversarial;
+      const torch::Tensor x_run = clean.index_select(0, index);
+      const torch::Tensor y_run = y.index_select(0, index);
+      const torch::Tensor candidate = single_run(model, x_run, y_run, target + 2, restart > 0, generator);
+      const torch::Tensor still_correct = torch::logical_or(model.forward(candidate).argmax(1).eq(y_run),
+                                                            per_image_norm(Norm::linf, x_run - candidate) > options_.eps());
+      record_fooled(robust, adversarial, index, candidate, still_correct.logical_not());
+    }
+  }
+  return adversarial;
+}
+
+std::string Fab::describe() const {
+  return fmt::format("FAB-T ({} targets) Linf eps={:.5g} steps={} restarts={} alpha_max={} eta={} beta={}",
+                     options_.target_classes(), options_.eps(), options_.steps(), options_.restarts(), options_.alpha_max(),
+                     options_.eta(), options_.beta());
+}
+
+}  // namespace armor

@@ -1,0 +1,162 @@
+// armor's attacks against the reference AutoAttack implementation's outputs on the same TorchScript
+// model and images (../shared/fixtures/autoattack, see its README): identical per-image robust flags
+// for APGD-CE, APGD-DLR and APGD-T; robust accuracy within 2 images for FAB-T and Square and within
+// 7% for the standard ensemble. The model is loaded through the torchscript model plugin.
+
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <map>
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "armor/attack/auto_attack.h"
+#include "armor/attack/input_gradient.h"
+#include "attack_test_support.h"
+
+namespace {
+
+const std::string kFixtureDir = std::string(ARMOR_TEST_SOURCE_DIR) + "/../shared/fixtures/autoattack";
+
+struct Reference {
+  std::shared_ptr<armor::Classifier> model;
+  torch::Tensor x;
+  torch::Tensor y;
+  double eps = 0;
+  std::map<std::string, torch::Tensor> outputs;
+
+  torch::Tensor tensor(const std::string& key) const { return outputs.at(key); }
+};
+
+Reference& reference() {
+  static Reference* loaded = [] {
+    if (!std::filesystem::exists(kFixtureDir + "/model.pt") || !std::filesystem::exists(kFixtureDir + "/reference_eps0.055.pt")) {
+      throw std::runtime_error("AutoAttack reference fixtures missing: expected model.pt and reference_eps0.055.pt in " +
+                               kFixtureDir + " (the shared/ checkout beside the repository)");
+    }
+    torch::set_num_threads(1);  // the reference ran on one thread
+    auto* r = new Reference();
+    const armor::Params params =
+        armor_test::component_params(armor::PluginKind::model, "torchscript", {{"path", kFixtureDir + "/model.pt"}});
+    r->model = armor_test::shipped_registry().model("torchscript")(params, armor::ModelContext{});
+    r->model->eval();
+    std::ifstream file(kFixtureDir + "/reference_eps0.055.pt", std::ios::binary);
+    const std::vector<char> bytes((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+    for (const auto& entry : torch::pickle_load(bytes).toGenericDict()) {
+      const std::string key = entry.key().toStringRef();
+      const c10::IValue& value = entry.value();
+      if (key == "eps") {
+        r->eps = value.isTensor() ? value.toTensor().item<double>() : value.toDouble();
+      } else if (value.isTensor()) {
+        r->outputs.emplace(key, value.toTensor());
+      }
+    }
+    r->x = r->tensor("x");
+    r->y = r->tensor("y");
+    return r;
+  }();
+  return *loaded;
+}
+
+struct Comparison {
+  torch::Tensor adversarial;
+  torch::Tensor robust;
+  std::int64_t agree = 0;
+  std::int64_t ours = 0;
+  std::int64_t theirs = 0;
+};
+
+Comparison compare(armor::Attack& attack, const std::string& key) {
+  Reference& r = reference();
+  const torch::Tensor adversarial = attack.perturb(*r.model, r.x, r.y);
+  Comparison result;
+  result.adversarial = adversarial;
+  result.robust = armor::predict_labels(*r.model, adversarial).eq(r.y);
+  const torch::Tensor expected = r.tensor(key + "_robust").to(torch::kBool);
+  result.agree = result.robust.eq(expected).sum().item<std::int64_t>();
+  result.ours = result.robust.sum().item<std::int64_t>();
+  result.theirs = expected.sum().item<std::int64_t>();
+  EXPECT_LE((adversarial - r.x).abs().max().item<double>(), r.eps + 1e-6) << key;
+  std::cout << key << ": per-image robust flags agree on " << result.agree << "/" << r.y.size(0) << " images; robust "
+            << result.ours << " (reference " << result.theirs << ")\n";
+  return result;
+}
+
+// Over the images both fooled: how far our adversarial images are from the reference's.
+double max_image_difference(const Comparison& c, const std::string& key) {
+  Reference& r = reference();
+  const torch::Tensor both_fooled =
+      torch::logical_and(c.robust.logical_not(), r.tensor(key + "_robust").to(torch::kBool).logical_not());
+  return (c.adversarial - r.tensor(key)).abs().index({both_fooled}).max().item<double>();
+}
+
+TEST(ReferenceFixture, CleanModelMatches) {
+  Reference& r = reference();
+  const torch::Tensor correct = armor::predict_labels(*r.model, r.x).eq(r.y);
+  EXPECT_TRUE(correct.equal(r.tensor("clean_correct").to(torch::kBool)));
+}
+
+using Values = std::vector<std::pair<std::string, armor::ParamValue>>;
+
+std::shared_ptr<armor::Attack> fixture_attack(const std::string& key) {
+  const double eps = reference().eps;
+  if (key == "apgd_ce") return armor_test::make_attack("apgd", {{"eps", eps}, {"loss", std::string("ce")}});
+  if (key == "apgd_dlr") return armor_test::make_attack("apgd", {{"eps", eps}, {"loss", std::string("dlr")}});
+  if (key == "apgd_t") return armor_test::make_attack("apgd", {{"eps", eps}, {"targeted", true}});
+  if (key == "fab_t") return armor_test::make_attack("fab", {{"eps", eps}});
+  if (key == "square") return armor_test::make_attack("square", {{"eps", eps}, {"queries", std::int64_t{1000}}});
+  return armor_test::make_attack("autoattack", {{"eps", eps}});
+}
+
+// Each attack runs once per test binary; tests share the results.
+const Comparison& result_of(const std::string& key) {
+  static std::map<std::string, Comparison> results;
+  auto found = results.find(key);
+  if (found == results.end()) {
+    auto attack = fixture_attack(key);
+    found = results.emplace(key, compare(*attack, key)).first;
+  }
+  return found->second;
+}
+
+TEST(ReferenceFixture, ApgdCeFlagsEqualReference) {
+  const Comparison& c = result_of("apgd_ce");
+  EXPECT_EQ(c.agree, 100);
+  EXPECT_EQ(c.ours, c.theirs);
+  EXPECT_LE(max_image_difference(c, "apgd_ce"), 1e-5);  // the same random calls give the same images
+}
+
+TEST(ReferenceFixture, ApgdDlrFlagsEqualReference) {
+  const Comparison& c = result_of("apgd_dlr");
+  EXPECT_EQ(c.agree, 100);
+}
+
+TEST(ReferenceFixture, ApgdTargetedFlagsEqualReference) {
+  const Comparison& c = result_of("apgd_t");
+  EXPECT_EQ(c.agree, 100);
+}
+
+TEST(ReferenceFixture, FabTargetedRobustAccuracyWithinTwoImages) {
+  const Comparison& c = result_of("fab_t");
+  EXPECT_LE(std::abs(c.ours - c.theirs), 2);
+}
+
+TEST(ReferenceFixture, SquareRobustAccuracyWithinTwoImages) {
+  const Comparison& c = result_of("square");
+  EXPECT_LE(std::abs(c.ours - c.theirs), 2);
+}
+
+TEST(ReferenceFixture, StandardAutoAttackWithinSevenPercentOfReference) {
+  const Comparison& c = result_of("autoattack");
+  EXPECT_LE(std::abs(c.ours - c.theirs), 7);
+}
+
+TEST(ReferenceFixture, AutoAttackRobustAccuracyNoHigherThanAnyMember) {
+  const std::int64_t ensemble = result_of("autoattack").ours;
+  for (const std::string member : {"apgd_ce", "apgd_t", "fab_t", "square"}) {
+    EXPECT_LE(ensemble, result_of(member).ours) << member;
+  }
+}
+
+}  // namespace

@@ -985,4 +985,16 @@ TEST(RandomSearchTest, DistributionsNeedTheRandomSweeper) {
   EXPECT_TRUE(contains(bounds, "loguniform() needs low > 0")) << bounds;
 }
 
+TEST(MultirunFunctionsTest, FractionalRangesDoNotDrift) {
+  EXPECT_EQ(armor::expand_multirun({"t.lr=range(0,0.3,0.1)"}),
+            (std::vector<Strings>{{"t.lr=0"}, {"t.lr=0.1"}, {"t.lr=0.2"}}));
+  EXPECT_EQ(armor::expand_multirun({"t.lr=range(0,100,0.1)"}).size(), 1000u);
+}
+
+TEST(InterpolationTest, AReferenceToATableIsAnError) {
+  armor::Config config = armor::Config::parse("[a]\nx = \"${a}\"\n", "exp.toml");
+  const std::string message = config_error([&] { config.interpolate(); });
+  EXPECT_TRUE(contains(message, "${a} refers to a table")) << message;
+}
+
 }  // namespace

@@ -149,6 +149,11 @@ TEST_F(SweepTest, SweepTableInTheExperimentMakesASweepWithPairedValues) {
   EXPECT_TRUE(contains(dry.output, "trainer.lr=0.05 attack.eps=0.05 run.seed=1")) << dry.output;
   EXPECT_TRUE(contains(dry.output, "trainer.lr=0.1 attack.eps=0.1 run.seed=0")) << dry.output;
   EXPECT_TRUE(contains(dry.output, "4 runs, 0 dropped")) << dry.output;
+  // A plain override (no --multirun) replaces the file's dimension and is never split.
+  const Result fixed = run_armor("config " + experiment.string() + " run.seed=5");
+  ASSERT_EQ(fixed.exit_code, 0) << fixed.output;
+  EXPECT_TRUE(contains(fixed.output, "trainer.lr=0.1 attack.eps=0.1 run.seed=5")) << fixed.output;
+  EXPECT_TRUE(contains(fixed.output, "2 runs, 0 dropped")) << fixed.output;
 }
 
 TEST_F(SweepTest, GroupsOverridesAndInterpolationComposeOnTheCommandLine) {

@@ -627,6 +627,16 @@ TEST(RunStoreLifecycleTest, ReapDeadRunsFindsAStaleHeartbeat) {
   EXPECT_TRUE(contains(store.run(run_ids[0]).error, "no heartbeat"));
 }
 
+TEST(RunStoreLifecycleTest, ReapDeadRunsSparesALiveProcessOnThisHostWhateverItsHeartbeat) {
+  // A stopped (Ctrl-Z) run misses heartbeats but is alive: reaping it would run it twice.
+  RunStore store(":memory:");
+  const auto [sweep_id, run_ids] = store.add_sweep(make_sweep(), {make_run(0, 1)});
+  store.claim_run(sweep_id, "thishost:1");
+  store.start_run(run_ids[0], ::getpid());
+  EXPECT_TRUE(store.reap_dead_runs(sweep_id, "thishost", -1).empty());
+  EXPECT_EQ(store.run(run_ids[0]).status, RunStatus::running);
+}
+
 TEST(RunStoreLifecycleTest, RequeuePutsFailedDivergedAndInterruptedRunsBackFresh) {
   RunStore store(":memory:");
   const auto [sweep_id, run_ids] =

@@ -3,7 +3,7 @@
 
 #include <unistd.h>
 
-#include <atomic>
+#include <memory>
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
@@ -27,14 +27,15 @@ class Heartbeat {
  public:
   Heartbeat(const std::string& db, std::int64_t run_id)
       : thread_([this, db, run_id] {
-          RunStore store(db);
+          std::unique_ptr<RunStore> store;
           std::unique_lock<std::mutex> lock(mutex_);
           while (!stop_) {
             if (wake_.wait_for(lock, std::chrono::seconds(5), [this] { return stop_; })) break;
             try {
-              store.heartbeat(run_id);
+              if (!store) store = std::make_unique<RunStore>(db);
+              store->heartbeat(run_id);
             } catch (const std::exception&) {
-              // A busy database delays a heartbeat; the next one catches up.
+              // A busy or locked database delays a heartbeat (never the run); the next one catches up.
             }
           }
         }) {}

@@ -32,7 +32,9 @@ int prepare_resume(RunStore& store, std::int64_t sweep_id, bool force) {
   int queued = 0;
   for (const RunRecord& run : store.runs(sweep_id)) {
     if (run.status == RunStatus::finished || run.status == RunStatus::running) continue;
-    if (!force) {
+    // A run that never ran always runs; one that failed is not retried when its exact config has
+    // finished since (in any sweep).
+    if (!force && run.status != RunStatus::pending) {
       if (const auto twin = store.finished_run_with_hash(run.config_hash)) {
         fmt::print("run {}: skipped, its config already finished as run {} (--force runs it)\n", run.id, *twin);
         continue;

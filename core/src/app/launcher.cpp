@@ -10,7 +10,6 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <thread>
 #include <vector>
 
@@ -32,9 +31,20 @@ struct Slot {
   std::int64_t run_id = 0;
   pid_t pid = 0;
   int output = -1;
-  std::ofstream log;
+  std::FILE* log = nullptr;  // opened close-on-exec, so that other runs do not inherit it
   std::string partial_line;  // for prefixing lines when several runs share the terminal
 };
+
+// The environment of a run process, built before fork(): between fork and exec only
+// async-signal-safe calls are allowed (setenv is not).
+std::vector<std::string> run_environment(bool live_progress) {
+  std::vector<std::string> environment;
+  for (char** entry = environ; *entry != nullptr; ++entry) {
+    if (std::strncmp(*entry, "ARMOR_PROGRESS_TTY=", 19) != 0) environment.emplace_back(*entry);
+  }
+  if (live_progress) environment.emplace_back("ARMOR_PROGRESS_TTY=1");
+  return environment;
+}
 
 std::string worker_name() {
   char host[256] = {0};
@@ -53,7 +63,9 @@ std::string describe_exit(int status) {
 // Starts `armor _exec-run` for a claimed run, its stdout and stderr into a pipe. The child dies
 // with the launcher (PR_SET_PDEATHSIG), so a killed sweep never leaves runs going on unseen.
 Slot spawn_run(const LaunchOptions& options, std::int64_t run_id, const std::string& log_path) {
-  std::vector<std::string> args{self_executable(), "_exec-run", "--db", options.host.db, "--run", std::to_string(run_id)};
+  // Resolved once: after a rebuild /proc/self/exe names "armor (deleted)".
+  static const std::string executable = self_executable();
+  std::vector<std::string> args{executable, "_exec-run", "--db", options.host.db, "--run", std::to_string(run_id)};
   for (const auto& path : options.host.plugin_paths) {
     args.emplace_back("--plugin-path");
     args.push_back(path);
@@ -61,9 +73,19 @@ Slot spawn_run(const LaunchOptions& options, std::int64_t run_id, const std::str
   std::vector<char*> argv;
   for (auto& arg : args) argv.push_back(arg.data());
   argv.push_back(nullptr);
+  std::vector<std::string> environment = run_environment(options.jobs == 1 && isatty(fileno(stdout)) != 0);
+  std::vector<char*> envp;
+  for (auto& entry : environment) envp.push_back(entry.data());
+  envp.push_back(nullptr);
+
+  Slot slot;
+  slot.run_id = run_id;
+  if (!log_path.empty()) {
+    std::filesystem::create_directories(std::filesystem::path(log_path).parent_path());
+    slot.log = std::fopen(log_path.c_str(), "ae");
+  }
   int pipe_fds[2];
   if (pipe2(pipe_fds, O_CLOEXEC) != 0) throw RunError(std::string("cannot create a pipe: ") + std::strerror(errno));
-  const bool live_progress = options.jobs == 1 && isatty(fileno(stdout)) != 0;
   const pid_t parent = getpid();
   std::fflush(stdout);
   std::fflush(stderr);
@@ -76,19 +98,18 @@ Slot spawn_run(const LaunchOptions& options, std::int64_t run_id, const std::str
     signal(SIGTERM, SIG_DFL);
     dup2(pipe_fds[1], STDOUT_FILENO);
     dup2(pipe_fds[1], STDERR_FILENO);
-    if (live_progress) setenv("ARMOR_PROGRESS_TTY", "1", 1);
-    execve(argv[0], argv.data(), environ);
+    execve(argv[0], argv.data(), envp.data());
+    // Only async-signal-safe calls here: say why, through the pipe, into the run's log.
+    const char* reason = strerror(errno);
+    const char prefix[] = "armor: cannot execute the run process: ";
+    (void)!write(STDERR_FILENO, prefix, sizeof prefix - 1);
+    (void)!write(STDERR_FILENO, reason, std::strlen(reason));
+    (void)!write(STDERR_FILENO, "\n", 1);
     _exit(127);
   }
   close(pipe_fds[1]);
-  Slot slot;
-  slot.run_id = run_id;
   slot.pid = pid;
   slot.output = pipe_fds[0];
-  if (!log_path.empty()) {
-    std::filesystem::create_directories(std::filesystem::path(log_path).parent_path());
-    slot.log.open(log_path, std::ios::app);
-  }
   return slot;
 }
 
@@ -104,7 +125,10 @@ bool forward_output(Slot& slot, bool prefix) {
     return false;
   }
   const std::string chunk(buffer, static_cast<std::size_t>(got));
-  if (slot.log.is_open()) slot.log << chunk << std::flush;
+  if (slot.log != nullptr) {
+    std::fwrite(chunk.data(), 1, chunk.size(), slot.log);
+    std::fflush(slot.log);
+  }
   if (!prefix) {
     fmt::print("{}", chunk);
   } else {
@@ -138,6 +162,7 @@ LaunchSummary work_on_sweep(RunStore& store, std::int64_t sweep_id, const Launch
   LaunchSummary summary;
   std::vector<Slot> slots;
   bool stop_claiming = false;
+  bool forwarded_interrupt = false;
   while (true) {
     while (!stop_claiming && interrupted == 0 && static_cast<int>(slots.size()) < options.jobs) {
       const std::optional<std::int64_t> run_id = store.claim_run(sweep_id, worker);
@@ -160,6 +185,11 @@ LaunchSummary work_on_sweep(RunStore& store, std::int64_t sweep_id, const Launch
     if (poll(fds.data(), fds.size(), 1000) < 0 && errno != EINTR) {
       throw RunError(std::string("waiting for runs failed: ") + std::strerror(errno));
     }
+    if (interrupted != 0 && !forwarded_interrupt) {
+      // Ctrl-C reaches the runs through the terminal; a signal sent to the launcher alone does not.
+      forwarded_interrupt = true;
+      for (const auto& slot : slots) kill(slot.pid, SIGINT);
+    }
     if (interrupted != 0) stop_claiming = true;
     for (std::size_t i = 0; i < slots.size();) {
       if ((fds[i].revents & (POLLIN | POLLHUP | POLLERR)) == 0 || forward_output(slots[i], prefix)) {
@@ -171,6 +201,7 @@ LaunchSummary work_on_sweep(RunStore& store, std::int64_t sweep_id, const Launch
       slots.erase(slots.begin() + static_cast<std::ptrdiff_t>(i));
       fds.erase(fds.begin() + static_cast<std::ptrdiff_t>(i));
       close(slot.output);
+      if (slot.log != nullptr) std::fclose(slot.log);
       int status = 0;
       while (waitpid(slot.pid, &status, 0) < 0 && errno == EINTR) {
       }

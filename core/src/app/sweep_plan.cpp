@@ -1,5 +1,6 @@
 #include "sweep_plan.h"
 
+#include <algorithm>
 #include <sstream>
 
 #include "armor/config/config.h"
@@ -108,6 +109,16 @@ std::optional<ParamValue> lookup(const Experiment& experiment, const std::string
   return std::nullopt;
 }
 
+// A constraint naming a key the point does not have would silently drop every point: refuse it.
+void check_constraint_names(const Experiment& experiment, const std::string& text, const query::WhereExpression& constraint) {
+  for (const std::string& name : query::names_in(constraint)) {
+    if (lookup(experiment, name)) continue;
+    std::vector<std::string> keys;
+    for (const auto& [key, value] : experiment.flat_params) keys.push_back(key);
+    throw ConfigError("sweep constraint '" + text + "': " + name + " is not a key of the config" + did_you_mean(name, keys));
+  }
+}
+
 // The first constraint the point breaks, or "".
 std::string broken_constraint(const Experiment& experiment, const std::vector<std::string>& texts,
                               const std::vector<query::WhereExpression>& constraints) {
@@ -117,6 +128,7 @@ std::string broken_constraint(const Experiment& experiment, const std::vector<st
     return kDefaultMoeConstraint;
   }
   for (std::size_t i = 0; i < constraints.size(); ++i) {
+    check_constraint_names(experiment, texts[i], constraints[i]);
     if (!query::evaluate(constraints[i], values)) return texts[i];
   }
   return "";
@@ -215,14 +227,19 @@ SweepPlan plan_runs(const std::string& experiment_path, const std::vector<std::s
   for (const auto& text : plan.constraints) parsed.push_back(parse_constraint(text));
   std::vector<std::vector<std::string>> points{overrides};
   if (plan.is_sweep) {
-    plan.sweep_overrides = merge_sweep_overrides(from_file, multirun ? overrides : std::vector<std::string>{});
-    if (!multirun) {  // plain overrides still apply to every point of the file's sweep
-      plan.sweep_overrides.insert(plan.sweep_overrides.end(), overrides.begin(), overrides.end());
+    // Without --multirun, command-line overrides are plain values (never split at commas): they
+    // replace the file's dimension of the same key and apply to every point.
+    const std::vector<std::string> fixed = multirun ? std::vector<std::string>{} : overrides;
+    plan.sweep_overrides = merge_sweep_overrides(from_file, multirun ? overrides : fixed);
+    std::vector<std::string> grid;
+    for (const auto& text : plan.sweep_overrides) {
+      if (std::find(fixed.begin(), fixed.end(), text) == fixed.end()) grid.push_back(text);
     }
-    plan.description = describe_multirun(plan.sweep_overrides);
+    plan.description = describe_multirun(grid) + (fixed.empty() ? "" : " with " + join_overrides(fixed));
     points = plan.settings.sweeper == "random"
-                 ? sample_multirun(plan.sweep_overrides, plan.settings.trials, static_cast<std::uint64_t>(plan.settings.seed))
-                 : expand_multirun(plan.sweep_overrides);
+                 ? sample_multirun(grid, plan.settings.trials, static_cast<std::uint64_t>(plan.settings.seed))
+                 : expand_multirun(grid);
+    for (auto& point : points) point.insert(point.end(), fixed.begin(), fixed.end());
   }
   ResolveOptions options;
   options.default_threads = default_threads;

@@ -72,9 +72,10 @@ std::vector<fs::path> group_search_dirs(const fs::path& experiment) {
 
 std::vector<std::string> toml_files_in(const fs::path& dir) {
   std::vector<std::string> names;
-  if (!fs::is_directory(dir)) return names;
-  for (const auto& item : fs::directory_iterator(dir)) {
-    if (item.path().extension() == ".toml") names.push_back(item.path().stem().string());
+  std::error_code error;  // unreadable folders are skipped, never an exception
+  if (!fs::is_directory(dir, error)) return names;
+  for (fs::directory_iterator it(dir, error), end; !error && it != end; it.increment(error)) {
+    if (it->path().extension() == ".toml") names.push_back(it->path().stem().string());
   }
   std::sort(names.begin(), names.end());
   return names;
@@ -86,9 +87,11 @@ fs::path group_option_file(const fs::path& experiment, const std::string& group,
   std::vector<std::string> groups;
   for (const fs::path& dir : group_search_dirs(experiment)) {
     const fs::path folder = dir / group;
-    if (!fs::is_directory(folder)) {
-      for (const auto& item : fs::directory_iterator(dir)) {
-        if (item.is_directory() && !toml_files_in(item.path()).empty()) groups.push_back(item.path().filename().string());
+    std::error_code error;
+    if (!fs::is_directory(folder, error)) {
+      for (fs::directory_iterator it(dir, error), end; !error && it != end; it.increment(error)) {
+        std::error_code ignored;
+        if (it->is_directory(ignored) && !toml_files_in(it->path()).empty()) groups.push_back(it->path().filename().string());
       }
       continue;
     }
@@ -422,6 +425,9 @@ class Interpolator {
       collect_keys(root_, "", keys);
       throw ConfigError(where + ": ${" + reference + "} refers to a key that is not in the config" +
                         did_you_mean(reference, keys));
+    }
+    if (find_path(root_, reference)->is_table()) {
+      throw ConfigError(where + ": ${" + reference + "} refers to a table; interpolation takes values");
     }
     resolve(reference);
     return find_path(root_, reference);

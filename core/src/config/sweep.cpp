@@ -64,10 +64,13 @@ std::vector<std::string> expand_range(const std::string& override_text, const st
   const double step = args.size() == 3 ? parse_number(override_text, args[2]) : 1.0;
   if (step == 0) sweep_error(override_text, "range() step must not be 0");
   const bool integers = std::floor(start) == start && std::floor(step) == step;
+  // The count first, then start + i * step: adding steps up would drift (range(0,100,0.1)).
+  const double count = std::ceil((stop - start) / step - 1e-9);
+  if (count > 100000) sweep_error(override_text, "range() yields more than 100000 values");
   std::vector<std::string> values;
-  for (double v = start; step > 0 ? v < stop - 1e-12 : v > stop + 1e-12; v += step) {
-    values.push_back(integers ? std::to_string(static_cast<long long>(v)) : std::to_string(v));
-    if (values.size() > 100000) sweep_error(override_text, "range() yields more than 100000 values");
+  for (long long i = 0; i < static_cast<long long>(count); ++i) {
+    const double v = start + static_cast<double>(i) * step;
+    values.push_back(integers ? std::to_string(static_cast<long long>(v)) : fmt::format("{}", v));
   }
   if (values.empty()) sweep_error(override_text, "range() yields no values");
   return values;

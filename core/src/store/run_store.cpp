@@ -845,9 +845,13 @@ std::vector<std::int64_t> RunStore::reap_dead_runs(std::int64_t sweep_id, const 
       std::int64_t pid = select.stmt.getColumn(3).getInt64();
       if (pid <= 0 && colon != std::string::npos) pid = std::strtoll(worker.c_str() + colon + 1, nullptr, 10);
       const double silent_for = select.stmt.getColumn(4).getDouble();
-      if (host == this_host && pid > 0 && ::kill(static_cast<pid_t>(pid), 0) == -1 && errno == ESRCH) {
-        dead.emplace_back(select.stmt.getColumn(0).getInt64(),
-                          fmt::format("interrupted: its process {} on {} is gone", pid, host));
+      // On this host the process table decides: a live process (even a stopped one, Ctrl-Z) that
+      // missed heartbeats is not dead, and re-running its run would execute it twice.
+      if (host == this_host && pid > 0) {
+        if (::kill(static_cast<pid_t>(pid), 0) == -1 && errno == ESRCH) {
+          dead.emplace_back(select.stmt.getColumn(0).getInt64(),
+                            fmt::format("interrupted: its process {} on {} is gone", pid, host));
+        }
       } else if (silent_for > stale_after_seconds) {
         dead.emplace_back(select.stmt.getColumn(0).getInt64(),
                           fmt::format("interrupted: no heartbeat for {:.0f} s (limit {} s)", silent_for, stale_after_seconds));

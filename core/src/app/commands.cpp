@@ -11,6 +11,7 @@
 #include "armor/plugin/plugin_loader.h"
 #include "armor/plugin/registry.h"
 #include "command.h"
+#include "result_table.h"
 
 #ifndef ARMOR_BUILD_PLUGIN_DIR
 #define ARMOR_BUILD_PLUGIN_DIR ""
@@ -99,25 +100,10 @@ Registry& load_registry(const HostOptions& host) {
 const std::vector<std::string>& loaded_plugin_libraries() { return plugin_libraries(); }
 
 void print_table(const std::vector<std::string>& columns, const std::vector<std::vector<std::string>>& rows) {
-  std::vector<std::size_t> widths;
-  for (const auto& column : columns) widths.push_back(column.size());
-  for (const auto& row : rows) {
-    for (std::size_t i = 0; i < row.size() && i < widths.size(); ++i) widths[i] = std::max(widths[i], row[i].size());
-  }
-  auto print_row = [&](const std::vector<std::string>& row) {
-    std::string line;
-    for (std::size_t i = 0; i < row.size() && i < widths.size(); ++i) {
-      line += fmt::format("{:<{}}", row[i], widths[i]);
-      if (i + 1 < row.size()) line += "  ";
-    }
-    while (!line.empty() && line.back() == ' ') line.pop_back();
-    fmt::print("{}\n", line);
-  };
-  print_row(columns);
-  std::vector<std::string> rule;
-  for (const auto width : widths) rule.emplace_back(width, '-');
-  print_row(rule);
-  for (const auto& row : rows) print_row(row);
+  ResultTable table;
+  table.columns = columns;
+  for (const auto& row : rows) table.rows.emplace_back(row.begin(), row.end());
+  print_table(table, OutputFormat::table);
 }
 
 }  // namespace armor::app

@@ -10,6 +10,8 @@ packages=(
   libtomlplusplus-dev libfmt-dev zlib1g-dev
   libsqlite3-dev libsqlitecpp-dev sqlite3
   libgtest-dev
+  libstb-dev                                 # stb_image: decodes TinyImageNet's JPEGs
+  python3-torch                              # tests check that exported weights load with torch.load
   dataset-fashion-mnist                      # the quickstart's data, /usr/share/datasets/fashion-mnist
 )
 

@@ -110,6 +110,38 @@ TEST_F(SweepTest, ResumeAfterTheSweepProcessIsKilledLosesNoRunAndRunsNoneTwice) 
   EXPECT_EQ(scalar("SELECT status FROM sweeps"), "finished");
 }
 
+TEST_F(SweepTest, ARunKilledAfterEpochOneAndResumedEndsWithTheWeightsOfAStraightRun) {
+  const std::string settings =
+      quickstart() + " trainer.epochs=3 data.train_limit=384 data.test_limit=64 eval.attacks.pgd20.steps=2 run.threads=1";
+  const std::string straight_db = (dir_ / "straight.db").string();
+  const Result straight = run_armor("run " + settings + " --db " + straight_db + " --outputs " + (dir_ / "straight").string());
+  ASSERT_EQ(straight.exit_code, 0) << straight.output;
+
+  const pid_t run = start("run " + settings + run_args());
+  ASSERT_TRUE(wait_for("SELECT count(*) FROM epoch_metrics WHERE epoch = 1 AND key = 'train_loss'", "1", 120));
+  kill(run, SIGKILL);
+  waitpid(run, nullptr, 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // the run process dies with it
+  ASSERT_EQ(scalar("SELECT max(epoch) FROM epoch_metrics"), "1") << "killed too late to test a resume";
+  ASSERT_EQ(scalar("SELECT status FROM runs WHERE id = 1"), "running");
+
+  const Result resumed = run_armor("run --resume 1" + run_args());
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
+  EXPECT_TRUE(contains(resumed.output, "continues from its checkpoint")) << resumed.output;
+  EXPECT_TRUE(contains(resumed.output, "resumed from")) << resumed.output;
+  EXPECT_EQ(scalar("SELECT status FROM runs WHERE id = 1"), "finished");
+  EXPECT_EQ(scalar("SELECT attempt FROM runs WHERE id = 1"), "2");
+  EXPECT_EQ(scalar("SELECT count(DISTINCT epoch) FROM epoch_metrics"), "3");
+  // The same weights, byte for byte, as the run that was never interrupted.
+  const std::string weights = "SELECT sha256 FROM artifacts WHERE run_id = 1 AND kind = 'weights'";
+  const std::string expected = armor::RunStore(straight_db, armor::RunStore::Mode::read_only).query(weights).rows.at(0).at(0);
+  EXPECT_EQ(scalar(weights), expected);
+
+  const Result again = run_armor("run --resume 1" + run_args());
+  EXPECT_EQ(again.exit_code, 2) << again.output;
+  EXPECT_TRUE(contains(again.output, "has finished")) << again.output;
+}
+
 TEST_F(SweepTest, TwoWorkersShareASweepWithoutRunningARunTwice) {
   const Result recorded = run_armor("run " + quickstart() + run_args() + "--multirun model.k=1,2 trainer.lr=0.05,0.1 " + tiny() +
                                 " --record-only");
@@ -173,7 +205,7 @@ TEST_F(SweepTest, EachRunHasAFolderWithItsConfigLogAndCheckpoint) {
   ASSERT_EQ(result.exit_code, 0) << result.output;
   const fs::path folder = scalar("SELECT output_dir FROM runs WHERE id = 1");
   EXPECT_EQ(folder, fs::absolute(fs::path(outputs()) / "1" / "0"));
-  for (const char* file : {"config.toml", "overrides.txt", "run.log", "model.pt"}) {
+  for (const char* file : {"config.toml", "overrides.txt", "run.log", "model.pt", "weights.pt", "checkpoint.pt"}) {
     EXPECT_TRUE(fs::exists(folder / file)) << file;
   }
   std::ifstream log(folder / "run.log");

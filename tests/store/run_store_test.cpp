@@ -637,7 +637,7 @@ TEST(RunStoreLifecycleTest, ReapDeadRunsSparesALiveProcessOnThisHostWhateverItsH
   EXPECT_EQ(store.run(run_ids[0]).status, RunStatus::running);
 }
 
-TEST(RunStoreLifecycleTest, RequeuePutsFailedDivergedAndInterruptedRunsBackFresh) {
+TEST(RunStoreLifecycleTest, RequeuePutsFailedDivergedAndInterruptedRunsBackPendingKeepingTheirCurves) {
   RunStore store(":memory:");
   const auto [sweep_id, run_ids] =
       store.add_sweep(make_sweep(), {make_run(0, 1), make_run(1, 2), make_run(2, 3), make_run(3, 4)});
@@ -653,7 +653,8 @@ TEST(RunStoreLifecycleTest, RequeuePutsFailedDivergedAndInterruptedRunsBackFresh
   EXPECT_EQ(again.status, RunStatus::pending);
   EXPECT_TRUE(again.error.empty());
   EXPECT_EQ(again.attempt, 1) << "the attempt count is kept";
-  EXPECT_TRUE(store.epoch_metrics(run_ids[0]).empty());
+  // The curves stay for the new attempt, which continues from the run's checkpoint.
+  EXPECT_EQ(store.epoch_metrics(run_ids[0]).size(), 1u);
   EXPECT_EQ(store.run(run_ids[3]).status, RunStatus::finished);
   EXPECT_TRUE(store.requeue(sweep_id).empty());
 }

@@ -47,6 +47,38 @@ void write_run_folder(const std::string& folder, const PlannedRun& run) {
   for (const auto& text : run.overrides) overrides << text << "\n";
 }
 
+// armor run --resume RUN_ID: puts one unfinished run back in the queue and executes it alone; its
+// trainer continues from the checkpoint in the run's folder (or starts over when there is none).
+int resume_run(std::int64_t run_id, LaunchOptions launch) {
+  RunStore store(launch.host.db);
+  RunRecord record = store.run(run_id);
+  if (!record.sweep_id) throw UsageError(fmt::format("run {} belongs to no sweep and cannot be resumed", run_id));
+  for (const auto id : store.reap_dead_runs(*record.sweep_id, host_name(), kStaleAfterSeconds)) {
+    fmt::print("run {}: its process is gone; marked interrupted\n", id);
+  }
+  record = store.run(run_id);
+  switch (record.status) {
+    case RunStatus::finished:
+      throw UsageError(fmt::format("run {} has finished: there is nothing to resume", run_id));
+    case RunStatus::running:
+      throw UsageError(fmt::format("run {} is still running (worker {}, pid {})", run_id, record.worker, record.pid));
+    case RunStatus::pending:
+      break;
+    default:
+      if (!store.requeue_run(run_id)) throw UsageError(fmt::format("run {} cannot be resumed", run_id));
+  }
+  const std::string checkpoint = record.output_dir + "/checkpoint.pt";
+  fmt::print("run {}: {}\n", run_id,
+             !record.output_dir.empty() && std::filesystem::exists(checkpoint)
+                 ? "continues from its checkpoint " + checkpoint
+                 : std::string("has no checkpoint; it starts over"));
+  launch.only_run = run_id;
+  launch.jobs = 1;
+  const LaunchSummary summary = work_on_sweep(store, *record.sweep_id, launch);
+  finish_sweep_and_report(store, *record.sweep_id, summary, launch.host.db);
+  return store.run(run_id).status == RunStatus::finished ? kExitOk : kExitFailed;
+}
+
 }  // namespace
 
 int run_command(const std::vector<std::string>& args) {
@@ -56,6 +88,7 @@ int run_command(const std::vector<std::string>& args) {
   std::string outputs = "outputs";
   std::string experiment_path;
   std::vector<std::string> overrides;
+  std::int64_t resume = 0;
   SweepCommandLine sweep_options;
   po::options_description visible("options");
   add_sweep_options(visible, sweep_options);
@@ -65,17 +98,20 @@ int run_command(const std::vector<std::string>& args) {
       "outputs", po::value(&outputs)->default_value("outputs"),
       "Root of the run folders (<outputs>/<sweep>/<index>: config, overrides, log, checkpoint)")(
       "record-only", po::bool_switch(&record_only),
-      "Record the sweep and its runs, start none (then `armor sweep work SWEEP` in one or more terminals)");
+      "Record the sweep and its runs, start none (then `armor sweep work SWEEP` in one or more terminals)")(
+      "resume", po::value(&resume)->value_name("RUN_ID"),
+      "Continue an interrupted, failed or killed run from its last checkpoint (no EXPERIMENT then)");
   add_launch_options(visible, launch);
   add_db_option(visible, launch.host);
   add_plugin_path_option(visible, launch.host);
   po::options_description hidden;
-  hidden.add_options()("experiment", po::value(&experiment_path)->required(), "")(
+  hidden.add_options()("experiment", po::value(&experiment_path), "")(
       "overrides", po::value(&overrides)->composing(), "");
   po::positional_options_description positional;
   positional.add("experiment", 1).add("overrides", -1);
   po::variables_map values;
-  if (!parse_command_line("armor run EXPERIMENT.toml [key=value ...] [group=option ...] [--multirun] [options]\n\n"
+  if (!parse_command_line("armor run EXPERIMENT.toml [key=value ...] [group=option ...] [--multirun] [options]\n"
+                          "armor run --resume RUN_ID [options]\n\n"
                           "Overrides: key=value (set an existing or declared key), +key=value (add), ++key=value\n"
                           "(add or replace), ~key (delete), group=option (pick <group>/<option>.toml).\n"
                           "Values are TOML (3, 0.1, true, \"text\", [1,2], {a=1}), fractions (8/255), bare words or\n"
@@ -84,6 +120,13 @@ int run_command(const std::vector<std::string>& args) {
     return kExitOk;
   }
   check_launch_options(launch);
+  if (values.count("resume")) {
+    if (!experiment_path.empty() || !overrides.empty()) {
+      throw UsageError("--resume RUN_ID continues a recorded run with its recorded config: give no experiment or overrides");
+    }
+    return resume_run(resume, launch);
+  }
+  if (experiment_path.empty()) throw UsageError("armor run needs an EXPERIMENT.toml (or --resume RUN_ID)");
 
   const Registry& registry = load_registry(launch.host);
   const SweepPlan plan = plan_runs(experiment_path, overrides, multirun, sweep_options, registry, threads_per_job(launch.jobs));

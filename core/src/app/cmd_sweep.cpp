@@ -17,8 +17,6 @@ namespace armor::app {
 namespace {
 
 // How long a run on another host may be silent before it counts as dead (heartbeats come every 5 s).
-constexpr double kStaleAfterSeconds = 60.0;
-
 std::string this_host() {
   char buffer[256] = {0};
   return gethostname(buffer, sizeof buffer - 1) == 0 ? buffer : "unknown";

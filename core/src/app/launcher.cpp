@@ -165,7 +165,7 @@ LaunchSummary work_on_sweep(RunStore& store, std::int64_t sweep_id, const Launch
   bool forwarded_interrupt = false;
   while (true) {
     while (!stop_claiming && interrupted == 0 && static_cast<int>(slots.size()) < options.jobs) {
-      const std::optional<std::int64_t> run_id = store.claim_run(sweep_id, worker);
+      const std::optional<std::int64_t> run_id = store.claim_run(sweep_id, worker, options.only_run);
       if (!run_id) {
         stop_claiming = true;
         break;

@@ -5,6 +5,7 @@
 // diverges is recorded with its reason and the others go on.
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "command.h"
@@ -15,11 +16,15 @@ class RunStore;
 
 namespace armor::app {
 
+// A run whose heartbeat is older than this (on another host) counts as dead.
+constexpr double kStaleAfterSeconds = 60.0;
+
 struct LaunchOptions {
   HostOptions host;
   int jobs = 1;
   int max_retries = 0;     // a failed (not diverged) run is retried this many times
   bool fail_fast = false;  // stop claiming runs after the first failure
+  std::optional<std::int64_t> only_run;  // claim this run of the sweep only (armor run --resume)
 };
 
 struct LaunchSummary {

@@ -1,31 +1,63 @@
 #include "armor/data/batch_loader.h"
 
+#include <ATen/CPUGeneratorImpl.h>
 #include <torch/torch.h>
 
 namespace armor {
 
-BatchLoader::BatchLoader(LabelledImages data, std::int64_t batch_size, bool shuffle, std::uint64_t seed,
-                         torch::Device device)
-    : data_(std::move(data)), batch_size_(batch_size), shuffle_(shuffle), seed_(seed), device_(device) {
-  TORCH_CHECK(batch_size_ > 0, "BatchLoader: batch_size must be positive (got ", batch_size_, ")");
+BatchLoader::BatchLoader(LabelledImages data, BatchLoaderOptions options)
+    : data_(std::move(data)),
+      options_(options),
+      augmentation_(options.augmentation),
+      generator_(at::make_generator<at::CPUGeneratorImpl>(options.seed)) {
+  TORCH_CHECK(options_.batch_size > 0, "BatchLoader: batch_size must be positive (got ", options_.batch_size, ")");
 }
 
-std::int64_t BatchLoader::num_batches() const { return (data_.size() + batch_size_ - 1) / batch_size_; }
+BatchLoader::BatchLoader(LabelledImages data, std::int64_t batch_size, torch::Device device)
+    : BatchLoader(std::move(data), [&] {
+        BatchLoaderOptions options;
+        options.batch_size = batch_size;
+        options.device = device;
+        return options;
+      }()) {}
+
+BatchLoader::~BatchLoader() {
+  if (pending_.valid()) pending_.wait();
+}
+
+std::int64_t BatchLoader::num_batches() const { return (data_.size() + options_.batch_size - 1) / options_.batch_size; }
 
 void BatchLoader::start_epoch(std::int64_t epoch) {
+  if (pending_.valid()) pending_.wait();  // the background thread reads position_ and order_
+  pending_ = {};
   position_ = 0;
-  if (!shuffle_) {
+  // Generators of their own: the order and the augmentations depend on (seed, epoch) only, not on
+  // what else drew random numbers.
+  const std::uint64_t epoch_seed = options_.seed * 1000003ULL + static_cast<std::uint64_t>(epoch);
+  generator_ = at::make_generator<at::CPUGeneratorImpl>(epoch_seed ^ 0x5DEECE66DULL);
+  if (options_.shuffle) {
+    auto order_generator = at::make_generator<at::CPUGeneratorImpl>(epoch_seed);
+    order_ = torch::randperm(data_.size(), order_generator, torch::TensorOptions().dtype(torch::kInt64));
+  } else {
     order_ = torch::Tensor();
-    return;
   }
-  // A generator of its own: the order depends on (seed, epoch) only, not on what else drew numbers.
-  auto generator = at::make_generator<at::CPUGeneratorImpl>(seed_ * 1000003ULL + static_cast<std::uint64_t>(epoch));
-  order_ = torch::randperm(data_.size(), generator, torch::TensorOptions().dtype(torch::kInt64));
+  if (options_.prefetch) prefetch();
+}
+
+void BatchLoader::prefetch() {
+  pending_ = std::async(std::launch::async, [this] { return make_batch(); });
 }
 
 std::optional<Batch> BatchLoader::next() {
+  if (!pending_.valid()) return make_batch();
+  std::optional<Batch> batch = pending_.get();
+  if (batch) prefetch();
+  return batch;
+}
+
+std::optional<Batch> BatchLoader::make_batch() {
   if (position_ >= data_.size()) return std::nullopt;
-  const std::int64_t count = std::min(batch_size_, data_.size() - position_);
+  const std::int64_t count = std::min(options_.batch_size, data_.size() - position_);
   torch::Tensor images;
   torch::Tensor labels;
   if (order_.defined()) {
@@ -37,7 +69,9 @@ std::optional<Batch> BatchLoader::next() {
     labels = data_.labels.narrow(0, position_, count);
   }
   position_ += count;
-  return Batch{images.to(device_).to(torch::kFloat32).div_(255.0), labels.to(device_)};
+  torch::Tensor x = images.to(options_.device).to(torch::kFloat32).div_(255.0);
+  if (augmentation_.options().any()) x = augmentation_.apply(x, generator_);
+  return Batch{x, labels.to(options_.device)};
 }
 
 }  // namespace armor

@@ -6,6 +6,7 @@
 #include <torch/torch.h>
 
 #include "armor/data/dataset.h"
+#include "armor/data/tinyimagenet.h"
 #include "armor/error.h"
 #include "armor/plugin/registry.h"
 
@@ -140,6 +141,13 @@ void register_builtin_datasets(Registry& registry) {
                            .string("path", "", "Folder with train.bin and test.bin (cifar-100-binary)")
                            .string("labels", "fine", "fine (100 classes) or coarse (20 superclasses)", {"fine", "coarse"}),
                        make_cifar100);
+  registry.add_dataset("tinyimagenet", "TinyImageNet, 64x64 colour, 200 classes (the tiny-imagenet-200 folder at a path you give; val = test)",
+                       ParamSchema().string("path", "", "The tiny-imagenet-200 folder (wnids.txt, train/, val/)"),
+                       [](const Params& params) {
+                         const std::string& dir = params.string("path");
+                         if (dir.empty()) params.fail("path", "must name the tiny-imagenet-200 folder");
+                         return std::make_shared<DatasetSplits>(read_tinyimagenet(dir));
+                       });
   registry.add_dataset("synthetic", "Random class templates plus noise, for tests",
                        ParamSchema()
                            .integer("train_size", 512, "Training images", 1)

@@ -3,9 +3,11 @@
 #include <zlib.h>
 
 #include <array>
+#include <cmath>
 #include <filesystem>
 #include <memory>
 
+#include <ATen/CPUGeneratorImpl.h>
 #include <torch/torch.h>
 
 #include "armor/error.h"
@@ -60,6 +62,30 @@ torch::Tensor read_idx(const std::string& path, int expected_dims) {
 LabelledImages LabelledImages::head(std::int64_t n) const {
   if (n <= 0 || n >= size()) return *this;
   return {images.narrow(0, 0, n), labels.narrow(0, 0, n)};
+}
+
+TrainValidation split_validation(const LabelledImages& train, std::int64_t count, std::uint64_t seed) {
+  if (count <= 0) return {train, {}};
+  auto generator = at::make_generator<at::CPUGeneratorImpl>(seed);
+  const torch::Tensor order = torch::randperm(train.size(), generator, torch::TensorOptions().dtype(torch::kInt64));
+  const torch::Tensor held_out = std::get<0>(order.narrow(0, 0, count).sort());
+  const torch::Tensor kept = std::get<0>(order.narrow(0, count, train.size() - count).sort());
+  return {{train.images.index_select(0, kept), train.labels.index_select(0, kept)},
+          {train.images.index_select(0, held_out), train.labels.index_select(0, held_out)}};
+}
+
+std::int64_t validation_count(double value, std::int64_t train_size) {
+  if (value <= 0) return 0;
+  if (value < 1) return static_cast<std::int64_t>(std::llround(value * static_cast<double>(train_size)));
+  if (value != std::floor(value)) {
+    throw ConfigError("data.validation = " + std::to_string(value) + ": must be a fraction below 1 or a whole number of images");
+  }
+  const auto count = static_cast<std::int64_t>(value);
+  if (count >= train_size) {
+    throw ConfigError("data.validation = " + std::to_string(count) + " leaves no training data (" +
+                      std::to_string(train_size) + " training images)");
+  }
+  return count;
 }
 
 LabelledImages read_idx_pair(const std::string& images_path, const std::string& labels_path) {

@@ -88,7 +88,7 @@ double robust_accuracy(Classifier& model, BatchLoader& loader, const EvalAttack&
 EvaluationResult evaluate(Classifier& model, const LabelledImages& test, std::int64_t batch_size, torch::Device device,
                           const std::vector<EvalAttack>& attacks) {
   model.eval();
-  BatchLoader loader(test, batch_size, /*shuffle=*/false, 0, device);
+  BatchLoader loader(test, batch_size, device);
   EvaluationResult result;
   const std::int64_t num_classes = test.size() > 0 ? test.labels.max().item<std::int64_t>() + 1 : 1;
   result.metrics.emplace_back("clean_acc", clean_accuracy(model, loader, num_classes, result));

@@ -7,6 +7,7 @@
 
 #include <fmt/core.h>
 
+#include "armor/data/augmentation.h"
 #include "armor/error.h"
 #include "armor/run/run_executor.h"
 #include "armor/util/suggest.h"
@@ -29,18 +30,25 @@ const std::vector<SectionSpec>& section_specs() {
                      .integer("seed", 0, "Seed of weights, shuffling and attacks", 0)
                      .string("device", "cpu", "cpu, cuda or cuda:N")
                      .integer("threads", 0, "Intra-op threads (0 = all cores)", 0)
+                     .integer("checkpoint_every", 1, "Save the training state every N epochs (and after the last; 0 = last only)", 0)
                      .check(validate_device)});
     s.push_back({"data", PluginKind::dataset, "fashion_mnist",
                  ParamSchema()
                      .integer("train_limit", 0, "Use the first N training images (0 = all)", 0)
-                     .integer("test_limit", 0, "Use the first N test images (0 = all)", 0)});
+                     .integer("test_limit", 0, "Use the first N test images (0 = all)", 0)
+                     .real("validation", 0, "Validation split carved from training data: a fraction < 1 or a count (0 = none)", 0)
+                     .integer("validation_seed", 0, "Seed of the validation split's draw (same images for every run)", 0)
+                     .extend(augmentation_params())});
     s.push_back({"model", PluginKind::model, "", ParamSchema()});
     s.push_back({"gate", PluginKind::gate, "topk", ParamSchema()});
     s.push_back({"balancing", PluginKind::balancing, "switch",
                  ParamSchema().real("weight", 0.01, "Weight of the balancing loss (0 = off)", 0)});
     s.push_back({"attack", PluginKind::attack, "pgd", ParamSchema()});
     s.push_back({"trainer", PluginKind::trainer, "", ParamSchema()});
-    s.push_back({"eval", std::nullopt, "", ParamSchema().integer("batch_size", 256, "Evaluation batch size", 1)});
+    s.push_back({"eval", std::nullopt, "",
+                 ParamSchema()
+                     .integer("batch_size", 256, "Evaluation batch size", 1)
+                     .integer("validation_every", 1, "Evaluate the validation split every N epochs (and after the last)", 1)});
     return s;
   }();
   return specs;

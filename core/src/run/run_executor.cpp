@@ -10,6 +10,7 @@
 #include <torch/version.h>
 
 #include "armor/attack/attack.h"
+#include "armor/data/augmentation.h"
 #include "armor/data/dataset.h"
 #include "armor/error.h"
 #include "armor/nn/balancing_loss.h"
@@ -21,6 +22,7 @@
 #include "armor/store/run_store.h"
 #include "armor/train/balancing_term.h"
 #include "armor/train/metric_sink.h"
+#include "armor/train/state_dict.h"
 #include "armor/train/trainer.h"
 #include "armor/util/sha256.h"
 
@@ -126,6 +128,8 @@ std::vector<std::pair<std::string, std::string>> provenance(const Experiment& ex
   return values;
 }
 
+// The trained model, twice: model.pt, a LibTorch archive armor reloads, and weights.pt, a dict of
+// tensors keyed by parameter and buffer name that Python's torch.load reads as a state_dict.
 void save_checkpoint(Classifier& model, RunStore& store, std::int64_t run_id, const std::string& output_dir) {
   if (output_dir.empty()) return;
   std::filesystem::create_directories(output_dir);
@@ -134,6 +138,9 @@ void save_checkpoint(Classifier& model, RunStore& store, std::int64_t run_id, co
   model.save(archive);
   archive.save_to(path);
   store.record_artifact(run_id, "checkpoint", path, sha256_file_hex(path));
+  const std::string weights = output_dir + "/weights.pt";
+  save_state_dict(model, weights);
+  store.record_artifact(run_id, "weights", weights, sha256_file_hex(weights));
 }
 
 }  // namespace
@@ -148,10 +155,15 @@ void execute_run(const Experiment& experiment, const Registry& registry, RunStor
   const Params& data_params = experiment.section("data");
   auto data = make_component(registry, PluginKind::dataset, data_params,
                              [&] { return registry.dataset(data_params.string("name"))(data_params); });
-  const LabelledImages train = data->train.head(data_params.integer("train_limit"));
+  const LabelledImages limited = data->train.head(data_params.integer("train_limit"));
+  const TrainValidation split =
+      split_validation(limited, validation_count(data_params.real("validation"), limited.size()),
+                       static_cast<std::uint64_t>(data_params.integer("validation_seed")));
+  const LabelledImages& train = split.train;
   const LabelledImages test = data->test.head(data_params.integer("test_limit"));
-  fmt::print("data: {} ({} train, {} test images, {}x{}x{}, {} classes)\n", data->info.name, train.size(), test.size(),
-             data->info.channels, data->info.height, data->info.width, data->info.num_classes);
+  fmt::print("data: {} ({} train, {} validation, {} test images, {}x{}x{}, {} classes)\n", data->info.name, train.size(),
+             split.validation.size(), test.size(), data->info.channels, data->info.height, data->info.width,
+             data->info.num_classes);
   std::fflush(stdout);  // the run's output interleaves with the parent's in logs
 
   // Every balancing section: [balancing], then [balancing.also.<label>]; gates hear which are on.
@@ -195,10 +207,25 @@ void execute_run(const Experiment& experiment, const Registry& registry, RunStor
   auto trainer = make_component(registry, PluginKind::trainer, trainer_params,
                                 [&] { return registry.trainer(trainer_params.string("name"))(trainer_params); });
 
-  store.record_provenance(run_id, provenance(experiment, environment));
+  auto run_provenance = provenance(experiment, environment);
+  run_provenance.emplace_back("train_images", std::to_string(train.size()));
+  run_provenance.emplace_back("validation_images", std::to_string(split.validation.size()));
+  run_provenance.emplace_back("test_images", std::to_string(test.size()));
+  store.record_provenance(run_id, run_provenance);
   StoreMetricSink sink(store, run_id, environment);
   TrainContext context{*model, train, device, attack.get(), balancing, sink, static_cast<std::uint64_t>(experiment.seed())};
+  context.augmentation = AugmentationOptions::from(data_params);
+  if (split.validation.size() > 0) context.validation = &split.validation;
+  context.validation_every = experiment.section("eval").integer("validation_every");
+  context.validation_batch_size = experiment.section("eval").integer("batch_size");
+  if (!environment.output_dir.empty()) {
+    // A checkpoint left by an earlier attempt of this run (killed, interrupted) is where it goes on.
+    context.checkpoint = {environment.output_dir + "/checkpoint.pt", run.integer("checkpoint_every"), /*resume=*/true};
+  }
   trainer->fit(context);
+  if (!context.checkpoint.path.empty() && std::filesystem::exists(context.checkpoint.path)) {
+    store.record_artifact(run_id, "training_state", context.checkpoint.path, sha256_file_hex(context.checkpoint.path));
+  }
 
   const EvaluationResult result =
       evaluate(*model, test, experiment.section("eval").integer("batch_size"), device, eval_attacks);

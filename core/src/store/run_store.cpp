@@ -9,6 +9,7 @@
 #include <array>
 #include <cerrno>
 #include <cstdlib>
+#include <fstream>
 #include <limits>
 #include <type_traits>
 
@@ -367,13 +368,13 @@ void recreate_view(SQLite::Database& db, const ViewSpec& view) {
 }
 
 // Puts runs back to pending for a new attempt (attempt kept), inside the caller's transaction. The
-// new attempt starts over: the curves and results of the failed one would mix with its own.
+// results of the failed attempt go; its per-epoch curves stay, because the new attempt continues
+// from the run's last checkpoint and rewrites every epoch it trains again.
 void back_to_pending(SQLite::Database& db, const std::vector<std::int64_t>& run_ids) {
   const char* const kStatements[] = {
       "UPDATE runs SET status = 'pending', error = NULL, started_at = NULL, finished_at = NULL, pid = 0, "
       "worker = NULL, heartbeat_at = NULL WHERE id = ?",
-      "DELETE FROM metrics WHERE run_id = ?", "DELETE FROM epoch_metrics WHERE run_id = ?",
-      "DELETE FROM expert_metrics WHERE run_id = ?"};
+      "DELETE FROM metrics WHERE run_id = ?", "DELETE FROM expert_metrics WHERE run_id = ?"};
   for (const char* sql : kStatements) {
     Sql statement(db, sql);
     for (const std::int64_t run_id : run_ids) {
@@ -382,6 +383,17 @@ void back_to_pending(SQLite::Database& db, const std::vector<std::int64_t>& run_
       statement.exec();
     }
   }
+}
+
+// No such process, or only its zombie (a killed launcher's orphans wait for a reaper that a
+// container's first process may never be).
+bool process_is_gone(pid_t pid) {
+  if (::kill(pid, 0) == -1 && errno == ESRCH) return true;
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string text;
+  std::getline(stat, text);
+  const std::size_t end_of_name = text.rfind(')');
+  return end_of_name != std::string::npos && end_of_name + 2 < text.size() && text[end_of_name + 2] == 'Z';
 }
 
 // ---- overrides as a JSON array of strings -------------------------------------------------------
@@ -782,13 +794,19 @@ void RunStore::finish_sweep(std::int64_t sweep_id) {
   });
 }
 
-std::optional<std::int64_t> RunStore::claim_run(std::int64_t sweep_id, const std::string& worker) {
+std::optional<std::int64_t> RunStore::claim_run(std::int64_t sweep_id, const std::string& worker,
+                                                std::optional<std::int64_t> only_run) {
   return guarded("claim a run of sweep " + std::to_string(sweep_id) + " in " + path_, [&] {
     // BEGIN IMMEDIATE holds the write lock from the SELECT to the UPDATE: two workers never claim
     // the same run.
     auto transaction = write_transaction(*db_);
-    Sql select(*db_, "SELECT id FROM runs WHERE sweep_id = ? AND status = 'pending' ORDER BY idx, id LIMIT 1");
+    Sql select(*db_, "SELECT id FROM runs WHERE sweep_id = ? AND status = 'pending' AND (? IS NULL OR id = ?) "
+                     "ORDER BY idx, id LIMIT 1");
     select.stmt.bind(1, sweep_id);
+    if (only_run) {
+      select.stmt.bind(2, *only_run);
+      select.stmt.bind(3, *only_run);
+    }
     if (!select.step()) return std::optional<std::int64_t>();
     const std::int64_t run_id = select.stmt.getColumn(0).getInt64();
     Sql update(*db_,
@@ -848,7 +866,7 @@ std::vector<std::int64_t> RunStore::reap_dead_runs(std::int64_t sweep_id, const 
       // On this host the process table decides: a live process (even a stopped one, Ctrl-Z) that
       // missed heartbeats is not dead, and re-running its run would execute it twice.
       if (host == this_host && pid > 0) {
-        if (::kill(static_cast<pid_t>(pid), 0) == -1 && errno == ESRCH) {
+        if (process_is_gone(static_cast<pid_t>(pid))) {
           dead.emplace_back(select.stmt.getColumn(0).getInt64(),
                             fmt::format("interrupted: its process {} on {} is gone", pid, host));
         }

@@ -1,7 +1,11 @@
 #include "armor/train/epoch_trainer.h"
 
+#include <ATen/CPUGeneratorImpl.h>
+
 #include <chrono>
 #include <cmath>
+#include <filesystem>
+#include <mutex>
 
 #include <fmt/core.h>
 #include <torch/torch.h>
@@ -10,6 +14,8 @@
 #include "armor/error.h"
 #include "armor/nn/classifier.h"
 #include "armor/train/balancing_term.h"
+#include "armor/train/lr_schedule.h"
+#include "armor/train/state_dict.h"
 #include "armor/train/metric_sink.h"
 #include "armor/util/progress.h"
 
@@ -20,92 +26,236 @@ ParamSchema epoch_trainer_params() {
       .integer("epochs", 10, "Passes over the training data", 0)
       .integer("batch_size", 128, "Training batch size", 1)
       .string("optimizer", "sgd", "Optimiser", {"sgd", "adam"})
-      .real("lr", 0.05, "Learning rate (peak, for schedules)", 0)
+      .real("lr", 0.05, "Learning rate (the peak of the schedule)", 0)
       .real("momentum", 0.9, "SGD momentum", 0, 1)
       .boolean("nesterov", true, "Nesterov momentum (SGD)")
       .real("weight_decay", 5e-4, "L2 weight decay", 0)
-      .string("schedule", "cosine", "Learning-rate schedule per iteration", {"constant", "cosine"});
+      .extend(lr_schedule_params());
 }
 
+ParamSchema adversarial_trainer_params() {
+  return epoch_trainer_params().string("attack_mode", "train", "Model mode while crafting the training attack",
+                                       {"train", "eval"});
+}
+
+struct EpochTrainer::EpochTotals {
+  double loss = 0, aux = 0, correct = 0, seen = 0, lr = 0;
+  std::int64_t batches = 0;
+};
+
 EpochTrainer::EpochTrainer(const Params& params)
-    : epochs_(params.integer("epochs")),
-      batch_size_(params.integer("batch_size")),
-      optimizer_(params.string("optimizer")),
-      lr_(params.real("lr")),
-      momentum_(params.real("momentum")),
-      nesterov_(params.boolean("nesterov")),
-      weight_decay_(params.real("weight_decay")),
-      schedule_(params.string("schedule")) {}
+    : params_(params), epochs_(params.integer("epochs")), batch_size_(params.integer("batch_size")) {}
+
+EpochTrainer::~EpochTrainer() = default;
 
 namespace {
 
-std::unique_ptr<torch::optim::Optimizer> make_optimizer(const std::string& name, std::vector<torch::Tensor> parameters,
-                                                        double lr, double momentum, bool nesterov, double weight_decay) {
-  if (name == "adam") {
+std::unique_ptr<torch::optim::Optimizer> make_optimizer(const Params& params, std::vector<torch::Tensor> parameters) {
+  const double lr = params.real("lr");
+  const double weight_decay = params.real("weight_decay");
+  if (params.string("optimizer") == "adam") {
     return std::make_unique<torch::optim::Adam>(parameters, torch::optim::AdamOptions(lr).weight_decay(weight_decay));
   }
-  return std::make_unique<torch::optim::SGD>(
-      parameters, torch::optim::SGDOptions(lr).momentum(momentum).nesterov(nesterov && momentum > 0).weight_decay(weight_decay));
+  const double momentum = params.real("momentum");
+  return std::make_unique<torch::optim::SGD>(parameters, torch::optim::SGDOptions(lr)
+                                                             .momentum(momentum)
+                                                             .nesterov(params.boolean("nesterov") && momentum > 0)
+                                                             .weight_decay(weight_decay));
 }
 
 void set_lr(torch::optim::Optimizer& optimizer, double lr) {
   for (auto& group : optimizer.param_groups()) group.options().set_lr(lr);
 }
 
+struct ValidationScore {
+  double loss = 0;
+  double accuracy = 0;
+};
+
+ValidationScore validate(Classifier& model, const LabelledImages& data, std::int64_t batch_size, torch::Device device) {
+  model.eval();
+  BatchLoader loader(data, batch_size, device);
+  double loss = 0, correct = 0;
+  {
+    torch::NoGradGuard no_grad;
+    while (auto batch = loader.next()) {
+      const torch::Tensor logits = model.forward(batch->x);
+      loss += torch::nn::functional::cross_entropy(logits, batch->y,
+                                                   torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
+                  .item<double>();
+      correct += logits.argmax(1).eq(batch->y).sum().item<double>();
+    }
+  }
+  model.train();
+  const auto n = static_cast<double>(std::max<std::int64_t>(1, data.size()));
+  return {loss / n, correct / n};
+}
+
 }  // namespace
 
+torch::Tensor EpochTrainer::while_crafting(TrainContext& ctx, const std::function<torch::Tensor()>& craft) {
+  if (params_.string("attack_mode") == "eval") ctx.model.eval();
+  torch::Tensor crafted = craft();
+  ctx.model.train();
+  return crafted;
+}
+
+ThreatBall EpochTrainer::threat_ball(const TrainContext& ctx, const std::string& trainer) {
+  if (ctx.attack == nullptr) throw RunError("trainer " + trainer + " needs an [attack] section: its eps is the threat model");
+  const std::optional<ThreatBall> ball = ctx.attack->threat_ball();
+  if (!ball) {
+    throw RunError("trainer " + trainer + " takes eps from [attack], but attack '" + ctx.attack->describe() +
+                   "' has no Lp ball (use pgd, fgsm or apgd)");
+  }
+  return *ball;
+}
+
 void EpochTrainer::fit(TrainContext& ctx) {
-  BatchLoader loader(ctx.train_data, batch_size_, /*shuffle=*/true, ctx.seed, ctx.device);
-  auto optimizer = make_optimizer(optimizer_, ctx.model.parameters(), lr_, momentum_, nesterov_, weight_decay_);
-  const std::int64_t steps_per_epoch = loader.num_batches();
-  const double total_steps = static_cast<double>(std::max<std::int64_t>(1, epochs_ * steps_per_epoch));
-  std::int64_t step = 0;
-  for (std::int64_t epoch = 0; epoch < epochs_; ++epoch) {
-    ctx.model.train();
-    loader.start_epoch(epoch);
-    Progress progress(fmt::format("epoch {}/{}", epoch + 1, epochs_), steps_per_epoch);
+  BatchLoaderOptions loader_options;
+  loader_options.batch_size = batch_size_;
+  loader_options.shuffle = true;
+  loader_options.seed = ctx.seed;
+  loader_options.device = ctx.device;
+  loader_options.augmentation = ctx.augmentation;
+  BatchLoader loader(ctx.train_data, loader_options);
+  optimizer_ = make_optimizer(params_, ctx.model.parameters());
+  schedule_ = std::make_unique<LrSchedule>(params_, epochs_, loader.num_batches());
+  step_ = 0;
+  std::int64_t first_epoch = 0;
+  if (ctx.checkpoint.resume && !ctx.checkpoint.path.empty() && std::filesystem::exists(ctx.checkpoint.path)) {
+    first_epoch = load_checkpoint(ctx);
+    fmt::print("resumed from {} after epoch {}\n", ctx.checkpoint.path, first_epoch);
+  }
+  for (std::int64_t epoch = first_epoch; epoch < epochs_; ++epoch) {
     const auto start = std::chrono::steady_clock::now();
-    double loss_sum = 0, aux_sum = 0, correct = 0, seen = 0, lr = lr_;
-    std::int64_t batches = 0;
-    while (auto batch = loader.next()) {
-      lr = schedule_ == "cosine" ? 0.5 * lr_ * (1.0 + std::cos(M_PI * static_cast<double>(step) / total_steps)) : lr_;
-      set_lr(*optimizer, lr);
-      const torch::Tensor input = training_input(ctx, batch->x, batch->y);
-      optimizer->zero_grad();
-      const torch::Tensor logits = ctx.model.forward(input);
-      const torch::Tensor task_loss = torch::nn::functional::cross_entropy(logits, batch->y);
-      const torch::Tensor aux_loss = ctx.balancing.compute(ctx.model);
-      const torch::Tensor loss = task_loss + aux_loss;
-      const double loss_value = loss.item<double>();
-      if (!std::isfinite(loss_value)) {
-        throw DivergedError(fmt::format("non-finite training loss ({}) at epoch {}, batch {}", loss_value, epoch + 1, batches + 1));
-      }
-      loss.backward();
-      optimizer->step();
-      const auto n = static_cast<double>(batch->y.size(0));
-      loss_sum += task_loss.item<double>() * n;
-      aux_sum += aux_loss.item<double>() * n;
-      correct += logits.argmax(1).eq(batch->y).sum().item<double>();
-      seen += n;
-      ++batches;
-      ++step;
-      progress.update(batches, fmt::format("loss {:.4f} acc {:.3f}", loss_sum / seen, correct / seen));
-    }
+    EpochTotals totals;
+    train_epoch(ctx, loader, epoch, totals);
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    const double accuracy = seen > 0 ? correct / seen : 0.0;
-    progress.finish(fmt::format("loss {:.4f} acc {:.3f} {:.0f} img/s", seen > 0 ? loss_sum / seen : 0.0, accuracy,
-                                seen / std::max(seconds, 1e-9)));
-    const bool go_on = ctx.metrics.epoch_end(static_cast<int>(epoch + 1), {{"train_loss", seen > 0 ? loss_sum / seen : 0.0},
-                                                         {"train_acc", accuracy},
-                                                         {"balancing_loss", seen > 0 ? aux_sum / seen : 0.0},
-                                                         {"lr", lr},
-                                                         {"seconds", seconds},
-                                                         {"images_per_second", seen / std::max(seconds, 1e-9)}});
-    if (!go_on) {
-      fmt::print("stopped after epoch {} by the sweep's early stopping\n", epoch + 1);
+    const double seen = std::max(totals.seen, 1.0);
+    MetricValues values{{"train_loss", totals.loss / seen},
+                        {"train_acc", totals.correct / seen},
+                        {"balancing_loss", totals.aux / seen},
+                        {"lr", totals.lr},
+                        {"seconds", seconds},
+                        {"images_per_second", totals.seen / std::max(seconds, 1e-9)}};
+    const bool last = epoch + 1 == epochs_;
+    if (ctx.validation != nullptr && ctx.validation->size() > 0 &&
+        (last || (ctx.validation_every > 0 && (epoch + 1) % ctx.validation_every == 0))) {
+      const ValidationScore score = validate(ctx.model, *ctx.validation, ctx.validation_batch_size, ctx.device);
+      values.emplace_back("val_loss", score.loss);
+      values.emplace_back("val_acc", score.accuracy);
+      fmt::print("epoch {}/{}: validation loss {:.4f} acc {:.4f}\n", epoch + 1, epochs_, score.loss, score.accuracy);
+    }
+    // The checkpoint comes first: once an epoch's metrics are in runs.db, its state is on disk.
+    if (!ctx.checkpoint.path.empty() && (last || (ctx.checkpoint.every > 0 && (epoch + 1) % ctx.checkpoint.every == 0))) {
+      save_checkpoint(ctx, epoch + 1);
+    }
+    if (!ctx.metrics.epoch_end(static_cast<int>(epoch + 1), values)) {
+      fmt::print("stopped after epoch {}\n", epoch + 1);
       break;
     }
   }
+}
+
+void EpochTrainer::train_epoch(TrainContext& ctx, BatchLoader& loader, std::int64_t epoch, EpochTotals& totals) {
+  ctx.model.train();
+  loader.start_epoch(epoch);
+  Progress progress(fmt::format("epoch {}/{}", epoch + 1, epochs_), loader.num_batches());
+  const auto start = std::chrono::steady_clock::now();
+  while (auto batch = loader.next()) {
+    totals.lr = schedule_->at(step_);
+    set_lr(*optimizer_, totals.lr);
+    for (std::int64_t replay = 0; replay < replays(); ++replay) {
+      optimizer_->zero_grad();
+      const StepLoss step = step_loss(ctx, batch->x, batch->y);
+      const torch::Tensor aux_loss = ctx.balancing.compute(ctx.model);
+      const torch::Tensor loss = step.loss + aux_loss;
+      const double loss_value = loss.item<double>();
+      if (!std::isfinite(loss_value)) {
+        throw DivergedError(
+            fmt::format("non-finite training loss ({}) at epoch {}, batch {}", loss_value, epoch + 1, totals.batches + 1));
+      }
+      loss.backward();
+      after_backward(ctx);
+      optimizer_->step();
+      const auto n = static_cast<double>(batch->y.size(0));
+      totals.loss += step.loss.item<double>() * n;
+      totals.aux += aux_loss.item<double>() * n;
+      totals.correct += step.logits.argmax(1).eq(batch->y).sum().item<double>();
+      totals.seen += n;
+    }
+    ++totals.batches;
+    ++step_;
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    progress.update(totals.batches, fmt::format("loss {:.4f} acc {:.3f} {:.0f} img/s", totals.loss / totals.seen,
+                                                totals.correct / totals.seen, totals.seen / std::max(seconds, 1e-9)));
+  }
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double seen = std::max(totals.seen, 1.0);
+  progress.finish(fmt::format("loss {:.4f} acc {:.3f} {:.0f} img/s", totals.loss / seen, totals.correct / seen,
+                              totals.seen / std::max(seconds, 1e-9)));
+}
+
+// The checkpoint: one LibTorch archive, written to a temporary file and renamed over the old one,
+// so a kill while saving leaves the previous checkpoint whole.
+void EpochTrainer::save_checkpoint(const TrainContext& ctx, std::int64_t epochs_done) const {
+  torch::serialize::OutputArchive archive;
+  torch::serialize::OutputArchive model_archive;
+  ctx.model.save(model_archive);
+  archive.write("model", model_archive);
+  torch::serialize::OutputArchive optimizer_archive;
+  optimizer_->save(optimizer_archive);
+  archive.write("optimizer", optimizer_archive);
+  torch::serialize::OutputArchive trainer_archive;
+  save_state(trainer_archive);
+  archive.write("trainer", trainer_archive);
+  archive.write("epochs_done", torch::tensor(epochs_done, torch::kInt64));
+  archive.write("step", torch::tensor(step_, torch::kInt64));
+  at::Generator generator = at::detail::getDefaultCPUGenerator();
+  {
+    std::lock_guard<std::mutex> lock(generator.mutex());
+    archive.write("cpu_rng", generator.get_state());
+  }
+  const std::filesystem::path path(ctx.checkpoint.path);
+  if (path.has_parent_path()) std::filesystem::create_directories(path.parent_path());
+  const std::string temporary = ctx.checkpoint.path + ".tmp";
+  archive.save_to(temporary);
+  std::filesystem::rename(temporary, path);
+}
+
+std::int64_t EpochTrainer::load_checkpoint(TrainContext& ctx) {
+  const std::string& path = ctx.checkpoint.path;
+  torch::serialize::InputArchive archive;
+  torch::Tensor epochs_done, step, rng;
+  try {
+    archive.load_from(path, ctx.device);
+    torch::serialize::InputArchive model_archive;
+    archive.read("model", model_archive);
+    load_module_strict(ctx.model, model_archive, "checkpoint " + path);
+    torch::serialize::InputArchive optimizer_archive;
+    archive.read("optimizer", optimizer_archive);
+    optimizer_->load(optimizer_archive);
+    torch::serialize::InputArchive trainer_archive;
+    archive.read("trainer", trainer_archive);
+    load_state(trainer_archive);
+    archive.read("epochs_done", epochs_done);
+    archive.read("step", step);
+    archive.read("cpu_rng", rng);
+  } catch (const c10::Error& error) {
+    throw RunError(fmt::format("checkpoint {} does not fit this run (another model or trainer?): {}", path,
+                               error.what_without_backtrace()));
+  }
+  at::Generator generator = at::detail::getDefaultCPUGenerator();  // shares the default generator
+  {
+    std::lock_guard<std::mutex> lock(generator.mutex());
+    generator.set_state(rng.cpu());
+  }
+  step_ = step.item<std::int64_t>();
+  const std::int64_t done = epochs_done.item<std::int64_t>();
+  if (done > epochs_) {
+    throw RunError(fmt::format("checkpoint {} is after epoch {}, past this run's {} epochs", path, done, epochs_));
+  }
+  return done;
 }
 
 }  // namespace armor

@@ -34,7 +34,12 @@ void Progress::print(std::int64_t done, const std::string& status, bool final_li
   const int filled = static_cast<int>(fraction * kWidth);
   const std::string bar = std::string(static_cast<std::size_t>(filled), '#') +
                           std::string(static_cast<std::size_t>(kWidth - filled), '.');
-  const std::string line = fmt::format("{} [{}] {:3.0f}% {:6.1f}s {}", label_, bar, fraction * 100.0, seconds, status);
+  // Time left, extrapolated from the pace so far.
+  const std::string left = !final_line && fraction > 0 && fraction < 1
+                               ? fmt::format(" ({:.0f}s left)", seconds * (1.0 - fraction) / fraction)
+                               : "";
+  const std::string line =
+      fmt::format("{} [{}] {:3.0f}% {:6.1f}s{} {}", label_, bar, fraction * 100.0, seconds, left, status);
   if (terminal_) {
     fmt::print("\r\033[K{}{}", line, final_line ? "\n" : "");
   } else {

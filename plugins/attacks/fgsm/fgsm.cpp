@@ -27,6 +27,7 @@ class Fgsm : public armor::Attack {
     return armor::project_linf(x.detach() + eps_ * gradient.sign(), x.detach(), eps_);
   }
 
+  std::optional<armor::ThreatBall> threat_ball() const override { return armor::ThreatBall{armor::Norm::linf, eps_}; }
   std::string describe() const override { return fmt::format("FGSM Linf eps={:.5g}", eps_); }
 
  private:

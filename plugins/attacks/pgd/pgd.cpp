@@ -63,6 +63,7 @@ class Pgd : public armor::Attack {
     return worst;
   }
 
+  std::optional<armor::ThreatBall> threat_ball() const override { return armor::ThreatBall{norm_, eps_}; }
   std::string describe() const override {
     return fmt::format("PGD-{} {} {} eps={:.5g} step={:.5g}{}{}", steps_, armor::to_string(norm_), armor::to_string(loss_),
                        eps_, step_size_, random_start_ ? " random-start" : "",

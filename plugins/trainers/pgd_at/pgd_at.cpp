@@ -3,6 +3,8 @@
 // attack_mode chooses the model's mode while the attack runs; training mode is restored after it,
 // so BatchNorm and dropout are always in training mode for the weight update.
 
+#include <torch/torch.h>
+
 #include "armor/attack/attack.h"
 #include "armor/error.h"
 #include "armor/nn/classifier.h"
@@ -14,26 +16,20 @@ namespace {
 
 class PgdAtTrainer : public armor::EpochTrainer {
  public:
-  explicit PgdAtTrainer(const armor::Params& params)
-      : EpochTrainer(params), attack_in_eval_mode_(params.string("attack_mode") == "eval") {}
+  using EpochTrainer::EpochTrainer;
 
  protected:
-  torch::Tensor training_input(armor::TrainContext& ctx, const torch::Tensor& x, const torch::Tensor& y) override {
+  armor::StepLoss step_loss(armor::TrainContext& ctx, const torch::Tensor& x, const torch::Tensor& y) override {
     if (ctx.attack == nullptr) throw armor::RunError("trainer pgd_at needs an [attack] section");
-    if (attack_in_eval_mode_) ctx.model.eval();
-    torch::Tensor adversarial = ctx.attack->perturb(ctx.model, x, y);
-    ctx.model.train();
-    return adversarial;
+    const torch::Tensor adversarial = while_crafting(ctx, [&] { return ctx.attack->perturb(ctx.model, x, y); });
+    const torch::Tensor logits = ctx.model.forward(adversarial);
+    return {torch::nn::functional::cross_entropy(logits, y), logits};
   }
-
- private:
-  bool attack_in_eval_mode_;
 };
 
 void register_pgd_at(armor::Registry& registry) {
   registry.add_trainer("pgd_at", "PGD adversarial training (Madry et al.): loss on adversarial images only",
-                       armor::epoch_trainer_params().string(
-                           "attack_mode", "train", "Model mode while crafting the training attack", {"train", "eval"}),
+                       armor::adversarial_trainer_params(),
                        [](const armor::Params& params) { return std::make_shared<PgdAtTrainer>(params); });
 }
 

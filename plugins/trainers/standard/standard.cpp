@@ -1,5 +1,8 @@
 // trainer/standard: empirical risk minimisation on clean images (+ the balancing term).
 
+#include <torch/torch.h>
+
+#include "armor/nn/classifier.h"
 #include "armor/plugin/plugin_info.h"
 #include "armor/plugin/registry.h"
 #include "armor/train/epoch_trainer.h"
@@ -11,7 +14,10 @@ class StandardTrainer : public armor::EpochTrainer {
   using EpochTrainer::EpochTrainer;
 
  protected:
-  torch::Tensor training_input(armor::TrainContext&, const torch::Tensor& x, const torch::Tensor&) override { return x; }
+  armor::StepLoss step_loss(armor::TrainContext& ctx, const torch::Tensor& x, const torch::Tensor& y) override {
+    const torch::Tensor logits = ctx.model.forward(x);
+    return {torch::nn::functional::cross_entropy(logits, y), logits};
+  }
 };
 
 void register_standard(armor::Registry& registry) {

@@ -39,6 +39,7 @@ class Apgd : public Attack {
   explicit Apgd(ApgdOptions options);
   torch::Tensor perturb(Classifier& model, const torch::Tensor& x, const torch::Tensor& y) override;
   std::string describe() const override;
+  std::optional<ThreatBall> threat_ball() const override { return ThreatBall{options_.norm(), options_.eps()}; }
   const ApgdOptions& options() const noexcept { return options_; }
 
  private:

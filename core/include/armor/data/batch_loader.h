@@ -1,12 +1,17 @@
 #pragma once
-// BatchLoader: draws batches from in-memory uint8 data, shuffled per epoch from the run's seed.
+// BatchLoader: draws batches from in-memory uint8 data, shuffled and augmented per epoch from the
+// run's seed (the order and the augmentations depend only on (seed, epoch)). The next batch is
+// prepared on a background thread while the caller works on the current one.
 // next(): x float [B,C,H,W] in [0,1] on the device, y int64 [B].
 
 #include <cstdint>
+#include <future>
 #include <optional>
 
+#include <ATen/core/Generator.h>
 #include <torch/types.h>
 
+#include "armor/data/augmentation.h"
 #include "armor/data/dataset.h"
 
 namespace armor {
@@ -16,11 +21,25 @@ struct Batch {
   torch::Tensor y;
 };
 
+struct BatchLoaderOptions {
+  std::int64_t batch_size = 128;
+  bool shuffle = false;
+  std::uint64_t seed = 0;
+  torch::Device device = torch::kCPU;
+  AugmentationOptions augmentation;  // none by default
+  bool prefetch = true;              // prepare the next batch on a background thread
+};
+
 class BatchLoader {
  public:
-  BatchLoader(LabelledImages data, std::int64_t batch_size, bool shuffle, std::uint64_t seed, torch::Device device);
+  BatchLoader(LabelledImages data, BatchLoaderOptions options);
+  // The evaluation form: in order, no augmentation.
+  BatchLoader(LabelledImages data, std::int64_t batch_size, torch::Device device);
+  ~BatchLoader();
+  BatchLoader(const BatchLoader&) = delete;
+  BatchLoader& operator=(const BatchLoader&) = delete;
 
-  // Starts a pass over the data; the order depends only on (seed, epoch).
+  // Starts a pass over the data.
   void start_epoch(std::int64_t epoch);
   std::optional<Batch> next();
 
@@ -28,13 +47,16 @@ class BatchLoader {
   std::int64_t num_images() const { return data_.size(); }
 
  private:
+  std::optional<Batch> make_batch();  // the batch at position_, advancing it
+  void prefetch();
+
   LabelledImages data_;
-  std::int64_t batch_size_;
-  bool shuffle_;
-  std::uint64_t seed_;
-  torch::Device device_;
+  BatchLoaderOptions options_;
+  Augmentation augmentation_;
+  at::Generator generator_;  // the epoch's augmentation draws
   torch::Tensor order_;
   std::int64_t position_ = 0;
+  std::future<std::optional<Batch>> pending_;
 };
 
 }  // namespace armor

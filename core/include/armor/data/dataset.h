@@ -36,6 +36,18 @@ struct DatasetSplits {
   LabelledImages test;
 };
 
+// A validation split carved out of training data: `count` images drawn by a permutation seeded
+// with `seed` (the same images for every run with that seed), the rest stays training data.
+struct TrainValidation {
+  LabelledImages train;
+  LabelledImages validation;
+};
+TrainValidation split_validation(const LabelledImages& train, std::int64_t count, std::uint64_t seed);
+
+// [data].validation as an image count: 0 = none, a value in (0,1) a fraction of `train_size`, a
+// whole number >= 1 a count (ConfigError through `data.fail` when it leaves no training data).
+std::int64_t validation_count(double value, std::int64_t train_size);
+
 // Reads an IDX image file ([N,H,W] uint8) and its IDX label file ([N] uint8), gzip-compressed or
 // not. DataError naming the file on a missing file, a bad magic number, a truncated file or a
 // count that differs between the two.

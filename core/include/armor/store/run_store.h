@@ -165,7 +165,8 @@ class RunStore {
 
   // Atomically claims the pending run of `sweep_id` with the lowest idx: status running, worker set,
   // attempt + 1, heartbeat now. nullopt when none is pending. Safe with several worker processes.
-  std::optional<std::int64_t> claim_run(std::int64_t sweep_id, const std::string& worker);
+  std::optional<std::int64_t> claim_run(std::int64_t sweep_id, const std::string& worker,
+                                        std::optional<std::int64_t> only_run = std::nullopt);
   // The process executing a claimed run says it started (pid, started_at, heartbeat).
   void start_run(std::int64_t run_id, std::int64_t pid = 0);
   void heartbeat(std::int64_t run_id);

@@ -7,6 +7,7 @@
 
 #include <torch/types.h>
 
+#include "armor/data/augmentation.h"
 #include "armor/data/dataset.h"
 
 namespace armor {
@@ -16,6 +17,14 @@ class BalancingTerm;
 class Classifier;
 class MetricSink;
 
+// Where and how often a trainer saves its whole state (model, optimiser, schedule position, RNG,
+// epoch), and whether it continues from a checkpoint already there.
+struct CheckpointPlan {
+  std::string path;        // "" = no checkpoints
+  std::int64_t every = 1;  // epochs between checkpoints; the last epoch always gets one (0 = only it)
+  bool resume = false;     // continue from `path` when it exists
+};
+
 struct TrainContext {
   Classifier& model;
   const LabelledImages& train_data;
@@ -24,6 +33,11 @@ struct TrainContext {
   const BalancingTerm& balancing;
   MetricSink& metrics;
   std::uint64_t seed;
+  AugmentationOptions augmentation{};        // applied to training batches
+  const LabelledImages* validation = nullptr;  // evaluated every `validation_every` epochs when set
+  std::int64_t validation_every = 1;
+  std::int64_t validation_batch_size = 256;
+  CheckpointPlan checkpoint{};
 };
 
 class Trainer {

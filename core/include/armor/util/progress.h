@@ -1,5 +1,5 @@
 #pragma once
-// Progress: one line of progress for long work. On a terminal the line is redrawn in place (at most
+// Progress: one line of progress for long work (label, bar, share done, seconds so far and left, status). On a terminal the line is redrawn in place (at most
 // 5 times a second); in a log it is printed every 10 seconds and at the end.
 
 #include <chrono>

@@ -1,0 +1,169 @@
+// Batched augmentation keeps shapes and ranges and moves pixels as documented; the batch loader
+// covers every image once per epoch, in an order and with augmentations fixed by (seed, epoch).
+
+#include <algorithm>
+#include <numeric>
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "armor/data/augmentation.h"
+#include "armor/data/batch_loader.h"
+
+namespace {
+
+at::Generator generator(std::uint64_t seed) { return at::make_generator<at::CPUGeneratorImpl>(seed); }
+
+torch::Tensor random_batch() {
+  torch::manual_seed(0);
+  return torch::rand({16, 3, 12, 10});
+}
+
+TEST(Augmentation, EveryKindKeepsTheShapeAndTheRange) {
+  armor::AugmentationOptions options;
+  options.crop_padding = 3;
+  options.flip = true;
+  options.translate = 2;
+  options.cutout = 4;
+  options.jitter = 0.5;
+  const torch::Tensor x = random_batch();
+  auto draws = generator(1);
+  const torch::Tensor out = armor::Augmentation(options).apply(x, draws);
+  EXPECT_EQ(out.sizes(), x.sizes());
+  EXPECT_GE(out.min().item<float>(), 0.0f);
+  EXPECT_LE(out.max().item<float>(), 1.0f);
+  EXPECT_FALSE(torch::equal(out, x));
+}
+
+TEST(Augmentation, SameGeneratorSeedSameResult) {
+  armor::AugmentationOptions options;
+  options.crop_padding = 4;
+  options.flip = true;
+  options.cutout = 3;
+  options.jitter = 0.2;
+  const torch::Tensor x = random_batch();
+  auto a = generator(5), b = generator(5), c = generator(6);
+  const armor::Augmentation augmentation(options);
+  const torch::Tensor first = augmentation.apply(x, a);
+  EXPECT_TRUE(torch::equal(first, augmentation.apply(x, b)));
+  EXPECT_FALSE(torch::equal(first, augmentation.apply(x, c)));
+}
+
+TEST(Augmentation, CropWithPaddingShiftsEachImageAndFillsWithZeros) {
+  armor::AugmentationOptions options;
+  options.crop_padding = 2;
+  const torch::Tensor x = torch::rand({64, 1, 8, 8}) + 0.5;  // no zero pixel of its own
+  auto draws = generator(3);
+  const torch::Tensor out = armor::Augmentation(options).apply(x.clamp(0, 1), draws);
+  std::int64_t shifted = 0;
+  for (std::int64_t i = 0; i < out.size(0); ++i) {
+    // Every output image is its input moved by (dy, dx) in [-2, 2]^2 with zeros coming in.
+    bool found = false;
+    for (std::int64_t dy = -2; dy <= 2 && !found; ++dy) {
+      for (std::int64_t dx = -2; dx <= 2 && !found; ++dx) {
+        const torch::Tensor expected =
+            torch::constant_pad_nd(x[i].clamp(0, 1), {2, 2, 2, 2}).narrow(1, 2 + dy, 8).narrow(2, 2 + dx, 8);
+        if (torch::equal(out[i], expected)) {
+          found = true;
+          shifted += (dy != 0 || dx != 0);
+        }
+      }
+    }
+    EXPECT_TRUE(found) << "image " << i << " is not a shifted copy of its input";
+  }
+  EXPECT_GT(shifted, 32) << "most images should move";
+}
+
+TEST(Augmentation, FlipMirrorsAboutHalfOfTheImagesHorizontally) {
+  armor::AugmentationOptions options;
+  options.flip = true;
+  const torch::Tensor x = torch::rand({200, 1, 4, 5});
+  auto draws = generator(9);
+  const torch::Tensor out = armor::Augmentation(options).apply(x, draws);
+  std::int64_t flipped = 0;
+  for (std::int64_t i = 0; i < x.size(0); ++i) {
+    const bool same = torch::equal(out[i], x[i]);
+    const bool mirrored = torch::equal(out[i], x[i].flip({2}));
+    EXPECT_TRUE(same || mirrored) << i;
+    flipped += mirrored;
+  }
+  EXPECT_GT(flipped, 70);
+  EXPECT_LT(flipped, 130);
+}
+
+TEST(Augmentation, CutoutZeroesAtMostASquareOfTheGivenSide) {
+  armor::AugmentationOptions options;
+  options.cutout = 3;
+  const torch::Tensor x = torch::rand({50, 2, 10, 10}) * 0.5 + 0.5;
+  auto draws = generator(2);
+  const torch::Tensor out = armor::Augmentation(options).apply(x, draws);
+  const torch::Tensor zeroed = out.eq(0).sum({1, 2, 3});  // per image, over 2 channels
+  EXPECT_LE(zeroed.max().item<std::int64_t>(), 2 * 9);
+  EXPECT_GT(zeroed.sum().item<std::int64_t>(), 0);
+  EXPECT_TRUE(torch::equal(out.masked_select(out.ne(0)), x.masked_select(out.ne(0))));
+}
+
+armor::LabelledImages numbered_images(std::int64_t count) {
+  return {torch::arange(count, torch::kInt64).remainder(256).to(torch::kUInt8).view({count, 1, 1, 1}).expand({count, 1, 2, 2}).contiguous(),
+          torch::arange(count, torch::kInt64)};
+}
+
+std::vector<std::int64_t> epoch_labels(armor::BatchLoader& loader, std::int64_t epoch) {
+  loader.start_epoch(epoch);
+  std::vector<std::int64_t> labels;
+  while (auto batch = loader.next()) {
+    for (std::int64_t i = 0; i < batch->y.size(0); ++i) labels.push_back(batch->y[i].item<std::int64_t>());
+    EXPECT_EQ(batch->x.scalar_type(), torch::kFloat32);
+    EXPECT_LE(batch->x.max().item<float>(), 1.0f);
+  }
+  return labels;
+}
+
+TEST(BatchLoader, ShuffledEpochsCoverEveryImageOnceInAnOrderFixedBySeedAndEpoch) {
+  armor::BatchLoaderOptions options;
+  options.batch_size = 7;
+  options.shuffle = true;
+  options.seed = 4;
+  armor::BatchLoader loader(numbered_images(50), options);
+  EXPECT_EQ(loader.num_batches(), 8);
+  const auto first = epoch_labels(loader, 0);
+  auto sorted = first;
+  std::sort(sorted.begin(), sorted.end());
+  std::vector<std::int64_t> all(50);
+  std::iota(all.begin(), all.end(), 0);
+  EXPECT_EQ(sorted, all);
+  EXPECT_NE(first, all) << "shuffled";
+  EXPECT_NE(first, epoch_labels(loader, 1)) << "another epoch, another order";
+  armor::BatchLoader again(numbered_images(50), options);
+  EXPECT_EQ(epoch_labels(again, 0), first) << "same seed and epoch, same order";
+}
+
+TEST(BatchLoader, UnshuffledLoaderKeepsTheOrderAndPixelsMatchLabels) {
+  armor::BatchLoader loader(numbered_images(10), 4, torch::kCPU);
+  loader.start_epoch(0);
+  std::int64_t seen = 0;
+  while (auto batch = loader.next()) {
+    for (std::int64_t i = 0; i < batch->y.size(0); ++i, ++seen) {
+      EXPECT_EQ(batch->y[i].item<std::int64_t>(), seen);
+      EXPECT_FLOAT_EQ(batch->x[i][0][1][1].item<float>(), static_cast<float>(seen) / 255.0f);
+    }
+  }
+  EXPECT_EQ(seen, 10);
+}
+
+TEST(BatchLoader, AugmentedBatchesRepeatForTheSameSeedAndEpoch) {
+  armor::BatchLoaderOptions options;
+  options.batch_size = 8;
+  options.shuffle = true;
+  options.seed = 1;
+  options.augmentation.flip = true;
+  options.augmentation.jitter = 0.3;
+  const armor::LabelledImages data{torch::randint(0, 256, {16, 3, 4, 4}).to(torch::kUInt8), torch::zeros({16}, torch::kInt64)};
+  armor::BatchLoader a(data, options), b(data, options);
+  a.start_epoch(2);
+  b.start_epoch(2);
+  EXPECT_TRUE(torch::equal(a.next()->x, b.next()->x));
+}
+
+}  // namespace

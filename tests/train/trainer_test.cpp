@@ -1,0 +1,269 @@
+// The shipped trainers (standard, pgd_at, trades, fast_at, free_at), loaded as the host loads them:
+// each lowers the loss of an easy synthetic task in a few batches, keeps the model's mode right for
+// the weight update, and a run stopped after epoch 1 and resumed from its checkpoint ends with the
+// same weights as one trained straight through.
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <set>
+#include <sstream>
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "armor/attack/attack.h"
+#include "armor/data/builtin_datasets.h"
+#include "armor/data/dataset.h"
+#include "armor/error.h"
+#include "armor/nn/classifier.h"
+#include "armor/plugin/plugin_loader.h"
+#include "armor/plugin/registry.h"
+#include "armor/train/balancing_term.h"
+#include "armor/train/metric_sink.h"
+#include "armor/train/state_dict.h"
+#include "armor/train/trainer.h"
+
+namespace {
+
+using armor::PluginKind;
+using Changes = std::vector<std::pair<std::string, armor::ParamValue>>;
+
+armor::Registry& registry() {
+  static armor::Registry* registry = [] {
+    auto* r = new armor::Registry();  // never freed: the plugins it loaded stay loaded
+    armor::register_builtin_datasets(*r);
+    armor::PluginLoader loader(*r);
+    loader.load_search_path({}, {std::string(ARMOR_TEST_BINARY_DIR) + "/plugins"});
+    return r;
+  }();
+  return *registry;
+}
+
+armor::Params params(PluginKind kind, const std::string& name, const Changes& changes = {}) {
+  armor::Params p(to_string(kind));
+  for (const auto& spec : registry().info(kind, name).params.specs()) p.set(spec.name, spec.default_value, "default");
+  for (const auto& [key, value] : changes) p.set(key, value, "test");
+  return p;
+}
+
+// A small MLP with BatchNorm; records, for every forward pass, whether it ran in training mode and
+// whether its parameters took gradients (an attack freezes them; the weight update does not).
+struct TinyNet : armor::Classifier {
+  struct Call {
+    bool training;
+    bool parameters_train;
+  };
+  explicit TinyNet(std::int64_t pixels, std::int64_t classes)
+      : hidden(register_module("hidden", torch::nn::Linear(pixels, 32))),
+        norm(register_module("norm", torch::nn::BatchNorm1d(32))),
+        out(register_module("out", torch::nn::Linear(32, classes))) {}
+  torch::Tensor forward(const torch::Tensor& x) override {
+    calls.push_back({is_training(), hidden->weight.requires_grad() && torch::GradMode::is_enabled()});
+    return out(torch::relu(norm(hidden(x.flatten(1)))));
+  }
+  torch::nn::Linear hidden;
+  torch::nn::BatchNorm1d norm;
+  torch::nn::Linear out;
+  std::vector<Call> calls;
+};
+
+// Stops training after `stop_after` epochs (0 = never), as a sweep's early stopping would.
+struct StoppingSink : armor::MetricSink {
+  explicit StoppingSink(int stop_after = 0) : stop_after(stop_after) {}
+  bool epoch_end(int epoch, const armor::MetricValues& values) override {
+    epochs.push_back({epoch, values});
+    return stop_after == 0 || epoch < stop_after;
+  }
+  int stop_after;
+  std::vector<std::pair<int, armor::MetricValues>> epochs;
+};
+
+class TrainerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    data_ = registry().dataset("synthetic")(params(PluginKind::dataset, "synthetic",
+                                                   {{"train_size", std::int64_t{256}}, {"test_size", std::int64_t{64}},
+                                                    {"image_size", std::int64_t{8}}, {"num_classes", std::int64_t{4}}}));
+    attack_ = registry().attack("pgd")(params(PluginKind::attack, "pgd",
+                                              {{"eps", 0.05}, {"steps", std::int64_t{3}}, {"step_size", 0.02}}));
+    folder_ = std::filesystem::temp_directory_path() / ("armor_trainer_test_" + std::to_string(::getpid()));
+    std::filesystem::create_directories(folder_);
+  }
+  void TearDown() override { std::filesystem::remove_all(folder_); }
+
+  std::shared_ptr<TinyNet> model(std::uint64_t seed) {
+    torch::manual_seed(seed);
+    return std::make_shared<TinyNet>(64, 4);
+  }
+
+  double clean_loss(TinyNet& net) {
+    torch::NoGradGuard no_grad;
+    net.eval();
+    const torch::Tensor x = data_->train.images.to(torch::kFloat32).div(255.0);
+    const double loss = torch::nn::functional::cross_entropy(net.forward(x), data_->train.labels).item<double>();
+    net.train();
+    return loss;
+  }
+
+  // Trains `net` with trainer `name` (seeded), returning the sink.
+  StoppingSink fit(TinyNet& net, const std::string& name, const Changes& changes, armor::CheckpointPlan checkpoint = {},
+                   int stop_after = 0) {
+    Changes all{{"epochs", std::int64_t{3}}, {"batch_size", std::int64_t{32}}, {"lr", 0.05}};
+    all.insert(all.end(), changes.begin(), changes.end());
+    auto trainer = registry().trainer(name)(params(PluginKind::trainer, name, all));
+    StoppingSink sink(stop_after);
+    armor::TrainContext context{net, data_->train, torch::kCPU, attack_.get(), balancing_, sink, /*seed=*/7};
+    context.checkpoint = std::move(checkpoint);
+    context.validation = &data_->test;
+    torch::manual_seed(11);
+    trainer->fit(context);
+    return sink;
+  }
+
+  std::shared_ptr<armor::DatasetSplits> data_;
+  std::shared_ptr<armor::Attack> attack_;
+  armor::BalancingTerm balancing_;
+  std::filesystem::path folder_;
+};
+
+class EveryTrainer : public TrainerTest, public ::testing::WithParamInterface<std::string> {};
+
+TEST_P(EveryTrainer, LowersTheLossOfAnEasyTaskAndRecordsEpochMetrics) {
+  auto net = model(1);
+  const double before = clean_loss(*net);
+  const Changes changes = GetParam() == "free_at" ? Changes{{"replays", std::int64_t{2}}} : Changes{};
+  const StoppingSink sink = fit(*net, GetParam(), changes);
+  const double after = clean_loss(*net);
+  EXPECT_LT(after, 0.6 * before) << GetParam() << ": loss " << before << " -> " << after;
+  ASSERT_EQ(sink.epochs.size(), 3u);
+  std::set<std::string> keys;
+  for (const auto& [key, value] : sink.epochs.back().second) keys.insert(key);
+  for (const char* key : {"train_loss", "train_acc", "lr", "seconds", "images_per_second", "balancing_loss", "val_loss", "val_acc"}) {
+    EXPECT_TRUE(keys.count(key)) << GetParam() << " records no " << key;
+  }
+}
+
+TEST_P(EveryTrainer, UpdatesWeightsOnlyFromForwardPassesInTrainingMode) {
+  auto net = model(1);
+  fit(*net, GetParam(), GetParam() == "free_at" ? Changes{{"replays", std::int64_t{2}}} : Changes{{"epochs", std::int64_t{1}}});
+  std::size_t updates = 0;
+  for (const TinyNet::Call& call : net->calls) {
+    if (call.parameters_train) {
+      ++updates;
+      EXPECT_TRUE(call.training) << GetParam() << ": a forward pass with trainable weights ran in eval mode";
+    }
+  }
+  EXPECT_GT(updates, 0u);
+  EXPECT_TRUE(net->is_training());
+}
+
+INSTANTIATE_TEST_SUITE_P(Trainers, EveryTrainer, ::testing::Values("standard", "pgd_at", "trades", "fast_at", "free_at"));
+
+TEST_F(TrainerTest, AttackModeEvalCraftsInEvalModeAndUpdatesInTrainingMode) {
+  for (const std::string name : {"pgd_at", "fast_at", "trades"}) {
+    auto net = model(1);
+    fit(*net, name, {{"epochs", std::int64_t{1}}, {"attack_mode", std::string("eval")}});
+    std::size_t crafting = 0;
+    for (const TinyNet::Call& call : net->calls) {
+      if (call.parameters_train) {
+        EXPECT_TRUE(call.training) << name;
+      } else if (call.training) {
+        ADD_FAILURE() << name << ": a crafting forward pass ran in training mode with attack_mode = eval";
+      } else {
+        ++crafting;
+      }
+    }
+    EXPECT_GT(crafting, 0u) << name;
+    EXPECT_TRUE(net->is_training()) << name;
+  }
+}
+
+TEST_F(TrainerTest, AResumedRunEndsWithTheWeightsOfAnUninterruptedOne) {
+  for (const std::string name : {"pgd_at", "free_at"}) {
+    const Changes changes = name == "free_at" ? Changes{{"replays", std::int64_t{2}}} : Changes{};
+    auto straight = model(1);
+    fit(*straight, name, changes, {(folder_ / (name + "_straight.pt")).string(), 1, true});
+
+    const std::string path = (folder_ / (name + "_killed.pt")).string();
+    auto killed = model(1);
+    const StoppingSink first = fit(*killed, name, changes, {path, 1, true}, /*stop_after=*/1);
+    ASSERT_EQ(first.epochs.size(), 1u);
+    auto resumed = model(99);  // other initial weights: everything must come from the checkpoint
+    const StoppingSink rest = fit(*resumed, name, changes, {path, 1, true});
+    ASSERT_EQ(rest.epochs.size(), 2u) << name << ": the resumed run trains epochs 2 and 3 only";
+    EXPECT_EQ(rest.epochs.front().first, 2);
+
+    const auto expected = straight->named_parameters();
+    for (const auto& item : resumed->named_parameters()) {
+      EXPECT_TRUE(torch::equal(item.value(), expected[item.key()])) << name << ": " << item.key() << " differs";
+    }
+    EXPECT_TRUE(torch::equal(resumed->norm->running_mean, straight->norm->running_mean)) << name;
+  }
+}
+
+TEST_F(TrainerTest, ACheckpointOfAnotherModelIsARunErrorNamingTheFile) {
+  const std::string path = (folder_ / "other.pt").string();
+  auto net = model(1);
+  fit(*net, "standard", {{"epochs", std::int64_t{1}}}, {path, 1, true}, /*stop_after=*/1);
+  torch::manual_seed(1);
+  auto other = std::make_shared<TinyNet>(64, 4);
+  other->hidden = other->replace_module("hidden", torch::nn::Linear(64, 16));
+  try {
+    fit(*other, "standard", {{"epochs", std::int64_t{2}}}, {path, 1, true});
+    FAIL() << "expected a RunError";
+  } catch (const armor::RunError& error) {
+    EXPECT_NE(std::string(error.what()).find(path), std::string::npos) << error.what();
+  }
+}
+
+TEST_F(TrainerTest, AdversarialTrainersWithoutAThreatModelSaySo) {
+  for (const std::string name : {"trades", "fast_at", "free_at"}) {
+    auto net = model(1);
+    auto trainer = registry().trainer(name)(params(PluginKind::trainer, name, {{"epochs", std::int64_t{1}}}));
+    StoppingSink sink;
+    armor::TrainContext context{*net, data_->train, torch::kCPU, nullptr, balancing_, sink, 7};
+    try {
+      trainer->fit(context);
+      ADD_FAILURE() << name << " trained without an [attack]";
+    } catch (const armor::RunError& error) {
+      EXPECT_NE(std::string(error.what()).find("[attack]"), std::string::npos) << error.what();
+    }
+  }
+}
+
+TEST_F(TrainerTest, ExportedWeightsReadBackByNameWithTheirValues) {
+  auto net = model(3);
+  const std::string path = (folder_ / "weights.pt").string();
+  armor::save_state_dict(*net, path);
+  const auto state = armor::load_state_dict(path);
+  EXPECT_EQ(state.size(), net->named_parameters().size() + net->named_buffers().size());
+  EXPECT_TRUE(torch::equal(state.at("hidden.weight"), net->hidden->weight));
+  EXPECT_TRUE(torch::equal(state.at("norm.running_var"), net->norm->running_var));
+}
+
+TEST_F(TrainerTest, ExportedWeightsLoadInPythonTorchAsADictOfTensors) {
+  if (std::system("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1") != 0) {
+    GTEST_SKIP() << "Python's torch is not installed (tools/bootstrap.sh installs python3-torch)";
+  }
+  auto net = model(3);
+  const std::string path = (folder_ / "weights.pt").string();
+  armor::save_state_dict(*net, path);
+  const std::string script = "import torch; s = torch.load('" + path +
+                             "'); assert isinstance(s, dict); print(len(s), float(s['hidden.weight'].sum()), "
+                             "tuple(s['out.weight'].shape))";
+  FILE* pipe = popen(("/usr/bin/python3 -c \"" + script + "\" 2>&1").c_str(), "r");
+  ASSERT_NE(pipe, nullptr);
+  char buffer[512] = {0};
+  const std::string output = fgets(buffer, sizeof buffer, pipe) != nullptr ? buffer : "";
+  ASSERT_EQ(pclose(pipe), 0) << output;
+  std::istringstream fields(output);
+  std::size_t count = 0;
+  double sum = 0;
+  fields >> count >> sum;
+  EXPECT_EQ(count, net->named_parameters().size() + net->named_buffers().size()) << output;
+  EXPECT_NEAR(sum, net->hidden->weight.sum().item<double>(), 1e-4) << output;
+  EXPECT_NE(output.find("(4, 32)"), std::string::npos) << output;
+}
+
+}  // namespace

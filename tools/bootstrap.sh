@@ -10,6 +10,7 @@ packages=(
   libtomlplusplus-dev libfmt-dev zlib1g-dev
   libsqlite3-dev libsqlitecpp-dev sqlite3
   libgtest-dev
+  clang libclang-rt-dev                      # tools/sanitize.sh: ASan + UBSan build and libFuzzer targets
   dataset-fashion-mnist                      # the quickstart's data, /usr/share/datasets/fashion-mnist
 )
 

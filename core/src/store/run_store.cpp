@@ -402,8 +402,8 @@ void recreate_view(SQLite::Database& db, const ViewSpec& view) {
 // new attempt starts over: the curves and results of the failed one would mix with its own.
 void back_to_pending(SQLite::Database& db, const std::vector<std::int64_t>& run_ids) {
   const char* const kStatements[] = {
-      "UPDATE runs SET status = 'pending', error = NULL, started_at = NULL, finished_at = NULL, pid = 0, "
-      "worker = NULL, heartbeat_at = NULL WHERE id = ?",
+      ("UPDATE runs SET status = 'pending', error = NULL, started_at = NULL, finished_at = NULL, pid = 0, "
+       "worker = NULL, heartbeat_at = NULL WHERE id = ?"),
       "DELETE FROM metrics WHERE run_id = ?", "DELETE FROM epoch_metrics WHERE run_id = ?",
       "DELETE FROM expert_metrics WHERE run_id = ?"};
   for (const char* sql : kStatements) {

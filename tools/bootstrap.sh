@@ -12,6 +12,7 @@ packages=(
   libgtest-dev
   libstb-dev                                 # stb_image: decodes TinyImageNet's JPEGs
   python3-torch                              # tests check that exported weights load with torch.load
+  clang libclang-rt-dev                      # tools/sanitize.sh: ASan + UBSan build and libFuzzer targets
   dataset-fashion-mnist                      # the quickstart's data, /usr/share/datasets/fashion-mnist
 )
 

@@ -570,6 +570,19 @@ TEST(MultirunTest, MalformedRangesAreErrors) {
   }
 }
 
+// Found by tests/fuzz/override_fuzz: bounds whose count is not a number were cast to an integer.
+TEST(MultirunTest, RangesOfHugeOrNonFiniteBoundsAreErrors) {
+  const std::string huge(120, '4');
+  for (const std::string& value : std::vector<std::string>{"range(" + huge + ",0)", "range(0," + huge + ")", "range(-1e308,1e308)",
+                                  "range(nan,3)", "range(0,inf)", "range(0,3,nan)"}) {
+    const std::string text = "run.seed=" + value;
+    const std::string message = config_error([&] { armor::sweep_values(text, value); });
+    EXPECT_TRUE(contains(message, "override '" + text + "'")) << message;
+  }
+  // Integers beyond a double's exact range print as numbers, never through an integer cast.
+  EXPECT_EQ(armor::sweep_values("x=range(1e300,2e300,1e300)", "range(1e300,2e300,1e300)").size(), 1u);
+}
+
 // ---------------------------------------------------------------------------------------------
 // resolve_experiment
 

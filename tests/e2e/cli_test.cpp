@@ -1,5 +1,6 @@
 // End-to-end: the armor program on tiny real data (Fashion-MNIST from Debian's package, the
-// first few hundred images), checked through runs.db.
+// first few hundred images), checked through runs.db. Bad inputs have their own catalogue
+// (bad_input_test.cpp), faults theirs (fault_test.cpp).
 
 #include <filesystem>
 #include <fstream>
@@ -45,47 +46,6 @@ TEST_F(CliTest, ASingleRunRecordsItsResolvedConfigAndOverrides) {
   const Result list = run_armor("db list --db " + db_);
   EXPECT_EQ(list.exit_code, 0) << list.output;
   EXPECT_TRUE(contains(list.output, "finished")) << list.output;
-}
-
-TEST_F(CliTest, MisspeltKeyExitsTwoNamingItAndWritesNoRun) {
-  const Result result = run_armor("run " + quickstart() + " --db " + db_ + " --outputs " + outputs() + " --multirun model.num_expert=2,4");
-  EXPECT_EQ(result.exit_code, 2) << result.output;
-  EXPECT_TRUE(contains(result.output, "model.num_expert")) << result.output;
-  EXPECT_TRUE(contains(result.output, "did you mean 'model.num_experts'")) << result.output;
-  EXPECT_EQ(count_runs(), 0);
-}
-
-TEST_F(CliTest, MisspeltKeyInAFileNamesFileLineAndColumn) {
-  const fs::path experiment = dir_ / "typo.toml";
-  {
-    std::ofstream out(experiment);
-    out << "defaults = [\"" << quickstart() << "\"]\n\n[model]\nnum_expert = 2\n";
-  }
-  const Result result = run_armor("run " + experiment.string() + " --db " + db_ + " --outputs " + outputs());
-  EXPECT_EQ(result.exit_code, 2) << result.output;
-  EXPECT_TRUE(contains(result.output, experiment.string() + ":4:14: unknown key model.num_expert")) << result.output;
-  EXPECT_TRUE(contains(result.output, "did you mean 'num_experts'")) << result.output;
-  EXPECT_EQ(count_runs(), 0);
-}
-
-TEST_F(CliTest, BadValueExitsTwoNamingKeyAndValueAndWritesNoRun) {
-  const Result result = run_armor("run " + quickstart() + " --db " + db_ + " --outputs " + outputs() + " --multirun model.k=1,two");
-  EXPECT_EQ(result.exit_code, 2) << result.output;
-  EXPECT_TRUE(contains(result.output, "model.k must be an integer")) << result.output;
-  EXPECT_TRUE(contains(result.output, "\"two\"")) << result.output;
-  EXPECT_EQ(count_runs(), 0);
-  const Result range = run_armor("run " + quickstart() + " --db " + db_ + " --outputs " + outputs() + " model.k=5");
-  EXPECT_EQ(range.exit_code, 2) << range.output;
-  EXPECT_TRUE(contains(range.output, "model.k must be <= model.num_experts")) << range.output;
-  EXPECT_TRUE(contains(range.output, "override 'model.k=5'")) << range.output;
-  EXPECT_EQ(count_runs(), 0);
-}
-
-TEST_F(CliTest, MissingPluginExitsTwoNamingItAndWritesNoRun) {
-  const Result result = run_armor("run " + quickstart() + " --db " + db_ + " --outputs " + outputs() + " gate.name=no_such_gate");
-  EXPECT_EQ(result.exit_code, 2) << result.output;
-  EXPECT_TRUE(contains(result.output, "unknown gate 'no_such_gate'")) << result.output;
-  EXPECT_EQ(count_runs(), 0);
 }
 
 TEST_F(CliTest, AFailingRunIsRecordedWithItsReasonAndTheSweepGoesOn) {

@@ -1,5 +1,6 @@
 #include "armor/config/sweep.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <random>
@@ -63,12 +64,19 @@ std::vector<std::string> expand_range(const std::string& override_text, const st
   const double stop = parse_number(override_text, args[1]);
   const double step = args.size() == 3 ? parse_number(override_text, args[2]) : 1.0;
   if (step == 0) sweep_error(override_text, "range() step must not be 0");
-  const bool integers = std::floor(start) == start && std::floor(step) == step;
-  // The count first, then start + i * step: adding steps up would drift (range(0,100,0.1)).
+  if (!std::isfinite(start) || !std::isfinite(stop) || !std::isfinite(step)) {
+    sweep_error(override_text, "range() takes finite numbers");
+  }
+  // Integers print as integers while a double holds them exactly (|x| < 2^53).
+  constexpr double kExactInteger = 9007199254740992.0;
+  const bool integers = std::floor(start) == start && std::floor(step) == step && std::fabs(start) < kExactInteger &&
+                        std::fabs(stop) < kExactInteger;
+  // The count first, then start + i * step: adding steps up would drift (range(0,100,0.1)). Negated
+  // so that a count that is not a number (huge bounds) is refused too: found by tests/fuzz.
   const double count = std::ceil((stop - start) / step - 1e-9);
-  if (count > 100000) sweep_error(override_text, "range() yields more than 100000 values");
+  if (!(count <= 100000)) sweep_error(override_text, "range() yields more than 100000 values");
   std::vector<std::string> values;
-  for (long long i = 0; i < static_cast<long long>(count); ++i) {
+  for (long long i = 0; i < static_cast<long long>(std::max(count, 0.0)); ++i) {
     const double v = start + static_cast<double>(i) * step;
     values.push_back(integers ? std::to_string(static_cast<long long>(v)) : fmt::format("{}", v));
   }

@@ -77,6 +77,38 @@ auto make_component(const Registry& registry, PluginKind kind, const Params& par
 
 torch::Device run_device(const Params& run) { return torch::Device(run.string("device")); }
 
+// The last non-empty line of a message: what a TorchScript traceback ends with ("RuntimeError: ...").
+std::string last_line(const std::string& text) {
+  const std::size_t end = text.find_last_not_of("\n ");
+  if (end == std::string::npos) return text;
+  const std::size_t start = text.rfind('\n', end);
+  return text.substr(start == std::string::npos ? 0 : start + 1, end + 1 - (start == std::string::npos ? 0 : start + 1));
+}
+
+// One forward of two training images before anything trains, so that a model that cannot take the
+// data (a TorchScript model traced for other images, another number of classes) fails with one
+// clear line instead of a traceback from inside training.
+void check_model_fits_data(Classifier& model, const std::string& model_name, const LabelledImages& train,
+                           const DatasetInfo& info, const torch::Device& device) {
+  const std::string input = fmt::format("[{},{},{}]", info.channels, info.height, info.width);
+  const bool was_training = model.is_training();
+  torch::Tensor logits;
+  try {
+    torch::NoGradGuard no_grad;
+    model.eval();
+    logits = model.forward(train.images.slice(0, 0, 2).to(device));
+  } catch (const std::exception& error) {
+    model.train(was_training);
+    throw DataError(fmt::format("model '{}' does not accept the images of dataset '{}' ({}): {}", model_name, info.name,
+                                input, last_line(describe_exception(error))));
+  }
+  model.train(was_training);
+  if (logits.dim() != 2 || logits.size(1) != info.num_classes) {
+    throw DataError(fmt::format("model '{}' gives logits of shape {} for images {}; dataset '{}' has {} classes",
+                                model_name, c10::str(logits.sizes()), input, info.name, info.num_classes));
+  }
+}
+
 }  // namespace
 
 std::string describe_exception(const std::exception& error) {
@@ -186,6 +218,7 @@ void execute_run(const Experiment& experiment, const Registry& registry, RunStor
   auto model = make_component(registry, PluginKind::model, model_params,
                               [&] { return registry.model(model_params.string("name"))(model_params, model_context); });
   model->to(device);
+  if (train.size() > 0) check_model_fits_data(*model, model_params.string("name"), train, data->info, device);
 
   BalancingTerm balancing;
   for (const Params* params : balancing_sections) {

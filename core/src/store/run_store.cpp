@@ -213,6 +213,21 @@ int sqlite_code(const SQLite::Exception& error) {
   return error.getErrorCode() > 0 ? error.getErrorCode() : 0;
 }
 
+// What the user can do about a failure, by SQLite's primary result code ("" when nothing helps).
+std::string remedy(int code) {
+  switch (code & 0xff) {
+    case SQLITE_READONLY: return "; the database file or its folder is not writable by this user";
+    case SQLITE_FULL: return "; the disk (or the database's size limit) is full";
+    case SQLITE_IOERR: return "; a read or write failed: is the disk full, or the file size limited (ulimit -f)?";
+    case SQLITE_CANTOPEN: return "; check that the path and its folder exist and are writable";
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB: return "; the file is damaged or not an SQLite database";
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED: return "; another process held the database longer than the busy timeout";
+    default: return "";
+  }
+}
+
 // Runs `body`, turning SQLite's exceptions into a StoreError naming `what` (the SQL or operation).
 // StoreErrors thrown inside pass through unchanged, with the more precise SQL they already name.
 template <typename Body>
@@ -220,8 +235,24 @@ auto guarded(const std::string& what, Body&& body) -> decltype(body()) {
   try {
     return body();
   } catch (const SQLite::Exception& error) {
-    throw StoreError(what + ": " + error.what(), sqlite_code(error));
+    throw StoreError(what + ": " + error.what() + remedy(sqlite_code(error)), sqlite_code(error));
   }
+}
+
+// "<database file>: <sql>", for errors of statements that do not otherwise name the database.
+std::string in_database(const SQLite::Database& db, const std::string& sql) { return db.getFilename() + ": " + sql; }
+
+// Whether process `pid` of this host still runs. A zombie has ended: its parent died too (a killed
+// sweep) and it waits for an init that may never reap it, so signalling it would still succeed.
+bool process_running(std::int64_t pid) {
+  if (::kill(static_cast<pid_t>(pid), 0) == -1 && errno == ESRCH) return false;
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!std::getline(stat, line)) return true;  // no /proc: trust kill()
+  const std::size_t name_end = line.rfind(')');  // "pid (name) state ..."; the name may hold spaces
+  if (name_end == std::string::npos || name_end + 2 >= line.size()) return true;
+  const char state = line[name_end + 2];
+  return state != 'Z' && state != 'X';
 }
 
 StoreError no_such_run(const std::string& path, std::int64_t run_id) {
@@ -234,7 +265,7 @@ StoreError no_such_run(const std::string& path, std::int64_t run_id) {
 // here, and the public method's guard names the operation.
 struct Sql {
   Sql(const SQLite::Database& db, const std::string& text)
-      : sql(text), stmt(guarded(text, [&] { return SQLite::Statement(db, text); })) {}
+      : sql(in_database(db, text)), stmt(guarded(sql, [&] { return SQLite::Statement(db, text); })) {}
 
   // Runs a statement that returns no rows; returns the number of rows it changed.
   int exec() {
@@ -250,7 +281,7 @@ struct Sql {
 };
 
 void exec_script(SQLite::Database& db, const std::string& sql) {
-  guarded(sql, [&] { db.exec(sql); });
+  guarded(in_database(db, sql), [&] { db.exec(sql); });
 }
 
 int user_version(const SQLite::Database& db) {
@@ -372,8 +403,8 @@ void recreate_view(SQLite::Database& db, const ViewSpec& view) {
 // from the run's last checkpoint and rewrites every epoch it trains again.
 void back_to_pending(SQLite::Database& db, const std::vector<std::int64_t>& run_ids) {
   const char* const kStatements[] = {
-      "UPDATE runs SET status = 'pending', error = NULL, started_at = NULL, finished_at = NULL, pid = 0, "
-      "worker = NULL, heartbeat_at = NULL WHERE id = ?",
+      ("UPDATE runs SET status = 'pending', error = NULL, started_at = NULL, finished_at = NULL, pid = 0, "
+       "worker = NULL, heartbeat_at = NULL WHERE id = ?"),
       "DELETE FROM metrics WHERE run_id = ?", "DELETE FROM expert_metrics WHERE run_id = ?"};
   for (const char* sql : kStatements) {
     Sql statement(db, sql);
@@ -383,17 +414,6 @@ void back_to_pending(SQLite::Database& db, const std::vector<std::int64_t>& run_
       statement.exec();
     }
   }
-}
-
-// No such process, or only its zombie (a killed launcher's orphans wait for a reaper that a
-// container's first process may never be).
-bool process_is_gone(pid_t pid) {
-  if (::kill(pid, 0) == -1 && errno == ESRCH) return true;
-  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-  std::string text;
-  std::getline(stat, text);
-  const std::size_t end_of_name = text.rfind(')');
-  return end_of_name != std::string::npos && end_of_name + 2 < text.size() && text[end_of_name + 2] == 'Z';
 }
 
 // ---- overrides as a JSON array of strings -------------------------------------------------------
@@ -866,7 +886,7 @@ std::vector<std::int64_t> RunStore::reap_dead_runs(std::int64_t sweep_id, const 
       // On this host the process table decides: a live process (even a stopped one, Ctrl-Z) that
       // missed heartbeats is not dead, and re-running its run would execute it twice.
       if (host == this_host && pid > 0) {
-        if (process_is_gone(static_cast<pid_t>(pid))) {
+        if (!process_running(pid)) {
           dead.emplace_back(select.stmt.getColumn(0).getInt64(),
                             fmt::format("interrupted: its process {} on {} is gone", pid, host));
         }

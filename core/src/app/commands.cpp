@@ -67,7 +67,13 @@ bool parse_command_line(const std::string& usage, const std::vector<std::string>
 std::string self_executable() { return std::filesystem::read_symlink("/proc/self/exe").string(); }
 
 std::vector<std::string> default_plugin_dirs() {
-  const std::filesystem::path exe_dir = std::filesystem::path(self_executable()).parent_path();
+  namespace fs = std::filesystem;
+  const fs::path exe_dir = fs::path(self_executable()).parent_path();
+  // An installed armor (<prefix>/bin/armor) loads the plugins installed with it, and only those:
+  // never the build tree's, which may be newer, older or gone.
+  const fs::path installed = exe_dir.parent_path() / "lib" / "armor" / "plugins";
+  if (fs::is_directory(installed)) return {installed.string()};
+  // In the build tree the plugins are next to the program.
   std::vector<std::string> dirs{(exe_dir / "plugins").string()};
   if (std::string(ARMOR_BUILD_PLUGIN_DIR) != dirs.front() && !std::string(ARMOR_BUILD_PLUGIN_DIR).empty()) {
     dirs.emplace_back(ARMOR_BUILD_PLUGIN_DIR);

@@ -33,8 +33,8 @@ expect() {
   done
 }
 
-expect "armor " "run config plugins sweep db --help" "_exec-run"
-expect "armor r" "run" "config"
+expect "armor " "run config plugins sweep db report --help" "_exec-run"
+expect "armor r" "run report" "config"
 expect "armor db " "list show compare pivot best export sql rm plot"
 expect "armor db plot " "lines heatmap curves"
 expect "armor db plot lines --" "--x --metric --lines --output --db --sweep"
@@ -50,6 +50,7 @@ expect "armor plugins " "show"
 expect "armor plugins show gate/" "gate/topk gate/noisy_topk" "attack/pgd"
 expect "armor plugins show " "model/resnet trainer/pgd_at balancing/switch dataset/synthetic"
 expect "armor sweep " "work resume"
+expect "armor report --" "--sweep --output --db"
 
 [ "$failures" -eq 0 ] || { echo "$failures completion(s) wrong"; exit 1; }
 echo PASS

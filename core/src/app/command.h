@@ -65,6 +65,7 @@ int plugins_command(const std::vector<std::string>& args);
 int db_command(const std::vector<std::string>& args);
 int exec_run_command(const std::vector<std::string>& args);
 int sweep_command(const std::vector<std::string>& args);
+int report_command(const std::vector<std::string>& args);
 
 }  // namespace app
 }  // namespace armor

@@ -11,6 +11,8 @@ packages=(
   libsqlite3-dev libsqlitecpp-dev sqlite3
   libgtest-dev
   dataset-fashion-mnist                      # the quickstart's data, /usr/share/datasets/fashion-mnist
+  chromium                                   # tests: armor report rendered headless (report_test)
+  python3-pandas                             # tests: armor db export read by pandas as is (db_export_pandas_test)
 )
 
 missing=()

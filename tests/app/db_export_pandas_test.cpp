@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <cstdio>
@@ -49,7 +50,7 @@ NewRun make_run(int index, std::int64_t k, bool noise, const std::string& router
 }
 
 TEST(DbExportPandasTest, PandasReadsCsvAndJsonAsTheyAre) {
-  const fs::path dir = fs::temp_directory_path() / "armor_db_export_pandas_test";
+  const fs::path dir = fs::temp_directory_path() / ("armor_db_export_pandas_test_" + std::to_string(getpid()));
   fs::remove_all(dir);
   fs::create_directories(dir);
   const std::string db = (dir / "runs.db").string();

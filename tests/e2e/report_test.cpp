@@ -2,6 +2,7 @@
 // its HTML report, and that report rendered by headless Chromium (Debian's `chromium`, installed by
 // tools/bootstrap.sh): the page loads, every chart is in the DOM, and the screenshot shows them.
 
+#include <unistd.h>
 #include <zlib.h>
 
 #include <cstdlib>
@@ -130,7 +131,8 @@ class ReportTest : public ::testing::Test {
  protected:
   // One sweep for every test of the suite: a few seconds of training.
   static void SetUpTestSuite() {
-    dir_ = fs::temp_directory_path() / "armor_e2e_report";
+    // Per process: several checkouts may run their suites on one machine at once.
+    dir_ = fs::temp_directory_path() / ("armor_e2e_report_" + std::to_string(getpid()));
     fs::remove_all(dir_);
     fs::create_directories(dir_);
     sweep_ = run_armor("run " + quickstart() + " --db " + db() + " --outputs " + (dir_ / "outputs").string() +

@@ -49,7 +49,8 @@ Registry& load_registry(const HostOptions& host);
 // The paths of the plugin libraries load_registry loaded.
 const std::vector<std::string>& loaded_plugin_libraries();
 
-// The default plugin folders: next to the executable (build tree), then the install location.
+// The default plugin folders: <prefix>/lib/armor/plugins for an installed armor (<prefix>/bin/armor);
+// otherwise next to the executable (build tree), then the configured install location.
 std::vector<std::string> default_plugin_dirs();
 
 // Path of the running executable (for launching one process per run).
@@ -64,6 +65,7 @@ int plugins_command(const std::vector<std::string>& args);
 int db_command(const std::vector<std::string>& args);
 int exec_run_command(const std::vector<std::string>& args);
 int sweep_command(const std::vector<std::string>& args);
+int report_command(const std::vector<std::string>& args);
 
 }  // namespace app
 }  // namespace armor

@@ -29,6 +29,7 @@ const std::vector<Command>& commands() {
       {"plugins", "List the registered plugins, or `show KIND/NAME` with its parameters", plugins_command, false},
       {"sweep", "Work on a sweep from another terminal, or resume one: work, resume", sweep_command, false},
       {"db", "Query the results database: list, show, compare, pivot, best, export, sql, rm, plot", db_command, false},
+      {"report", "Write one self-contained HTML page about a sweep: config, tables and charts", report_command, false},
       {"_exec-run", "Execute one recorded run (used by `armor run`)", exec_run_command, true},
   };
   return table;
@@ -67,7 +68,13 @@ bool parse_command_line(const std::string& usage, const std::vector<std::string>
 std::string self_executable() { return std::filesystem::read_symlink("/proc/self/exe").string(); }
 
 std::vector<std::string> default_plugin_dirs() {
-  const std::filesystem::path exe_dir = std::filesystem::path(self_executable()).parent_path();
+  namespace fs = std::filesystem;
+  const fs::path exe_dir = fs::path(self_executable()).parent_path();
+  // An installed armor (<prefix>/bin/armor) loads the plugins installed with it, and only those:
+  // never the build tree's, which may be newer, older or gone.
+  const fs::path installed = exe_dir.parent_path() / "lib" / "armor" / "plugins";
+  if (fs::is_directory(installed)) return {installed.string()};
+  // In the build tree the plugins are next to the program.
   std::vector<std::string> dirs{(exe_dir / "plugins").string()};
   if (std::string(ARMOR_BUILD_PLUGIN_DIR) != dirs.front() && !std::string(ARMOR_BUILD_PLUGIN_DIR).empty()) {
     dirs.emplace_back(ARMOR_BUILD_PLUGIN_DIR);

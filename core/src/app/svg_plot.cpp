@@ -7,20 +7,8 @@
 #include <fmt/format.h>
 
 namespace armor::app {
-namespace {
 
-constexpr double kWidth = 720;
-constexpr double kHeight = 480;
-constexpr double kLeft = 80;
-constexpr double kRight = 180;  // room for the legend
-constexpr double kTop = 50;
-constexpr double kBottom = 60;
-
-// Tableau's ten colours: distinct, and readable by most colour-blind readers.
-constexpr const char* kPalette[] = {"#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f",
-                                    "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac"};
-
-std::string escaped(const std::string& text) {
+std::string xml_escaped(const std::string& text) {
   std::string out;
   for (const char c : text) {
     switch (c) {
@@ -34,18 +22,32 @@ std::string escaped(const std::string& text) {
   return out;
 }
 
-std::string header(double width, double height) {
+namespace {
+
+constexpr double kPlotRight = 540;  // the plot area ends here; the legend starts
+constexpr double kHeight = 480;
+constexpr double kLeft = 80;
+constexpr double kMinLegend = 180;
+constexpr double kCharWidth = 6.5;  // of the 12 px sans-serif, on average: sizes the margins that hold labels
+constexpr double kTop = 50;
+constexpr double kBottom = 60;
+
+// Tableau's ten colours: distinct, and readable by most colour-blind readers.
+constexpr const char* kPalette[] = {"#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f",
+                                    "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac"};
+
+std::string header(double width, double height, const std::string& id) {
   return fmt::format(
-      "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{0}\" height=\"{1}\" viewBox=\"0 0 {0} {1}\" "
+      "<svg xmlns=\"http://www.w3.org/2000/svg\"{2} width=\"{0}\" height=\"{1}\" viewBox=\"0 0 {0} {1}\" "
       "font-family=\"Helvetica, Arial, sans-serif\" font-size=\"12\">\n"
       "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n",
-      width, height);
+      width, height, id.empty() ? std::string() : " id=\"" + xml_escaped(id) + "\"");
 }
 
 std::string text(double x, double y, const std::string& content, const char* anchor = "middle",
                  const std::string& extra = "") {
   return fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" text-anchor=\"{}\"{}>{}</text>\n", x, y, anchor, extra,
-                     escaped(content));
+                     xml_escaped(content));
 }
 
 // Round tick positions covering [low, high]: steps of 1, 2 or 5 times a power of ten.
@@ -109,13 +111,17 @@ std::string render_svg(const LineChart& chart) {
     x_high = static_cast<double>(chart.x_categories.size()) - 0.5;
   }
   const auto [y_low, y_high] = range_of(ys);
-  const double plot_width = kWidth - kLeft - kRight;
+  // The legend is as wide as its longest name, so that no name is cut.
+  std::size_t longest_name = 0;
+  for (const LineSeries& series : chart.series) longest_name = std::max(longest_name, series.name.size());
+  const double width = kPlotRight + std::max(kMinLegend, 50 + kCharWidth * static_cast<double>(longest_name));
+  const double plot_width = kPlotRight - kLeft;
   const double plot_height = kHeight - kTop - kBottom;
   const auto px = [&](double x) { return kLeft + (x - x_low) / (x_high - x_low) * plot_width; };
   const auto py = [&](double y) { return kTop + (1 - (y - y_low) / (y_high - y_low)) * plot_height; };
 
-  std::string svg = header(kWidth, kHeight);
-  svg += text(kWidth / 2, 25, chart.title, "middle", " font-size=\"15\"");
+  std::string svg = header(width, kHeight, chart.id);
+  svg += text(kPlotRight / 2 + kLeft / 2, 25, chart.title, "middle", " font-size=\"15\"");
   // Grid and ticks.
   for (const double tick : ticks(y_low, y_high)) {
     svg += fmt::format("<line x1=\"{:.1f}\" y1=\"{:.1f}\" x2=\"{:.1f}\" y2=\"{:.1f}\" stroke=\"#e5e5e5\"/>\n", kLeft,
@@ -149,14 +155,18 @@ std::string render_svg(const LineChart& chart) {
         svg += fmt::format("<line x1=\"{0:.1f}\" y1=\"{1:.1f}\" x2=\"{0:.1f}\" y2=\"{2:.1f}\" stroke=\"{3}\"/>\n",
                            px(series.x[i]), py(series.y[i] - error), py(series.y[i] + error), colour);
       }
-      svg += fmt::format("<circle cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"3\" fill=\"{}\"/>\n", px(series.x[i]), py(series.y[i]),
-                         colour);
+      svg += fmt::format("<circle cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"{}\" fill=\"{}\"/>\n", px(series.x[i]), py(series.y[i]),
+                         chart.connect_points ? 3 : 5, colour);
     }
-    svg += fmt::format("<polyline points=\"{}\" fill=\"none\" stroke=\"{}\" stroke-width=\"2\"/>\n", points, colour);
     const double legend_y = kTop + 10 + 20 * static_cast<double>(s);
-    svg += fmt::format("<line x1=\"{0}\" y1=\"{1:.1f}\" x2=\"{2}\" y2=\"{1:.1f}\" stroke=\"{3}\" stroke-width=\"2\"/>\n",
-                       kWidth - kRight + 15, legend_y, kWidth - kRight + 35, colour);
-    svg += text(kWidth - kRight + 40, legend_y + 4, series.name, "start");
+    if (chart.connect_points) {
+      svg += fmt::format("<polyline points=\"{}\" fill=\"none\" stroke=\"{}\" stroke-width=\"2\"/>\n", points, colour);
+      svg += fmt::format("<line x1=\"{0}\" y1=\"{1:.1f}\" x2=\"{2}\" y2=\"{1:.1f}\" stroke=\"{3}\" stroke-width=\"2\"/>\n",
+                         kPlotRight + 15, legend_y, kPlotRight + 35, colour);
+    } else {
+      svg += fmt::format("<circle cx=\"{}\" cy=\"{:.1f}\" r=\"4\" fill=\"{}\"/>\n", kPlotRight + 25, legend_y, colour);
+    }
+    svg += text(kPlotRight + 40, legend_y + 4, series.name, "start");
   }
   return svg + "</svg>\n";
 }
@@ -164,7 +174,9 @@ std::string render_svg(const LineChart& chart) {
 std::string render_svg(const HeatMap& map) {
   const double cell_width = std::max(60.0, 480.0 / std::max<std::size_t>(1, map.cols.size()));
   const double cell_height = std::max(30.0, 320.0 / std::max<std::size_t>(1, map.rows.size()));
-  const double left = 120;
+  std::size_t longest_row = 0;
+  for (const std::string& row : map.rows) longest_row = std::max(longest_row, row.size());
+  const double left = std::max(120.0, 20 + kCharWidth * static_cast<double>(longest_row));
   const double top = 70;
   const double width = left + cell_width * static_cast<double>(map.cols.size()) + 40;
   const double height = top + cell_height * static_cast<double>(map.rows.size()) + 50;
@@ -178,7 +190,7 @@ std::string render_svg(const HeatMap& map) {
       high = std::max(high, value);
     }
   }
-  std::string svg = header(width, height);
+  std::string svg = header(width, height, map.id);
   svg += text(width / 2, 25, map.title, "middle", " font-size=\"15\"");
   svg += text(left + cell_width * static_cast<double>(map.cols.size()) / 2, 50, map.col_label);
   svg += text(15, top - 8, map.row_label, "start");

@@ -1,5 +1,5 @@
 #pragma once
-// SVG charts for `armor db plot`: lines with error bars, and a heat map. Self-contained SVG 1.1 text
+// SVG charts for `armor db plot` and `armor report`: lines with error bars (or a scatter), and a heat map. Self-contained SVG 1.1 text
 // that browsers, Inkscape and LaTeX (via svg/inkscape) open as it is.
 
 #include <string>
@@ -15,15 +15,18 @@ struct LineSeries {
 };
 
 struct LineChart {
+  std::string id;  // the <svg> element's id ("" = none), for pages that hold several charts
   std::string title;
   std::string x_label;
   std::string y_label;
   std::vector<LineSeries> series;
   // When not empty, x values are indices into these labels (a param that is not numeric).
   std::vector<std::string> x_categories;
+  bool connect_points = true;  // false: a scatter plot, markers only
 };
 
 struct HeatMap {
+  std::string id;  // the <svg> element's id ("" = none)
   std::string title;
   std::string row_label;
   std::string col_label;
@@ -35,5 +38,8 @@ struct HeatMap {
 
 std::string render_svg(const LineChart& chart);
 std::string render_svg(const HeatMap& map);
+
+// Text safe inside XML and HTML elements and attribute values: & < > " escaped.
+std::string xml_escaped(const std::string& text);
 
 }  // namespace armor::app

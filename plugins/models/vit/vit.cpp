@@ -258,8 +258,8 @@ void register_vit(armor::Registry& registry) {
       "vit", "Vision Transformer (ViT-tiny/small/base or custom) whose chosen blocks' MLPs are top-k MoE layers",
       armor::ParamSchema()
           .string("preset", "vit_small_16",
-                  "Architecture: vit_tiny_16 (dim 192, heads 3), vit_small_16 (dim 384, heads 6), vit_base_16 "
-                  "(dim 768, heads 12), vit_small_8 (patch 8): depth 12, MLP ratio 4; custom: set the five keys below",
+                  "Architecture as patch/dim/depth/heads/mlp: vit_tiny_16 16/192/12/3/4, vit_small_16 16/384/12/6/4, "
+                  "vit_base_16 16/768/12/12/4, vit_small_8 8/384/12/6/4; custom: none (set all five keys)",
                   preset_names())
           .integer("patch_size", 0, "Patch side in pixels; must divide the image size (0 = the preset's)", 0)
           .integer("embed_dim", 0, "Token width D (0 = the preset's)", 0)

@@ -51,6 +51,15 @@ torch::Tensor MoeLayerImpl::forward(const torch::Tensor& x) {
   return dispatch(x, last_routing_);
 }
 
+torch::Tensor MoeLayerImpl::forward_routed(const torch::Tensor& x, const GateOutput& routing) {
+  TORCH_CHECK(routing.indices.dim() == 2 && routing.indices.size(0) == x.size(0) && routing.weights.dim() == 2 &&
+                  routing.weights.size(0) == x.size(0) && routing.weights.size(1) == options_.num_experts(),
+              "MoeLayer: a held routing needs indices [N,k] and weights [N,E] for N = ", x.size(0), ", E = ",
+              options_.num_experts(), " (got ", routing.indices.sizes(), " and ", routing.weights.sizes(), ")");
+  last_routing_ = routing;
+  return dispatch(x, last_routing_);
+}
+
 torch::Tensor MoeLayerImpl::dispatch(const torch::Tensor& x, const GateOutput& routing) {
   const std::int64_t experts = options_.num_experts();
   const std::int64_t k = routing.indices.size(1);

@@ -3,7 +3,10 @@
 //
 // forward: x [N,C,H,W] in [0,1] (normalisation is inside the model, so attacks work in pixel
 // space) -> logits [N,K]. A MoE model lists its MoE layers so that trainers add balancing losses,
-// evaluation fixes experts and statistics read the routing.
+// evaluation fixes experts and statistics read the routing. Models of paper 1 also answer to
+// expert_ensemble() (an output-level MoE whose experts are whole classifiers, expert_ensemble.h) or
+// dual_model() (F_D = (1 - alpha) F_S + alpha F_R, dual_model.h); these hooks replace dynamic_cast,
+// which is unreliable across plugin libraries built with hidden visibility.
 
 #include <functional>
 #include <memory>
@@ -21,12 +24,18 @@ namespace armor {
 struct DatasetInfo;
 struct GateShape;
 class Gate;
+class ExpertEnsemble;
+class DualModel;
 
 class Classifier : public torch::nn::Module {
  public:
   virtual torch::Tensor forward(const torch::Tensor& x) = 0;
   // (qualified name, layer) of every MoE layer, in forward order; empty for a dense model.
   virtual std::vector<std::pair<std::string, MoeLayer>> moe_layers() { return {}; }
+  // This model as an output-level MoE of whole-classifier experts, or nullptr.
+  virtual ExpertEnsemble* expert_ensemble() { return nullptr; }
+  // This model as a dual model of a standard and a robust member, or nullptr.
+  virtual DualModel* dual_model() { return nullptr; }
 };
 
 // What a model factory is given besides its parameters: the data it will see and a way to make

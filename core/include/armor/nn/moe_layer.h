@@ -38,6 +38,9 @@ class MoeLayerImpl : public torch::nn::Module {
                const std::function<torch::nn::AnyModule(std::int64_t)>& make_expert);
 
   torch::Tensor forward(const torch::Tensor& x);
+  // The experts combined with a given routing instead of the gate's (a route held fixed while an
+  // attack changes x); recorded as last_routing(). routing: indices [N,k], weights [N,E].
+  torch::Tensor forward_routed(const torch::Tensor& x, const GateOutput& routing);
   // Every expert on every image, weighted by the gate: the reference the sparse path must equal.
   torch::Tensor forward_dense(const torch::Tensor& x);
 

@@ -9,7 +9,7 @@ namespace armor {
 class Registry;
 
 // Bumped whenever a type that crosses the plugin boundary changes.
-inline constexpr int kApiVersion = 1;
+inline constexpr int kApiVersion = 2;  // 2: Classifier::expert_ensemble(), dual_model()
 
 // Plain data so that its layout does not depend on the compiler: api_version must stay first.
 struct PluginInfo {

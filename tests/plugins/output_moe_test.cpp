@@ -1,0 +1,153 @@
+// model/output_moe and model/dual_moe (paper 1): the ensemble interface, the routers, the dual mix.
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "armor/error.h"
+#include "armor/nn/dual_model.h"
+#include "armor/nn/expert_ensemble.h"
+#include "model_test_support.h"
+
+namespace {
+
+using armor_test::Changes;
+using armor_test::make_model;
+
+const armor::DatasetInfo kTiny{"tiny", 1, 8, 8, 4, {0.5}, {0.25}};
+
+// Experts: ResNet-10 with one stage of 8 channels.
+const std::string kSmallResnet = "depth = 10, stages = 1, width_multiplier = 0.125";
+
+Changes ensemble(Changes extra = {}) {
+  Changes changes{{"expert", std::string("resnet")}, {"expert_params", kSmallResnet}, {"num_experts", std::int64_t{3}}};
+  changes.insert(changes.end(), extra.begin(), extra.end());
+  return changes;
+}
+
+armor::ExpertEnsemble& as_ensemble(armor::Classifier& model) {
+  armor::ExpertEnsemble* ensemble = model.expert_ensemble();
+  if (ensemble == nullptr) throw std::logic_error("not an expert ensemble");
+  return *ensemble;
+}
+
+TEST(OutputMoeTest, LogitsAreTheRouterWeightedSumOfTheChosenExperts) {
+  torch::manual_seed(3);
+  for (const std::int64_t k : {1, 2}) {
+    auto model = make_model("output_moe", ensemble({{"k", k}}), kTiny, "linear_router");
+    model->eval();
+    armor::ExpertEnsemble& moe = as_ensemble(*model);
+    ASSERT_EQ(moe.num_experts(), 3);
+    EXPECT_EQ(model->dual_model(), nullptr);
+    const torch::Tensor x = torch::rand({10, 1, 8, 8});
+    const torch::Tensor logits = model->forward(x);
+    const armor::GateOutput routing = moe.route(x);
+    const torch::Tensor per_expert = moe.expert_logits(x);
+    ASSERT_EQ(per_expert.sizes(), (std::vector<std::int64_t>{3, 10, 4}));
+    EXPECT_TRUE(torch::equal(per_expert[1], moe.expert(1).forward(x)));
+    // Off the chosen experts the weight is 0; on them, softmax of the chosen router logits.
+    const torch::Tensor chosen_logits = routing.logits.gather(1, routing.indices);
+    const torch::Tensor expected_weights = torch::zeros({10, 3}).scatter(1, routing.indices, torch::softmax(chosen_logits, 1));
+    EXPECT_TRUE(torch::allclose(routing.weights, expected_weights, 1e-5, 1e-6)) << "k = " << k;
+    EXPECT_EQ(routing.weights.gt(0).sum(1).eq(k).all().item<bool>(), true);
+    EXPECT_TRUE(torch::allclose(logits, armor::combine_expert_logits(routing.weights, per_expert), 1e-5, 1e-5)) << "k = " << k;
+    // Held routing: the same route gives the same logits; another route other logits.
+    EXPECT_TRUE(torch::allclose(moe.forward_routed(x, routing), logits, 1e-5, 1e-5));
+    armor::GateOutput shifted = routing;
+    shifted.indices = (routing.indices + 1).remainder(3);
+    shifted.weights = torch::zeros({10, 3}).scatter(1, shifted.indices, 1.0 / static_cast<double>(k));
+    EXPECT_TRUE(torch::allclose(moe.forward_routed(x, shifted), armor::combine_expert_logits(shifted.weights, per_expert), 1e-5,
+                                1e-5));
+    const auto layers = model->moe_layers();
+    ASSERT_EQ(layers.size(), 1u);
+    EXPECT_EQ(layers[0].first, "moe");
+  }
+}
+
+TEST(OutputMoeTest, TrainableRouterLearnsAndTheSeedsFixedRouterDoesNot) {
+  torch::manual_seed(4);
+  const torch::Tensor x = torch::rand({8, 1, 8, 8});
+  const torch::Tensor y = torch::tensor({0, 1, 2, 3, 0, 1, 2, 3});
+  for (const std::string mode : {"soft", "hard"}) {
+    auto model = make_model("output_moe", ensemble(), kTiny, "linear_router", {{"mode", mode}});
+    model->train();
+    torch::nn::functional::cross_entropy(model->forward(x), y).backward();
+    const torch::Tensor router_grad = model->named_parameters()["moe.gate.gate.router.fc.weight"].grad();
+    const bool learns = router_grad.defined() && router_grad.abs().sum().item<double>() > 0;
+    EXPECT_EQ(learns, mode == "soft") << mode;
+    const armor::GateOutput routing = as_ensemble(*model).route(x);
+    EXPECT_TRUE(torch::equal(routing.weights.sum(1), torch::ones({8}))) << mode;
+  }
+}
+
+TEST(OutputMoeTest, GapFcRouterOnAConvStemRoutesEveryImage) {
+  torch::manual_seed(5);
+  auto model = make_model("output_moe", ensemble({{"router_input", std::string("conv_stem")}, {"router_stem_channels", std::int64_t{4}}}),
+                          kTiny, "topk", {{"router", std::string("gap_fc")}, {"noise", false}});
+  model->eval();
+  const torch::Tensor x = torch::rand({5, 1, 8, 8});
+  EXPECT_EQ(model->forward(x).sizes(), (std::vector<std::int64_t>{5, 4}));
+  EXPECT_TRUE(model->named_parameters().contains("moe.gate.stem.0.weight"));
+  std::int64_t routed = 0;
+  for (const std::int64_t count : model->moe_layers()[0].second->last_expert_counts()) routed += count;
+  EXPECT_EQ(routed, 5);
+}
+
+TEST(OutputMoeTest, ExpertsAreDenseNetworksBuiltFromTheirInlineParameters) {
+  torch::manual_seed(6);
+  auto model = make_model("output_moe", ensemble(), kTiny, "linear_router");
+  // resnet's num_experts defaults to 1 inside output_moe: plain residual blocks, 8 channels.
+  EXPECT_EQ(model->named_parameters()["moe.expert0.stem.0.weight"].sizes(), (std::vector<std::int64_t>{8, 1, 3, 3}));
+  EXPECT_TRUE(model->named_parameters().contains("moe.expert2.layer1.0.conv1.weight"));
+  auto expect_config_error = [](const Changes& changes, const std::string& fragment) {
+    try {
+      make_model("output_moe", changes, kTiny, "linear_router");
+      ADD_FAILURE() << "expected a ConfigError containing: " << fragment;
+    } catch (const armor::ConfigError& error) {
+      EXPECT_NE(std::string(error.what()).find(fragment), std::string::npos) << error.what();
+    }
+  };
+  expect_config_error(ensemble({{"expert_params", std::string("depht = 10")}}),
+                      "test: unknown key model.expert_params.depht (did you mean 'depth'?)");
+  expect_config_error(ensemble({{"expert_params", std::string("depth = 'ten'")}}), "model.expert_params.depth must be an integer");
+  expect_config_error(ensemble({{"expert_params", std::string("depth = 10,")}}), "must be the body of a TOML inline table");
+  expect_config_error(ensemble({{"expert_params", kSmallResnet + ", num_experts = 2, moe_layers = 'layer1'"}}), "the experts of output_moe must be dense");
+  expect_config_error(ensemble({{"expert", std::string("resnett")}}), "did you mean 'resnet'?");
+  expect_config_error(ensemble({{"k", std::int64_t{4}}}), "model.k must be <= model.num_experts = 3");
+}
+
+TEST(OutputMoeTest, VitExpertsWork) {
+  torch::manual_seed(7);
+  auto model = make_model("output_moe",
+                          {{"expert", std::string("vit")},
+                           {"expert_params", std::string("preset = 'custom', patch_size = 4, embed_dim = 8, depth = 1, "
+                                                         "heads = 2, mlp_ratio = 2")},
+                           {"num_experts", std::int64_t{2}}},
+                          kTiny, "linear_router");
+  EXPECT_EQ(model->forward(torch::rand({3, 1, 8, 8})).sizes(), (std::vector<std::int64_t>{3, 4}));
+}
+
+TEST(DualMoeTest, LogitsAreExactlyTheAlphaMixOfTheStandardAndRobustMembers) {
+  torch::manual_seed(8);
+  auto model = make_model("dual_moe", ensemble({{"alpha", 0.7}, {"k", std::int64_t{2}}}), kTiny, "linear_router");
+  model->eval();
+  armor::DualModel* dual = model->dual_model();
+  ASSERT_NE(dual, nullptr);
+  EXPECT_EQ(model->expert_ensemble(), nullptr);
+  EXPECT_DOUBLE_EQ(dual->alpha(), 0.7);
+  const torch::Tensor x = torch::rand({6, 1, 8, 8});
+  const torch::Tensor standard = dual->standard().forward(x);
+  const torch::Tensor robust = dual->robust().forward(x);
+  EXPECT_FALSE(torch::allclose(standard, robust));  // two independently initialised members
+  EXPECT_TRUE(torch::equal(model->forward(x), standard * 0.3 + robust * 0.7));
+  ASSERT_NE(dual->robust().expert_ensemble(), nullptr);
+  EXPECT_EQ(dual->robust().expert_ensemble()->num_experts(), 3);
+  const auto layers = model->moe_layers();
+  ASSERT_EQ(layers.size(), 2u);
+  EXPECT_EQ(layers[0].first, "standard.moe");
+  EXPECT_EQ(layers[1].first, "robust.moe");
+  // The members' parameters split the model's: an optimiser of one never touches the other.
+  EXPECT_EQ(dual->standard().parameters().size() + dual->robust().parameters().size(), model->parameters().size());
+  EXPECT_TRUE(model->named_parameters().contains("robust.moe.expert2.head.weight"));
+}
+
+}  // namespace

@@ -66,7 +66,9 @@ TEST_F(SweepTest, JobsRunInParallelAndAResumeOfAFinishedSweepDoesNothing) {
 }
 
 TEST_F(SweepTest, ADivergingRunIsRecordedAsDivergedAndTheOthersGoOn) {
-  const Result result = run_armor("run " + quickstart() + run_args() + "--multirun trainer.lr=1e30,0.05 " + tiny());
+  // A constant rate: the quickstart's cyclic schedule starts at 0 and would spare the first steps.
+  const Result result =
+      run_armor("run " + quickstart() + run_args() + "--multirun trainer.lr=1e30,0.05 trainer.schedule=constant " + tiny());
   EXPECT_EQ(result.exit_code, 1) << result.output;
   EXPECT_EQ(scalar("SELECT status FROM runs WHERE idx = 0"), "diverged");
   EXPECT_TRUE(contains(scalar("SELECT error FROM runs WHERE idx = 0"), "non-finite training loss"));
@@ -112,7 +114,7 @@ TEST_F(SweepTest, ResumeAfterTheSweepProcessIsKilledLosesNoRunAndRunsNoneTwice) 
 
 TEST_F(SweepTest, ARunKilledAfterEpochOneAndResumedEndsWithTheWeightsOfAStraightRun) {
   const std::string settings =
-      quickstart() + " trainer.epochs=3 data.train_limit=384 data.test_limit=64 eval.attacks.pgd20.steps=2 run.threads=1";
+      quickstart() + " trainer=pgd_at trainer.epochs=3 data.train_limit=384 data.test_limit=64 eval.attacks.pgd20.steps=2 run.threads=1";
   const std::string straight_db = (dir_ / "straight.db").string();
   const Result straight = run_armor("run " + settings + " --db " + straight_db + " --outputs " + (dir_ / "straight").string());
   ASSERT_EQ(straight.exit_code, 0) << straight.output;

@@ -71,6 +71,19 @@ TEST(LrSchedule, CyclicRisesToThePeakThenFallsToZeroPerStep) {
   EXPECT_NEAR(schedule.at(99), 0.1 / 60, kTolerance);
 }
 
+TEST(LrSchedule, CyclicWithCycleStepsRepeatsTrianglesBetweenMinAndMax) {
+  // Paper 1: between 5e-5 and 1e-4, 500 steps up, 500 down, repeated.
+  const armor::LrSchedule schedule(schedule_params({{"schedule", std::string("cyclic")}, {"lr", 1e-4}, {"min_lr", 5e-5},
+                                                    {"cycle_steps", std::int64_t{500}}}),
+                                   10, 300);
+  EXPECT_NEAR(schedule.at(0), 5e-5, kTolerance);
+  EXPECT_NEAR(schedule.at(250), 7.5e-5, kTolerance);
+  EXPECT_NEAR(schedule.at(500), 1e-4, kTolerance);
+  EXPECT_NEAR(schedule.at(750), 7.5e-5, kTolerance);
+  EXPECT_NEAR(schedule.at(1000), 5e-5, kTolerance);
+  EXPECT_NEAR(schedule.at(1500), 1e-4, kTolerance);
+}
+
 TEST(LrSchedule, MalformedMilestonesNameTheKeyAndTheItem) {
   try {
     armor::LrSchedule(schedule_params({{"schedule", std::string("step")}, {"milestones", std::string("100,ten")}}), 200, 10);

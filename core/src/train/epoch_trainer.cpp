@@ -67,6 +67,8 @@ void set_lr(torch::optim::Optimizer& optimizer, double lr) {
   for (auto& group : optimizer.param_groups()) group.options().set_lr(lr);
 }
 
+std::string optimizer_key(std::size_t index) { return index == 0 ? "optimizer" : "optimizer_" + std::to_string(index); }
+
 struct ValidationScore {
   double loss = 0;
   double accuracy = 0;
@@ -93,6 +95,10 @@ ValidationScore validate(Classifier& model, const LabelledImages& data, std::int
 
 }  // namespace
 
+std::vector<std::vector<torch::Tensor>> EpochTrainer::parameter_groups(TrainContext& ctx) {
+  return {ctx.model.parameters()};
+}
+
 torch::Tensor EpochTrainer::while_crafting(TrainContext& ctx, const std::function<torch::Tensor()>& craft) {
   if (params_.string("attack_mode") == "eval") ctx.model.eval();
   torch::Tensor crafted = craft();
@@ -118,7 +124,8 @@ void EpochTrainer::fit(TrainContext& ctx) {
   loader_options.device = ctx.device;
   loader_options.augmentation = ctx.augmentation;
   BatchLoader loader(ctx.train_data, loader_options);
-  optimizer_ = make_optimizer(params_, ctx.model.parameters());
+  optimizers_.clear();
+  for (auto& group : parameter_groups(ctx)) optimizers_.push_back(make_optimizer(params_, std::move(group)));
   schedule_ = std::make_unique<LrSchedule>(params_, epochs_, loader.num_batches());
   step_ = 0;
   std::int64_t first_epoch = 0;
@@ -164,9 +171,9 @@ void EpochTrainer::train_epoch(TrainContext& ctx, BatchLoader& loader, std::int6
   const auto start = std::chrono::steady_clock::now();
   while (auto batch = loader.next()) {
     totals.lr = schedule_->at(step_);
-    set_lr(*optimizer_, totals.lr);
-    for (std::int64_t replay = 0; replay < replays(); ++replay) {
-      optimizer_->zero_grad();
+    for (auto& optimizer : optimizers_) set_lr(*optimizer, totals.lr);
+    for (replay_ = 0; replay_ < replays(); ++replay_) {
+      ctx.model.zero_grad();
       const StepLoss step = step_loss(ctx, batch->x, batch->y);
       const torch::Tensor aux_loss = ctx.balancing.compute(ctx.model);
       const torch::Tensor loss = step.loss + aux_loss;
@@ -177,7 +184,7 @@ void EpochTrainer::train_epoch(TrainContext& ctx, BatchLoader& loader, std::int6
       }
       loss.backward();
       after_backward(ctx);
-      optimizer_->step();
+      optimizers_.at(group_of_replay(replay_))->step();
       const auto n = static_cast<double>(batch->y.size(0));
       totals.loss += step.loss.item<double>() * n;
       totals.aux += aux_loss.item<double>() * n;
@@ -203,9 +210,11 @@ void EpochTrainer::save_checkpoint(const TrainContext& ctx, std::int64_t epochs_
   torch::serialize::OutputArchive model_archive;
   ctx.model.save(model_archive);
   archive.write("model", model_archive);
-  torch::serialize::OutputArchive optimizer_archive;
-  optimizer_->save(optimizer_archive);
-  archive.write("optimizer", optimizer_archive);
+  for (std::size_t i = 0; i < optimizers_.size(); ++i) {
+    torch::serialize::OutputArchive optimizer_archive;
+    optimizers_[i]->save(optimizer_archive);
+    archive.write(optimizer_key(i), optimizer_archive);
+  }
   torch::serialize::OutputArchive trainer_archive;
   save_state(trainer_archive);
   archive.write("trainer", trainer_archive);
@@ -232,9 +241,11 @@ std::int64_t EpochTrainer::load_checkpoint(TrainContext& ctx) {
     torch::serialize::InputArchive model_archive;
     archive.read("model", model_archive);
     load_module_strict(ctx.model, model_archive, "checkpoint " + path);
-    torch::serialize::InputArchive optimizer_archive;
-    archive.read("optimizer", optimizer_archive);
-    optimizer_->load(optimizer_archive);
+    for (std::size_t i = 0; i < optimizers_.size(); ++i) {
+      torch::serialize::InputArchive optimizer_archive;
+      archive.read(optimizer_key(i), optimizer_archive);
+      optimizers_[i]->load(optimizer_archive);
+    }
     torch::serialize::InputArchive trainer_archive;
     archive.read("trainer", trainer_archive);
     load_state(trainer_archive);

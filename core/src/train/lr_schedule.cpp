@@ -13,7 +13,9 @@ ParamSchema lr_schedule_params() {
       .real("power", 0.9, "poly: exponent of (1 - progress)", 0)
       .string("milestones", "", "step: epochs at which the rate is multiplied by gamma, e.g. \"100,150\"")
       .real("gamma", 0.1, "step: factor at each milestone", 0)
-      .real("cycle_peak", 0.4, "cyclic: share of all steps at which the rate peaks", 0, 1)
+      .real("cycle_peak", 0.4, "cyclic: share of all steps at which the rate peaks (one cycle over the run)", 0, 1)
+      .integer("cycle_steps", 0, "cyclic: steps from min_lr up to lr, repeating triangles (0 = one cycle over the run)", 0)
+      .real("min_lr", 0, "cyclic: the low end of the repeating triangles", 0)
       .check([](const Params& params) {
         if (params.string("schedule") == "cyclic" && params.real("warmup_epochs") > 0) {
           params.fail("warmup_epochs", "has no meaning with schedule = \"cyclic\", whose ramp is its warm-up");
@@ -52,6 +54,8 @@ LrSchedule::LrSchedule(const Params& params, std::int64_t epochs, std::int64_t s
       power_(params.real("power")),
       gamma_(params.real("gamma")),
       cycle_peak_(params.real("cycle_peak")),
+      min_lr_(params.real("min_lr")),
+      cycle_steps_(params.integer("cycle_steps")),
       steps_per_epoch_(std::max<std::int64_t>(1, steps_per_epoch)),
       total_steps_(std::max<std::int64_t>(1, epochs * steps_per_epoch_)),
       warmup_steps_(std::min(total_steps_, static_cast<std::int64_t>(std::llround(params.real("warmup_epochs") *
@@ -77,6 +81,10 @@ double LrSchedule::after_warmup(std::int64_t step) const {
   if (kind_ == "step") {
     const auto reached = std::upper_bound(milestone_steps_.begin(), milestone_steps_.end(), step) - milestone_steps_.begin();
     return lr_ * std::pow(gamma_, static_cast<double>(reached));
+  }
+  if (kind_ == "cyclic" && cycle_steps_ > 0) {  // PyTorch's CyclicLR, mode "triangular"
+    const double position = static_cast<double>(step % (2 * cycle_steps_)) / static_cast<double>(cycle_steps_);
+    return min_lr_ + (lr_ - min_lr_) * (position <= 1.0 ? position : 2.0 - position);
   }
   if (kind_ == "cyclic") {
     const double t = static_cast<double>(step);

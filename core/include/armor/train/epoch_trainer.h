@@ -14,6 +14,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <torch/serialize/archive.h>
 #include <torch/types.h>
@@ -52,8 +53,16 @@ class EpochTrainer : public Trainer {
  protected:
   // The loss of one step on x [B,C,H,W] in [0,1], y [B]; the model is in training mode.
   virtual StepLoss step_loss(TrainContext& ctx, const torch::Tensor& x, const torch::Tensor& y) = 0;
-  // Optimiser steps taken on each batch (free_at replays each batch m times).
+  // Optimiser steps taken on each batch (free_at replays each batch m times; jtdmoe takes a robust
+  // and a standard step). replay() is the current one, 0-based.
   virtual std::int64_t replays() const { return 1; }
+  std::int64_t replay() const noexcept { return replay_; }
+  // The parameter groups that get an optimiser each (same settings, same schedule); default: one
+  // group, every parameter of the model. jtdmoe optimises F_R and F_S separately.
+  virtual std::vector<std::vector<torch::Tensor>> parameter_groups(TrainContext& ctx);
+  // Which group's optimiser steps after replay `replay`; only that group's parameters move (all
+  // gradients are zeroed before every replay).
+  virtual std::size_t group_of_replay(std::int64_t /*replay*/) const { return 0; }
   // After each backward pass, before the optimiser step (free_at reads its input gradient here).
   virtual void after_backward(TrainContext&) {}
   // Trainer state a checkpoint must carry besides the model, optimiser, schedule and RNG.
@@ -78,7 +87,8 @@ class EpochTrainer : public Trainer {
   Params params_;
   std::int64_t epochs_;
   std::int64_t batch_size_;
-  std::unique_ptr<torch::optim::Optimizer> optimizer_;
+  std::vector<std::unique_ptr<torch::optim::Optimizer>> optimizers_;
+  std::int64_t replay_ = 0;
   std::unique_ptr<LrSchedule> schedule_;
   std::int64_t step_ = 0;
 };

@@ -5,7 +5,9 @@
 //   cosine    0.5 lr (1 + cos(pi u / U))          u, U: step and steps counted after the warm-up
 //   poly      lr (1 - u / U)^power
 //   step      lr gamma^(number of milestones reached); milestones in epochs ("100,150")
-//   cyclic    triangular, per step (Wong et al. 2020): 0 -> lr linearly until cycle_peak x T, then -> 0
+//   cyclic    triangular, per step. cycle_steps = 0 (Wong et al. 2020): one cycle, 0 -> lr linearly
+//             until cycle_peak x T, then -> 0. cycle_steps = s > 0 (PyTorch's CyclicLR, paper 1):
+//             min_lr -> lr over s steps, back over s steps, repeated.
 // A warm-up of warmup_epochs (all but cyclic) rises linearly to the schedule's value: lr (t+1) / W.
 
 #include <cstdint>
@@ -37,6 +39,8 @@ class LrSchedule {
   double power_;
   double gamma_;
   double cycle_peak_;
+  double min_lr_;
+  std::int64_t cycle_steps_;
   std::int64_t steps_per_epoch_;
   std::int64_t total_steps_;
   std::int64_t warmup_steps_;

@@ -9,16 +9,14 @@
 #include <fstream>
 #include <string>
 
+#include "../e2e/cli_support.h"
 #include "armor/store/run_store.h"
 
 namespace armor {
 namespace {
 namespace fs = std::filesystem;
 
-struct Output {
-  int exit_code = -1;
-  std::string text;  // stdout (and stderr when asked)
-};
+using armor::testing::Result;  // stdout (and stderr when asked) and the exit code
 
 ::testing::AssertionResult contains(const std::string& text, const std::string& part) {
   if (text.find(part) != std::string::npos) return ::testing::AssertionSuccess();
@@ -85,17 +83,10 @@ class DbCommandTest : public ::testing::Test {
     return run;
   }
 
-  Output armor(const std::string& arguments, bool with_stderr = true) const {
+  Result armor(const std::string& arguments, bool with_stderr = true) const {
     const std::string command = std::string(ARMOR_TEST_BINARY_DIR) + "/armor db " + arguments + " --db " + db_ +
                                 (with_stderr ? " 2>&1" : " 2>/dev/null") + " < /dev/null";
-    Output result;
-    FILE* pipe = popen(command.c_str(), "r");
-    if (pipe == nullptr) return result;
-    char buffer[4096];
-    while (std::fgets(buffer, sizeof buffer, pipe) != nullptr) result.text += buffer;
-    const int status = pclose(pipe);
-    result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    return result;
+    return armor::testing::run_command_line(command);
   }
 
   fs::path dir_;
@@ -104,139 +95,139 @@ class DbCommandTest : public ::testing::Test {
 };
 
 TEST_F(DbCommandTest, ListFiltersWithWhereAndPrintsChosenColumns) {
-  const Output out = armor("list --where 'model.k = 2 and (model.num_experts >= 4 or run.seed = 9)' "
+  const Result out = armor("list --where 'model.k = 2 and (model.num_experts >= 4 or run.seed = 9)' "
                            "--columns id,model.k,run.seed,clean_acc --format csv");
-  ASSERT_EQ(out.exit_code, 0) << out.text;
-  EXPECT_EQ(out.text, "id,model.k,run.seed,clean_acc\n4,2,0,0.78125\n5,2,1,0.8125\n");
+  ASSERT_EQ(out.exit_code, 0) << out.output;
+  EXPECT_EQ(out.output, "id,model.k,run.seed,clean_acc\n4,2,0,0.78125\n5,2,1,0.8125\n");
 }
 
 TEST_F(DbCommandTest, ListSortsAndFiltersByStatusAndSweep) {
-  Output out = armor("list --sweep 1 --status finished --sort clean_acc --desc --columns id --format csv");
-  ASSERT_EQ(out.exit_code, 0) << out.text;
-  EXPECT_EQ(out.text, "id\n5\n4\n3\n2\n1\n");
+  Result out = armor("list --sweep 1 --status finished --sort clean_acc --desc --columns id --format csv");
+  ASSERT_EQ(out.exit_code, 0) << out.output;
+  EXPECT_EQ(out.output, "id\n5\n4\n3\n2\n1\n");
   out = armor("list --status diverged,failed --format csv");
-  EXPECT_EQ(out.text,
+  EXPECT_EQ(out.output,
             "id,sweep,status,overrides,error\n6,1,diverged,model.num_experts=2 model.k=1,loss is nan\n");
 }
 
 TEST_F(DbCommandTest, ListPrintsTabSeparatedWhenPipedAndAlignedOnRequest) {
-  Output out = armor("list --columns id,status --where 'id <= 2'");
-  EXPECT_EQ(out.text, "id\tstatus\n1\tfinished\n2\tfinished\n");
+  Result out = armor("list --columns id,status --where 'id <= 2'");
+  EXPECT_EQ(out.output, "id\tstatus\n1\tfinished\n2\tfinished\n");
   out = armor("list --columns id,status --where 'id <= 2' --format table");
-  EXPECT_EQ(out.text, "id  status\n--  --------\n 1  finished\n 2  finished\n");
+  EXPECT_EQ(out.output, "id  status\n--  --------\n 1  finished\n 2  finished\n");
 }
 
 TEST_F(DbCommandTest, ListRejectsABadWhereWithExitCode2) {
-  Output out = armor("list --where 'model.kk = 1'");
+  Result out = armor("list --where 'model.kk = 1'");
   EXPECT_EQ(out.exit_code, 2);
-  EXPECT_TRUE(contains(out.text, "did you mean 'model.k'"));
+  EXPECT_TRUE(contains(out.output, "did you mean 'model.k'"));
   out = armor("list --where 'model.k = '");
   EXPECT_EQ(out.exit_code, 2);
-  EXPECT_TRUE(contains(out.text, "at column"));
+  EXPECT_TRUE(contains(out.output, "at column"));
   EXPECT_EQ(armor("list --format yaml").exit_code, 2);
   EXPECT_EQ(armor("lsit").exit_code, 2);
-  EXPECT_TRUE(contains(armor("lsit").text, "did you mean 'list'"));
+  EXPECT_TRUE(contains(armor("lsit").output, "did you mean 'list'"));
 }
 
 TEST_F(DbCommandTest, ShowPrintsRunProvenanceMetricsCurvesAndExperts) {
-  const Output out = armor("show 2 --format plain --config");
-  ASSERT_EQ(out.exit_code, 0) << out.text;
-  EXPECT_TRUE(contains(out.text, "run 2\nkey\tvalue\nid\t2\nsweep\t1\n"));
-  EXPECT_TRUE(contains(out.text, "overrides\tmodel.num_experts=2 model.k=2\n"));
-  EXPECT_TRUE(contains(out.text, "provenance\nkey\tvalue\ncompiler\tGNU 12\ntorch_version\t1.13.1\n"));
-  EXPECT_TRUE(contains(out.text, "metrics\nkey\tvalue\nclean_acc\t0.53125\npgd20_acc\t0.265625\n"));
-  EXPECT_TRUE(contains(out.text, "curves\ncurve\tepochs\tfirst\tlast\tmin\tmin_epoch\tmax\tmax_epoch\n"
+  const Result out = armor("show 2 --format plain --config");
+  ASSERT_EQ(out.exit_code, 0) << out.output;
+  EXPECT_TRUE(contains(out.output, "run 2\nkey\tvalue\nid\t2\nsweep\t1\n"));
+  EXPECT_TRUE(contains(out.output, "overrides\tmodel.num_experts=2 model.k=2\n"));
+  EXPECT_TRUE(contains(out.output, "provenance\nkey\tvalue\ncompiler\tGNU 12\ntorch_version\t1.13.1\n"));
+  EXPECT_TRUE(contains(out.output, "metrics\nkey\tvalue\nclean_acc\t0.53125\npgd20_acc\t0.265625\n"));
+  EXPECT_TRUE(contains(out.output, "curves\ncurve\tepochs\tfirst\tlast\tmin\tmin_epoch\tmax\tmax_epoch\n"
                                  "train_acc\t2\t0.3\t0.4\t0.3\t1\t0.4\t2\ntrain_loss\t2\t2\t1.5\t1.5\t2\t2\t1\n"));
-  EXPECT_TRUE(contains(out.text, "experts\nlayer\texpert\tusage_share\tclean_acc\nstage3\t0\t0.75\t0.6\n"
+  EXPECT_TRUE(contains(out.output, "experts\nlayer\texpert\tusage_share\tclean_acc\nstage3\t0\t0.75\t0.6\n"
                                  "stage3\t1\t0.25\t0.4\n"));
-  EXPECT_TRUE(contains(out.text, "num_experts = 2"));
+  EXPECT_TRUE(contains(out.output, "num_experts = 2"));
   EXPECT_EQ(armor("show 99").exit_code, 2);
 }
 
 TEST_F(DbCommandTest, ShowAsJsonIsOneObjectOfSections) {
-  const Output out = armor("show 1 --format json", false);
+  const Result out = armor("show 1 --format json", false);
   ASSERT_EQ(out.exit_code, 0);
-  EXPECT_EQ(out.text.front(), '{');
-  EXPECT_TRUE(contains(out.text, "\"metrics\": [\n  {\"key\": \"clean_acc\", \"value\": 0.515625}"));
+  EXPECT_EQ(out.output.front(), '{');
+  EXPECT_TRUE(contains(out.output, "\"metrics\": [\n  {\"key\": \"clean_acc\", \"value\": 0.515625}"));
 }
 
 TEST_F(DbCommandTest, CompareShowsParamsThatDifferAndEveryMetric) {
-  const Output out = armor("compare 1 4 --format csv");
-  ASSERT_EQ(out.exit_code, 0) << out.text;
-  EXPECT_EQ(out.text,
+  const Result out = armor("compare 1 4 --format csv");
+  ASSERT_EQ(out.exit_code, 0) << out.output;
+  EXPECT_EQ(out.output,
             ",key,run 1,run 4\nrun,status,finished,finished\nparam,model.num_experts,2,4\nparam,model.k,1,2\n"
             "metric,clean_acc,0.515625,0.78125\nmetric,pgd20_acc,0.2578125,0.390625\n");
 }
 
 TEST_F(DbCommandTest, PivotAveragesRunsSharingACellWithStdAndCount) {
-  Output out = armor("pivot --rows model.num_experts --cols model.k --metric clean_acc --sweep 1 --format csv");
-  ASSERT_EQ(out.exit_code, 0) << out.text;
-  EXPECT_EQ(out.text,
+  Result out = armor("pivot --rows model.num_experts --cols model.k --metric clean_acc --sweep 1 --format csv");
+  ASSERT_EQ(out.exit_code, 0) << out.output;
+  EXPECT_EQ(out.output,
             "model.num_experts \\ model.k,1,1 std,1 n,2,2 std,2 n\n"
             "2,0.515625,0,1,0.53125,0,1\n"
             "4,0.765625,0,1,0.796875,0.02209708691207961,2\n");
   out = armor("pivot --rows model.num_experts --cols model.k --metric clean_acc --sweep 1 --format table");
-  EXPECT_TRUE(contains(out.text, "0.7969 ± 0.0221 (n=2)")) << out.text;
+  EXPECT_TRUE(contains(out.output, "0.7969 ± 0.0221 (n=2)")) << out.output;
 }
 
 TEST_F(DbCommandTest, PivotDefaultsToTheLatestSweep) {
-  const Output out = armor("pivot --rows model.num_experts --cols model.k --metric clean_acc --format csv");
-  ASSERT_EQ(out.exit_code, 0) << out.text;
-  EXPECT_EQ(out.text, "model.num_experts \\ model.k,1,1 std,1 n\n2,0.99,0,1\n");
+  const Result out = armor("pivot --rows model.num_experts --cols model.k --metric clean_acc --format csv");
+  ASSERT_EQ(out.exit_code, 0) << out.output;
+  EXPECT_EQ(out.output, "model.num_experts \\ model.k,1,1 std,1 n\n2,0.99,0,1\n");
 }
 
 TEST_F(DbCommandTest, BestFindsTheTopRunPerGroup) {
-  Output out = armor("best --metric clean_acc --by model.k --sweep 1 --format csv");
-  ASSERT_EQ(out.exit_code, 0) << out.text;
-  EXPECT_EQ(out.text, "model.k,run,clean_acc,overrides\n1,3,0.765625,model.num_experts=4 model.k=1\n"
+  Result out = armor("best --metric clean_acc --by model.k --sweep 1 --format csv");
+  ASSERT_EQ(out.exit_code, 0) << out.output;
+  EXPECT_EQ(out.output, "model.k,run,clean_acc,overrides\n1,3,0.765625,model.num_experts=4 model.k=1\n"
                       "2,5,0.8125,model.num_experts=4 model.k=2\n");
   out = armor("best --metric pgd20_acc --min --format csv");
-  EXPECT_EQ(out.text, "run,pgd20_acc,overrides\n1,0.2578125,model.num_experts=2 model.k=1\n");
+  EXPECT_EQ(out.output, "run,pgd20_acc,overrides\n1,0.2578125,model.num_experts=2 model.k=1\n");
 }
 
 TEST_F(DbCommandTest, ExportFlattensParamsAndMetricsOneRowPerRun) {
-  Output out = armor("export --sweep 1 --status finished", false);
+  Result out = armor("export --sweep 1 --status finished", false);
   ASSERT_EQ(out.exit_code, 0);
-  const std::string header = out.text.substr(0, out.text.find('\n'));
+  const std::string header = out.output.substr(0, out.output.find('\n'));
   EXPECT_TRUE(contains(header, "id,sweep,idx,status,experiment,overrides,config_hash,seed"));
   EXPECT_TRUE(contains(header, ",model.num_experts,model.k,run.seed,trainer.name,clean_acc,pgd20_acc"));
-  EXPECT_EQ(std::count(out.text.begin(), out.text.end(), '\n'), 6);
+  EXPECT_EQ(std::count(out.output.begin(), out.output.end(), '\n'), 6);
   out = armor("export --format json --where 'id = 1'", false);
-  EXPECT_TRUE(contains(out.text, "\"model.k\": 1, \"run.seed\": 0, \"trainer.name\": \"pgd_at\", \"clean_acc\": 0.515625"));
+  EXPECT_TRUE(contains(out.output, "\"model.k\": 1, \"run.seed\": 0, \"trainer.name\": \"pgd_at\", \"clean_acc\": 0.515625"));
 }
 
 TEST_F(DbCommandTest, SqlReadsAndSqliteItselfRefusesWrites) {
-  Output out = armor("sql \"SELECT \\\"model.k\\\", clean_acc FROM results WHERE run_id = 2\" --format csv");
-  ASSERT_EQ(out.exit_code, 0) << out.text;
-  EXPECT_EQ(out.text, "model.k,clean_acc\n2,0.53125\n");
+  Result out = armor("sql \"SELECT \\\"model.k\\\", clean_acc FROM results WHERE run_id = 2\" --format csv");
+  ASSERT_EQ(out.exit_code, 0) << out.output;
+  EXPECT_EQ(out.output, "model.k,clean_acc\n2,0.53125\n");
   for (const std::string write : {"DELETE FROM runs", "WITH x AS (SELECT 1) DELETE FROM runs RETURNING id",
                                   "UPDATE runs SET status = 'x' RETURNING id"}) {
     out = armor("sql \"" + write + "\"");
     EXPECT_EQ(out.exit_code, 1) << write;
-    EXPECT_TRUE(contains(out.text, "read-only")) << out.text;
+    EXPECT_TRUE(contains(out.output, "read-only")) << out.output;
   }
-  EXPECT_EQ(armor("sql \"SELECT count(*) FROM runs\" --format csv").text, "count(*)\n7\n");
+  EXPECT_EQ(armor("sql \"SELECT count(*) FROM runs\" --format csv").output, "count(*)\n7\n");
 }
 
 TEST_F(DbCommandTest, RmNeedsConfirmationThenRemovesRunsAndTheirFolders) {
-  Output out = armor("rm 7");
+  Result out = armor("rm 7");
   EXPECT_EQ(out.exit_code, 2);
-  EXPECT_TRUE(contains(out.text, "confirm with --yes"));
+  EXPECT_TRUE(contains(out.output, "confirm with --yes"));
   EXPECT_TRUE(fs::exists(output_dir_));
   out = armor("rm 7 --yes");
-  ASSERT_EQ(out.exit_code, 0) << out.text;
-  EXPECT_TRUE(contains(out.text, "removed 1 run(s) (7) and 1 output folder(s)"));
+  ASSERT_EQ(out.exit_code, 0) << out.output;
+  EXPECT_TRUE(contains(out.output, "removed 1 run(s) (7) and 1 output folder(s)"));
   EXPECT_FALSE(fs::exists(output_dir_));
   out = armor("rm --sweep 1 --yes");
-  ASSERT_EQ(out.exit_code, 0) << out.text;
-  EXPECT_EQ(armor("sql \"SELECT count(*) FROM runs\" --format csv").text, "count(*)\n0\n");
+  ASSERT_EQ(out.exit_code, 0) << out.output;
+  EXPECT_EQ(armor("sql \"SELECT count(*) FROM runs\" --format csv").output, "count(*)\n0\n");
   EXPECT_EQ(armor("rm 99 --yes").exit_code, 1);
 }
 
 TEST_F(DbCommandTest, PlotWritesSvgFiles) {
   const std::string lines = (dir_ / "lines.svg").string();
-  Output out = armor("plot lines --x model.k --metric pgd20_acc --sweep 1 -o " + lines);
-  ASSERT_EQ(out.exit_code, 0) << out.text;
+  Result out = armor("plot lines --x model.k --metric pgd20_acc --sweep 1 -o " + lines);
+  ASSERT_EQ(out.exit_code, 0) << out.output;
   std::ifstream file(lines);
   const std::string svg((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
   EXPECT_TRUE(contains(svg, "<svg"));
@@ -245,11 +236,11 @@ TEST_F(DbCommandTest, PlotWritesSvgFiles) {
   EXPECT_FALSE(contains(svg, "run.seed=")) << "seeds are averaged, not lines";
   const std::string heat = (dir_ / "heat.svg").string();
   out = armor("plot heatmap --rows model.num_experts --cols model.k --metric clean_acc --sweep 1 -o " + heat);
-  ASSERT_EQ(out.exit_code, 0) << out.text;
+  ASSERT_EQ(out.exit_code, 0) << out.output;
   EXPECT_TRUE(fs::file_size(heat) > 500);
   const std::string curves = (dir_ / "curves.svg").string();
   out = armor("plot curves 1 2 --curve train_acc -o " + curves);
-  ASSERT_EQ(out.exit_code, 0) << out.text;
+  ASSERT_EQ(out.exit_code, 0) << out.output;
   EXPECT_TRUE(fs::exists(curves));
   EXPECT_EQ(armor("plot curves 1 --curve nope -o " + curves).exit_code, 2);
 }
@@ -259,10 +250,10 @@ TEST_F(DbCommandTest, ADatabaseFromANewerArmorIsRefused) {
     SQLite::Database raw(db_, SQLite::OPEN_READWRITE);
     raw.exec("PRAGMA user_version = 9");
   }
-  const Output out = armor("list");
+  const Result out = armor("list");
   EXPECT_EQ(out.exit_code, 1);
-  EXPECT_TRUE(contains(out.text, "schema version 9"));
-  EXPECT_TRUE(contains(out.text, "upgrade armor"));
+  EXPECT_TRUE(contains(out.output, "schema version 9"));
+  EXPECT_TRUE(contains(out.output, "upgrade armor"));
 }
 
 }  // namespace

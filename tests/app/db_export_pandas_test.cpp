@@ -11,27 +11,16 @@
 #include <filesystem>
 #include <string>
 
+#include "../e2e/cli_support.h"
 #include "armor/store/run_store.h"
 
 namespace armor {
 namespace {
 namespace fs = std::filesystem;
 
-struct Output {
-  int exit_code = -1;
-  std::string text;
-};
+using armor::testing::Result;
 
-Output shell(const std::string& command) {
-  Output result;
-  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
-  if (pipe == nullptr) return result;
-  char buffer[4096];
-  while (std::fgets(buffer, sizeof buffer, pipe) != nullptr) result.text += buffer;
-  const int status = pclose(pipe);
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  return result;
-}
+Result shell(const std::string& command) { return armor::testing::run_command_line(command + " 2>&1"); }
 
 NewRun make_run(int index, std::int64_t k, bool noise, const std::string& router, std::vector<std::string> overrides) {
   NewRun run;
@@ -71,11 +60,11 @@ TEST(DbExportPandasTest, PandasReadsCsvAndJsonAsTheyAre) {
   ASSERT_EQ(shell(armor + " --format csv > " + csv).exit_code, 0);
   ASSERT_EQ(shell(armor + " --format json -o " + json).exit_code, 0);
 
-  const Output pandas = shell("/usr/bin/python3 " + std::string(ARMOR_TEST_SOURCE_DIR) +
+  const Result pandas = shell("/usr/bin/python3 " + std::string(ARMOR_TEST_SOURCE_DIR) +
                               "/tests/app/read_export_with_pandas.py " + csv + " " + json);
-  EXPECT_EQ(pandas.exit_code, 0) << pandas.text
+  EXPECT_EQ(pandas.exit_code, 0) << pandas.output
                                  << "\n(needs Debian's python3-pandas: tools/bootstrap.sh installs it)";
-  EXPECT_NE(pandas.text.find("pandas reads the export"), std::string::npos) << pandas.text;
+  EXPECT_NE(pandas.output.find("pandas reads the export"), std::string::npos) << pandas.output;
   fs::remove_all(dir);
 }
 

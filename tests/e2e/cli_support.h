@@ -19,9 +19,9 @@ struct Result {
 
 inline std::string armor_program() { return std::string(ARMOR_TEST_BINARY_DIR) + "/armor"; }
 
-// Runs `armor <arguments>` through the shell and waits for it.
-inline Result run_armor(const std::string& arguments) {
-  const std::string command = armor_program() + " " + arguments + " 2>&1";
+// Runs a shell command line as it is and waits for it: its stdout (redirect stderr in the line to
+// see it) and its exit code (128 + signal when killed).
+inline Result run_command_line(const std::string& command) {
   Result result;
   FILE* pipe = popen(command.c_str(), "r");
   if (pipe == nullptr) return result;
@@ -31,6 +31,9 @@ inline Result run_armor(const std::string& arguments) {
   result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   return result;
 }
+
+// Runs `armor <arguments>` through the shell and waits for it; stdout and stderr together.
+inline Result run_armor(const std::string& arguments) { return run_command_line(armor_program() + " " + arguments + " 2>&1"); }
 
 inline bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 

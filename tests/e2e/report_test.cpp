@@ -32,16 +32,7 @@ int count(const std::string& text, const std::string& part) {
 }
 
 // Runs a shell command; its stdout and stderr together.
-Result shell(const std::string& command) {
-  Result result;
-  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
-  if (pipe == nullptr) return result;
-  char buffer[4096];
-  while (std::fgets(buffer, sizeof buffer, pipe) != nullptr) result.output += buffer;
-  const int status = pclose(pipe);
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  return result;
-}
+Result shell(const std::string& command) { return run_command_line(command + " 2>&1"); }
 
 // An 8-bit RGB or RGBA PNG, decoded: what Chromium writes for --screenshot.
 struct Image {

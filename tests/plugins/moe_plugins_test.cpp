@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include "armor/data/dataset.h"
+#include "model_test_support.h"
 #include "armor/error.h"
 #include "armor/nn/balancing_loss.h"
 #include "armor/nn/classifier.h"
@@ -18,15 +19,7 @@ using armor::PluginKind;
 
 class MoePluginsTest : public ::testing::Test {
  protected:
-  static armor::Registry& registry() {
-    static armor::Registry* registry = [] {
-      auto* r = new armor::Registry();  // never freed: the plugins it loaded stay loaded
-      armor::PluginLoader loader(*r);
-      loader.load_search_path({}, {std::string(ARMOR_TEST_BINARY_DIR) + "/plugins"});
-      return r;
-    }();
-    return *registry;
-  }
+  static armor::Registry& registry() { return armor_test::plugin_registry(); }
   // The plugin's defaults, then `changes`.
   static armor::Params params(PluginKind kind, const std::string& name,
                               const std::vector<std::pair<std::string, armor::ParamValue>>& changes = {}) {

@@ -12,6 +12,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "../plugins/model_test_support.h"
 #include "armor/attack/attack.h"
 #include "armor/data/builtin_datasets.h"
 #include "armor/data/dataset.h"
@@ -27,24 +28,21 @@
 namespace {
 
 using armor::PluginKind;
-using Changes = std::vector<std::pair<std::string, armor::ParamValue>>;
+using armor_test::Changes;
 
-armor::Registry& registry() {
-  static armor::Registry* registry = [] {
-    auto* r = new armor::Registry();  // never freed: the plugins it loaded stay loaded
-    armor::register_builtin_datasets(*r);
-    armor::PluginLoader loader(*r);
-    loader.load_search_path({}, {std::string(ARMOR_TEST_BINARY_DIR) + "/plugins"});
-    return r;
-  }();
-  return *registry;
-}
+using armor_test::plugin_registry;
 
 armor::Params params(PluginKind kind, const std::string& name, const Changes& changes = {}) {
-  armor::Params p(to_string(kind));
-  for (const auto& spec : registry().info(kind, name).params.specs()) p.set(spec.name, spec.default_value, "default");
-  for (const auto& [key, value] : changes) p.set(key, value, "test");
-  return p;
+  return armor_test::plugin_params(kind, name, changes);
+}
+
+std::shared_ptr<armor::DatasetSplits> synthetic_data(const Changes& changes) {
+  armor::Registry builtin;
+  armor::register_builtin_datasets(builtin);
+  armor::Params data("data");
+  for (const auto& spec : builtin.info(PluginKind::dataset, "synthetic").params.specs()) data.set(spec.name, spec.default_value, "default");
+  for (const auto& [key, value] : changes) data.set(key, value, "test");
+  return builtin.dataset("synthetic")(data);
 }
 
 // A small MLP with BatchNorm; records, for every forward pass, whether it ran in training mode and
@@ -82,10 +80,9 @@ struct StoppingSink : armor::MetricSink {
 class TrainerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    data_ = registry().dataset("synthetic")(params(PluginKind::dataset, "synthetic",
-                                                   {{"train_size", std::int64_t{256}}, {"test_size", std::int64_t{64}},
-                                                    {"image_size", std::int64_t{8}}, {"num_classes", std::int64_t{4}}}));
-    attack_ = registry().attack("pgd")(params(PluginKind::attack, "pgd",
+    data_ = synthetic_data({{"train_size", std::int64_t{256}}, {"test_size", std::int64_t{64}},
+                            {"image_size", std::int64_t{8}}, {"num_classes", std::int64_t{4}}});
+    attack_ = plugin_registry().attack("pgd")(params(PluginKind::attack, "pgd",
                                               {{"eps", 0.05}, {"steps", std::int64_t{3}}, {"step_size", 0.02}}));
     folder_ = std::filesystem::temp_directory_path() / ("armor_trainer_test_" + std::to_string(::getpid()));
     std::filesystem::create_directories(folder_);
@@ -111,7 +108,7 @@ class TrainerTest : public ::testing::Test {
                    int stop_after = 0) {
     Changes all{{"epochs", std::int64_t{3}}, {"batch_size", std::int64_t{32}}, {"lr", 0.05}};
     all.insert(all.end(), changes.begin(), changes.end());
-    auto trainer = registry().trainer(name)(params(PluginKind::trainer, name, all));
+    auto trainer = plugin_registry().trainer(name)(params(PluginKind::trainer, name, all));
     StoppingSink sink(stop_after);
     armor::TrainContext context{net, data_->train, torch::kCPU, attack_.get(), balancing_, sink, /*seed=*/7};
     context.checkpoint = std::move(checkpoint);
@@ -220,7 +217,7 @@ TEST_F(TrainerTest, ACheckpointOfAnotherModelIsARunErrorNamingTheFile) {
 TEST_F(TrainerTest, AdversarialTrainersWithoutAThreatModelSaySo) {
   for (const std::string name : {"trades", "fast_at", "free_at"}) {
     auto net = model(1);
-    auto trainer = registry().trainer(name)(params(PluginKind::trainer, name, {{"epochs", std::int64_t{1}}}));
+    auto trainer = plugin_registry().trainer(name)(params(PluginKind::trainer, name, {{"epochs", std::int64_t{1}}}));
     StoppingSink sink;
     armor::TrainContext context{*net, data_->train, torch::kCPU, nullptr, balancing_, sink, 7};
     try {

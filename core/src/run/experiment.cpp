@@ -48,7 +48,9 @@ const std::vector<SectionSpec>& section_specs() {
     s.push_back({"eval", std::nullopt, "",
                  ParamSchema()
                      .integer("batch_size", 256, "Evaluation batch size", 1)
-                     .integer("validation_every", 1, "Evaluate the validation split every N epochs (and after the last)", 1)});
+                     .integer("validation_every", 1, "Evaluate the validation split every N epochs (and after the last)", 1)
+                     .boolean("certified_radius", false, "Estimate paper 1's certified L2 radius per test image (see README)")
+                     .real("certified_eps", 0.5, "L2 radius at which cert_acc counts an image as certified", 0)});
     return s;
   }();
   return specs;

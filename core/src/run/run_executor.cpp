@@ -17,6 +17,7 @@
 #include "armor/nn/classifier.h"
 #include "armor/nn/gate.h"
 #include "armor/plugin/registry.h"
+#include "armor/run/certified_radius.h"
 #include "armor/run/evaluation.h"
 #include "armor/run/experiment.h"
 #include "armor/store/run_store.h"
@@ -260,8 +261,14 @@ void execute_run(const Experiment& experiment, const Registry& registry, RunStor
     store.record_artifact(run_id, "training_state", context.checkpoint.path, sha256_file_hex(context.checkpoint.path));
   }
 
-  const EvaluationResult result =
-      evaluate(*model, test, experiment.section("eval").integer("batch_size"), device, eval_attacks);
+  const Params& eval_params = experiment.section("eval");
+  EvaluationResult result = evaluate(*model, test, eval_params.integer("batch_size"), device, eval_attacks);
+  if (eval_params.boolean("certified_radius")) {
+    for (auto& metric : evaluate_certified_radius(*model, test, eval_params.integer("batch_size"), device,
+                                                  eval_params.real("certified_eps"))) {
+      result.metrics.push_back(std::move(metric));
+    }
+  }
   save_checkpoint(*model, store, run_id, environment.output_dir);
   // One write per (layer, expert): its usage share and routing statistics together.
   std::map<std::pair<std::string, int>, std::vector<std::pair<std::string, double>>> expert_values;

@@ -1,0 +1,376 @@
+// armor_bench: the performance figures of armor on this machine, one line each (`name value unit`)
+// and all of them in a JSON file. Usage (from the repository root, after tools/build.sh):
+//   build/tools/armor_bench [--json bench.json] [--threads N]
+// Figures: 1-2 training steps (images/s, GFLOP/s, share of the measured matmul peak); 3 one MoE
+// layer forward+backward for E = 1..16, k = 1, 2, sparse against dense; 4 a PGD-10 step against a
+// forward+backward; 5 an RT-ER step against a PGD-AT step; 6 host overhead (start-up with every
+// plugin, composing a 100-run sweep, share of a 1-epoch run outside training and evaluation);
+// 7 runs.db writes (one epoch of 100 runs; 8 processes at once, counting "database is locked").
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <regex>
+#include <string>
+#include <vector>
+
+#include <fmt/core.h>
+#include <torch/torch.h>
+
+#include "armor/attack/attack.h"
+#include "armor/data/builtin_datasets.h"
+#include "armor/data/dataset.h"
+#include "armor/nn/basic_block.h"
+#include "armor/nn/classifier.h"
+#include "armor/nn/gate.h"
+#include "armor/nn/moe_layer.h"
+#include "armor/nn/routing_network.h"
+#include "armor/plugin/plugin_loader.h"
+#include "armor/plugin/registry.h"
+#include "armor/store/run_store.h"
+#include "armor/train/balancing_term.h"
+#include "armor/train/metric_sink.h"
+#include "armor/train/trainer.h"
+#include "flop_counter.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using Changes = std::vector<std::pair<std::string, armor::ParamValue>>;
+using Clock = std::chrono::steady_clock;
+
+// Every figure, printed as it is measured and written to JSON at the end.
+class Report {
+ public:
+  void add(const std::string& name, double value, const std::string& unit, const std::string& target = "") {
+    fmt::print("{} {:.4g} {}{}\n", name, value, unit, target.empty() ? "" : "  (target " + target + ")");
+    std::fflush(stdout);
+    figures_.push_back({name, value, unit, target});
+  }
+  void write_json(const std::string& path) const {
+    std::ofstream out(path);
+    out << "{\n  \"figures\": [\n";
+    for (std::size_t i = 0; i < figures_.size(); ++i) {
+      const Figure& f = figures_[i];
+      out << fmt::format("    {{\"name\": \"{}\", \"value\": {:.6g}, \"unit\": \"{}\", \"target\": \"{}\"}}{}\n", f.name, f.value,
+                         f.unit, f.target, i + 1 < figures_.size() ? "," : "");
+    }
+    out << "  ]\n}\n";
+  }
+
+ private:
+  struct Figure {
+    std::string name;
+    double value;
+    std::string unit;
+    std::string target;
+  };
+  std::vector<Figure> figures_;
+};
+
+double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
+
+// Median seconds of `iterations` calls after `warmup` calls.
+double median_seconds(const std::function<void()>& step, int warmup, int iterations) {
+  for (int i = 0; i < warmup; ++i) step();
+  std::vector<double> times;
+  for (int i = 0; i < iterations; ++i) {
+    const auto start = Clock::now();
+    step();
+    times.push_back(seconds_since(start));
+  }
+  std::nth_element(times.begin(), times.begin() + iterations / 2, times.end());
+  return times[static_cast<std::size_t>(iterations / 2)];
+}
+
+armor::Registry& registry() {
+  static armor::Registry* r = [] {
+    auto* registry = new armor::Registry();
+    armor::register_builtin_datasets(*registry);
+    armor::PluginLoader(*registry).load_search_path({}, {ARMOR_BUILD_PLUGIN_DIR});
+    return registry;
+  }();
+  return *r;
+}
+
+armor::Params params(armor::PluginKind kind, const std::string& name, const Changes& changes) {
+  armor::Params p(to_string(kind));
+  for (const auto& spec : registry().info(kind, name).params.specs()) p.set(spec.name, spec.default_value, "default");
+  for (const auto& [key, value] : changes) p.set(key, value, "bench");
+  return p;
+}
+
+std::shared_ptr<armor::Classifier> model(const std::string& name, const Changes& changes, const armor::DatasetInfo& data) {
+  armor::ModelContext context;
+  context.data = &data;
+  context.make_gate = [](const armor::GateShape& shape) {
+    return registry().gate("topk")(params(armor::PluginKind::gate, "topk", {}), shape);
+  };
+  return registry().model(name)(params(armor::PluginKind::model, name, changes), context);
+}
+
+const armor::DatasetInfo kCifar{"cifar10", 3, 32, 32, 10, {0.5, 0.5, 0.5}, {0.25, 0.25, 0.25}};
+const armor::DatasetInfo kFashion{"fashion_mnist", 1, 28, 28, 10, {0.286}, {0.353}};
+const Changes kSmallResnet{{"depth", std::int64_t{10}}, {"width_multiplier", 0.25}, {"stages", std::int64_t{3}},
+                           {"num_experts", std::int64_t{4}}, {"k", std::int64_t{1}}, {"moe_type", std::string("block")},
+                           {"moe_layers", std::string("layer3")}};
+
+// 0. The machine's single-precision matrix-multiply peak, GFLOP/s.
+double matmul_peak(Report& report) {
+  const torch::Tensor a = torch::randn({2048, 2048}), b = torch::randn({2048, 2048});
+  const double seconds = median_seconds([&] { torch::mm(a, b); }, 2, 7);
+  const double gflops = 2.0 * 2048.0 * 2048.0 * 2048.0 / seconds / 1e9;
+  report.add("matmul_peak_fp32", gflops, "GFLOP/s");
+  return gflops;
+}
+
+// 1-2. One SGD training step (forward, CE, backward, update) at batch 128.
+void training_step(Report& report, const std::string& label, armor::Classifier& net, const armor::DatasetInfo& data,
+                   double peak) {
+  const torch::Tensor x = torch::rand({128, data.channels, data.height, data.width});
+  const torch::Tensor y = torch::randint(data.num_classes, {128}, torch::kInt64);
+  torch::optim::SGD optimizer(net.parameters(), torch::optim::SGDOptions(0.01).momentum(0.9));
+  net.train();
+  const double seconds = median_seconds(
+      [&] {
+        optimizer.zero_grad();
+        torch::nn::functional::cross_entropy(net.forward(x), y).backward();
+        optimizer.step();
+      },
+      1, 3);
+  double forward_flops = 0;
+  {
+    torch::NoGradGuard no_grad;
+    armor::bench::FlopCounter counter;
+    net.forward(x);
+    forward_flops = counter.flops();
+  }
+  const double gflops = 3.0 * forward_flops / seconds / 1e9;  // backward ~ 2 forwards
+  report.add("train_step_" + label + "_images_per_second", 128.0 / seconds, "images/s");
+  report.add("train_step_" + label + "_gflops", gflops, "GFLOP/s");
+  report.add("train_step_" + label + "_share_of_matmul_peak", gflops / peak, "fraction");
+}
+
+// A gate with GAP-FC scores and a random balanced route, as a trained balanced gate would route.
+class BenchGate : public armor::Gate {
+ public:
+  BenchGate(std::int64_t channels, std::int64_t experts, std::int64_t k) : k_(k) {
+    router_ = register_module("router", armor::RoutingNetwork(armor::RoutingNetworkOptions(channels, experts)));
+  }
+  armor::GateOutput forward(const torch::Tensor& x) override {
+    armor::GateOutput out;
+    out.logits = router_(x);
+    out.probs = torch::softmax(out.logits, 1);
+    out.indices = std::get<1>(torch::rand_like(out.probs).topk(k_, 1));
+    out.weights = armor::combine_weights(out.probs, out.indices);
+    return out;
+  }
+
+ private:
+  std::int64_t k_;
+  armor::RoutingNetwork router_{nullptr};
+};
+
+// 3. One MoE layer of BasicBlock experts (64 channels, 8x8, batch 128), forward + backward.
+void moe_layer_scaling(Report& report) {
+  const torch::Tensor x = torch::randn({128, 64, 8, 8});
+  for (const std::int64_t k : {1, 2}) {
+    double e1 = 0, e16 = 0;
+    for (const std::int64_t experts : {1, 2, 4, 8, 16}) {
+      if (k > experts) continue;
+      armor::MoeLayer layer(armor::MoeLayerOptions(experts, k), std::make_shared<BenchGate>(64, experts, k),
+                            [&](std::int64_t) { return torch::nn::AnyModule(armor::BasicBlock(armor::BasicBlockOptions(64, 64))); });
+      layer->train();
+      const double sparse = median_seconds([&] { layer->zero_grad(); layer->forward(x).sum().backward(); }, 2, 7);
+      const double dense = median_seconds([&] { layer->zero_grad(); layer->forward_dense(x).sum().backward(); }, 1, 3);
+      report.add(fmt::format("moe_layer_E{}_k{}_sparse", experts, k), sparse * 1e3, "ms");
+      report.add(fmt::format("moe_layer_E{}_k{}_dense", experts, k), dense * 1e3, "ms");
+      if (experts == 1) e1 = sparse;
+      if (experts == 16) e16 = sparse;
+    }
+    if (k == 1) report.add("moe_layer_k1_time_E16_over_E1", e16 / e1, "x", "<= 1.5");
+  }
+}
+
+// 4. A PGD-10 step against one forward+backward of the same batch.
+void pgd_step(Report& report) {
+  auto net = model("resnet", kSmallResnet, kFashion);
+  net->eval();
+  const torch::Tensor x = torch::rand({128, 1, 28, 28});
+  const torch::Tensor y = torch::randint(10, {128}, torch::kInt64);
+  const double pass = median_seconds(
+      [&] {
+        net->zero_grad();
+        torch::nn::functional::cross_entropy(net->forward(x), y).backward();
+      },
+      1, 5);
+  auto attack = registry().attack("pgd")(params(armor::PluginKind::attack, "pgd", {{"eps", 0.1}, {"steps", std::int64_t{10}}, {"step_size", 0.025}}));
+  const double pgd = median_seconds([&] { attack->perturb(*net, x, y); }, 1, 3);
+  report.add("pgd10_step_over_forward_backward", pgd / 10.0 / pass, "x", "<= 1.1");
+}
+
+struct NullSink : armor::MetricSink {
+  bool epoch_end(int, const armor::MetricValues&) override { return true; }
+};
+
+// 5. RT-ER against PGD-AT on the same output-level MoE (E = 4 small ResNet experts), PGD-10.
+void rt_er_step(Report& report) {
+  armor::Params data_params = params(armor::PluginKind::dataset, "synthetic",
+                                     {{"train_size", std::int64_t{256}}, {"image_size", std::int64_t{28}}});
+  const auto data = registry().dataset("synthetic")(data_params);
+  auto attack = registry().attack("pgd")(params(armor::PluginKind::attack, "pgd", {{"eps", 0.1}, {"steps", std::int64_t{10}}, {"step_size", 0.025}}));
+  const Changes moe{{"expert", std::string("resnet")},
+                    {"expert_params", std::string("depth = 10, width_multiplier = 0.25, stages = 2")},
+                    {"num_experts", std::int64_t{4}}};
+  double seconds[2] = {0, 0};
+  const std::string trainers[2] = {"pgd_at", "rt_er"};
+  for (int i = 0; i < 2; ++i) {
+    torch::manual_seed(0);
+    armor::ModelContext context;
+    context.data = &data->info;
+    context.make_gate = [](const armor::GateShape& shape) {
+      return registry().gate("linear_router")(params(armor::PluginKind::gate, "linear_router", {}), shape);
+    };
+    auto net = registry().model("output_moe")(params(armor::PluginKind::model, "output_moe", moe), context);
+    auto trainer = registry().trainer(trainers[i])(params(armor::PluginKind::trainer, trainers[i],
+                                                          {{"epochs", std::int64_t{1}}, {"batch_size", std::int64_t{128}}}));
+    NullSink sink;
+    armor::BalancingTerm balancing;
+    armor::TrainContext ctx{*net, data->train, torch::kCPU, attack.get(), balancing, sink, 0};
+    const auto start = Clock::now();
+    trainer->fit(ctx);
+    seconds[i] = seconds_since(start) / 2.0;  // 2 steps of 128
+  }
+  report.add("rt_er_step_over_pgd_at_step", seconds[1] / seconds[0], "x", "~2.1 expected");
+}
+
+struct Shell {
+  std::string output;
+  double seconds;
+};
+
+Shell shell(const std::string& command) {
+  const auto start = Clock::now();
+  Shell result{"", 0};
+  if (FILE* pipe = popen((command + " 2>&1").c_str(), "r")) {
+    char buffer[4096];
+    while (std::fgets(buffer, sizeof buffer, pipe) != nullptr) result.output += buffer;
+    pclose(pipe);
+  }
+  result.seconds = seconds_since(start);
+  return result;
+}
+
+// 6. Host overhead, through the armor program itself.
+void host_overhead(Report& report, const fs::path& scratch) {
+  const std::string armor = std::string(ARMOR_BUILD_DIR) + "/armor";
+  const std::string experiment = std::string(ARMOR_SOURCE_DIR) + "/experiments/quickstart.toml";
+  double startup = 1e9, sweep = 1e9;
+  for (int i = 0; i < 3; ++i) startup = std::min(startup, shell(armor + " plugins > /dev/null").seconds);
+  report.add("startup_with_all_plugins", startup * 1e3, "ms", "< 300");
+  const std::string hundred = " --multirun model.num_experts=1,2,4,8,16 model.k=1,2 run.seed=range(0,10)";
+  for (int i = 0; i < 3; ++i) sweep = std::min(sweep, shell(armor + " config " + experiment + hundred + " > /dev/null").seconds);
+  report.add("compose_100_run_sweep", std::max(0.0, sweep - startup) * 1e3, "ms", "< 50");
+  const Shell run = shell(armor + " run " + experiment + " trainer.epochs=1 data.train_limit=4096 data.test_limit=500 --db " +
+                          (scratch / "overhead.db").string() + " --outputs " + (scratch / "outputs").string());
+  // The work: the final progress line of the epoch and of each evaluation ("... 100%   12.3s").
+  double work = 0;
+  const std::regex done(R"(\] 100%\s+([0-9.]+)s)");
+  for (auto it = std::sregex_iterator(run.output.begin(), run.output.end(), done); it != std::sregex_iterator(); ++it) {
+    work += std::stod((*it)[1]);
+  }
+  report.add("one_epoch_run_share_outside_train_and_eval", std::max(0.0, run.seconds - work) / run.seconds, "fraction", "< 0.05");
+}
+
+// 7. runs.db: one epoch's metrics of 100 runs, then 8 processes writing at once.
+void store_writes(Report& report, const fs::path& scratch) {
+  const std::string db = (scratch / "store.db").string();
+  std::vector<std::int64_t> ids;
+  {
+    armor::RunStore store(db);
+    std::vector<armor::NewRun> runs(100);
+    for (int i = 0; i < 100; ++i) runs[static_cast<std::size_t>(i)].index = i;
+    ids = store.add_sweep({"bench", "bench.toml", ""}, runs).second;
+    const auto start = Clock::now();
+    for (const std::int64_t id : ids) {
+      store.record_epoch_metrics(id, 1, {{"train_loss", 0.5}, {"train_acc", 0.8}, {"lr", 0.1}, {"seconds", 3.0}});
+    }
+    report.add("store_one_epoch_of_100_runs", seconds_since(start) * 1e3, "ms");
+  }
+  std::vector<pid_t> children;
+  const auto start = Clock::now();
+  for (int p = 0; p < 8; ++p) {
+    const pid_t pid = fork();
+    if (pid == 0) {
+      int locked = 0;
+      armor::RunStore store(db);
+      for (int epoch = 2; epoch < 12; ++epoch) {
+        for (int r = p; r < 100; r += 8) {
+          try {
+            store.record_epoch_metrics(ids[static_cast<std::size_t>(r)], epoch, {{"train_loss", 0.5}, {"seconds", 3.0}});
+          } catch (const std::exception& error) {
+            if (std::string(error.what()).find("locked") != std::string::npos) ++locked;
+          }
+        }
+      }
+      _exit(std::min(locked, 255));
+    }
+    children.push_back(pid);
+  }
+  int locked = 0;
+  for (const pid_t pid : children) {
+    int status = 0;
+    waitpid(pid, &status, 0);
+    locked += WIFEXITED(status) ? WEXITSTATUS(status) : 1000;
+  }
+  report.add("store_8_writers_1000_epochs_each_wall", seconds_since(start) * 1e3, "ms");
+  report.add("store_8_writers_database_is_locked_failures", locked, "count", "0");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string json = "bench.json";
+  int threads = 0;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string flag = argv[i];
+    if (flag == "--json") json = argv[i + 1];
+    else if (flag == "--threads") threads = std::atoi(argv[i + 1]);
+    else {
+      fmt::print(stderr, "usage: armor_bench [--json FILE] [--threads N]\n");
+      return 2;
+    }
+  }
+  torch::set_num_threads(threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+  torch::manual_seed(0);
+  const fs::path scratch = fs::temp_directory_path() / ("armor_bench_" + std::to_string(getpid()));
+  fs::create_directories(scratch);
+  Report report;
+  report.add("threads", torch::get_num_threads(), "count");
+  const double peak = matmul_peak(report);
+  {
+    auto net = model("resnet", kSmallResnet, kFashion);
+    training_step(report, "quickstart_model_28px", *net, kFashion, peak);
+  }
+  for (const std::string type : {"conv", "block"}) {
+    auto net = model("resnet", {{"depth", std::int64_t{18}}, {"num_experts", std::int64_t{4}}, {"k", std::int64_t{1}},
+                                {"moe_type", type}, {"moe_layers", std::string("layer4")}},
+                     kCifar);
+    training_step(report, "resnet18_" + type + "moe_32px", *net, kCifar, peak);
+  }
+  moe_layer_scaling(report);
+  pgd_step(report);
+  rt_er_step(report);
+  host_overhead(report, scratch);
+  store_writes(report, scratch);
+  report.write_json(json);
+  fs::remove_all(scratch);
+  fmt::print("wrote {}\n", json);
+  return 0;
+}

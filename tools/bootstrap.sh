@@ -16,6 +16,7 @@ packages=(
   dataset-fashion-mnist                      # the quickstart's data, /usr/share/datasets/fashion-mnist
   chromium                                   # tests: armor report rendered headless (report_test)
   python3-pandas                             # tests: armor db export read by pandas as is (db_export_pandas_test)
+  slurm-wlm munge                            # tests: the Slurm launcher on a one-node Slurm (slurm_launcher_test)
 )
 
 missing=()

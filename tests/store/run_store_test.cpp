@@ -881,3 +881,71 @@ TEST(ParamValueTest, TypeNameNamesEachAlternative) {
 
 }  // namespace
 }  // namespace armor
+
+namespace armor {
+namespace {
+
+// A run executed elsewhere writes into its shard; merging brings everything back, exactly once.
+TEST(RunStoreShardTest, MergeBringsBackWhatTheShardRecordedAndIsIdempotent) {
+  const auto folder = std::filesystem::temp_directory_path() / ("armor_shard_" + std::to_string(getpid()));
+  std::filesystem::create_directories(folder);
+  const std::string shard_path = (folder / "shard.db").string();
+  RunStore store((folder / "runs.db").string());
+  const auto [sweep_id, run_ids] = store.add_sweep(make_sweep(), {make_run(0, 1), make_run(1, 2)});
+  const std::int64_t run_id = run_ids[1];
+  store.record_epoch_metrics(run_id, 0, {{"train_loss", 2.0}});  // an earlier attempt's curve
+  ASSERT_EQ(store.claim_run(sweep_id, "submitter", run_id), run_id);
+  ASSERT_TRUE(store.assign_worker(run_id, "slurm:7_1"));
+  store.export_run_shard(run_id, shard_path);
+  {
+    RunStore shard(shard_path, RunStore::Mode::shard);
+    EXPECT_EQ(shard.run(run_id).status, RunStatus::running);
+    EXPECT_EQ(shard.sweep(sweep_id).spec, "model.k=1,2,3");
+    EXPECT_EQ(shard.params(run_id).size(), 4u);
+    shard.start_run(run_id, 4242);
+    shard.record_epoch_metrics(run_id, 1, {{"train_loss", 1.5}, {"train_acc", 0.5}});
+    shard.record_expert_metrics(run_id, "moe", 0, {{"usage", 0.25}});
+    shard.record_provenance(run_id, {{"host", "node7"}});
+    shard.finish_run(run_id, {{"clean_acc", 0.75}});
+  }
+  // Twice: the second merge finds the same and changes nothing.
+  for (int merge = 0; merge < 2; ++merge) {
+    ASSERT_EQ(store.merge_shard(shard_path, run_id), RunStatus::finished);
+    const RunRecord run = store.run(run_id);
+    EXPECT_EQ(run.status, RunStatus::finished);
+    EXPECT_EQ(run.pid, 4242);
+    EXPECT_EQ(run.worker, "slurm:7_1");
+    EXPECT_EQ(store.metrics(run_id).at("clean_acc"), 0.75);
+    EXPECT_EQ(store.epoch_metrics(run_id).size(), 3u);  // epoch 0 from before, epoch 1 from the shard
+    EXPECT_EQ(store.expert_metrics(run_id).size(), 1u);
+    EXPECT_EQ(scalar(store, "SELECT count(*) FROM provenance WHERE run_id = " + std::to_string(run_id)), "1");
+    EXPECT_EQ(scalar(store, "SELECT clean_acc FROM results WHERE run_id = " + std::to_string(run_id)), "0.75");
+    EXPECT_EQ(scalar(store, "SELECT train_acc FROM curves WHERE epoch = 1"), "0.5");
+  }
+  EXPECT_EQ(store.run(run_ids[0]).status, RunStatus::pending);  // the other run is untouched
+
+  // A shard of an earlier attempt is never merged over a newer one.
+  store.export_run_shard(run_ids[0], shard_path);
+  ASSERT_EQ(store.claim_run(sweep_id, "submitter", run_ids[0]), run_ids[0]);  // attempt now differs
+  EXPECT_EQ(store.merge_shard(shard_path, run_ids[0]), std::nullopt);
+  EXPECT_EQ(store.run(run_ids[0]).status, RunStatus::running);
+  std::filesystem::remove_all(folder);
+}
+
+TEST(RunStoreShardTest, ShardModeNeverCreatesOrMigrates) {
+  const auto folder = std::filesystem::temp_directory_path() / ("armor_shard_mode_" + std::to_string(getpid()));
+  std::filesystem::create_directories(folder);
+  EXPECT_TRUE(contains(store_error_of([&] { RunStore((folder / "missing.db").string(), RunStore::Mode::shard); }),
+                       "missing.db"));
+  EXPECT_FALSE(std::filesystem::exists(folder / "missing.db"));
+  {
+    SQLite::Database old((folder / "old.db").string(), SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+    old.exec("PRAGMA user_version = 1");
+  }
+  EXPECT_TRUE(contains(store_error_of([&] { RunStore((folder / "old.db").string(), RunStore::Mode::shard); }),
+                       "schema version 1"));
+  std::filesystem::remove_all(folder);
+}
+
+}  // namespace
+}  // namespace armor

@@ -1,6 +1,7 @@
 // armor run EXPERIMENT [overrides...] [--multirun] [--jobs N] ...
 // Plans every run (composed and validated) before writing anything to runs.db, records the sweep
-// and its runs (pending) with an output folder each, then executes them with the local launcher.
+// and its runs (pending) with an output folder each, then executes them with the local launcher, or
+// submits them to Slurm (--launcher slurm) as one job array.
 
 #include <unistd.h>
 
@@ -15,6 +16,7 @@
 #include "armor/store/run_store.h"
 #include "command.h"
 #include "launcher.h"
+#include "slurm_launcher.h"
 #include "sweep_plan.h"
 
 namespace armor::app {
@@ -90,6 +92,7 @@ int run_command(const std::vector<std::string>& args) {
   std::vector<std::string> overrides;
   std::int64_t resume = 0;
   SweepCommandLine sweep_options;
+  SlurmOptions slurm;
   po::options_description visible("options");
   add_sweep_options(visible, sweep_options);
   visible.add_options()("multirun,m", po::bool_switch(&multirun),
@@ -102,6 +105,7 @@ int run_command(const std::vector<std::string>& args) {
       "resume", po::value(&resume)->value_name("RUN_ID"),
       "Continue an interrupted, failed or killed run from its last checkpoint (no EXPERIMENT then)");
   add_launch_options(visible, launch);
+  add_slurm_options(visible, slurm);
   add_db_option(visible, launch.host);
   add_plugin_path_option(visible, launch.host);
   po::options_description hidden;
@@ -120,7 +124,11 @@ int run_command(const std::vector<std::string>& args) {
     return kExitOk;
   }
   check_launch_options(launch);
+  apply_slurm_config(slurm, values);
   if (values.count("resume")) {
+    if (slurm.enabled()) {
+      throw UsageError("--resume RUN_ID runs here; for Slurm use `armor sweep resume SWEEP --launcher slurm`");
+    }
     if (!experiment_path.empty() || !overrides.empty()) {
       throw UsageError("--resume RUN_ID continues a recorded run with its recorded config: give no experiment or overrides");
     }
@@ -129,7 +137,8 @@ int run_command(const std::vector<std::string>& args) {
   if (experiment_path.empty()) throw UsageError("armor run needs an EXPERIMENT.toml (or --resume RUN_ID)");
 
   const Registry& registry = load_registry(launch.host);
-  const SweepPlan plan = plan_runs(experiment_path, overrides, multirun, sweep_options, registry, threads_per_job(launch.jobs));
+  const SweepPlan plan = plan_runs(experiment_path, overrides, multirun, sweep_options, registry,
+                                   slurm.enabled() ? slurm_threads_per_run(slurm) : threads_per_job(launch.jobs));
   for (const auto& dropped : plan.dropped) {
     fmt::print("dropped point {}: {}\n", join_overrides(dropped.overrides), dropped.reason);
   }
@@ -169,6 +178,14 @@ int run_command(const std::vector<std::string>& args) {
   if (plan.settings.early_stop) fmt::print("early stopping: {}\n", plan.settings.early_stop->describe());
   if (record_only) {
     fmt::print("start workers with: armor sweep work {} --db {}\n", sweep_id, launch.host.db);
+    return kExitOk;
+  }
+  if (slurm.enabled()) {
+    submit_sweep(store, sweep_id, launch.host, slurm);
+    if (slurm.wait) return wait_for_sweep(store, sweep_id, slurm, launch.host.db);
+    fmt::print("follow it with: armor sweep status {0} --db {1}\n"
+               "collect results: armor sweep collect {0} --db {1}\n",
+               sweep_id, launch.host.db);
     return kExitOk;
   }
   const LaunchSummary summary = work_on_sweep(store, sweep_id, launch);

@@ -27,7 +27,7 @@ const std::vector<Command>& commands() {
       {"run", "Run an experiment, or a sweep of it with --multirun", run_command, false},
       {"config", "Print the composed, resolved config of an experiment", config_command, false},
       {"plugins", "List the registered plugins, or `show KIND/NAME` with its parameters", plugins_command, false},
-      {"sweep", "Work on a sweep from another terminal, or resume one: work, resume", sweep_command, false},
+      {"sweep", "Work on a sweep from another terminal, resume one, or collect its Slurm tasks: work, resume, collect, status", sweep_command, false},
       {"db", "Query the results database: list, show, compare, pivot, best, export, sql, rm, plot", db_command, false},
       {"report", "Write one self-contained HTML page about a sweep: config, tables and charts", report_command, false},
       {"_exec-run", "Execute one recorded run (used by `armor run`)", exec_run_command, true},

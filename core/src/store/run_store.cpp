@@ -9,6 +9,7 @@
 #include <array>
 #include <cerrno>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <limits>
 #include <type_traits>
@@ -663,8 +664,10 @@ RunStatus run_status_from_string(const std::string& text) {
 // ---- RunStore ----------------------------------------------------------------------------------
 
 RunStore::RunStore(const std::string& path, Mode mode) : path_(path) {
-  const bool writable = mode == Mode::read_write;
-  const int flags = writable ? (SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE) : SQLite::OPEN_READONLY;
+  const bool writable = mode == Mode::read_write || mode == Mode::shard;
+  const int flags = mode == Mode::read_write ? (SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE)
+                    : mode == Mode::shard    ? SQLite::OPEN_READWRITE
+                                             : SQLite::OPEN_READONLY;
   const auto open = [&] {
     try {
       db_ = std::make_unique<SQLite::Database>(path, flags, kBusyTimeoutMs);
@@ -694,6 +697,14 @@ RunStore::RunStore(const std::string& path, Mode mode) : path_(path) {
                        std::to_string(kSchemaVersion) +
                        (version == 0 ? ": it is not an armor results database"
                                      : ": open it once read-write to migrate it"));
+    }
+    return;
+  }
+  if (mode == Mode::shard) {
+    // A shard comes from export_run_shard with the current schema; only that process migrates.
+    if (version != kSchemaVersion) {
+      throw StoreError(path + " has schema version " + std::to_string(version) + ", this armor writes shards of version " +
+                       std::to_string(kSchemaVersion) + ": the armor that submitted the run and the one executing it differ");
     }
     return;
   }
@@ -873,7 +884,7 @@ std::vector<std::int64_t> RunStore::reap_dead_runs(std::int64_t sweep_id, const 
     Sql select(*db_,
                "SELECT id, coalesce(worker, ''), host, pid, "
                "(julianday('now') - julianday(coalesce(heartbeat_at, started_at, created_at))) * 86400.0 "
-               "FROM runs WHERE sweep_id = ? AND status = 'running' ORDER BY id");
+               "FROM runs WHERE sweep_id = ? AND status = 'running' AND coalesce(worker, '') NOT LIKE 'slurm:%' ORDER BY id");
     select.stmt.bind(1, sweep_id);
     std::vector<std::pair<std::int64_t, std::string>> dead;  // id, why
     while (select.step()) {
@@ -1065,6 +1076,146 @@ void RunStore::fail_run(std::int64_t run_id, const std::string& error, RunStatus
     update.stmt.bind(3, run_id);
     update.exec();
     transaction.commit();
+  });
+}
+
+// ---- shards -------------------------------------------------------------------------------------
+
+namespace {
+
+// The sweep columns copied between runs.db and a shard (runs use kRunColumns), named so that column
+// order never matters.
+constexpr const char* kSweepColumns = "id, name, experiment, spec, status, created_at, finished_at";
+
+struct ShardTable {
+  const char* name;
+  const char* columns;
+  const char* view_source;  // its source name in view_columns, or nullptr
+  bool replace_all;         // the shard's rows replace the run's (else they are added or updated)
+};
+// metrics and expert metrics describe the finished run only; curves, artifacts and provenance of an
+// earlier attempt stay unless the shard rewrites them (a resumed run continues from its checkpoint).
+constexpr ShardTable kShardTables[] = {
+    {"metrics", "run_id, key, value", "metrics", true},
+    {"expert_metrics", "run_id, layer, expert, key, value", "expert_metrics", true},
+    {"epoch_metrics", "run_id, epoch, key, value", "epoch_metrics", false},
+    {"artifacts", "run_id, kind, path, sha256, recorded_at", nullptr, false},
+    {"provenance", "run_id, key, value", nullptr, false},
+};
+
+// A shard attached to a connection as schema `shard` for the life of this object. ATTACH and
+// DETACH cannot run inside a transaction: the caller opens its transaction after this.
+class AttachedShard {
+ public:
+  AttachedShard(SQLite::Database& db, const std::string& path) : db_(db) {
+    Sql attach(db, "ATTACH DATABASE ? AS shard");
+    attach.stmt.bind(1, path);
+    attach.exec();
+  }
+  ~AttachedShard() {
+    try {
+      db_.exec("DETACH DATABASE shard");
+    } catch (...) {  // a destructor never throws; a still-attached shard goes with the connection
+    }
+  }
+  AttachedShard(const AttachedShard&) = delete;
+  AttachedShard& operator=(const AttachedShard&) = delete;
+
+ private:
+  SQLite::Database& db_;
+};
+
+void exec_for_run(SQLite::Database& db, const std::string& sql, std::int64_t run_id) {
+  Sql statement(db, sql);
+  statement.stmt.bind(1, run_id);
+  statement.exec();
+}
+
+bool has_ended(RunStatus status) { return status != RunStatus::pending && status != RunStatus::running; }
+
+}  // namespace
+
+void RunStore::export_run_shard(std::int64_t run_id, const std::string& shard_path) {
+  guarded("write shard " + shard_path + " of run " + std::to_string(run_id) + " from " + path_, [&] {
+    require_run(*db_, path_, run_id);
+    for (const char* suffix : {"", "-journal", "-wal", "-shm"}) std::filesystem::remove(shard_path + suffix);
+    {
+      RunStore shard(shard_path);  // the current schema
+      exec_script(*shard.db_, "PRAGMA journal_mode = DELETE");
+    }
+    AttachedShard attached(*db_, shard_path);
+    auto transaction = write_transaction(*db_);
+    exec_for_run(*db_,
+                 fmt::format("INSERT INTO shard.sweeps ({0}) SELECT {0} FROM main.sweeps "
+                             "WHERE id = (SELECT sweep_id FROM main.runs WHERE id = ?)",
+                             kSweepColumns),
+                 run_id);
+    exec_for_run(*db_, fmt::format("INSERT INTO shard.runs ({0}) SELECT {0} FROM main.runs WHERE id = ?", kRunColumns),
+                 run_id);
+    exec_for_run(*db_, "INSERT INTO shard.params SELECT run_id, key, value, type FROM main.params WHERE run_id = ?",
+                 run_id);
+    exec_for_run(*db_,
+                 "INSERT INTO shard.epoch_metrics SELECT run_id, epoch, key, value FROM main.epoch_metrics "
+                 "WHERE run_id = ?",
+                 run_id);
+    exec_script(*db_, "INSERT INTO shard.view_columns SELECT source, key FROM main.view_columns");
+    transaction.commit();
+  });
+  // The views of the shard itself (results, curves, experts), so that `armor db` can read it.
+  RunStore shard(shard_path, Mode::shard);
+  guarded("write the views of shard " + shard_path, [&] {
+    auto transaction = write_transaction(*shard.db_);
+    for (const ViewSpec& view : wide_views()) recreate_view(*shard.db_, view);
+    transaction.commit();
+  });
+}
+
+std::optional<RunStatus> RunStore::merge_shard(const std::string& shard_path, std::int64_t run_id) {
+  return guarded("merge shard " + shard_path + " of run " + std::to_string(run_id) + " into " + path_, [&] {
+    require_run(*db_, path_, run_id);
+    if (!std::filesystem::exists(shard_path)) throw StoreError("shard " + shard_path + " does not exist");
+    AttachedShard attached(*db_, shard_path);
+    auto transaction = write_transaction(*db_);
+    Sql select(*db_,
+               "SELECT s.status, s.attempt = r.attempt FROM shard.runs s JOIN main.runs r ON r.id = s.id WHERE s.id = ?");
+    select.stmt.bind(1, run_id);
+    if (!select.step()) throw StoreError("shard " + shard_path + " holds no run " + std::to_string(run_id));
+    const RunStatus status = run_status_from_string(select.stmt.getColumn(0).getString());
+    if (select.stmt.getColumn(1).getInt() == 0) return std::optional<RunStatus>();
+    for (const ShardTable& table : kShardTables) {
+      if (table.replace_all) exec_for_run(*db_, fmt::format("DELETE FROM main.{} WHERE run_id = ?", table.name), run_id);
+      exec_for_run(*db_,
+                   fmt::format("INSERT OR REPLACE INTO main.{0} ({1}) SELECT {1} FROM shard.{0} WHERE run_id = ?",
+                               table.name, table.columns),
+                   run_id);
+      if (table.view_source == nullptr) continue;
+      Sql keys(*db_, fmt::format("SELECT DISTINCT key FROM shard.{} WHERE run_id = ?", table.name));
+      keys.stmt.bind(1, run_id);
+      std::vector<std::string> names;
+      while (keys.step()) names.push_back(keys.stmt.getColumn(0).getString());
+      add_view_columns(*db_, table.view_source, names);
+    }
+    // The run's row: its progress always, its end once it has ended there.
+    exec_for_run(*db_,
+                 std::string("UPDATE main.runs SET (started_at, pid, heartbeat_at") +
+                     (has_ended(status) ? ", status, finished_at, error" : "") +
+                     ") = (SELECT started_at, pid, heartbeat_at" + (has_ended(status) ? ", status, finished_at, error" : "") +
+                     " FROM shard.runs s WHERE s.id = main.runs.id) WHERE id = ?",
+                 run_id);
+    transaction.commit();
+    return std::optional<RunStatus>(status);
+  });
+}
+
+bool RunStore::assign_worker(std::int64_t run_id, const std::string& worker) {
+  return guarded("name the worker of run " + std::to_string(run_id) + " in " + path_, [&] {
+    auto transaction = write_transaction(*db_);
+    Sql update(*db_, "UPDATE runs SET worker = ? WHERE id = ? AND status = 'running'");
+    update.stmt.bind(1, worker);
+    update.stmt.bind(2, run_id);
+    const bool changed = update.exec() > 0;
+    transaction.commit();
+    return changed;
   });
 }
 

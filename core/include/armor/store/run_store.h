@@ -143,8 +143,10 @@ class RunStore {
  public:
   static constexpr int kSchemaVersion = 2;
   // read_write creates and migrates; read_only never writes (and refuses an older schema);
-  // query migrates an older armor database if there is one, then reads only.
-  enum class Mode { read_write, read_only, query };
+  // query migrates an older armor database if there is one, then reads only; shard opens an
+  // existing shard (export_run_shard) read-write, never creates or migrates, and keeps SQLite's
+  // rollback journal: WAL's shared memory does not work across the hosts of a network file system.
+  enum class Mode { read_write, read_only, query, shard };
 
   // Opens (and in read_write mode creates and migrates) the database at `path`; ":memory:" works.
   // Refuses a database whose user_version is newer than kSchemaVersion, naming both versions.
@@ -171,7 +173,8 @@ class RunStore {
   void start_run(std::int64_t run_id, std::int64_t pid = 0);
   void heartbeat(std::int64_t run_id);
   // Marks `running` runs interrupted when their process is gone: same host and the pid no longer
-  // exists, or no heartbeat for `stale_after_seconds`. Returns their ids.
+  // exists, or no heartbeat for `stale_after_seconds`. Runs given to Slurm tasks (worker "slurm:...")
+  // are left to `armor sweep collect`, which asks Slurm. Returns their ids.
   std::vector<std::int64_t> reap_dead_runs(std::int64_t sweep_id, const std::string& this_host, double stale_after_seconds);
   // Puts every run of the sweep that is failed, diverged or interrupted back to pending (error
   // cleared, attempt kept). Returns their ids.
@@ -195,6 +198,20 @@ class RunStore {
   // Marks a pending or running run failed (or diverged / interrupted) with its reason; a finished
   // run is never changed.
   void fail_run(std::int64_t run_id, const std::string& error, RunStatus status = RunStatus::failed);
+
+  // ---- shards: a run executed on another machine (a Slurm task) writes into a database of its own ----
+  // Writes a fresh shard database at `shard_path` (replacing any file there) holding the run's sweep
+  // and run rows with their ids, its params and its epoch metrics so far. Only the process that
+  // owns this database creates shards, so schema changes happen only here.
+  void export_run_shard(std::int64_t run_id, const std::string& shard_path);
+  // Copies what a shard recorded about `run_id` (metrics, epoch and expert metrics, artifacts,
+  // provenance, and when the run ended there its status, times and error) into this database, in
+  // one transaction, replacing what it held for that run: merging a shard again changes nothing.
+  // Returns the run's status in the shard, or nullopt (nothing merged) when the shard belongs to
+  // another attempt of the run.
+  std::optional<RunStatus> merge_shard(const std::string& shard_path, std::int64_t run_id);
+  // Names the worker of a running run (the Slurm task that executes it); false if it is not running.
+  bool assign_worker(std::int64_t run_id, const std::string& worker);
 
   RunRecord run(std::int64_t run_id) const;  // throws StoreError when there is no such run
   SweepRecord sweep(std::int64_t sweep_id) const;  // throws StoreError when there is no such sweep

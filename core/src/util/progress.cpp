@@ -4,6 +4,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <string>
 
 #include <fmt/core.h>
 
@@ -28,6 +29,8 @@ void Progress::update(std::int64_t done, const std::string& status) {
 void Progress::finish(const std::string& status) { print(total_, status, true); }
 
 void Progress::print(std::int64_t done, const std::string& status, bool final_line) {
+  // ARMOR_PROGRESS=off: no progress lines (benchmarks print only their figures).
+  if (const char* setting = std::getenv("ARMOR_PROGRESS"); setting != nullptr && std::string(setting) == "off") return;
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
   const double fraction = total_ > 0 ? static_cast<double>(done) / static_cast<double>(total_) : 1.0;
   constexpr int kWidth = 24;

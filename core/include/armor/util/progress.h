@@ -1,6 +1,7 @@
 #pragma once
 // Progress: one line of progress for long work (label, bar, share done, seconds so far and left, status). On a terminal the line is redrawn in place (at most
-// 5 times a second); in a log it is printed every 10 seconds and at the end.
+// 5 times a second); in a log it is printed every 10 seconds and at the end. ARMOR_PROGRESS=off
+// silences it.
 
 #include <chrono>
 #include <cstdint>

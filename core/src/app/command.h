@@ -66,6 +66,7 @@ int db_command(const std::vector<std::string>& args);
 int exec_run_command(const std::vector<std::string>& args);
 int sweep_command(const std::vector<std::string>& args);
 int report_command(const std::vector<std::string>& args);
+int eval_command(const std::vector<std::string>& args);
 
 }  // namespace app
 }  // namespace armor

@@ -43,6 +43,15 @@ TEST_F(EvalTest, AddsMetricsToAFinishedRun) {
   EXPECT_TRUE(contains(eval.output, "fgsm_acc")) << eval.output;
 }
 
+TEST_F(EvalTest, AnAttackTakesItsOwnBatchSize) {
+  const Result config = run_armor("config " + quickstart() + " eval.attacks.pgd20.batch_size=50 eval.route_attacks=true");
+  ASSERT_EQ(config.exit_code, 0) << config.output;
+  EXPECT_TRUE(contains(config.output, "batch_size = 50")) << config.output;
+  EXPECT_TRUE(contains(config.output, "route_attacks = true")) << config.output;
+  const Result negative = run_armor("config " + quickstart() + " eval.attacks.pgd20.batch_size=-1");
+  EXPECT_EQ(negative.exit_code, 2) << negative.output;
+}
+
 TEST_F(EvalTest, FixedExpertPassesFillExpertMetrics) {
   train();
   const Result eval = run_armor("eval 1 eval.fixed_expert_layer=layer3 --db " + db_);

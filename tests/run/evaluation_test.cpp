@@ -7,6 +7,7 @@
 
 #include "armor/attack/attack.h"
 #include "armor/attack/frozen_parameters.h"
+#include "armor/error.h"
 #include "armor/nn/classifier.h"
 #include "armor/nn/gate.h"
 #include "armor/run/route_held_classifier.h"
@@ -179,7 +180,9 @@ TEST(EvaluationTest, MoePassesFixedExpertsRouteChangeAndWorstCase) {
   for (const auto& image : result.images) {
     robust += image.robust ? 1 : 0;
     EXPECT_EQ(image.robust, image.broken_by.empty());
-    if (!image.clean_correct) EXPECT_EQ(image.broken_by, "clean");
+    if (!image.clean_correct) {
+      EXPECT_EQ(image.broken_by, "clean");
+    }
   }
   EXPECT_DOUBLE_EQ(metrics["worst_case_acc"], static_cast<double>(robust) / 40.0);
   // E + 1 passes at moe2: experts 0..2 forced, and -1 (routed as trained).

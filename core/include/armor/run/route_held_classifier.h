@@ -14,7 +14,8 @@
 // hold(x) fixes the clean batch x [N,C,H,W] (and, for RA-E, computes its route under no_grad).
 // forward(x') -> logits [n,K]. x' is the held batch perturbed (n = N, same order) or a subset of
 // it (n < N: an ensemble such as AutoAttack attacks only the images still robust); a subset is
-// matched to its clean images by nearest neighbour (L2), each x' lying in its image's eps-ball.
+// matched to its clean images by nearest neighbour in L-infinity, each x' lying in its image's
+// eps-ball (exact when the held images differ by more than 2 eps in some pixel).
 // Every MoE layer of the model (moe_layers(), layer- and output-level MoEs alike) is held.
 // The model's parameters are not this module's: callers freeze them (FrozenParameters) while an
 // attack runs on the wrapper.

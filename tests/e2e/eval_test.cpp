@@ -54,9 +54,9 @@ TEST_F(EvalTest, AnAttackTakesItsOwnBatchSize) {
 
 TEST_F(EvalTest, FixedExpertPassesFillExpertMetrics) {
   train();
-  const Result eval = run_armor("eval 1 eval.fixed_expert_layer=layer3 --db " + db_);
+  const Result eval = run_armor("eval 1 eval.fixed_expert_layer=layer3.0 --db " + db_);
   ASSERT_EQ(eval.exit_code, 0) << eval.output;
-  EXPECT_EQ(scalar("SELECT count(DISTINCT expert) FROM expert_metrics WHERE layer = 'layer3' AND key = 'fixed_pgd20_acc'"), "5");
+  EXPECT_EQ(scalar("SELECT count(DISTINCT expert) FROM expert_metrics WHERE layer = 'layer3.0' AND key = 'fixed_pgd20_acc'"), "5");
 }
 
 TEST_F(EvalTest, MissingOrMismatchedCheckpointNamesTheFile) {

@@ -56,7 +56,7 @@ const std::vector<SectionSpec>& section_specs() {
                               "MoE: record <metric>_route_change, the share of test images whose top-1 expert (in any "
                               "MoE layer) the attack changes")
                      .string("fixed_expert_layer", "",
-                             "MoE: at this MoE layer (e.g. \"layer3\"), attack the model with each expert forced "
+                             "MoE: at this MoE layer (e.g. \"layer3.0\"), attack the model with each expert forced "
                              "in turn; results in expert_metrics (\"\" = off)")
                      .boolean("dual_members", false,
                               "Dual model: also evaluate F_S and F_R alone (fs_clean_acc, fs_<metric>_acc, fr_...)")});

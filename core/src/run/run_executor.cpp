@@ -98,7 +98,10 @@ void check_model_fits_data(Classifier& model, const std::string& model_name, con
   try {
     torch::NoGradGuard no_grad;
     model.eval();
-    logits = model.forward(train.images.slice(0, 0, 2).to(device));
+    // As the loaders give them: float in [0,1] (the stored images are uint8).
+    torch::Tensor x = train.images.slice(0, 0, 2).to(device);
+    if (x.scalar_type() == torch::kUInt8) x = x.to(torch::kFloat32).div(255.0);
+    logits = model.forward(x);
   } catch (const std::exception& error) {
     model.train(was_training);
     throw DataError(fmt::format("model '{}' does not accept the images of dataset '{}' ({}): {}", model_name, info.name,

@@ -29,8 +29,7 @@ const std::vector<Command>& commands() {
       {"plugins", "List the registered plugins, or `show KIND/NAME` with its parameters", plugins_command, false},
       {"sweep", "Work on a sweep from another terminal, or resume one: work, resume", sweep_command, false},
       {"db", "Query the results database: list, show, compare, pivot, best, export, sql, rm, plot", db_command, false},
-      {"eval", "Evaluate a finished run again with other attacks, or a TorchScript model: eval RUN_ID | --model-file",
-       eval_command, false},
+      {"eval", "Evaluate a finished run again (other attacks, MoE passes), or a TorchScript model", eval_command, false},
       {"report", "Write one self-contained HTML page about a sweep: config, tables and charts", report_command, false},
       {"_exec-run", "Execute one recorded run (used by `armor run`)", exec_run_command, true},
   };

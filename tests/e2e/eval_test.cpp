@@ -77,6 +77,24 @@ TEST_F(EvalTest, MissingOrMismatchedCheckpointNamesTheFile) {
   EXPECT_EQ(store.run(1).status, RunStatus::finished) << "a failed re-evaluation leaves the run as it was";
 }
 
+TEST_F(EvalTest, DualModelMembersAndOutputLevelRouteAttacks) {
+  const std::string experiment = std::string(ARMOR_TEST_SOURCE_DIR) + "/experiments/fashion-mnist-dual/dual_moe.toml";
+  const Result run = run_armor("run " + experiment + " data.train_limit=64 data.test_limit=32 eval.attacks.pgd10.steps=1 "
+                               "eval.dual_members=true eval.route_attacks=true eval.route_change=true --db " + db_ +
+                               " --outputs " + outputs());
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  const RunStore store(db_, RunStore::Mode::read_only);
+  const auto metrics = store.metrics(1);
+  for (const char* key : {"fs_clean_acc", "fs_pgd10_acc", "fr_clean_acc", "fr_pgd10_acc", "pgd10_rae_acc",
+                          "pgd10_rar_acc", "pgd10_route_change", "worst_case_acc"}) {
+    EXPECT_EQ(metrics.count(key), 1u) << key;
+  }
+  const Result dense = run_armor("run " + quickstart() + " model.num_experts=1 eval.route_attacks=true --db " + db_ +
+                                 " --outputs " + outputs() + " trainer.epochs=1 data.train_limit=64 data.test_limit=16");
+  EXPECT_EQ(dense.exit_code, 1) << dense.output;
+  EXPECT_TRUE(contains(dense.output, "eval.route_attacks")) << dense.output;
+}
+
 TEST_F(EvalTest, EvaluatesATorchScriptModelAsARun) {
   const std::string model = std::string(ARMOR_TEST_SOURCE_DIR) + "/../shared/fixtures/autoattack/model.pt";
   if (!fs::exists(model)) GTEST_SKIP() << "no TorchScript fixture at " << model;

@@ -292,7 +292,8 @@ EvaluationResult evaluate(Classifier& model, const LabelledImages& test, const E
   }
   if (!attacks.empty()) {
     result.images = image_outcomes(clean, attacked);
-    result.metrics.emplace_back("worst_case_acc", worst_case_accuracy(result.images));
+    // With one attack the worst case is that attack (up to images it happens to fix): no new metric.
+    if (attacks.size() > 1) result.metrics.emplace_back("worst_case_acc", worst_case_accuracy(result.images));
   }
   if (!options.fixed_expert_layer.empty()) {
     // Expert -1: the layer routed as trained (the evaluation above); then each expert forced.

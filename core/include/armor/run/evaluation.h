@@ -71,7 +71,7 @@ struct ImageOutcome {
 };
 
 struct EvaluationResult {
-  MetricValues metrics;  // clean_acc, then <attack>_acc in the order given, then worst_case_acc, ...
+  MetricValues metrics;  // clean_acc, <attack>_acc in the order given, worst_case_acc (2+ attacks), ...
   std::vector<ExpertUsage> usage;
   std::vector<RoutingStatistic> routing;
   std::vector<ImageOutcome> images;  // empty without attacks

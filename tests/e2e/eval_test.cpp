@@ -80,7 +80,7 @@ TEST_F(EvalTest, MissingOrMismatchedCheckpointNamesTheFile) {
 TEST_F(EvalTest, DualModelMembersAndOutputLevelRouteAttacks) {
   const std::string experiment = std::string(ARMOR_TEST_SOURCE_DIR) + "/experiments/fashion-mnist-dual/dual_moe.toml";
   const Result run = run_armor("run " + experiment + " data.train_limit=64 data.test_limit=32 eval.attacks.pgd10.steps=1 "
-                               "eval.dual_members=true eval.route_attacks=true eval.route_change=true --db " + db_ +
+                               "eval.dual_members=true eval.route_attacks=true eval.route_change=true run.threads=1 --db " + db_ +
                                " --outputs " + outputs());
   ASSERT_EQ(run.exit_code, 0) << run.output;
   const RunStore store(db_, RunStore::Mode::read_only);

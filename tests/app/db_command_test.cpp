@@ -170,6 +170,18 @@ TEST_F(DbCommandTest, PivotAveragesRunsSharingACellWithStdAndCount) {
   EXPECT_TRUE(contains(out.output, "0.7969 ± 0.0221 (n=2)")) << out.output;
 }
 
+TEST_F(DbCommandTest, PivotWithSeveralMetricsGivesOneColumnEach) {
+  Result out = armor("pivot --rows model.k --metric clean_acc,pgd20_acc --where 'model.num_experts = 2' --sweep 1 --format csv");
+  ASSERT_EQ(out.exit_code, 0) << out.output;
+  EXPECT_EQ(out.output,
+            "model.k,clean_acc,clean_acc std,clean_acc n,pgd20_acc,pgd20_acc std,pgd20_acc n\n"
+            "1,0.515625,0,1,0.2578125,0,1\n"
+            "2,0.53125,0,1,0.265625,0,1\n");
+  out = armor("pivot --rows model.k --cols model.num_experts --metric clean_acc --metric pgd20_acc --sweep 1");
+  EXPECT_EQ(out.exit_code, 2) << out.output;
+  EXPECT_TRUE(contains(out.output, "leave out --cols")) << out.output;
+}
+
 TEST_F(DbCommandTest, PivotDefaultsToTheLatestSweep) {
   const Result out = armor("pivot --rows model.num_experts --cols model.k --metric clean_acc --format csv");
   ASSERT_EQ(out.exit_code, 0) << out.output;

@@ -489,7 +489,7 @@ TEST(RunStoreMigrationTest, MigratesAVersion1DatabaseKeepingEveryRecord) {
     raw.exec(kVersion1Schema);
   }
   RunStore store(path);
-  EXPECT_EQ(scalar(store, "PRAGMA user_version"), "2");
+  EXPECT_EQ(scalar(store, "PRAGMA user_version"), std::to_string(RunStore::kSchemaVersion));
   const RunRecord first = store.run(1);
   EXPECT_EQ(first.status, RunStatus::finished);
   EXPECT_EQ(first.overrides, std::vector<std::string>{"model.k=1"});
@@ -517,7 +517,7 @@ TEST(RunStoreMigrationTest, QueryModeMigratesAnOlderDatabaseThenReadsOnly) {
   }
   EXPECT_THROW(RunStore(path, RunStore::Mode::read_only), StoreError);
   RunStore store(path, RunStore::Mode::query);
-  EXPECT_EQ(scalar(store, "PRAGMA user_version"), "2");
+  EXPECT_EQ(scalar(store, "PRAGMA user_version"), std::to_string(RunStore::kSchemaVersion));
   EXPECT_EQ(store.runs().size(), 2u);
   EXPECT_THROW(store.add_run(make_run(0, 1)), StoreError) << "query mode must not write";
 }
@@ -528,9 +528,10 @@ TEST(RunStoreMigrationTest, QueryModeRefusesANewerDatabase) {
   { RunStore store(path); }
   {
     SQLite::Database raw(path, SQLite::OPEN_READWRITE);
-    raw.exec("PRAGMA user_version = 3");
+    raw.exec("PRAGMA user_version = " + std::to_string(RunStore::kSchemaVersion + 1));
   }
-  EXPECT_TRUE(contains(store_error_of([&] { RunStore store(path, RunStore::Mode::query); }), "schema version 3"));
+  EXPECT_TRUE(contains(store_error_of([&] { RunStore store(path, RunStore::Mode::query); }),
+                       "schema version " + std::to_string(RunStore::kSchemaVersion + 1)));
 }
 
 // ---- the run lifecycle of the launcher -----------------------------------------------------------

@@ -22,25 +22,6 @@
 namespace armor::app {
 namespace {
 
-std::string source_revision() {
-#ifdef ARMOR_SOURCE_DIR
-  const std::string command = std::string("git -C '") + ARMOR_SOURCE_DIR + "' describe --always --dirty 2>/dev/null";
-  if (FILE* pipe = popen(command.c_str(), "r")) {
-    char buffer[128] = {0};
-    std::string text = fgets(buffer, sizeof buffer, pipe) != nullptr ? buffer : "";
-    pclose(pipe);
-    while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
-    if (!text.empty()) return text;
-  }
-#endif
-  return "unknown";
-}
-
-std::string host_name() {
-  char buffer[256] = {0};
-  return gethostname(buffer, sizeof buffer - 1) == 0 ? buffer : "unknown";
-}
-
 // The run's folder: its resolved config and overrides now; its log and checkpoint as it runs.
 void write_run_folder(const std::string& folder, const PlannedRun& run) {
   std::filesystem::create_directories(folder);

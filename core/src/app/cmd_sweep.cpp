@@ -18,16 +18,10 @@ namespace armor::app {
 
 namespace {
 
-// How long a run on another host may be silent before it counts as dead (heartbeats come every 5 s).
-std::string this_host() {
-  char buffer[256] = {0};
-  return gethostname(buffer, sizeof buffer - 1) == 0 ? buffer : "unknown";
-}
-
 // Requeues the sweep's unfinished runs, except those whose config already finished elsewhere
 // (unless `force`); returns how many will run.
 int prepare_resume(RunStore& store, std::int64_t sweep_id, bool force) {
-  const auto reaped = store.reap_dead_runs(sweep_id, this_host(), kStaleAfterSeconds);
+  const auto reaped = store.reap_dead_runs(sweep_id, host_name(), kStaleAfterSeconds);
   for (const auto id : reaped) fmt::print("run {}: its process is gone; marked interrupted\n", id);
   int queued = 0;
   for (const RunRecord& run : store.runs(sweep_id)) {

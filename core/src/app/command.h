@@ -55,6 +55,10 @@ std::vector<std::string> default_plugin_dirs();
 
 // Path of the running executable (for launching one process per run).
 std::string self_executable();
+// `git describe --always --dirty` of the source tree armor was built from ("unknown" outside one).
+std::string source_revision();
+// This machine's host name, as runs record it.
+std::string host_name();
 
 // Prints rows as an aligned text table.
 void print_table(const std::vector<std::string>& columns, const std::vector<std::vector<std::string>>& rows);
@@ -66,6 +70,7 @@ int db_command(const std::vector<std::string>& args);
 int exec_run_command(const std::vector<std::string>& args);
 int sweep_command(const std::vector<std::string>& args);
 int report_command(const std::vector<std::string>& args);
+int eval_command(const std::vector<std::string>& args);
 
 }  // namespace app
 }  // namespace armor

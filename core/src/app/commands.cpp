@@ -29,6 +29,7 @@ const std::vector<Command>& commands() {
       {"plugins", "List the registered plugins, or `show KIND/NAME` with its parameters", plugins_command, false},
       {"sweep", "Work on a sweep from another terminal, resume one, or collect its Slurm tasks: work, resume, collect, status", sweep_command, false},
       {"db", "Query the results database: list, show, compare, pivot, best, export, sql, rm, plot", db_command, false},
+      {"eval", "Evaluate a finished run again (other attacks, MoE passes), or a TorchScript model", eval_command, false},
       {"report", "Write one self-contained HTML page about a sweep: config, tables and charts", report_command, false},
       {"_exec-run", "Execute one recorded run (used by `armor run`)", exec_run_command, true},
   };
@@ -66,6 +67,25 @@ bool parse_command_line(const std::string& usage, const std::vector<std::string>
 }
 
 std::string self_executable() { return std::filesystem::read_symlink("/proc/self/exe").string(); }
+
+std::string source_revision() {
+#ifdef ARMOR_SOURCE_DIR
+  const std::string command = std::string("git -C '") + ARMOR_SOURCE_DIR + "' describe --always --dirty 2>/dev/null";
+  if (FILE* pipe = popen(command.c_str(), "r")) {
+    char buffer[128] = {0};
+    std::string text = fgets(buffer, sizeof buffer, pipe) != nullptr ? buffer : "";
+    pclose(pipe);
+    while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+    if (!text.empty()) return text;
+  }
+#endif
+  return "unknown";
+}
+
+std::string host_name() {
+  char buffer[256] = {0};
+  return gethostname(buffer, sizeof buffer - 1) == 0 ? buffer : "unknown";
+}
 
 std::vector<std::string> default_plugin_dirs() {
   namespace fs = std::filesystem;

@@ -1,5 +1,8 @@
 // armor db pivot | armor db best: a metric by params.
 
+#include <algorithm>
+#include <sstream>
+
 #include <fmt/format.h>
 
 #include "armor/error.h"
@@ -20,6 +23,18 @@ std::string header_of(const Cell& value) {
   return std::holds_alternative<std::monostate>(value) ? std::string("(none)") : cell_text(value);
 }
 
+// "a,b , c" -> {"a", "b", "c"}
+std::vector<std::string> split_names(const std::string& text) {
+  std::vector<std::string> names;
+  std::stringstream list(text);
+  for (std::string name; std::getline(list, name, ',');) {
+    name.erase(0, name.find_first_not_of(' '));
+    name.erase(name.find_last_not_of(' ') + 1);
+    if (!name.empty()) names.push_back(name);
+  }
+  return names;
+}
+
 }  // namespace
 
 int db_pivot(const std::vector<std::string>& args) {
@@ -27,14 +42,16 @@ int db_pivot(const std::vector<std::string>& args) {
   FilterArgs filter_args;
   std::string rows;
   std::string cols;
-  std::string metric;
+  std::vector<std::string> metric_args;
   po::options_description visible("options");
   add_filter_options(visible, filter_args);
   visible.add_options()("rows", po::value(&rows)->required(), "Param (or run field) whose values are the rows")(
-      "cols", po::value(&cols), "Param whose values are the columns (none: one column)")(
-      "metric", po::value(&metric)->required(), "The metric in the cells: mean ± std over the runs that share one");
+      "cols", po::value(&cols), "Param whose values are the columns (none: one column per metric)")(
+      "metric", po::value(&metric_args)->required()->composing(),
+      "The metric in the cells: mean ± std over the runs that share one. Without --cols, several "
+      "(repeated or a,b,c) give one column each");
   po::variables_map values;
-  if (!parse_db_args("armor db pivot --rows KEY [--cols KEY] --metric M [--sweep ID (default: the latest)] [--where EXPR]",
+  if (!parse_db_args("armor db pivot --rows KEY [--cols KEY] --metric M[,M2...] [--sweep ID (default: the latest)] [--where EXPR]",
                      args, visible, common, values)) {
     return kExitOk;
   }
@@ -44,32 +61,62 @@ int db_pivot(const std::vector<std::string>& args) {
   filter.sweep_id = sweep_or_latest(*store, values, filter_args.sweep);
   require_known(*store, rows, "--rows");
   if (!cols.empty()) require_known(*store, cols, "--cols");
-  require_known(*store, metric, "--metric");
-  const Pivot pivot = pivot_of(store->find_runs(filter), rows, cols, metric);
+  std::vector<std::string> metrics;
+  for (const std::string& arg : metric_args) {
+    for (const std::string& name : split_names(arg)) {
+      require_known(*store, name, "--metric");
+      metrics.push_back(name);
+    }
+  }
+  if (metrics.size() > 1 && !cols.empty()) {
+    throw UsageError("armor db pivot: several metrics make the columns themselves; leave out --cols (got --cols " + cols + ")");
+  }
+  const std::vector<RunSummary> runs = store->find_runs(filter);
+  // One pivot per metric; a column is (metric, column value).
+  std::vector<Pivot> pivots;
+  for (const std::string& metric : metrics) pivots.push_back(pivot_of(runs, rows, cols, metric));
+  // Every pivot reads the same runs, so the first's rows are all rows but those without its metric.
+  std::vector<Cell> row_values;
+  for (const Pivot& pivot : pivots) {
+    for (const Cell& row : pivot.row_values) {
+      const auto same = [&](const Cell& other) { return !CellLess()(row, other) && !CellLess()(other, row); };
+      if (std::none_of(row_values.begin(), row_values.end(), same)) row_values.push_back(row);
+    }
+  }
+  std::sort(row_values.begin(), row_values.end(), CellLess());
 
   const OutputFormat format = format_of(common);
   const bool split = format == OutputFormat::csv || format == OutputFormat::json;
   ResultTable table;
   table.columns.push_back(cols.empty() ? rows : rows + " \\ " + cols);
-  for (const Cell& col : pivot.col_values) {
-    const std::string name = cols.empty() ? metric : header_of(col);
-    table.columns.push_back(name);
-    if (split) {
-      table.columns.push_back(name + " std");
-      table.columns.push_back(name + " n");
+  for (std::size_t m = 0; m < pivots.size(); ++m) {
+    for (const Cell& col : pivots[m].col_values) {
+      const std::string name = cols.empty() ? metrics[m] : header_of(col);
+      table.columns.push_back(name);
+      if (split) {
+        table.columns.push_back(name + " std");
+        table.columns.push_back(name + " n");
+      }
     }
   }
-  for (const Cell& row : pivot.row_values) {
+  for (const Cell& row : row_values) {
     std::vector<Cell> line{row};
-    for (const Cell& col : pivot.col_values) {
-      const Stats stats = pivot.stats(row, col);
-      if (!split) {
-        line.push_back(readable(stats));
-        continue;
+    for (const Pivot& pivot : pivots) {
+      for (const Cell& col : pivot.col_values) {
+        const Stats stats = pivot.stats(row, col);
+        if (!split) {
+          line.push_back(readable(stats));
+          continue;
+        }
+        if (stats.count > 0) {
+          line.emplace_back(stats.mean);
+          line.emplace_back(stats.std);
+        } else {
+          line.emplace_back();
+          line.emplace_back();
+        }
+        line.emplace_back(std::int64_t{stats.count});
       }
-      line.push_back(stats.count ? Cell{stats.mean} : Cell{});
-      line.push_back(stats.count ? Cell{stats.std} : Cell{});
-      line.push_back(Cell{std::int64_t{stats.count}});
     }
     table.rows.push_back(std::move(line));
   }

@@ -47,6 +47,7 @@ torch::Tensor MoeLayerImpl::forward(const torch::Tensor& x) {
     last_counts_[static_cast<std::size_t>(*fixed_expert_)] = n;
     return experts_[static_cast<std::size_t>(*fixed_expert_)].forward(x);
   }
+  if (held_routing_) return forward_routed(x, *held_routing_);
   last_routing_ = gate_->forward(x);
   return dispatch(x, last_routing_);
 }

@@ -4,28 +4,83 @@
 #include <torch/torch.h>
 
 #include "armor/attack/attack.h"
+#include "armor/attack/frozen_parameters.h"
 #include "armor/data/batch_loader.h"
+#include "armor/error.h"
 #include "armor/nn/classifier.h"
+#include "armor/nn/dual_model.h"
+#include "armor/run/route_held_classifier.h"
 #include "armor/util/progress.h"
 
 namespace armor {
 namespace {
 
+// What one pass over the test split gives: accuracy, mean cross-entropy and, per image in test
+// order, whether the prediction was right.
+struct Pass {
+  double accuracy = 0.0;
+  double loss = 0.0;
+  torch::Tensor correct;       // bool [N] on the CPU
+  double route_change = -1.0;  // share of images whose top-1 route changed (-1 = not measured)
+};
+
+std::vector<MoeLayer> layers_of(Classifier& model) {
+  std::vector<MoeLayer> layers;
+  for (auto& [name, layer] : model.moe_layers()) layers.push_back(layer);
+  return layers;
+}
+
+// The top-1 expert of every MoE layer in the last forward: [n, layers] int64.
+torch::Tensor top1_routes(const std::vector<MoeLayer>& layers) {
+  std::vector<torch::Tensor> columns;
+  for (const auto& layer : layers) columns.push_back(layer->last_routing().indices.select(1, 0));
+  return torch::stack(columns, 1);
+}
+
+// Accumulates a pass batch by batch.
+class PassTally {
+ public:
+  void add(const torch::Tensor& logits, const torch::Tensor& y) {
+    const torch::Tensor right = logits.argmax(1).eq(y);
+    correct_.push_back(right.cpu());
+    loss_sum_ += torch::nn::functional::cross_entropy(
+                     logits, y, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
+                     .item<double>();
+    right_ += right.sum().item<double>();
+    seen_ += static_cast<double>(y.size(0));
+  }
+  double accuracy() const { return right_ / std::max(1.0, seen_); }
+  Pass pass() const {
+    Pass pass;
+    pass.accuracy = accuracy();
+    pass.loss = loss_sum_ / std::max(1.0, seen_);
+    pass.correct = correct_.empty() ? torch::zeros({0}, torch::kBool) : torch::cat(correct_);
+    return pass;
+  }
+
+ private:
+  std::vector<torch::Tensor> correct_;
+  double loss_sum_ = 0.0;
+  double right_ = 0.0;
+  double seen_ = 0.0;
+};
+
 // Clean accuracy; also counts, per MoE layer, how often each expert was chosen, for which class,
-// and sums the entropy of the gate probabilities.
-double clean_accuracy(Classifier& model, BatchLoader& loader, std::int64_t num_classes, EvaluationResult& result) {
-  auto layers = model.moe_layers();
+// and sums the entropy of the gate probabilities (when `result` is given).
+Pass clean_pass(Classifier& model, BatchLoader& loader, std::int64_t num_classes, EvaluationResult* result,
+                const std::string& label = "eval clean") {
+  auto layers = result != nullptr ? model.moe_layers() : std::vector<std::pair<std::string, MoeLayer>>{};
   std::vector<torch::Tensor> class_counts;  // [C*E] per layer: class c, expert e at c*E + e
   std::vector<double> entropy_sum(layers.size(), 0.0);
   std::vector<std::int64_t> entropy_images(layers.size(), 0);
   for (auto& [name, layer] : layers) class_counts.push_back(torch::zeros({num_classes * layer->num_experts()}, torch::kInt64));
-  double correct = 0;
-  Progress progress("eval clean", loader.num_batches());
+  PassTally tally;
+  Progress progress(label, loader.num_batches());
   std::int64_t done = 0;
   loader.start_epoch(0);
   torch::NoGradGuard no_grad;
   while (auto batch = loader.next()) {
-    correct += model.forward(batch->x).argmax(1).eq(batch->y).sum().item<double>();
+    tally.add(model.forward(batch->x), batch->y);
     for (std::size_t i = 0; i < layers.size(); ++i) {
       const GateOutput& routing = layers[i].second->last_routing();
       const std::int64_t experts = layers[i].second->num_experts();
@@ -41,8 +96,8 @@ double clean_accuracy(Classifier& model, BatchLoader& loader, std::int64_t num_c
     }
     progress.update(++done);
   }
-  const double accuracy = correct / static_cast<double>(std::max<std::int64_t>(1, loader.num_images()));
-  progress.finish(fmt::format("acc {:.4f}", accuracy));
+  const Pass pass = tally.pass();
+  progress.finish(fmt::format("acc {:.4f}", pass.accuracy));
   for (std::size_t i = 0; i < layers.size(); ++i) {
     const std::string& name = layers[i].first;
     const std::int64_t experts = layers[i].second->num_experts();
@@ -51,51 +106,219 @@ double clean_accuracy(Classifier& model, BatchLoader& loader, std::int64_t num_c
     const torch::Tensor per_class = matrix / matrix.sum(1, true).clamp_min(1.0);
     const auto* u = usage.data_ptr<double>();
     for (std::int64_t e = 0; e < experts; ++e) {
-      result.usage.push_back({name, e, u[e]});
+      result->usage.push_back({name, e, u[e]});
       for (std::int64_t c = 0; c < num_classes; ++c) {
-        result.routing.push_back({name, e, fmt::format("class_{}_share", c), per_class[c][e].item<double>()});
+        result->routing.push_back({name, e, fmt::format("class_{}_share", c), per_class[c][e].item<double>()});
       }
     }
-    result.routing.push_back({name, -1, "usage_entropy", -(usage * usage.clamp_min(1e-12).log()).sum().item<double>()});
+    result->routing.push_back({name, -1, "usage_entropy", -(usage * usage.clamp_min(1e-12).log()).sum().item<double>()});
     if (entropy_images[i] > 0) {
-      result.routing.push_back({name, -1, "routing_entropy", entropy_sum[i] / static_cast<double>(entropy_images[i])});
+      result->routing.push_back({name, -1, "routing_entropy", entropy_sum[i] / static_cast<double>(entropy_images[i])});
     }
   }
-  return accuracy;
+  return pass;
 }
 
-double robust_accuracy(Classifier& model, BatchLoader& loader, const EvalAttack& eval_attack) {
-  double correct = 0;
-  double seen = 0;
-  Progress progress("eval " + eval_attack.name, loader.num_batches());
+// One attack over the test split. With `held`, the attack runs on (and the accuracy is that of)
+// the route-held view of the model (RA-E / RA-R); otherwise on the model itself, where
+// `route_change` also measures how many images the attack moved to another top-1 expert.
+Pass attacked_pass(Classifier& model, const LabelledImages& test, std::int64_t batch_size, torch::Device device,
+                   const EvalAttack& eval_attack, const std::string& label, RouteHeldClassifier* held, bool route_change) {
+  BatchLoader loader(test, batch_size, device);
+  const std::vector<MoeLayer> layers = route_change && held == nullptr ? layers_of(model) : std::vector<MoeLayer>{};
+  PassTally tally;
+  double changed = 0;
+  Progress progress(label, loader.num_batches());
   std::int64_t done = 0;
   loader.start_epoch(0);
   while (auto batch = loader.next()) {
-    const torch::Tensor adversarial = eval_attack.attack->perturb(model, batch->x, batch->y);
+    torch::Tensor adversarial;
+    if (held != nullptr) {
+      held->hold(batch->x);
+      FrozenParameters frozen(model);  // the wrapper owns no parameters: freeze the model's
+      adversarial = eval_attack.attack->perturb(*held, batch->x, batch->y);
+    } else {
+      adversarial = eval_attack.attack->perturb(model, batch->x, batch->y);
+    }
     torch::NoGradGuard no_grad;
-    correct += model.forward(adversarial).argmax(1).eq(batch->y).sum().item<double>();
-    ++done;
-    seen += static_cast<double>(batch->y.size(0));
-    progress.update(done, fmt::format("acc {:.3f}", correct / seen));
+    torch::Tensor clean_routes;
+    if (!layers.empty()) {
+      model.forward(batch->x);
+      clean_routes = top1_routes(layers);
+    }
+    tally.add(held != nullptr ? held->forward(adversarial) : model.forward(adversarial), batch->y);
+    if (!layers.empty()) changed += top1_routes(layers).ne(clean_routes).any(1).sum().item<double>();
+    progress.update(++done, fmt::format("acc {:.3f}", tally.accuracy()));
   }
-  const double accuracy = correct / static_cast<double>(std::max<std::int64_t>(1, loader.num_images()));
-  progress.finish(fmt::format("acc {:.4f}  ({})", accuracy, eval_attack.attack->describe()));
-  return accuracy;
+  Pass pass = tally.pass();
+  if (!layers.empty()) pass.route_change = changed / static_cast<double>(std::max<std::int64_t>(1, loader.num_images()));
+  progress.finish(fmt::format("acc {:.4f}  ({})", pass.accuracy, eval_attack.attack->describe()));
+  return pass;
+}
+
+std::int64_t attack_batch_size(const EvalAttack& attack, const EvaluationOptions& options) {
+  return attack.batch_size > 0 ? attack.batch_size : options.batch_size;
+}
+
+MoeLayer find_layer(Classifier& model, const std::string& name) {
+  std::string names;
+  for (auto& [layer_name, layer] : model.moe_layers()) {
+    if (layer_name == name) return layer;
+    names += (names.empty() ? "" : ", ") + layer_name;
+  }
+  throw ConfigError(fmt::format("eval.fixed_expert_layer = \"{}\" names no MoE layer of this model (its MoE layers: {})",
+                                name, names.empty() ? "none" : names));
+}
+
+// Resets a layer's fixed expert when it goes, also when an attack throws.
+struct UnfixExpert {
+  MoeLayer layer;
+  ~UnfixExpert() { layer->set_fixed_expert(std::nullopt); }
+};
+
+// E passes at one layer, expert e forced on every image, each attacked anew; rows at expert e.
+void fixed_expert_passes(Classifier& model, const LabelledImages& test, const EvaluationOptions& options,
+                         torch::Device device, const std::vector<EvalAttack>& attacks, std::int64_t num_classes,
+                         EvaluationResult& result) {
+  MoeLayer layer = find_layer(model, options.fixed_expert_layer);
+  const std::string& name = options.fixed_expert_layer;
+  UnfixExpert unfix{layer};
+  for (std::int64_t e = 0; e < layer->num_experts(); ++e) {
+    layer->set_fixed_expert(e);
+    BatchLoader loader(test, options.batch_size, device);
+    const Pass clean = clean_pass(model, loader, num_classes, nullptr, fmt::format("eval {} expert {} clean", name, e));
+    result.routing.push_back({name, e, "fixed_clean_acc", clean.accuracy});
+    result.routing.push_back({name, e, "fixed_clean_loss", clean.loss});
+    for (const EvalAttack& attack : attacks) {
+      const Pass attacked = attacked_pass(model, test, attack_batch_size(attack, options), device, attack,
+                                          fmt::format("eval {} expert {} {}", name, e, attack.name), nullptr, false);
+      result.routing.push_back({name, e, "fixed_" + attack.name + "_acc", attacked.accuracy});
+      result.routing.push_back({name, e, "fixed_" + attack.name + "_loss", attacked.loss});
+    }
+    ++result.fixed_expert_passes;
+  }
+}
+
+// A dual model's members alone: <prefix>_clean_acc and <prefix>_<attack>_acc.
+void member_passes(Classifier& member, const std::string& prefix, const LabelledImages& test,
+                   const EvaluationOptions& options, torch::Device device, const std::vector<EvalAttack>& attacks,
+                   std::int64_t num_classes, EvaluationResult& result) {
+  BatchLoader loader(test, options.batch_size, device);
+  result.metrics.emplace_back(prefix + "_clean_acc",
+                              clean_pass(member, loader, num_classes, nullptr, "eval " + prefix + " clean").accuracy);
+  for (const EvalAttack& attack : attacks) {
+    const Pass attacked = attacked_pass(member, test, attack_batch_size(attack, options), device, attack,
+                                        "eval " + prefix + " " + attack.name, nullptr, false);
+    result.metrics.emplace_back(prefix + "_" + attack.name + "_acc", attacked.accuracy);
+  }
+}
+
+std::vector<ImageOutcome> image_outcomes(const Pass& clean, const std::vector<std::pair<std::string, Pass>>& attacked) {
+  std::vector<ImageOutcome> outcomes(static_cast<std::size_t>(clean.correct.size(0)));
+  const auto clean_right = clean.correct.accessor<bool, 1>();
+  for (std::size_t i = 0; i < outcomes.size(); ++i) {
+    ImageOutcome& outcome = outcomes[i];
+    outcome.image = static_cast<std::int64_t>(i);
+    outcome.clean_correct = clean_right[static_cast<std::int64_t>(i)];
+    outcome.robust = outcome.clean_correct;
+    if (!outcome.clean_correct) outcome.broken_by = "clean";
+  }
+  for (const auto& [name, pass] : attacked) {
+    const auto right = pass.correct.accessor<bool, 1>();
+    for (std::size_t i = 0; i < outcomes.size(); ++i) {
+      if (outcomes[i].robust && !right[static_cast<std::int64_t>(i)]) {
+        outcomes[i].robust = false;
+        outcomes[i].broken_by = name;
+      }
+    }
+  }
+  return outcomes;
 }
 
 }  // namespace
 
-EvaluationResult evaluate(Classifier& model, const LabelledImages& test, std::int64_t batch_size, torch::Device device,
-                          const std::vector<EvalAttack>& attacks) {
+void check_evaluation_options(Classifier& model, const EvaluationOptions& options) {
+  const bool moe = !model.moe_layers().empty();
+  if (options.route_attacks && !moe) throw ConfigError("eval.route_attacks = true needs a MoE model; this model has no MoE layer");
+  if (options.route_change && !moe) throw ConfigError("eval.route_change = true needs a MoE model; this model has no MoE layer");
+  if (!options.fixed_expert_layer.empty()) find_layer(model, options.fixed_expert_layer);
+  if (options.dual_members && model.dual_model() == nullptr) {
+    throw ConfigError("eval.dual_members = true needs a dual model (model.name = \"dual_moe\")");
+  }
+}
+
+std::vector<ImageOutcome> combine_outcomes(const std::vector<ImageOutcome>& earlier, const std::vector<ImageOutcome>& later) {
+  std::vector<ImageOutcome> combined = later;
+  for (ImageOutcome& outcome : combined) {
+    const auto it = std::find_if(earlier.begin(), earlier.end(), [&](const ImageOutcome& o) { return o.image == outcome.image; });
+    if (it == earlier.end() || it->robust) continue;
+    outcome.robust = false;
+    outcome.broken_by = it->broken_by;
+  }
+  return combined;
+}
+
+double worst_case_accuracy(const std::vector<ImageOutcome>& outcomes) {
+  if (outcomes.empty()) return 0.0;
+  const auto robust = std::count_if(outcomes.begin(), outcomes.end(), [](const ImageOutcome& o) { return o.robust; });
+  return static_cast<double>(robust) / static_cast<double>(outcomes.size());
+}
+
+EvaluationResult evaluate(Classifier& model, const LabelledImages& test, const EvaluationOptions& options,
+                          torch::Device device, const std::vector<EvalAttack>& attacks) {
+  check_evaluation_options(model, options);
   model.eval();
-  BatchLoader loader(test, batch_size, device);
   EvaluationResult result;
   const std::int64_t num_classes = test.size() > 0 ? test.labels.max().item<std::int64_t>() + 1 : 1;
-  result.metrics.emplace_back("clean_acc", clean_accuracy(model, loader, num_classes, result));
-  for (const auto& attack : attacks) {
-    result.metrics.emplace_back(attack.name + "_acc", robust_accuracy(model, loader, attack));
+  BatchLoader loader(test, options.batch_size, device);
+  const Pass clean = clean_pass(model, loader, num_classes, &result);
+  result.metrics.emplace_back("clean_acc", clean.accuracy);
+  std::vector<std::pair<std::string, Pass>> attacked;
+  for (const EvalAttack& attack : attacks) {
+    const std::int64_t batch_size = attack_batch_size(attack, options);
+    const Pass pass = attacked_pass(model, test, batch_size, device, attack, "eval " + attack.name, nullptr, options.route_change);
+    result.metrics.emplace_back(attack.name + "_acc", pass.accuracy);
+    if (pass.route_change >= 0) result.metrics.emplace_back(attack.name + "_route_change", pass.route_change);
+    attacked.emplace_back(attack.name, pass);
+    if (options.route_attacks) {
+      for (const HeldPart part : {HeldPart::experts, HeldPart::router}) {
+        const std::string suffix = part == HeldPart::experts ? "rae" : "rar";
+        RouteHeldClassifier held(model, part);
+        const Pass route_pass =
+            attacked_pass(model, test, batch_size, device, attack, "eval " + attack.name + " " + suffix, &held, false);
+        result.metrics.emplace_back(attack.name + "_" + suffix + "_acc", route_pass.accuracy);
+      }
+    }
+  }
+  if (!attacks.empty()) {
+    result.images = image_outcomes(clean, attacked);
+    // With one attack the worst case is that attack (up to images it happens to fix): no new metric.
+    if (attacks.size() > 1) result.metrics.emplace_back("worst_case_acc", worst_case_accuracy(result.images));
+  }
+  if (!options.fixed_expert_layer.empty()) {
+    // Expert -1: the layer routed as trained (the evaluation above); then each expert forced.
+    const std::string& name = options.fixed_expert_layer;
+    result.routing.push_back({name, -1, "fixed_clean_acc", clean.accuracy});
+    result.routing.push_back({name, -1, "fixed_clean_loss", clean.loss});
+    for (const auto& [attack_name, pass] : attacked) {
+      result.routing.push_back({name, -1, "fixed_" + attack_name + "_acc", pass.accuracy});
+      result.routing.push_back({name, -1, "fixed_" + attack_name + "_loss", pass.loss});
+    }
+    fixed_expert_passes(model, test, options, device, attacks, num_classes, result);
+  }
+  if (options.dual_members) {
+    DualModel& dual = *model.dual_model();
+    member_passes(dual.standard(), "fs", test, options, device, attacks, num_classes, result);
+    member_passes(dual.robust(), "fr", test, options, device, attacks, num_classes, result);
   }
   return result;
+}
+
+EvaluationResult evaluate(Classifier& model, const LabelledImages& test, std::int64_t batch_size, torch::Device device,
+                          const std::vector<EvalAttack>& attacks) {
+  EvaluationOptions options;
+  options.batch_size = batch_size;
+  return evaluate(model, test, options, device, attacks);
 }
 
 }  // namespace armor

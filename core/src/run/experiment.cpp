@@ -50,10 +50,26 @@ const std::vector<SectionSpec>& section_specs() {
                      .integer("batch_size", 256, "Evaluation batch size", 1)
                      .integer("validation_every", 1, "Evaluate the validation split every N epochs (and after the last)", 1)
                      .boolean("certified_radius", false, "Estimate paper 1's certified L2 radius per test image (see README)")
-                     .real("certified_eps", 0.5, "L2 radius at which cert_acc counts an image as certified", 0)});
+                     .real("certified_eps", 0.5, "L2 radius at which cert_acc counts an image as certified", 0)
+                     .boolean("route_attacks", false,
+                              "MoE: each attack again on the experts with the clean route held (<metric>_rae_acc) and "
+                              "on the router alone (<metric>_rar_acc)")
+                     .boolean("route_change", false,
+                              "MoE: record <metric>_route_change, the share of test images whose top-1 expert (in any "
+                              "MoE layer) the attack changes")
+                     .string("fixed_expert_layer", "",
+                             "MoE: at this MoE layer (e.g. \"layer3.0\"), attack the model with each expert forced "
+                             "in turn; results in expert_metrics (\"\" = off)")
+                     .boolean("dual_members", false,
+                              "Dual model: also evaluate F_S and F_R alone (fs_clean_acc, fs_<metric>_acc, fr_...)")});
     return s;
   }();
   return specs;
+}
+
+// Keys the host owns in every [eval.attacks.<metric>] table, besides the attack plugin's.
+ParamSchema eval_attack_host_params() {
+  return ParamSchema().integer("batch_size", 0, "Evaluation batch size of this attack (0 = eval.batch_size)", 0);
 }
 
 std::vector<std::string> section_names() {
@@ -300,7 +316,8 @@ bool is_declared_key(const Config& config, const Registry& registry, const std::
       const toml::node* entry = attacks != nullptr && attacks->as_table() ? attacks->as_table()->get(parts[2]) : nullptr;
       // A new evaluation attack is a new table, added with `+`; an existing one has its plugin's keys.
       return entry != nullptr && entry->as_table() != nullptr &&
-             declares(PluginKind::attack, plugin_of(entry->as_table(), threat), parts[3]);
+             (eval_attack_host_params().find(parts[3]) != nullptr ||
+              declares(PluginKind::attack, plugin_of(entry->as_table(), threat), parts[3]));
     }
   }
   return false;
@@ -378,7 +395,7 @@ Experiment resolve_experiment(const Config& config, const Registry& registry, co
                                                         name_node->as_string()->get() == threat.string("name"));
       const toml::table* inherited = same_plugin ? section_table(root, "attack") : nullptr;
       SectionSpec spec{"eval.attacks." + metric, PluginKind::attack, same_plugin ? threat.string("name") : "",
-                       ParamSchema()};
+                       eval_attack_host_params()};
       toml::table resolved;
       experiment.eval_attacks.push_back(resolve_section(options.run_checks, spec, table, registry, resolved, {}, inherited));
       resolved_attacks.insert_or_assign(metric, std::move(resolved));

@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <map>
 
@@ -97,7 +99,10 @@ void check_model_fits_data(Classifier& model, const std::string& model_name, con
   try {
     torch::NoGradGuard no_grad;
     model.eval();
-    logits = model.forward(train.images.slice(0, 0, 2).to(device));
+    // As the loaders give them: float in [0,1] (the stored images are uint8).
+    torch::Tensor x = train.images.slice(0, 0, 2).to(device);
+    if (x.scalar_type() == torch::kUInt8) x = x.to(torch::kFloat32).div(255.0);
+    logits = model.forward(x);
   } catch (const std::exception& error) {
     model.train(was_training);
     throw DataError(fmt::format("model '{}' does not accept the images of dataset '{}' ({}): {}", model_name, info.name,
@@ -176,6 +181,96 @@ void save_checkpoint(Classifier& model, RunStore& store, std::int64_t run_id, co
   store.record_artifact(run_id, "weights", weights, sha256_file_hex(weights));
 }
 
+EvaluationOptions evaluation_options(const Experiment& experiment) {
+  const Params& eval = experiment.section("eval");
+  EvaluationOptions options;
+  options.batch_size = eval.integer("batch_size");
+  options.route_attacks = eval.boolean("route_attacks");
+  options.route_change = eval.boolean("route_change");
+  options.fixed_expert_layer = eval.string("fixed_expert_layer");
+  options.dual_members = eval.boolean("dual_members");
+  return options;
+}
+
+// The [eval.attacks.<metric>] attacks, all or those whose metric `only` lists (when given).
+std::vector<EvalAttack> make_eval_attacks(const Experiment& experiment, const Registry& registry,
+                                          const std::vector<std::string>* only = nullptr) {
+  std::vector<EvalAttack> eval_attacks;
+  for (const Params& params : experiment.eval_attacks) {
+    const std::string metric = eval_attack_metric(params);
+    if (only != nullptr && std::find(only->begin(), only->end(), metric) == only->end()) continue;
+    eval_attacks.push_back({metric, make_component(registry, PluginKind::attack, params, [&] {
+                              return registry.attack(params.string("name"))(params);
+                            }),
+                            params.integer("batch_size")});
+  }
+  return eval_attacks;
+}
+
+// The configured model, built with its gates and balancing-aware gate settings, on `device`.
+std::shared_ptr<Classifier> make_model(const Experiment& experiment, const Registry& registry, const DatasetInfo& info,
+                                       const torch::Device& device) {
+  std::vector<std::string> balancing_names;
+  if (experiment.section("balancing").real("weight") != 0.0) balancing_names.push_back(experiment.section("balancing").string("name"));
+  for (const Params& params : experiment.extra_balancing) {
+    if (params.real("weight") != 0.0) balancing_names.push_back(params.string("name"));
+  }
+  const Params& gate_params = experiment.section("gate");
+  ModelContext model_context;
+  model_context.data = &info;
+  model_context.make_gate = [&](const GateShape& layer_shape) {
+    GateShape shape = layer_shape;
+    shape.balancing_losses = balancing_names;
+    return make_component(registry, PluginKind::gate, gate_params,
+                          [&] { return registry.gate(gate_params.string("name"))(gate_params, shape); });
+  };
+  const Params& model_params = experiment.section("model");
+  auto model = make_component(registry, PluginKind::model, model_params,
+                              [&] { return registry.model(model_params.string("name"))(model_params, model_context); });
+  model->to(device);
+  return model;
+}
+
+// Routing statistics and fixed-expert rows: one write per (layer, expert).
+// [eval] certified_radius: paper 1's certified-radius estimate, added to the run's metrics.
+void add_certified_radius(const Params& eval, Classifier& model, const LabelledImages& test, torch::Device device,
+                          EvaluationResult& result) {
+  if (!eval.boolean("certified_radius")) return;
+  for (auto& metric : evaluate_certified_radius(model, test, eval.integer("batch_size"), device, eval.real("certified_eps"))) {
+    result.metrics.push_back(std::move(metric));
+  }
+}
+
+void record_expert_rows(RunStore& store, std::int64_t run_id, const EvaluationResult& result) {
+  std::map<std::pair<std::string, int>, std::vector<std::pair<std::string, double>>> expert_values;
+  for (const ExpertUsage& usage : result.usage) {
+    expert_values[{usage.layer, static_cast<int>(usage.expert)}].emplace_back("usage_share", usage.share);
+  }
+  for (const RoutingStatistic& statistic : result.routing) {
+    expert_values[{statistic.layer, static_cast<int>(statistic.expert)}].emplace_back(statistic.key, statistic.value);
+  }
+  for (const auto& [where, values] : expert_values) store.record_expert_metrics(run_id, where.first, where.second, values);
+}
+
+std::vector<ImageResult> to_image_results(const std::vector<ImageOutcome>& outcomes) {
+  std::vector<ImageResult> images;
+  for (const ImageOutcome& o : outcomes) images.push_back({o.image, o.clean_correct, o.robust, o.broken_by});
+  return images;
+}
+
+std::vector<ImageOutcome> to_outcomes(const std::vector<ImageResult>& images) {
+  std::vector<ImageOutcome> outcomes;
+  for (const ImageResult& i : images) outcomes.push_back({i.image, i.clean_correct, i.robust, i.broken_by});
+  return outcomes;
+}
+
+// What each evaluation attack ran as, for the run's provenance: eval:<metric> -> describe().
+void record_attack_descriptions(RunStore& store, std::int64_t run_id, const std::vector<EvalAttack>& attacks) {
+  std::vector<std::pair<std::string, std::string>> values;
+  for (const EvalAttack& attack : attacks) values.emplace_back("eval:" + attack.name, attack.attack->describe());
+  if (!values.empty()) store.record_provenance(run_id, values);
+}
+
 }  // namespace
 
 void execute_run(const Experiment& experiment, const Registry& registry, RunStore& store, std::int64_t run_id,
@@ -199,26 +294,13 @@ void execute_run(const Experiment& experiment, const Registry& registry, RunStor
              data->info.num_classes);
   std::fflush(stdout);  // the run's output interleaves with the parent's in logs
 
-  // Every balancing section: [balancing], then [balancing.also.<label>]; gates hear which are on.
+  // Every balancing section: [balancing], then [balancing.also.<label>].
   std::vector<const Params*> balancing_sections{&experiment.section("balancing")};
   for (const Params& params : experiment.extra_balancing) balancing_sections.push_back(&params);
-  std::vector<std::string> balancing_names;
-  for (const Params* params : balancing_sections) {
-    if (params->real("weight") != 0.0) balancing_names.push_back(params->string("name"));
-  }
-  const Params& gate_params = experiment.section("gate");
-  ModelContext model_context;
-  model_context.data = &data->info;
-  model_context.make_gate = [&](const GateShape& layer_shape) {
-    GateShape shape = layer_shape;
-    shape.balancing_losses = balancing_names;
-    return make_component(registry, PluginKind::gate, gate_params,
-                          [&] { return registry.gate(gate_params.string("name"))(gate_params, shape); });
-  };
   const Params& model_params = experiment.section("model");
-  auto model = make_component(registry, PluginKind::model, model_params,
-                              [&] { return registry.model(model_params.string("name"))(model_params, model_context); });
-  model->to(device);
+  auto model = make_model(experiment, registry, data->info, device);
+  const EvaluationOptions eval_options = evaluation_options(experiment);
+  check_evaluation_options(*model, eval_options);
   if (train.size() > 0) check_model_fits_data(*model, model_params.string("name"), train, data->info, device);
 
   BalancingTerm balancing;
@@ -231,12 +313,7 @@ void execute_run(const Experiment& experiment, const Registry& registry, RunStor
   const Params& attack_params = experiment.section("attack");
   auto attack = make_component(registry, PluginKind::attack, attack_params,
                                [&] { return registry.attack(attack_params.string("name"))(attack_params); });
-  std::vector<EvalAttack> eval_attacks;
-  for (const Params& params : experiment.eval_attacks) {
-    eval_attacks.push_back({eval_attack_metric(params), make_component(registry, PluginKind::attack, params, [&] {
-                              return registry.attack(params.string("name"))(params);
-                            })});
-  }
+  const std::vector<EvalAttack> eval_attacks = make_eval_attacks(experiment, registry);
   const Params& trainer_params = experiment.section("trainer");
   auto trainer = make_component(registry, PluginKind::trainer, trainer_params,
                                 [&] { return registry.trainer(trainer_params.string("name"))(trainer_params); });
@@ -261,25 +338,79 @@ void execute_run(const Experiment& experiment, const Registry& registry, RunStor
     store.record_artifact(run_id, "training_state", context.checkpoint.path, sha256_file_hex(context.checkpoint.path));
   }
 
-  const Params& eval_params = experiment.section("eval");
-  EvaluationResult result = evaluate(*model, test, eval_params.integer("batch_size"), device, eval_attacks);
-  if (eval_params.boolean("certified_radius")) {
-    for (auto& metric : evaluate_certified_radius(*model, test, eval_params.integer("batch_size"), device,
-                                                  eval_params.real("certified_eps"))) {
-      result.metrics.push_back(std::move(metric));
-    }
-  }
+  EvaluationResult result = evaluate(*model, test, eval_options, device, eval_attacks);
+  add_certified_radius(experiment.section("eval"), *model, test, device, result);
   save_checkpoint(*model, store, run_id, environment.output_dir);
-  // One write per (layer, expert): its usage share and routing statistics together.
-  std::map<std::pair<std::string, int>, std::vector<std::pair<std::string, double>>> expert_values;
-  for (const ExpertUsage& usage : result.usage) {
-    expert_values[{usage.layer, static_cast<int>(usage.expert)}].emplace_back("usage_share", usage.share);
-  }
-  for (const RoutingStatistic& statistic : result.routing) {
-    expert_values[{statistic.layer, static_cast<int>(statistic.expert)}].emplace_back(statistic.key, statistic.value);
-  }
-  for (const auto& [where, values] : expert_values) store.record_expert_metrics(run_id, where.first, where.second, values);
+  record_expert_rows(store, run_id, result);
+  record_attack_descriptions(store, run_id, eval_attacks);
+  if (!result.images.empty()) store.record_image_results(run_id, to_image_results(result.images));
   store.finish_run(run_id, result.metrics);
+}
+
+void execute_evaluation(const Experiment& experiment, const Registry& registry, RunStore& store, std::int64_t run_id,
+                        const EvaluationRequest& request, const RunEnvironment& environment) {
+  const Params& run = experiment.section("run");
+  torch::set_num_threads(static_cast<int>(run.integer("threads")));
+  torch::manual_seed(static_cast<std::uint64_t>(run.integer("seed")));
+  const torch::Device device = run_device(run);
+  if (!request.checkpoint.empty() && !std::filesystem::is_regular_file(request.checkpoint)) {
+    throw UsageError(fmt::format("run {} has no checkpoint at {} (was it trained by an armor that saved one?)", run_id,
+                                 request.checkpoint));
+  }
+  const Params& data_params = experiment.section("data");
+  auto data = make_component(registry, PluginKind::dataset, data_params,
+                             [&] { return registry.dataset(data_params.string("name"))(data_params); });
+  const LabelledImages test = data->test.head(data_params.integer("test_limit"));
+  fmt::print("data: {} ({} test images)\n", data->info.name, test.size());
+  std::fflush(stdout);
+  auto model = make_model(experiment, registry, data->info, device);
+  if (!request.checkpoint.empty()) {
+    torch::serialize::InputArchive archive;
+    try {
+      archive.load_from(request.checkpoint, device);
+    } catch (const c10::Error& error) {
+      throw RunError(fmt::format("{} is not a LibTorch archive: {}", request.checkpoint, last_line(error.what_without_backtrace())));
+    }
+    load_module_strict(*model, archive, request.checkpoint);
+    model->to(device);
+  }
+  if (test.size() > 0) check_model_fits_data(*model, experiment.section("model").string("name"), test, data->info, device);
+  const EvaluationOptions options = evaluation_options(experiment);
+  const std::vector<EvalAttack> attacks = make_eval_attacks(experiment, registry, request.attacks.empty() ? nullptr : &request.attacks);
+  std::vector<std::pair<std::string, std::string>> run_provenance = provenance(experiment, environment);
+  run_provenance.emplace_back("test_images", std::to_string(test.size()));
+  if (!request.add_to_finished_run) store.record_provenance(run_id, run_provenance);
+
+  EvaluationResult result = evaluate(*model, test, options, device, attacks);
+  add_certified_radius(experiment.section("eval"), *model, test, device, result);
+  record_expert_rows(store, run_id, result);
+  record_attack_descriptions(store, run_id, attacks);
+  if (!request.add_to_finished_run) {
+    if (!result.images.empty()) store.record_image_results(run_id, to_image_results(result.images));
+    store.finish_run(run_id, result.metrics);
+    return;
+  }
+  // A finished run keeps the clean accuracy it was recorded with; say so when this one differs.
+  MetricValues added;
+  const auto recorded = store.metrics(run_id);
+  for (const auto& [key, value] : result.metrics) {
+    if (key == "clean_acc") {
+      const auto it = recorded.find("clean_acc");
+      if (it != recorded.end() && std::abs(it->second - value) > 1e-9) {
+        fmt::print(stderr, "armor: warning: run {} has clean_acc {:.4f}, its checkpoint now gives {:.4f}\n", run_id,
+                   it->second, value);
+      }
+      continue;
+    }
+    if (key == "worst_case_acc") continue;  // recomputed below over every attack the run has seen
+    added.emplace_back(key, value);
+  }
+  if (!result.images.empty()) {
+    const std::vector<ImageOutcome> combined = combine_outcomes(to_outcomes(store.image_results(run_id)), result.images);
+    store.record_image_results(run_id, to_image_results(combined));
+    added.emplace_back("worst_case_acc", worst_case_accuracy(combined));
+  }
+  store.add_metrics(run_id, added);
 }
 
 }  // namespace armor

@@ -175,6 +175,17 @@ INSERT OR IGNORE INTO view_columns SELECT DISTINCT 'metrics', key FROM metrics;
 INSERT OR IGNORE INTO view_columns SELECT DISTINCT 'epoch_metrics', key FROM epoch_metrics;
 INSERT OR IGNORE INTO view_columns SELECT DISTINCT 'expert_metrics', key FROM expert_metrics;
 )sql",
+    // 2 -> 3: image_results, per test image of a run, its outcome against all evaluation attacks.
+    R"sql(
+CREATE TABLE image_results (
+  run_id        INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+  image         INTEGER NOT NULL,  -- index in the evaluated test split
+  clean_correct INTEGER NOT NULL,  -- 1 = classified correctly without attack
+  robust        INTEGER NOT NULL,  -- 1 = correct clean and under every evaluation attack
+  broken_by     TEXT,              -- 'clean' or the first attack that broke it; NULL when robust
+  PRIMARY KEY (run_id, image)
+) WITHOUT ROWID;
+)sql",
 };
 
 // ---- the wide views ------------------------------------------------------------------------------
@@ -406,7 +417,8 @@ void back_to_pending(SQLite::Database& db, const std::vector<std::int64_t>& run_
   const char* const kStatements[] = {
       ("UPDATE runs SET status = 'pending', error = NULL, started_at = NULL, finished_at = NULL, pid = 0, "
        "worker = NULL, heartbeat_at = NULL WHERE id = ?"),
-      "DELETE FROM metrics WHERE run_id = ?", "DELETE FROM expert_metrics WHERE run_id = ?"};
+      "DELETE FROM metrics WHERE run_id = ?", "DELETE FROM expert_metrics WHERE run_id = ?",
+      "DELETE FROM image_results WHERE run_id = ?"};
   for (const char* sql : kStatements) {
     Sql statement(db, sql);
     for (const std::int64_t run_id : run_ids) {
@@ -1060,6 +1072,71 @@ void RunStore::finish_run(std::int64_t run_id, const std::vector<std::pair<std::
   });
 }
 
+void RunStore::add_metrics(std::int64_t run_id, const std::vector<std::pair<std::string, double>>& metrics) {
+  guarded("add metrics to run " + std::to_string(run_id) + " in " + path_, [&] {
+    auto transaction = write_transaction(*db_);
+    Sql status(*db_, "SELECT status FROM runs WHERE id = ?");
+    status.stmt.bind(1, run_id);
+    if (!status.step()) throw no_such_run(path_, run_id);
+    const std::string current = status.stmt.getColumn(0).getString();
+    if (current != "finished") {
+      throw StoreError(fmt::format("{}: run {} is {}: metrics are added only to a finished run", path_, run_id, current));
+    }
+    Sql insert(*db_, "INSERT OR REPLACE INTO metrics (run_id, key, value) VALUES (?, ?, ?)");
+    for (const auto& [key, value] : metrics) {
+      insert.stmt.reset();
+      insert.stmt.bind(1, run_id);
+      insert.stmt.bind(2, key);
+      insert.stmt.bind(3, value);
+      insert.exec();
+    }
+    add_view_columns(*db_, "metrics", keys_of(metrics));
+    transaction.commit();
+  });
+}
+
+void RunStore::record_image_results(std::int64_t run_id, const std::vector<ImageResult>& images) {
+  guarded("record image results of run " + std::to_string(run_id) + " in " + path_, [&] {
+    auto transaction = write_transaction(*db_);
+    require_run(*db_, path_, run_id);
+    Sql clear(*db_, "DELETE FROM image_results WHERE run_id = ?");
+    clear.stmt.bind(1, run_id);
+    clear.exec();
+    Sql insert(*db_, "INSERT INTO image_results (run_id, image, clean_correct, robust, broken_by) VALUES (?, ?, ?, ?, ?)");
+    for (const ImageResult& image : images) {
+      insert.stmt.reset();
+      insert.stmt.bind(1, run_id);
+      insert.stmt.bind(2, image.image);
+      insert.stmt.bind(3, image.clean_correct ? 1 : 0);
+      insert.stmt.bind(4, image.robust ? 1 : 0);
+      if (image.broken_by.empty()) {
+        insert.stmt.bind(5);
+      } else {
+        insert.stmt.bind(5, image.broken_by);
+      }
+      insert.exec();
+    }
+    transaction.commit();
+  });
+}
+
+std::vector<ImageResult> RunStore::image_results(std::int64_t run_id) const {
+  return guarded("read image results of run " + std::to_string(run_id) + " from " + path_, [&] {
+    Sql select(*db_, "SELECT image, clean_correct, robust, broken_by FROM image_results WHERE run_id = ? ORDER BY image");
+    select.stmt.bind(1, run_id);
+    std::vector<ImageResult> images;
+    while (select.step()) {
+      ImageResult image;
+      image.image = select.stmt.getColumn(0).getInt64();
+      image.clean_correct = select.stmt.getColumn(1).getInt() != 0;
+      image.robust = select.stmt.getColumn(2).getInt() != 0;
+      if (!select.stmt.getColumn(3).isNull()) image.broken_by = select.stmt.getColumn(3).getString();
+      images.push_back(std::move(image));
+    }
+    return images;
+  });
+}
+
 void RunStore::fail_run(std::int64_t run_id, const std::string& error, RunStatus status) {
   if (status != RunStatus::failed && status != RunStatus::diverged && status != RunStatus::interrupted) {
     throw StoreError(std::string("fail_run takes failed, diverged or interrupted (got ") + to_string(status) + ")");
@@ -1101,6 +1178,7 @@ constexpr ShardTable kShardTables[] = {
     {"epoch_metrics", "run_id, epoch, key, value", "epoch_metrics", false},
     {"artifacts", "run_id, kind, path, sha256, recorded_at", nullptr, false},
     {"provenance", "run_id, key, value", nullptr, false},
+    {"image_results", "run_id, image, clean_correct, robust, broken_by", nullptr, true},
 };
 
 // A shard attached to a connection as schema `shard` for the life of this object. ATTACH and

@@ -7,12 +7,14 @@
 // loop), and the weighted outputs are scattered back with one index_add: the cost grows with k,
 // not with E, and the forward makes one host sync (the per-expert counts). Expert capacity is the
 // gate's business (see top_k_with_capacity in gate.h): the layer runs whatever routing it gets.
-// With fixed_expert(i) set, the gate is bypassed and expert i runs on every image.
+// With fixed_expert(i) set, the gate is bypassed and expert i runs on every image; with a held
+// routing set, the gate is bypassed and the held routing combines the experts.
 
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
+#include <utility>
 #include <vector>
 
 #include <torch/arg.h>
@@ -44,6 +46,13 @@ class MoeLayerImpl : public torch::nn::Module {
   // Every expert on every image, weighted by the gate: the reference the sparse path must equal.
   torch::Tensor forward_dense(const torch::Tensor& x);
 
+  // A routing every forward uses instead of the gate's until cleared (std::nullopt): how an
+  // evaluation holds a route inside a model whose forward calls this layer (RA-E, RA-R in
+  // armor/run/route_held_classifier.h). Indices [N,k], weights [N,E] for the batch the next forwards
+  // see. A fixed expert wins over a held routing.
+  void set_held_routing(std::optional<GateOutput> routing) { held_routing_ = std::move(routing); }
+  bool has_held_routing() const noexcept { return held_routing_.has_value(); }
+
   void set_fixed_expert(std::optional<std::int64_t> expert);
   std::optional<std::int64_t> fixed_expert() const noexcept { return fixed_expert_; }
 
@@ -68,6 +77,7 @@ class MoeLayerImpl : public torch::nn::Module {
   std::shared_ptr<Gate> gate_;
   std::vector<torch::nn::AnyModule> experts_;
   std::optional<std::int64_t> fixed_expert_;
+  std::optional<GateOutput> held_routing_;
   GateOutput last_routing_;
   std::vector<std::int64_t> last_counts_;
 };

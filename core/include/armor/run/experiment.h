@@ -9,8 +9,10 @@
 //   [attack]    attack plugin: the threat model adversarial trainers use
 //   [trainer]   trainer plugin
 //   [sweep]     not a run setting: the sweep of the experiment (see config/sweep.h); dropped here
-//   [eval]      host: batch_size, and [eval.attacks.<metric>] tables, each an attack plugin. An
-//               evaluation attack of the same plugin as [attack] starts from [attack]'s values.
+//   [eval]      host: batch_size, validation_every, route_attacks, route_change, fixed_expert_layer,
+//               dual_members, and [eval.attacks.<metric>] tables, each an attack plugin (+ host key
+//               batch_size). An evaluation attack of the same plugin as [attack] starts from
+//               [attack]'s values.
 // Every section names its plugin with `name`. Unknown sections, unknown keys (with a suggestion),
 // ill-typed and out-of-range values are ConfigErrors that name file:line:col (or the override).
 

@@ -29,6 +29,22 @@ struct RunEnvironment {
 void execute_run(const Experiment& experiment, const Registry& registry, RunStore& store, std::int64_t run_id,
                  const RunEnvironment& environment = {});
 
+// What `armor eval` asks of execute_evaluation.
+struct EvaluationRequest {
+  std::string checkpoint;            // model.pt (Module::save) to load; "" = the model as built (torchscript)
+  std::vector<std::string> attacks;  // metrics of the [eval.attacks] to run; empty = every one
+  // true: run_id is a finished run; its metrics gain the new ones (its clean_acc stays), its
+  // worst case combines the earlier per-image outcomes with the new; false: run_id is pending and
+  // finishes with this evaluation.
+  bool add_to_finished_run = false;
+};
+
+// Evaluates without training: builds data and model, loads the checkpoint (UsageError when the
+// file is missing, RunError naming it when it does not fit the model), runs the evaluation and
+// records it under `run_id`.
+void execute_evaluation(const Experiment& experiment, const Registry& registry, RunStore& store, std::int64_t run_id,
+                        const EvaluationRequest& request, const RunEnvironment& environment = {});
+
 // An exception's message for a run's error record: LibTorch's errors without their C++ backtrace.
 std::string describe_exception(const std::exception& error);
 

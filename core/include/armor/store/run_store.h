@@ -11,6 +11,7 @@
 //   expert_metrics(run_id, layer, expert, key, value)
 //   artifacts(run_id, kind, path, sha256, recorded_at)
 //   provenance(run_id, key, value)
+//   image_results(run_id, image, clean_correct, robust, broken_by)   per test image, the worst case
 // and the views results (one row per run, params and metrics as columns), curves (one row per run
 // and epoch), experts (one row per run, layer and expert), kept current by every write.
 // Every public write is one transaction: a killed process never leaves half a record.
@@ -131,6 +132,15 @@ struct ArtifactRecord {
   std::string recorded_at;
 };
 
+// One test image of a run's evaluation against all its attacks together (image = index in the
+// evaluated test split; broken_by = "clean", the first attack that broke it, or "" when robust).
+struct ImageResult {
+  std::int64_t image = 0;
+  bool clean_correct = false;
+  bool robust = false;
+  std::string broken_by;
+};
+
 // A read-only query's result, every cell as text (NULL as "NULL"), with each cell's SQLite type.
 enum class CellType { null, integer, real, text, blob };
 struct QueryResult {
@@ -141,7 +151,7 @@ struct QueryResult {
 
 class RunStore {
  public:
-  static constexpr int kSchemaVersion = 2;
+  static constexpr int kSchemaVersion = 3;
   // read_write creates and migrates; read_only never writes (and refuses an older schema);
   // query migrates an older armor database if there is one, then reads only; shard opens an
   // existing shard (export_run_shard) read-write, never creates or migrates, and keeps SQLite's
@@ -195,6 +205,12 @@ class RunStore {
                              const std::vector<std::pair<std::string, double>>& values);
   // Writes the final metrics and marks the run finished, in one transaction.
   void finish_run(std::int64_t run_id, const std::vector<std::pair<std::string, double>>& metrics);
+  // Adds (or replaces) final metrics of a finished run without changing its status: `armor eval`
+  // re-evaluating a run. StoreError when the run does not exist or has not finished.
+  void add_metrics(std::int64_t run_id, const std::vector<std::pair<std::string, double>>& metrics);
+  // Replaces the per-image results of a run (one transaction).
+  void record_image_results(std::int64_t run_id, const std::vector<ImageResult>& images);
+  std::vector<ImageResult> image_results(std::int64_t run_id) const;  // by image
   // Marks a pending or running run failed (or diverged / interrupted) with its reason; a finished
   // run is never changed.
   void fail_run(std::int64_t run_id, const std::string& error, RunStatus status = RunStatus::failed);

@@ -1,0 +1,115 @@
+// armor eval: re-evaluating a finished run from its checkpoint, and evaluating a TorchScript model.
+#include <filesystem>
+#include <fstream>
+
+#include "cli_support.h"
+
+namespace armor::testing {
+namespace {
+
+namespace fs = std::filesystem;
+
+class EvalTest : public CliTest {
+ protected:
+  // A tiny quickstart run (seconds); returns its checkpoint.
+  std::string train(const std::string& extra = "", const std::string& db = "") {
+    const Result run = run_armor("run " + quickstart() + " trainer.epochs=1 data.train_limit=256 data.test_limit=64 "
+                                 "eval.attacks.pgd20.steps=2 " + extra + " --db " + (db.empty() ? db_ : db) +
+                                 " --outputs " + (db.empty() ? outputs() : db + ".outputs"));
+    EXPECT_EQ(run.exit_code, 0) << run.output;
+    const RunStore store(db.empty() ? db_ : db, RunStore::Mode::read_only);
+    return store.runs().back().output_dir + "/model.pt";
+  }
+};
+
+TEST_F(EvalTest, AddsMetricsToAFinishedRun) {
+  train();
+  const Result eval = run_armor("eval 1 +eval.attacks.fgsm.name=fgsm eval.attacks.fgsm.eps=0.1 eval.route_attacks=true "
+                                "eval.route_change=true --db " + db_);
+  ASSERT_EQ(eval.exit_code, 0) << eval.output;
+  const RunStore store(db_, RunStore::Mode::read_only);
+  EXPECT_EQ(store.run(1).status, RunStatus::finished);
+  const auto metrics = store.metrics(1);
+  for (const char* key : {"clean_acc", "pgd20_acc", "fgsm_acc", "fgsm_rae_acc", "fgsm_rar_acc", "fgsm_route_change",
+                          "worst_case_acc"}) {
+    ASSERT_EQ(metrics.count(key), 1u) << key << "\n" << eval.output;
+  }
+  EXPECT_EQ(metrics.count("pgd20_rae_acc"), 0u) << "only the new attack runs";
+  EXPECT_LE(metrics.at("worst_case_acc"), metrics.at("pgd20_acc"));
+  EXPECT_LE(metrics.at("worst_case_acc"), metrics.at("fgsm_acc"));
+  EXPECT_GE(metrics.at("fgsm_route_change"), 0.0);
+  EXPECT_LE(metrics.at("fgsm_route_change"), 1.0);
+  EXPECT_EQ(store.image_results(1).size(), 64u);
+  EXPECT_TRUE(contains(eval.output, "fgsm_acc")) << eval.output;
+}
+
+TEST_F(EvalTest, AnAttackTakesItsOwnBatchSize) {
+  const Result config = run_armor("config " + quickstart() + " eval.attacks.pgd20.batch_size=50 eval.route_attacks=true");
+  ASSERT_EQ(config.exit_code, 0) << config.output;
+  EXPECT_TRUE(contains(config.output, "batch_size = 50")) << config.output;
+  EXPECT_TRUE(contains(config.output, "route_attacks = true")) << config.output;
+  const Result negative = run_armor("config " + quickstart() + " eval.attacks.pgd20.batch_size=-1");
+  EXPECT_EQ(negative.exit_code, 2) << negative.output;
+}
+
+TEST_F(EvalTest, FixedExpertPassesFillExpertMetrics) {
+  train();
+  const Result eval = run_armor("eval 1 eval.fixed_expert_layer=layer3.0 --db " + db_);
+  ASSERT_EQ(eval.exit_code, 0) << eval.output;
+  EXPECT_EQ(scalar("SELECT count(DISTINCT expert) FROM expert_metrics WHERE layer = 'layer3.0' AND key = 'fixed_pgd20_acc'"), "5");
+}
+
+TEST_F(EvalTest, MissingOrMismatchedCheckpointNamesTheFile) {
+  const std::string checkpoint = train();
+  const std::string other_db = (dir_ / "other.db").string();
+  const std::string other = train("model.num_experts=2", other_db);
+  fs::copy_file(checkpoint, checkpoint + ".kept");
+  fs::copy_file(other, checkpoint, fs::copy_options::overwrite_existing);
+  const Result mismatched = run_armor("eval 1 --db " + db_);
+  EXPECT_EQ(mismatched.exit_code, 1) << mismatched.output;
+  EXPECT_TRUE(contains(mismatched.output, checkpoint)) << mismatched.output;
+  fs::remove(checkpoint);
+  const Result missing = run_armor("eval 1 --db " + db_);
+  EXPECT_EQ(missing.exit_code, 2) << missing.output;
+  EXPECT_TRUE(contains(missing.output, checkpoint)) << missing.output;
+  EXPECT_EQ(run_armor("eval 1 model.k=2 --db " + db_).exit_code, 2) << "a re-evaluation cannot change the model";
+  const RunStore store(db_, RunStore::Mode::read_only);
+  EXPECT_EQ(store.run(1).status, RunStatus::finished) << "a failed re-evaluation leaves the run as it was";
+}
+
+TEST_F(EvalTest, DualModelMembersAndOutputLevelRouteAttacks) {
+  const std::string experiment = std::string(ARMOR_TEST_SOURCE_DIR) + "/experiments/fashion-mnist-dual/dual_moe.toml";
+  const Result run = run_armor("run " + experiment + " data.train_limit=64 data.test_limit=32 eval.attacks.pgd10.steps=1 "
+                               "eval.dual_members=true eval.route_attacks=true eval.route_change=true run.threads=1 --db " + db_ +
+                               " --outputs " + outputs());
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  const RunStore store(db_, RunStore::Mode::read_only);
+  const auto metrics = store.metrics(1);
+  for (const char* key : {"fs_clean_acc", "fs_pgd10_acc", "fr_clean_acc", "fr_pgd10_acc", "pgd10_rae_acc",
+                          "pgd10_rar_acc", "pgd10_route_change"}) {
+    EXPECT_EQ(metrics.count(key), 1u) << key;
+  }
+  const Result dense = run_armor("run " + quickstart() + " model.num_experts=1 eval.route_attacks=true --db " + db_ +
+                                 " --outputs " + outputs() + " trainer.epochs=1 data.train_limit=64 data.test_limit=16");
+  EXPECT_EQ(dense.exit_code, 1) << dense.output;
+  EXPECT_TRUE(contains(dense.output, "eval.route_attacks")) << dense.output;
+}
+
+TEST_F(EvalTest, EvaluatesATorchScriptModelAsARun) {
+  const std::string model = std::string(ARMOR_TEST_SOURCE_DIR) + "/../shared/fixtures/autoattack/model.pt";
+  if (!fs::exists(model)) GTEST_SKIP() << "no TorchScript fixture at " << model;
+  const std::string experiment = (dir_ / "exp.toml").string();
+  std::ofstream(experiment) << "[data]\nname = \"synthetic\"\nchannels = 3\nimage_size = 32\ntrain_size = 8\ntest_size = 32\n"
+                            << "[eval.attacks.fgsm]\nname = \"fgsm\"\neps = 0.03\n";
+  const Result eval = run_armor("eval --model-file " + model + " " + experiment + " --db " + db_ + " --outputs " + outputs());
+  ASSERT_EQ(eval.exit_code, 0) << eval.output;
+  const RunStore store(db_, RunStore::Mode::read_only);
+  EXPECT_EQ(store.run(1).status, RunStatus::finished);
+  EXPECT_EQ(store.metrics(1).count("fgsm_acc"), 1u);
+  EXPECT_EQ(store.metrics(1).count("worst_case_acc"), 0u) << "one attack: its accuracy is the worst case";
+  EXPECT_EQ(store.image_results(1).size(), 32u);
+  EXPECT_EQ(run_armor("eval --model-file " + (dir_ / "nope.pt").string() + " " + experiment + " --db " + db_).exit_code, 2);
+}
+
+}  // namespace
+}  // namespace armor::testing

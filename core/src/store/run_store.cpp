@@ -1052,6 +1052,23 @@ void RunStore::record_expert_metrics(std::int64_t run_id, const std::string& lay
   });
 }
 
+namespace {
+
+// A run's final metrics, each replacing an earlier value of its key, inside the caller's transaction.
+void write_metrics(SQLite::Database& db, std::int64_t run_id, const std::vector<std::pair<std::string, double>>& metrics) {
+  Sql insert(db, "INSERT OR REPLACE INTO metrics (run_id, key, value) VALUES (?, ?, ?)");
+  for (const auto& [key, value] : metrics) {
+    insert.stmt.reset();
+    insert.stmt.bind(1, run_id);
+    insert.stmt.bind(2, key);
+    insert.stmt.bind(3, value);
+    insert.exec();
+  }
+  add_view_columns(db, "metrics", keys_of(metrics));
+}
+
+}  // namespace
+
 void RunStore::finish_run(std::int64_t run_id, const std::vector<std::pair<std::string, double>>& metrics) {
   guarded("finish run " + std::to_string(run_id) + " in " + path_, [&] {
     auto transaction = write_transaction(*db_);
@@ -1059,15 +1076,7 @@ void RunStore::finish_run(std::int64_t run_id, const std::vector<std::pair<std::
                "UPDATE runs SET status = 'finished', finished_at = " ARMOR_SQL_NOW ", error = NULL WHERE id = ?");
     update.stmt.bind(1, run_id);
     if (update.exec() == 0) throw no_such_run(path_, run_id);
-    Sql insert(*db_, "INSERT OR REPLACE INTO metrics (run_id, key, value) VALUES (?, ?, ?)");
-    for (const auto& [key, value] : metrics) {
-      insert.stmt.reset();
-      insert.stmt.bind(1, run_id);
-      insert.stmt.bind(2, key);
-      insert.stmt.bind(3, value);
-      insert.exec();
-    }
-    add_view_columns(*db_, "metrics", keys_of(metrics));
+    write_metrics(*db_, run_id, metrics);
     transaction.commit();
   });
 }
@@ -1082,15 +1091,7 @@ void RunStore::add_metrics(std::int64_t run_id, const std::vector<std::pair<std:
     if (current != "finished") {
       throw StoreError(fmt::format("{}: run {} is {}: metrics are added only to a finished run", path_, run_id, current));
     }
-    Sql insert(*db_, "INSERT OR REPLACE INTO metrics (run_id, key, value) VALUES (?, ?, ?)");
-    for (const auto& [key, value] : metrics) {
-      insert.stmt.reset();
-      insert.stmt.bind(1, run_id);
-      insert.stmt.bind(2, key);
-      insert.stmt.bind(3, value);
-      insert.exec();
-    }
-    add_view_columns(*db_, "metrics", keys_of(metrics));
+    write_metrics(*db_, run_id, metrics);
     transaction.commit();
   });
 }

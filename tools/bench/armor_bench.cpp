@@ -345,13 +345,31 @@ void store_writes(Report& report, const fs::path& scratch) {
 int main(int argc, char** argv) {
   std::string json = "bench.json";
   int threads = 0;
-  for (int i = 1; i + 1 < argc; i += 2) {
+  const auto usage = [](std::FILE* to) {
+    fmt::print(to, "usage: armor_bench [--json FILE] [--threads N]\n"
+                   "  prints one line per figure (`name value unit`) and writes them all to FILE (default bench.json);\n"
+                   "  N threads for LibTorch (default: every core). About a minute on 2 cores.\n");
+  };
+  for (int i = 1; i < argc; ++i) {
     const std::string flag = argv[i];
-    if (flag == "--json") json = argv[i + 1];
-    else if (flag == "--threads") threads = std::atoi(argv[i + 1]);
-    else {
-      fmt::print(stderr, "usage: armor_bench [--json FILE] [--threads N]\n");
+    if (flag == "--help" || flag == "-h") {
+      usage(stdout);
+      return 0;
+    }
+    const bool known = flag == "--json" || flag == "--threads";
+    if (!known || i + 1 >= argc) {
+      fmt::print(stderr, "armor_bench: {} '{}'\n", known ? "missing value after" : "unknown argument", flag);
+      usage(stderr);
       return 2;
+    }
+    const std::string value = argv[++i];
+    if (flag == "--json") json = value;
+    else {
+      threads = std::atoi(value.c_str());
+      if (threads <= 0) {
+        fmt::print(stderr, "armor_bench: --threads wants a positive whole number, got '{}'\n", value);
+        return 2;
+      }
     }
   }
   torch::set_num_threads(threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));

@@ -67,6 +67,17 @@ void set_lr(torch::optim::Optimizer& optimizer, double lr) {
   for (auto& group : optimizer.param_groups()) group.options().set_lr(lr);
 }
 
+// The default generators are shared objects (copies share the state): lock while reading or writing.
+torch::Tensor generator_state(at::Generator generator) {
+  std::lock_guard<std::mutex> lock(generator.mutex());
+  return generator.get_state();
+}
+
+void set_generator_state(at::Generator generator, const torch::Tensor& state) {
+  std::lock_guard<std::mutex> lock(generator.mutex());
+  generator.set_state(state.cpu());
+}
+
 std::string optimizer_key(std::size_t index) { return index == 0 ? "optimizer" : "optimizer_" + std::to_string(index); }
 
 struct ValidationScore {
@@ -173,7 +184,11 @@ void EpochTrainer::train_epoch(TrainContext& ctx, BatchLoader& loader, std::int6
     totals.lr = schedule_->at(step_);
     for (auto& optimizer : optimizers_) set_lr(*optimizer, totals.lr);
     for (replay_ = 0; replay_ < replays(); ++replay_) {
-      ctx.model.zero_grad();
+      // Gradients set to none, not zeroed: an expert that gets no images in this batch then has no
+      // gradient, and the optimiser skips it (no weight decay, no momentum step). Zeroed gradients
+      // would make that step depend on whether the expert ever had a gradient in this process, so a
+      // resumed run would drift from an uninterrupted one. (PyTorch's zero_grad default since 2.0.)
+      ctx.model.zero_grad(/*set_to_none=*/true);
       const StepLoss step = step_loss(ctx, batch->x, batch->y);
       const torch::Tensor aux_loss = ctx.balancing.compute(ctx.model);
       const torch::Tensor loss = step.loss + aux_loss;
@@ -220,11 +235,8 @@ void EpochTrainer::save_checkpoint(const TrainContext& ctx, std::int64_t epochs_
   archive.write("trainer", trainer_archive);
   archive.write("epochs_done", torch::tensor(epochs_done, torch::kInt64));
   archive.write("step", torch::tensor(step_, torch::kInt64));
-  at::Generator generator = at::detail::getDefaultCPUGenerator();
-  {
-    std::lock_guard<std::mutex> lock(generator.mutex());
-    archive.write("cpu_rng", generator.get_state());
-  }
+  archive.write("cpu_rng", generator_state(at::detail::getDefaultCPUGenerator()));
+  if (ctx.device.is_cuda()) archive.write("cuda_rng", generator_state(at::globalContext().defaultGenerator(ctx.device)));
   const std::filesystem::path path(ctx.checkpoint.path);
   if (path.has_parent_path()) std::filesystem::create_directories(path.parent_path());
   const std::string temporary = ctx.checkpoint.path + ".tmp";
@@ -235,7 +247,7 @@ void EpochTrainer::save_checkpoint(const TrainContext& ctx, std::int64_t epochs_
 std::int64_t EpochTrainer::load_checkpoint(TrainContext& ctx) {
   const std::string& path = ctx.checkpoint.path;
   torch::serialize::InputArchive archive;
-  torch::Tensor epochs_done, step, rng;
+  torch::Tensor epochs_done, step, rng, cuda_rng;
   try {
     archive.load_from(path, ctx.device);
     torch::serialize::InputArchive model_archive;
@@ -252,15 +264,13 @@ std::int64_t EpochTrainer::load_checkpoint(TrainContext& ctx) {
     archive.read("epochs_done", epochs_done);
     archive.read("step", step);
     archive.read("cpu_rng", rng);
+    if (ctx.device.is_cuda()) archive.try_read("cuda_rng", cuda_rng);  // absent in a CPU checkpoint
   } catch (const c10::Error& error) {
     throw RunError(fmt::format("checkpoint {} does not fit this run (another model or trainer?): {}", path,
                                error.what_without_backtrace()));
   }
-  at::Generator generator = at::detail::getDefaultCPUGenerator();  // shares the default generator
-  {
-    std::lock_guard<std::mutex> lock(generator.mutex());
-    generator.set_state(rng.cpu());
-  }
+  set_generator_state(at::detail::getDefaultCPUGenerator(), rng);
+  if (cuda_rng.defined()) set_generator_state(at::globalContext().defaultGenerator(ctx.device), cuda_rng);
   step_ = step.item<std::int64_t>();
   const std::int64_t done = epochs_done.item<std::int64_t>();
   if (done > epochs_) {

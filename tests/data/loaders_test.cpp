@@ -127,6 +127,32 @@ TEST_F(LoadersTest, TruncatedMismatchedAndMissingIdxFilesNameTheFile) {
   expect_data_error_naming([&] { load("mnist", dir_); }, "train-labels-idx1-ubyte");
 }
 
+// [data] train_limit / test_limit reach the IDX reader, which reads only that many items: the
+// first ones, and a file cut short after them still loads (before them it is still an error).
+TEST_F(LoadersTest, IdxLimitsReadOnlyTheFirstImages) {
+  write_idx_dataset(6, 4);
+  armor::Params params("data");
+  params.set("path", dir_.string(), "test");
+  params.set("train_limit", std::int64_t{2}, "test");
+  params.set("test_limit", std::int64_t{9}, "test");  // above the file's 4: all of them
+  const auto full = load("mnist", dir_);
+  const auto limited = registry_.dataset("mnist")(params);
+  ASSERT_EQ(limited->train.size(), 2);
+  EXPECT_TRUE(torch::equal(limited->train.images, full->train.images.narrow(0, 0, 2)));
+  EXPECT_TRUE(torch::equal(limited->train.labels, full->train.labels.narrow(0, 0, 2)));
+  EXPECT_EQ(limited->test.size(), 4);
+
+  const std::string images = idx_bytes({6, 28, 28}, 0);
+  write_gzip("train-images-idx3-ubyte.gz", images.substr(0, images.size() - 28 * 28));  // the 6th image gone
+  EXPECT_EQ(registry_.dataset("mnist")(params)->train.size(), 2);
+  params.set("train_limit", std::int64_t{6}, "test");
+  expect_data_error_naming([&] { registry_.dataset("mnist")(params); }, "train-images-idx3-ubyte");
+  write_gzip("train-images-idx3-ubyte.gz", images);
+  write_gzip("train-labels-idx1-ubyte.gz", idx_bytes({7}, 3));  // counts differ: an error at any limit
+  params.set("train_limit", std::int64_t{2}, "test");
+  expect_data_error_naming([&] { registry_.dataset("mnist")(params); }, "train-labels-idx1-ubyte");
+}
+
 TEST_F(LoadersTest, TinyImagenetReadsTheOfficialLayoutWithSortedClassIds) {
   // wnids.txt order is not the class order: ids are numbered sorted, as torchvision does.
   const fs::path root = write_tinyimagenet({"n02", "n01"}, 3);

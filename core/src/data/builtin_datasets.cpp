@@ -21,14 +21,20 @@ std::string idx_file(const std::string& dir, const std::string& stem) {
   return fs::exists(gz) ? gz.string() : (fs::path(dir) / stem).string();
 }
 
+// [data] train_limit / test_limit when the dataset gets the whole [data] section (0 = all).
+std::int64_t limit_of(const Params& params, const std::string& key) { return params.has(key) ? params.integer(key) : 0; }
+
 std::shared_ptr<DatasetSplits> load_idx_folder(const Params& params, DatasetInfo info) {
   const std::string& dir = params.string("path");
   if (dir.empty()) params.fail("path", "must name the folder holding the IDX files");
   if (!fs::is_directory(dir)) params.fail("path", "is not a folder");
   auto splits = std::make_shared<DatasetSplits>();
   splits->info = std::move(info);
-  splits->train = read_idx_pair(idx_file(dir, "train-images-idx3-ubyte"), idx_file(dir, "train-labels-idx1-ubyte"));
-  splits->test = read_idx_pair(idx_file(dir, "t10k-images-idx3-ubyte"), idx_file(dir, "t10k-labels-idx1-ubyte"));
+  // The run takes only the first [data] train_limit / test_limit images: read no more.
+  splits->train = read_idx_pair(idx_file(dir, "train-images-idx3-ubyte"), idx_file(dir, "train-labels-idx1-ubyte"),
+                                limit_of(params, "train_limit"));
+  splits->test = read_idx_pair(idx_file(dir, "t10k-images-idx3-ubyte"), idx_file(dir, "t10k-labels-idx1-ubyte"),
+                               limit_of(params, "test_limit"));
   return splits;
 }
 

@@ -20,8 +20,13 @@ struct GzCloser {
 };
 using GzFile = std::unique_ptr<std::remove_pointer_t<gzFile>, GzCloser>;
 
+struct IdxContents {
+  torch::Tensor data;         // the first `limit` items (all when limit is 0)
+  std::int64_t header_items;  // the item count the header gives
+};
+
 // Reads an IDX file (gzip or plain; zlib reads both): magic 0x0000 08 <ndims>, big-endian dims, bytes.
-torch::Tensor read_idx(const std::string& path, int expected_dims) {
+IdxContents read_idx(const std::string& path, int expected_dims, std::int64_t limit) {
   if (!std::filesystem::exists(path)) throw DataError(path + ": file not found");
   GzFile file(gzopen(path.c_str(), "rb"));
   if (!file) throw DataError(path + ": cannot open");
@@ -41,8 +46,10 @@ torch::Tensor read_idx(const std::string& path, int expected_dims) {
     if (gzread(file.get(), raw.data(), 4) != 4) throw DataError(path + ": truncated IDX header");
     const std::int64_t size = (std::int64_t{raw[0]} << 24) | (raw[1] << 16) | (raw[2] << 8) | raw[3];
     dims.push_back(size);
-    total *= size;
   }
+  const std::int64_t header_items = dims.front();
+  if (limit > 0) dims.front() = std::min(dims.front(), limit);
+  for (const std::int64_t size : dims) total *= size;
   torch::Tensor data = torch::empty(dims, torch::kUInt8);
   std::int64_t done = 0;
   while (done < total) {
@@ -54,7 +61,7 @@ torch::Tensor read_idx(const std::string& path, int expected_dims) {
     }
     done += got;
   }
-  return data;
+  return {data, header_items};
 }
 
 }  // namespace
@@ -88,14 +95,14 @@ std::int64_t validation_count(double value, std::int64_t train_size) {
   return count;
 }
 
-LabelledImages read_idx_pair(const std::string& images_path, const std::string& labels_path) {
-  torch::Tensor images = read_idx(images_path, 3);
-  torch::Tensor labels = read_idx(labels_path, 1);
-  if (images.size(0) != labels.size(0)) {
-    throw DataError(images_path + " has " + std::to_string(images.size(0)) + " images but " + labels_path + " has " +
-                    std::to_string(labels.size(0)) + " labels");
+LabelledImages read_idx_pair(const std::string& images_path, const std::string& labels_path, std::int64_t limit) {
+  const IdxContents images = read_idx(images_path, 3, limit);
+  const IdxContents labels = read_idx(labels_path, 1, limit);
+  if (images.header_items != labels.header_items) {
+    throw DataError(images_path + " has " + std::to_string(images.header_items) + " images but " + labels_path +
+                    " has " + std::to_string(labels.header_items) + " labels");
   }
-  return {images.unsqueeze(1), labels.to(torch::kInt64)};
+  return {images.data.unsqueeze(1), labels.data.to(torch::kInt64)};
 }
 
 }  // namespace armor

@@ -83,7 +83,7 @@ const std::vector<BadInput> kCatalogue = {
   // Data and models: found by the run, which is recorded failed with the reason; exit 1.
   {"MissingDataset", "run {quickstart} --db {db} {tiny} data.path=/no/such/folder", 1, {"/no/such/folder", "is not a folder"}, 1},
   {"TruncatedDataset", "run {quickstart} --db {db} {tiny} data.path={dir}/truncated", 1,
-   {"truncated: expected 47040000 data bytes", "train-images-idx3-ubyte"}, 1},
+   {"truncated: expected 200704 data bytes (the first 256 of its 60000 items), found", "train-images-idx3-ubyte"}, 1},
   {"WrongFormatDataset", "run {quickstart} --db {db} {tiny} data.path={dir}/wrong_format", 1,
    {"not an IDX file of unsigned bytes (bad magic number)", "idx3-ubyte"}, 1},
   {"ModelInputDoesNotMatchTheData", "run {dir}/torchscript.toml --db {db}", 1,

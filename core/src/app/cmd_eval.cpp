@@ -194,6 +194,7 @@ int eval_command(const std::vector<std::string>& args) {
   po::variables_map values;
   if (!parse_command_line(kUsage, args, visible, hidden, positional, values)) return kExitOk;
   if (positional_args.empty()) throw UsageError(std::string("armor eval needs a RUN_ID or --model-file F EXPERIMENT.toml\nusage: ") + kUsage);
+  warn_if_reference_blas();
   const std::string first = positional_args.front();
   const std::vector<std::string> overrides(positional_args.begin() + 1, positional_args.end());
   if (!model_file.empty()) {

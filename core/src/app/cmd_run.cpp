@@ -106,6 +106,7 @@ int run_command(const std::vector<std::string>& args) {
   }
   check_launch_options(launch);
   apply_slurm_config(slurm, values);
+  if (!slurm.enabled()) warn_if_reference_blas();  // Slurm runs elsewhere, on that node's BLAS
   if (values.count("resume")) {
     if (slurm.enabled()) {
       throw UsageError("--resume RUN_ID runs here; for Slurm use `armor sweep resume SWEEP --launcher slurm`");

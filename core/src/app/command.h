@@ -60,6 +60,10 @@ std::string source_revision();
 // This machine's host name, as runs record it.
 std::string host_name();
 
+// Before training or evaluating: a warning on stderr when matrix products would run on the
+// reference BLAS (see armor/util/blas_check.h).
+void warn_if_reference_blas();
+
 // Prints rows as an aligned text table.
 void print_table(const std::vector<std::string>& columns, const std::vector<std::vector<std::string>>& rows);
 

@@ -10,6 +10,7 @@
 #include "armor/error.h"
 #include "armor/plugin/plugin_loader.h"
 #include "armor/plugin/registry.h"
+#include "armor/util/blas_check.h"
 #include "command.h"
 #include "result_table.h"
 
@@ -80,6 +81,10 @@ std::string source_revision() {
   }
 #endif
   return "unknown";
+}
+
+void warn_if_reference_blas() {
+  if (const auto warning = reference_blas_warning()) fmt::print(stderr, "armor: warning: {}\n", *warning);
 }
 
 std::string host_name() {

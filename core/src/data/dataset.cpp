@@ -8,6 +8,7 @@
 #include <memory>
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <fmt/core.h>
 #include <torch/torch.h>
 
 #include "armor/error.h"
@@ -56,8 +57,9 @@ IdxContents read_idx(const std::string& path, int expected_dims, std::int64_t li
     const auto chunk = static_cast<unsigned>(std::min<std::int64_t>(total - done, 1 << 30));
     const int got = gzread(file.get(), data.data_ptr<std::uint8_t>() + done, chunk);
     if (got <= 0) {
-      throw DataError(path + ": truncated: expected " + std::to_string(total) + " data bytes, found " +
-                      std::to_string(done));
+      const std::string of_what =
+          dims.front() < header_items ? fmt::format(" (the first {} of its {} items)", dims.front(), header_items) : "";
+      throw DataError(fmt::format("{}: truncated: expected {} data bytes{}, found {}", path, total, of_what, done));
     }
     done += got;
   }

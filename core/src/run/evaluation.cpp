@@ -78,7 +78,9 @@ Pass clean_pass(Classifier& model, BatchLoader& loader, std::int64_t num_classes
   Progress progress(label, loader.num_batches());
   std::int64_t done = 0;
   loader.start_epoch(0);
-  torch::NoGradGuard no_grad;
+  // Inference mode, not just no-grad: no version counters or view tracking either. Safe because
+  // nothing made here (routing state included) reaches autograd: the next forward replaces it.
+  c10::InferenceMode inference;
   while (auto batch = loader.next()) {
     tally.add(model.forward(batch->x), batch->y);
     for (std::size_t i = 0; i < layers.size(); ++i) {

@@ -90,7 +90,7 @@ ValidationScore validate(Classifier& model, const LabelledImages& data, std::int
   BatchLoader loader(data, batch_size, device);
   double loss = 0, correct = 0;
   {
-    torch::NoGradGuard no_grad;
+    c10::InferenceMode inference;  // the next training forward replaces every routing state made here
     while (auto batch = loader.next()) {
       const torch::Tensor logits = model.forward(batch->x);
       loss += torch::nn::functional::cross_entropy(logits, batch->y,

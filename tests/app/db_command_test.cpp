@@ -65,8 +65,14 @@ class DbCommandTest : public ::testing::Test {
     single.output_dir = output_dir_;
     const std::int64_t later = store.add_sweep(NewSweep{"one", "quick.toml", "trainer.beta=3"}, {single}).second[0];
     store.finish_run(later, {{"clean_acc", 0.99}});
+    write_identity(store.run(later).uid);
   }
   void TearDown() override { fs::remove_all(dir_); }
+
+  // The identity.toml of run 7's folder, naming the run with `uid`.
+  void write_identity(const std::string& uid) const {
+    std::ofstream(output_dir_ + "/identity.toml") << "run_uid = \"" << uid << "\"\nrun_id = 7\ndatabase = \"" << db_ << "\"\n";
+  }
 
   static NewRun make_run(std::int64_t experts, std::int64_t k, std::int64_t seed, std::size_t index) {
     NewRun run;
@@ -234,6 +240,14 @@ TEST_F(DbCommandTest, RmNeedsConfirmationThenRemovesRunsAndTheirFolders) {
   ASSERT_EQ(out.exit_code, 0) << out.output;
   EXPECT_EQ(armor("sql \"SELECT count(*) FROM runs\" --format csv").output, "count(*)\n0\n");
   EXPECT_EQ(armor("rm 99 --yes").exit_code, 1);
+}
+
+TEST_F(DbCommandTest, RmLeavesAFolderThatBelongsToAnotherRun) {
+  write_identity("0123456789abcdef0123456789abcdef");
+  const Result out = armor("rm 7 --yes");
+  ASSERT_EQ(out.exit_code, 0) << out.output;
+  EXPECT_TRUE(contains(out.output, "left " + output_dir_ + ": it belongs to run 7 (uid 0123456789abcdef")) << out.output;
+  EXPECT_TRUE(fs::exists(output_dir_ + "/log.txt"));
 }
 
 TEST_F(DbCommandTest, PlotWritesSvgFiles) {

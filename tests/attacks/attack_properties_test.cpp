@@ -3,6 +3,8 @@
 // reaching its target on an easy model; the model's train/eval mode and parameter gradients
 // untouched.
 
+#include <cmath>
+
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -205,6 +207,28 @@ TEST(AttackProperties, TargetedAttacksReachTheirTargetOnAnEasyModel) {
     const torch::Tensor predicted = armor::predict_labels(model, attack->perturb(model, x, y));
     EXPECT_TRUE(predicted.equal(target)) << attack->describe() << ": " << predicted.eq(target).sum().item<int>() << "/32";
   }
+}
+
+// PGD's L2 random start is uniform in the ball: radius eps * U^(1/d) for d values per image, so
+// P(radius <= eps * q^(1/d)) = q (a radius uniform in [0, eps] would put half the starts inside eps/2).
+TEST(AttackProperties, PgdL2RandomStartIsUniformInTheBall) {
+  torch::manual_seed(31);
+  LinearNet model(48, 3);
+  const std::int64_t n = 4000;
+  const double eps = 0.5;  // |delta_i| <= |delta|_2 <= 0.5 around 0.5: the [0,1] clip never bites
+  const torch::Tensor x = torch::full({n, 3, 4, 4}, 0.5);
+  const torch::Tensor y = torch::zeros({n}, torch::kInt64);
+  // One step of size 0: the start itself comes back.
+  auto attack = armor_test::make_attack("pgd", {{"eps", eps}, {"steps", std::int64_t{1}}, {"step_size", 0.0},
+                                                {"norm", std::string("L2")}, {"random_start", true}});
+  const torch::Tensor radius = (attack->perturb(model, x, y) - x).flatten(1).norm(2, 1);
+  EXPECT_LE(radius.max().item<double>(), eps + 1e-5);
+  const double d = 48;
+  for (const double q : {0.1, 0.5, 0.9}) {
+    const double share = radius.le(eps * std::pow(q, 1.0 / d)).to(torch::kFloat64).mean().item<double>();
+    EXPECT_NEAR(share, q, 0.03) << "P(radius <= eps * " << q << "^(1/d))";
+  }
+  EXPECT_NEAR(radius.median().item<double>(), eps * std::pow(0.5, 1.0 / d), 0.002);
 }
 
 }  // namespace

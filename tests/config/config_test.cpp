@@ -600,7 +600,7 @@ TEST(ResolveExperimentTest, EveryDefaultIsFilledIn) {
   EXPECT_EQ(experiment.section("gate").string("name"), "topk");
   EXPECT_FALSE(experiment.section("gate").boolean("noise"));
   EXPECT_EQ(experiment.section("balancing").string("name"), "switch");
-  EXPECT_EQ(experiment.section("balancing").real("weight"), 0.01);
+  EXPECT_EQ(experiment.section("balancing").real("weight"), 0.0) << "off unless an experiment asks for one";
   EXPECT_EQ(experiment.section("attack").string("name"), "pgd");
   EXPECT_EQ(experiment.section("attack").integer("steps"), 10);
   EXPECT_EQ(experiment.section("trainer").string("optimizer"), "sgd");
@@ -646,6 +646,15 @@ TEST(ResolveExperimentTest, UnknownKeyInALoadedFileNamesFileLineAndColumn) {
   const std::string message = config_error([&] { armor::resolve_experiment(config, test_registry()); });
   EXPECT_EQ(message.rfind(exp + ":3:6: unknown key model.kk", 0), 0u) << message;
   EXPECT_TRUE(contains(message, "(did you mean 'k'?)")) << message;
+}
+
+// [data] validation is a fraction below 1 or a whole number of images; 1.5 is neither, and is
+// refused when the config is resolved, not when the run splits its data.
+TEST(ResolveExperimentTest, ValidationAboveOneThatIsNotACountIsRefusedWithItsOrigin) {
+  EXPECT_EQ(resolve_error(kMinimal + "\n[data]\nvalidation = 1.5\n"),
+            "exp.toml:8:14: data.validation must be a fraction below 1 or a whole number of images (got 1.5)");
+  EXPECT_EQ(resolve_text(kMinimal + "\n[data]\nvalidation = 0.5\n").section("data").real("validation"), 0.5);
+  EXPECT_EQ(resolve_text(kMinimal, {"data.validation=100"}).section("data").real("validation"), 100.0);
 }
 
 TEST(ResolveExperimentTest, UnknownKeyInAHostSectionIsAnError) {

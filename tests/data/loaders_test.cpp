@@ -127,6 +127,45 @@ TEST_F(LoadersTest, TruncatedMismatchedAndMissingIdxFilesNameTheFile) {
   expect_data_error_naming([&] { load("mnist", dir_); }, "train-labels-idx1-ubyte");
 }
 
+// A label at or above the class count is found when the file is read, naming the file, the label
+// and its index, instead of as LibTorch's "Target 200 is out of bounds." inside training.
+TEST_F(LoadersTest, LabelBeyondTheClassCountNamesTheFileTheLabelAndItsIndex) {
+  write_idx_dataset(6, 4);
+  std::string labels = idx_bytes({4}, 5);
+  labels[8 + 2] = static_cast<char>(200);
+  write_plain("t10k-labels-idx1-ubyte", labels);
+  expect_data_error_naming([&] { load("mnist", dir_); }, "t10k-labels-idx1-ubyte: label 200 at index 2 is out of range for 10 classes");
+}
+
+// The shape probe reads split sizes from the IDX headers alone: planning checks [data] limits with
+// it before a run starts. A missing folder is a ConfigError naming data.path, as the loader's.
+TEST_F(LoadersTest, IdxShapeProbeReadsTheSplitSizesFromTheHeaders) {
+  write_idx_dataset(6, 4);
+  armor::Params params("data");
+  params.set("path", dir_.string(), "test");
+  const armor::DatasetShapeProbe* probe = registry_.dataset_shape("mnist");
+  ASSERT_NE(probe, nullptr);
+  const armor::DatasetShape shape = (*probe)(params);
+  EXPECT_EQ(shape.train_size, 6);
+  EXPECT_EQ(shape.test_size, 4);
+  EXPECT_EQ(shape.info.num_classes, 10);
+  EXPECT_EQ(shape.info.height, 28);
+  write_plain("t10k-labels-idx1-ubyte", idx_bytes({5}, 0));  // counts differ
+  expect_data_error_naming([&] { (*probe)(params); }, "t10k-labels-idx1-ubyte");
+  params.set("path", (dir_ / "missing").string(), "exp.toml:3:8");
+  EXPECT_THROW((*probe)(params), armor::ConfigError);
+}
+
+TEST_F(LoadersTest, TinyImagenetShapeProbeCountsFilesWithoutDecodingThem) {
+  const fs::path root = write_tinyimagenet({"n02", "n01"}, 3);
+  armor::Params params("data");
+  params.set("path", root.string(), "test");
+  const armor::DatasetShape shape = (*registry_.dataset_shape("tinyimagenet"))(params);
+  EXPECT_EQ(shape.info.num_classes, 2);
+  EXPECT_EQ(shape.train_size, 6);
+  EXPECT_EQ(shape.test_size, 2);
+}
+
 // [data] train_limit / test_limit reach the IDX reader, which reads only that many items: the
 // first ones, and a file cut short after them still loads (before them it is still an error).
 TEST_F(LoadersTest, IdxLimitsReadOnlyTheFirstImages) {

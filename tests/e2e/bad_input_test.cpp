@@ -52,6 +52,32 @@ const std::vector<BadInput> kCatalogue = {
    {"override 'model.k=5'", "model.k must be <= model.num_experts = 4 (got 5)"}},
   {"NegativeEps", "run {quickstart} --db {db} attack.eps=-0.1", 2, {"override 'attack.eps=-0.1'", "attack.eps must be >= 0"}},
   {"NegativeEpochs", "run {quickstart} --db {db} trainer.epochs=-1", 2, {"override 'trainer.epochs=-1'", "trainer.epochs must be >= 0 (got -1)"}},
+  // Values that cannot make sense, refused before anything is recorded (issue 17): exit 2, naming the
+  // key, the value and where it came from; no sweep, no run, no outputs folder.
+  {"EpsBeyondThePixelRange", "run {quickstart} --db {db} {tiny} attack.eps=2", 2,
+   {"override 'attack.eps=2'", "attack.eps must be <= 1 for norm = \"Linf\"", "(got 2)"}},
+  {"EvalEpsBeyondThePixelRangeInAFile", "run {dir}/wide_eps.toml --db {db} {tiny}", 2,
+   {"wide_eps.toml:4:7: eval.attacks.pgd20.eps must be <= 1", "(got 2)"}},
+  {"L2EpsBeyondTheImageBox", "run {quickstart} --db {db} {tiny} attack.norm=L2 attack.eps=30", 2,
+   {"override 'attack.eps=30'", "attack.eps must be <= 28 for an L2 ball", "1x28x28", "(got 30)"}},
+  {"ZeroEvalAttackSteps", "run {quickstart} --db {db} {tiny} eval.attacks.pgd20.steps=0", 2,
+   {"override 'eval.attacks.pgd20.steps=0'", "eval.attacks.pgd20.steps must be >= 1 (got 0)"}},
+  {"ZeroAttackStepsInAFile", "run {dir}/zero_steps.toml --db {db} {tiny}", 2,
+   {"zero_steps.toml:4:9: attack.steps must be >= 1 (got 0)"}},
+  {"TestLimitBeyondTheSplit", "run {quickstart} --db {db} {tiny} data.test_limit=100000", 2,
+   {"override 'data.test_limit=100000'", "data.test_limit exceeds the 10000 test images of dataset 'fashion_mnist'", "(got 100000)"}},
+  {"TrainLimitBeyondTheSplit", "run {quickstart} --db {db} {tiny} data.train_limit=60001", 2,
+   {"override 'data.train_limit=60001'", "data.train_limit exceeds the 60000 training images", "(got 60001)"}},
+  {"DuplicateSweepPoints", "run {quickstart} --db {db} --multirun model.k=1,1", 2,
+   {"sweep points 0 (model.k=1) and 1 (model.k=1) resolve to the same config"}},
+  {"ValidationFractionAboveOne", "run {quickstart} --db {db} {tiny} data.validation=1.5", 2,
+   {"override 'data.validation=1.5'", "data.validation must be a fraction below 1 or a whole number of images (got 1.5)"}},
+  {"ValidationCountThatLeavesNoTrainingData", "run {quickstart} --db {db} {tiny} data.validation=256", 2,
+   {"override 'data.validation=256'", "data.validation leaves no training data: 256 of the 256 training images", "(got 256)"}},
+  {"MoeLayerThatMatchesNothing", "run {quickstart} --db {db} {tiny} model.moe_layers=layer9", 2,
+   {"override 'model.moe_layers=layer9'", "model.moe_layers matches no block", "(got \"layer9\")"}},
+  {"FixedExpertLayerThatMatchesNothing", "run {quickstart} --db {db} {tiny} eval.fixed_expert_layer=layer9.0", 2,
+   {"override 'eval.fixed_expert_layer=layer9.0'", "eval.fixed_expert_layer names no MoE layer of this model", "(got \"layer9.0\")"}},
   {"MalformedOverrideKey", "run {quickstart} --db {db} model..k=1", 2, {"column 7: empty key segment before '.'", "      ^"}},
   {"OverrideWithoutAValue", "run {quickstart} --db {db} model.k", 2, {"override 'model.k'", "expected '=' after the key"}},
   {"MalformedOverrideValue", "run {quickstart} --db {db} 'attack.eps=[0.1,'", 2, {"override 'attack.eps=[0.1,'"}},
@@ -80,16 +106,20 @@ const std::vector<BadInput> kCatalogue = {
    {"throwing_plugin.so", "registering its components failed: kaboom while registering"}},
   {"PluginWhoseFactoryThrows", "run {quickstart} --db {db} --plugin-path {plugins}/faulty_plugin.so data.name=faulty", 1,
    {"dataset 'faulty' could not be built: faulty dataset: factory threw on purpose", "faulty_plugin.so"}, 1},
+  // Data whose folder or headers cannot be read: found while planning (exit 2, nothing written).
+  {"MissingDataset", "run {quickstart} --db {db} {tiny} data.path=/no/such/folder", 2,
+   {"override 'data.path=/no/such/folder'", "data.path is not a folder", "/no/such/folder"}},
+  {"WrongFormatDataset", "run {quickstart} --db {db} {tiny} data.path={dir}/wrong_format", 2,
+   {"override 'data.path=", "data.path cannot be read", "not an IDX file of unsigned bytes (bad magic number)", "idx3-ubyte"}},
   // Data and models: found by the run, which is recorded failed with the reason; exit 1.
-  {"MissingDataset", "run {quickstart} --db {db} {tiny} data.path=/no/such/folder", 1, {"/no/such/folder", "is not a folder"}, 1},
   {"TruncatedDataset", "run {quickstart} --db {db} {tiny} data.path={dir}/truncated", 1,
    {"truncated: expected 200704 data bytes (the first 256 of its 60000 items), found", "train-images-idx3-ubyte"}, 1},
-  {"WrongFormatDataset", "run {quickstart} --db {db} {tiny} data.path={dir}/wrong_format", 1,
-   {"not an IDX file of unsigned bytes (bad magic number)", "idx3-ubyte"}, 1},
+  {"LabelBeyondTheClassCount", "run {quickstart} --db {db} {tiny} data.path={dir}/bad_label", 1,
+   {"train-labels-idx1-ubyte: label 200 at index 3 is out of range for 10 classes"}, 1},
   {"ModelInputDoesNotMatchTheData", "run {dir}/torchscript.toml --db {db}", 1,
    {"model 'torchscript' does not accept the images of dataset 'synthetic' ([1,8,8])", "3 channels"}, 1},
   // Results databases.
-  {"DatabaseOfANewerSchema", "db list --db {dir}/newer.db", 1, {"newer.db has schema version 99, this armor supports up to 3"}},
+  {"DatabaseOfANewerSchema", "db list --db {dir}/newer.db", 1, {"newer.db has schema version 99, this armor supports up to 4"}},
   {"RunIntoADatabaseOfANewerSchema", "run {quickstart} --db {dir}/newer.db", 1, {"schema version 99", "upgrade armor"}},
   {"FileThatIsNotADatabase", "db list --db {dir}/text.db", 1, {"text.db", "not a database"}},
 };
@@ -138,6 +168,19 @@ class BadInputTest : public ::testing::TestWithParam<BadInput> {
     write_idx(dir / "truncated" / "train-labels-idx1-ubyte", {60000}, 100);
     write_idx(dir / "truncated" / "t10k-images-idx3-ubyte", {10000, 28, 28}, 100);
     write_idx(dir / "truncated" / "t10k-labels-idx1-ubyte", {10000}, 100);
+    // Valid IDX files (enough images for {tiny}) whose fourth training label is 200 of 10 classes.
+    fs::create_directories(dir / "bad_label");
+    write_idx(dir / "bad_label" / "train-images-idx3-ubyte", {300, 28, 28}, 300 * 28 * 28);
+    write_idx(dir / "bad_label" / "train-labels-idx1-ubyte", {300}, 300);
+    write_idx(dir / "bad_label" / "t10k-images-idx3-ubyte", {150, 28, 28}, 150 * 28 * 28);
+    write_idx(dir / "bad_label" / "t10k-labels-idx1-ubyte", {150}, 150);
+    {
+      std::fstream labels(dir / "bad_label" / "train-labels-idx1-ubyte", std::ios::binary | std::ios::in | std::ios::out);
+      labels.seekp(8 + 3);
+      labels.put(static_cast<char>(200));
+    }
+    std::ofstream(dir / "wide_eps.toml") << "defaults = [\"" << quickstart_file << "\"]\n\n[eval.attacks.pgd20]\neps = 2\n";
+    std::ofstream(dir / "zero_steps.toml") << "defaults = [\"" << quickstart_file << "\"]\n\n[attack]\nsteps = 0\n";
     fs::create_directories(dir / "wrong_format");
     for (const char* name : {"train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"}) {
       std::ofstream(dir / "wrong_format" / name) << "P5 28 28 255 these are not IDX files\n";
@@ -160,8 +203,11 @@ class BadInputTest : public ::testing::TestWithParam<BadInput> {
     text = replace_all(text, "{db}", db);
     text = replace_all(text, "{quickstart}", quickstart());
     text = replace_all(text, "{plugins}", std::string(ARMOR_TEST_BINARY_DIR) + "/test_plugins");
-    return replace_all(text, "{tiny}", tiny() + " --outputs " + fixture_dir() + "/outputs");
+    return replace_all(text, "{tiny}", tiny() + " --outputs " + outputs_of(db));
   }
+  // The outputs folder of a case's runs: one per case, so that a case that must write nothing can
+  // check that its folder never appeared.
+  static std::string outputs_of(const std::string& db) { return db.substr(0, db.size() - 3) + "_outputs"; }
 };
 
 TEST_P(BadInputTest, ExitsWithItsCodeAndAMessageNamingTheProblem) {
@@ -186,8 +232,14 @@ TEST_P(BadInputTest, ExitsWithItsCodeAndAMessageNamingTheProblem) {
       EXPECT_TRUE(contains(run.error, input.message.front())) << run.error;
     }
     EXPECT_EQ(store.query("SELECT count(*) FROM metrics").rows[0][0], "0");
+    if (input.runs_recorded == 0) {
+      EXPECT_EQ(store.query("SELECT count(*) FROM sweeps").rows[0][0], "0");
+    }
   }
   EXPECT_EQ(runs, input.runs_recorded);
+  if (input.runs_recorded == 0) {
+    EXPECT_FALSE(fs::exists(outputs_of(db))) << outputs_of(db);
+  }
   // A database of a newer armor is left as it was.
   SQLite::Database newer(fixture_dir() + "/newer.db", SQLite::OPEN_READONLY);
   EXPECT_EQ(newer.execAndGet("PRAGMA user_version").getInt(), 99);

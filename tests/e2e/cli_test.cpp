@@ -50,10 +50,11 @@ TEST_F(CliTest, ASingleRunRecordsItsResolvedConfigAndOverrides) {
 
 TEST_F(CliTest, AFailingRunIsRecordedWithItsReasonAndTheSweepGoesOn) {
   const Result result = run_armor("run " + quickstart() + " --db " + db_ + " --outputs " + outputs() + " --multirun " + tiny() +
-                              " data.path=/no/such/folder,/usr/share/datasets/fashion-mnist");
+                              " data.name=faulty,fashion_mnist --plugin-path " + std::string(ARMOR_TEST_BINARY_DIR) +
+                              "/test_plugins/faulty_plugin.so");  // a missing data.path is refused before any run
   EXPECT_EQ(result.exit_code, 1) << result.output;
   EXPECT_EQ(scalar("SELECT status FROM runs WHERE idx = 0"), "failed");
-  EXPECT_TRUE(contains(scalar("SELECT error FROM runs WHERE idx = 0"), "/no/such/folder"));
+  EXPECT_TRUE(contains(scalar("SELECT error FROM runs WHERE idx = 0"), "factory threw on purpose"));
   EXPECT_EQ(scalar("SELECT status FROM runs WHERE idx = 1"), "finished");
   EXPECT_EQ(scalar("SELECT status FROM sweeps"), "failed");
 }

@@ -65,9 +65,11 @@ TEST_F(EvalTest, MissingOrMismatchedCheckpointNamesTheFile) {
   const std::string other = train("model.num_experts=2", other_db);
   fs::copy_file(checkpoint, checkpoint + ".kept");
   fs::copy_file(other, checkpoint, fs::copy_options::overwrite_existing);
+  // Another run's model.pt in run 1's folder: not the file runs.db recorded, refused before loading.
   const Result mismatched = run_armor("eval 1 --db " + db_);
-  EXPECT_EQ(mismatched.exit_code, 1) << mismatched.output;
+  EXPECT_EQ(mismatched.exit_code, 2) << mismatched.output;
   EXPECT_TRUE(contains(mismatched.output, checkpoint)) << mismatched.output;
+  EXPECT_TRUE(contains(mismatched.output, "changed since")) << mismatched.output;
   fs::remove(checkpoint);
   const Result missing = run_armor("eval 1 --db " + db_);
   EXPECT_EQ(missing.exit_code, 2) << missing.output;
@@ -91,8 +93,9 @@ TEST_F(EvalTest, DualModelMembersAndOutputLevelRouteAttacks) {
   }
   const Result dense = run_armor("run " + quickstart() + " model.num_experts=1 eval.route_attacks=true --db " + db_ +
                                  " --outputs " + outputs() + " trainer.epochs=1 data.train_limit=64 data.test_limit=16");
-  EXPECT_EQ(dense.exit_code, 1) << dense.output;
-  EXPECT_TRUE(contains(dense.output, "eval.route_attacks")) << dense.output;
+  // Refused while planning (issue 17), naming the override: nothing is recorded.
+  EXPECT_EQ(dense.exit_code, 2) << dense.output;
+  EXPECT_TRUE(contains(dense.output, "override 'eval.route_attacks=true': eval.route_attacks needs a MoE model")) << dense.output;
 }
 
 TEST_F(EvalTest, EvaluatesATorchScriptModelAsARun) {

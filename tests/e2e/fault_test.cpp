@@ -83,8 +83,9 @@ class FaultTest : public CliTest {
     const fs::path folder = dir_ / "experiment";
     fs::create_directories(folder / "data");
     std::ofstream(folder / "faults.toml") << "defaults = [\"" << quickstart() << "\", { data = \"synthetic\" }]\n";
+    // test_limit = 0: the quickstart's 1000 would exceed the 32 test images, which is refused.
     std::ofstream(folder / "data" / "synthetic.toml")
-        << "name = \"synthetic\"\ntrain_size = 64\ntest_size = 32\nimage_size = 8\n";
+        << "name = \"synthetic\"\ntrain_size = 64\ntest_size = 32\nimage_size = 8\ntest_limit = 0\n";
     for (const char* fault : {"throw", "segfault", "abort"}) {
       std::ofstream(folder / "data" / (std::string(fault) + ".toml")) << "name = \"faulty\"\nfault = \"" << fault << "\"\n";
     }

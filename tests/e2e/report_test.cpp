@@ -128,7 +128,7 @@ class ReportTest : public ::testing::Test {
     fs::create_directories(dir_);
     sweep_ = run_armor("run " + quickstart() + " --db " + db() + " --outputs " + (dir_ / "outputs").string() +
                        " --multirun model.num_experts=2,4 model.k=1,2 trainer=standard trainer.epochs=2"
-                       " data.name=synthetic +data.train_size=64 +data.test_size=32 +data.image_size=12"
+                       " data.name=synthetic +data.train_size=64 +data.test_size=32 +data.image_size=12 data.test_limit=0"
                        " eval.attacks.pgd20.steps=1");
   }
   static void TearDownTestSuite() { fs::remove_all(dir_); }

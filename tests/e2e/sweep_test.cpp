@@ -8,6 +8,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <string>
 #include <thread>
 
@@ -21,6 +22,11 @@ using namespace armor::testing;
 class SweepTest : public CliTest {
  protected:
   std::string run_args() const { return " --db " + db_ + " --outputs " + outputs() + " "; }
+  // A dataset whose factory throws: a run that fails once started (a missing data.path is refused
+  // while planning, before any run).
+  static std::string faulty_data() {
+    return "data.name=faulty --plugin-path " + std::string(ARMOR_TEST_BINARY_DIR) + "/test_plugins/faulty_plugin.so";
+  }
 
   // Starts `armor <arguments>` without waiting; its output goes to a file in the test folder.
   pid_t start(const std::string& arguments) const {
@@ -77,8 +83,8 @@ TEST_F(SweepTest, ADivergingRunIsRecordedAsDivergedAndTheOthersGoOn) {
 }
 
 TEST_F(SweepTest, FailFastStopsClaimingAndResumeFinishesTheRest) {
-  // The first run fails (no such data folder); --fail-fast leaves the second one pending.
-  const Result result = run_armor("run " + quickstart() + run_args() + "--multirun data.path=/no/such/folder " + tiny() +
+  // The first run fails (the faulty plugin's dataset throws); --fail-fast leaves the second one pending.
+  const Result result = run_armor("run " + quickstart() + run_args() + "--multirun " + faulty_data() + " " + tiny() +
                               " model.k=1,2 --fail-fast");
   EXPECT_EQ(result.exit_code, 1) << result.output;
   EXPECT_EQ(scalar("SELECT group_concat(status, ',') FROM (SELECT status FROM runs ORDER BY idx)"), "failed,pending");
@@ -86,7 +92,7 @@ TEST_F(SweepTest, FailFastStopsClaimingAndResumeFinishesTheRest) {
 }
 
 TEST_F(SweepTest, MaxRetriesRetriesAFailedRun) {
-  const Result result = run_armor("run " + quickstart() + run_args() + "data.path=/no/such/folder " + tiny() + " --max-retries 2");
+  const Result result = run_armor("run " + quickstart() + run_args() + faulty_data() + " " + tiny() + " --max-retries 2");
   EXPECT_EQ(result.exit_code, 1) << result.output;
   EXPECT_EQ(scalar("SELECT attempt FROM runs"), "3");
   EXPECT_EQ(scalar("SELECT status FROM runs"), "failed");
@@ -101,6 +107,11 @@ TEST_F(SweepTest, ResumeAfterTheSweepProcessIsKilledLosesNoRunAndRunsNoneTwice) 
   std::this_thread::sleep_for(std::chrono::milliseconds(500));  // the run process dies with it
   EXPECT_EQ(scalar("SELECT status FROM runs WHERE idx = 0"), "finished");
   EXPECT_EQ(scalar("SELECT status FROM runs WHERE idx = 2"), "pending");
+  // Its process is gone: no view shows the run as running (runs.db still says so until a resume).
+  const Result listed = run_armor("db list --db " + db_ + " --columns id,status --status interrupted");
+  ASSERT_EQ(listed.exit_code, 0) << listed.output;
+  EXPECT_TRUE(contains(listed.output, "interrupted")) << listed.output;
+  EXPECT_FALSE(contains(run_armor("db list --db " + db_ + " --columns id,status").output, "running"));
   const Result resume = run_armor("sweep resume 1 --db " + db_);
   ASSERT_EQ(resume.exit_code, 0) << resume.output;
   EXPECT_TRUE(contains(resume.output, "marked interrupted")) << resume.output;
@@ -143,6 +154,53 @@ TEST_F(SweepTest, ARunKilledAfterEpochOneAndResumedEndsWithTheWeightsOfAStraight
   const Result again = run_armor("run --resume 1" + run_args());
   EXPECT_EQ(again.exit_code, 2) << again.output;
   EXPECT_TRUE(contains(again.output, "has finished")) << again.output;
+}
+
+// Ids restart at 1 in every database; folders and checkpoints belong to one run only.
+TEST_F(SweepTest, ARunInASecondDatabaseTrainsFromScratchAndLeavesTheFirstRunsFolderAlone) {
+  const std::string other_db = (dir_ / "other.db").string();
+  const Result first = run_armor("run " + quickstart() + run_args() + tiny() + " run.seed=1");
+  ASSERT_EQ(first.exit_code, 0) << first.output;
+  const fs::path first_folder = scalar("SELECT output_dir FROM runs WHERE id = 1");
+  const auto snapshot = [](const fs::path& folder) {
+    std::map<std::string, std::string> files;
+    for (const auto& entry : fs::recursive_directory_iterator(folder)) {
+      std::ifstream in(entry.path(), std::ios::binary);
+      files[entry.path().string()] = std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    }
+    return files;
+  };
+  const auto before = snapshot(first_folder);
+
+  const Result second = run_armor("run " + quickstart() + " --db " + other_db + " --outputs " + outputs() + " " + tiny() + " run.seed=2");
+  ASSERT_EQ(second.exit_code, 0) << second.output;
+  EXPECT_FALSE(contains(second.output, "resumed from")) << second.output;
+  const armor::RunStore other(other_db, armor::RunStore::Mode::read_only);
+  const armor::RunRecord second_run = other.run(1);
+  EXPECT_NE(fs::path(second_run.output_dir), first_folder);
+  EXPECT_EQ(snapshot(first_folder), before) << "the first run's folder must stay byte for byte the same";
+  const std::string weights = "SELECT sha256 FROM artifacts WHERE run_id = 1 AND kind = 'weights'";
+  EXPECT_NE(other.query(weights).rows.at(0).at(0), scalar(weights)) << "the second run has weights of its own";
+
+  // A checkpoint copied into another run's folder is refused, naming both runs and the file.
+  ASSERT_EQ(run_armor("run " + quickstart() + " --db " + other_db + " --outputs " + outputs() + " " + tiny() +
+                      " run.seed=3 --record-only").exit_code, 0);
+  const armor::RunRecord pending = armor::RunStore(other_db, armor::RunStore::Mode::read_only).run(2);
+  fs::copy_file(first_folder / "checkpoint.pt", fs::path(pending.output_dir) / "checkpoint.pt");
+  const Result refused = run_armor("run --resume 2 --db " + other_db + " --outputs " + outputs());
+  EXPECT_EQ(refused.exit_code, 2) << refused.output;
+  EXPECT_TRUE(contains(refused.output, "run 2 (uid " + pending.uid + ")")) << refused.output;
+  EXPECT_TRUE(contains(refused.output, "run 1 of " + fs::absolute(db_).string())) << refused.output;
+  EXPECT_TRUE(contains(refused.output, (fs::path(pending.output_dir) / "checkpoint.pt").string())) << refused.output;
+  EXPECT_EQ(armor::RunStore(other_db, armor::RunStore::Mode::read_only).run(2).status, armor::RunStatus::pending);
+
+  // A checkpoint changed since runs.db recorded it is refused too, and so is a changed model.pt.
+  {
+    std::ofstream(first_folder / "model.pt", std::ios::app) << "x";
+  }
+  const Result changed = run_armor("eval 1 --db " + db_);
+  EXPECT_EQ(changed.exit_code, 2) << changed.output;
+  EXPECT_TRUE(contains(changed.output, "changed since")) << changed.output;
 }
 
 TEST_F(SweepTest, TwoWorkersShareASweepWithoutRunningARunTwice) {
@@ -207,8 +265,9 @@ TEST_F(SweepTest, EachRunHasAFolderWithItsConfigLogAndCheckpoint) {
   const Result result = run_armor("run " + quickstart() + run_args() + tiny());
   ASSERT_EQ(result.exit_code, 0) << result.output;
   const fs::path folder = scalar("SELECT output_dir FROM runs WHERE id = 1");
-  EXPECT_EQ(folder, fs::absolute(fs::path(outputs()) / "1" / "0"));
-  for (const char* file : {"config.toml", "overrides.txt", "run.log", "model.pt", "weights.pt", "checkpoint.pt"}) {
+  const std::string sweep_uid = scalar("SELECT uid FROM sweeps WHERE id = 1");
+  EXPECT_EQ(folder, fs::absolute(fs::path(outputs()) / ("1-" + sweep_uid.substr(0, 8)) / "0"));
+  for (const char* file : {"identity.toml", "config.toml", "overrides.txt", "run.log", "model.pt", "weights.pt", "checkpoint.pt"}) {
     EXPECT_TRUE(fs::exists(folder / file)) << file;
   }
   std::ifstream log(folder / "run.log");
@@ -219,8 +278,9 @@ TEST_F(SweepTest, EachRunHasAFolderWithItsConfigLogAndCheckpoint) {
 
 TEST_F(SweepTest, AshaStopsRunsThatTrailAtARung) {
   // Runs go one after another: the first learns (lr 0.05, on synthetic data it learns at once) and
-  // is alone at each rung; the two with lr 0 stay at chance and are stopped at the first rung.
-  const Result result = run_armor("run " + quickstart() + run_args() + "--multirun trainer.lr=0.05,0,0 " + tiny() +
+  // is alone at each rung; the two with lr 0 and 1e-9 stay at chance and are stopped at the first
+  // rung (two runs of lr 0 would be one config twice, which a sweep refuses).
+  const Result result = run_armor("run " + quickstart() + run_args() + "--multirun trainer.lr=0.05,0,1e-9 " + tiny() +
                                   " data.name=synthetic trainer.batch_size=32 trainer.epochs=3 trainer=standard"
                                   " --early-stop asha");
   ASSERT_EQ(result.exit_code, 0) << result.output;

@@ -52,7 +52,7 @@ cd "$run_dir"
 "$armor" run "$prefix/share/armor/experiments/quickstart.toml" --plugin-path "$gate_build/plugins" \
     --db runs.db --outputs outputs \
     gate.name=cosine '~gate.noise' '~gate.noise_std' gate.temperature=0.3 model.k=2 \
-    trainer=standard trainer.epochs=1 data.name=synthetic +data.train_size=64 +data.test_size=32 \
+    trainer=standard trainer.epochs=1 data.name=synthetic +data.train_size=64 +data.test_size=32 data.test_limit=0 \
     +data.image_size=12 eval.attacks.pgd20.steps=1
 rows=$("$armor" db list --db runs.db --status finished --where "gate.name = 'cosine'" --columns id,gate.temperature --format csv)
 echo "$rows"

@@ -1,5 +1,7 @@
 // The shipped MoE plugins (gates, balancing losses, the resnet model), loaded as the host loads them.
 
+#include <cmath>
+
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -106,8 +108,33 @@ TEST_F(MoePluginsTest, TopKGateCapacityOverflowsToTheNextExpertInTraining) {
   ASSERT_GT(moved.sum().item<std::int64_t>(), 0) << "the example must overflow";
   // Whoever moved found its best expert full.
   EXPECT_TRUE(torch::equal(counts.index_select(0, best.masked_select(moved)).eq(16).all(), torch::tensor(true)));
+  // The released _enforce_capacity: a full expert keeps the images with the highest gate values, so
+  // the routing of an image does not depend on where the shuffle put it in the batch.
+  const torch::Tensor permutation = torch::randperm(64);
+  const torch::Tensor permuted = g->forward(x.index_select(0, permutation)).indices;
+  EXPECT_TRUE(torch::equal(permuted, out.indices.index_select(0, permutation)));
   g->eval();
   EXPECT_TRUE(torch::equal(g->forward(x).indices.select(1, 0), best));  // no capacity in evaluation
+}
+
+TEST_F(MoePluginsTest, NoisyTopKGateCapacityDoesNotDependOnTheBatchOrder) {
+  torch::manual_seed(14);
+  auto g = gate("noisy_topk", shape_of(8, 4, 2), {{"noise", false}, {"capacity_factor", 1.0}});
+  g->train();
+  const torch::Tensor x = torch::randn({40, 8}) + torch::randn({1, 8}) * 3;
+  const torch::Tensor indices = g->forward(x).indices;
+  const torch::Tensor permutation = torch::randperm(40);
+  EXPECT_TRUE(torch::equal(g->forward(x.index_select(0, permutation)).indices, indices.index_select(0, permutation)));
+}
+
+TEST_F(MoePluginsTest, TwoConvGapRouterIsTheReleasedLayoutWithoutBiases) {
+  auto g = gate("topk", shape_of(8, 4, 1), {{"router", "2conv_gap"}});
+  std::vector<std::string> names;
+  for (const auto& item : g->named_parameters()) names.push_back(item.key());
+  // Conv(C->8, 1x1, no bias) -> BN(8) -> Conv(8->E, 1x1, no bias): DoubleConvGlobalAvgRoutingNetwork, bias=False.
+  EXPECT_EQ(names, (std::vector<std::string>{"router.conv1.weight", "router.bn.weight", "router.bn.bias", "router.conv2.weight"}));
+  EXPECT_EQ(g->named_parameters()["router.conv1.weight"].sizes(), (std::vector<std::int64_t>{8, 8, 1, 1}));
+  EXPECT_EQ(g->named_parameters()["router.conv2.weight"].sizes(), (std::vector<std::int64_t>{4, 8, 1, 1}));
 }
 
 TEST_F(MoePluginsTest, NoisyTopKGateWeighsTheChosenLogitsBySoftmax) {
@@ -140,6 +167,12 @@ TEST_F(MoePluginsTest, LinearRouterIsTrainableSoftOrTheSeedsFixedHardArgmax) {
     EXPECT_TRUE(torch::equal(out.indices.squeeze(1), out.probs.argmax(1))) << mode;
     EXPECT_TRUE(torch::allclose(out.weights.sum(1), torch::ones({8}))) << mode;
     EXPECT_EQ(out.weights.requires_grad(), mode == "soft") << mode;
+    // The fixed router is fixed for every loss: no balancing loss has a gradient into it.
+    for (const std::string loss_name : {"switch", "entropy", "importance", "z_loss"}) {
+      const torch::Tensor value = registry().balancing(loss_name)(params(PluginKind::balancing, loss_name))->forward(out);
+      EXPECT_EQ(value.requires_grad(), mode == "soft") << mode << ", " << loss_name;
+    }
+    EXPECT_EQ(g->is_fixed(), mode == "hard");
   }
   shape.k = 2;
   EXPECT_THROW(gate("linear_router", shape, {{"mode", "hard"}}), armor::ConfigError);
@@ -152,6 +185,7 @@ armor::GateOutput small_routing() {
   r.probs = torch::tensor({{0.7, 0.2, 0.1}, {0.1, 0.6, 0.3}}, torch::kFloat64);
   r.logits = torch::tensor({{1.0, 0.0, 0.0}, {0.0, 2.0, 0.0}}, torch::kFloat64);
   r.indices = torch::tensor({{0}, {1}}, torch::kInt64);
+  r.weights = torch::tensor({{1.0, 0.0, 0.0}, {0.0, 1.0, 0.0}}, torch::kFloat64);  // top-1
   return r;
 }
 
@@ -175,8 +209,16 @@ TEST_F(MoePluginsTest, VarianceLossMatchesAHandComputedValue) {
 }
 
 TEST_F(MoePluginsTest, ImportanceLossMatchesAHandComputedValue) {
-  // importance [0.8, 0.8, 0.4]: var 0.053333 / mean² 0.444444 = 0.12; load [1, 1, 0]: (1/3) / (4/9) = 0.75
-  EXPECT_NEAR(loss("importance", small_routing()), 0.87, 1e-6);
+  // Shazeer et al.'s importance sums the sparse gate values (the combine weights), not the dense
+  // probabilities: top-1 importance [1, 1, 0]: var (1/3) / mean² (4/9) = 0.75; load [1, 1, 0]: 0.75.
+  // (The dense p would give importance [0.8, 0.8, 0.4] and 0.12 + 0.75 = 0.87.)
+  EXPECT_NEAR(loss("importance", small_routing()), 1.5, 1e-6);
+  // Top-2 with renormalised gates [[7/9, 2/9, 0], [0, 6/9, 3/9]]: importance [7/9, 8/9, 3/9]: 7/36;
+  // load [1, 2, 1]: (1/3) / (16/9) = 3/16.
+  armor::GateOutput two = small_routing();
+  two.indices = torch::tensor({{0, 1}, {1, 2}}, torch::kInt64);
+  two.weights = torch::tensor({{7.0 / 9, 2.0 / 9, 0.0}, {0.0, 6.0 / 9, 3.0 / 9}}, torch::kFloat64);
+  EXPECT_NEAR(loss("importance", two), 7.0 / 36 + 3.0 / 16, 1e-9);
 }
 
 TEST_F(MoePluginsTest, ImportanceLoadTermIsDifferentiableForNoisyGates) {
@@ -188,6 +230,34 @@ TEST_F(MoePluginsTest, ImportanceLoadTermIsDifferentiableForNoisyGates) {
   const torch::Tensor noise_grad = g->named_parameters()["noise_router.fc.weight"].grad();
   ASSERT_TRUE(noise_grad.defined());
   EXPECT_GT(noise_grad.abs().sum().item<double>(), 0.0);  // only the smooth load reaches the noise
+}
+
+TEST_F(MoePluginsTest, ExpertVarianceLossIsPaperTwosVarianceAlphaTerm) {
+  // m = [0.2, 0.4, 0.9]: Var (Bessel) 0.13, ReLU(1 - sqrt(0.13 + 1e-4)) = 1 - 0.360694
+  armor::GateOutput r = small_routing();
+  r.expert_means = torch::tensor({0.2, 0.4, 0.9}, torch::kFloat64);
+  EXPECT_NEAR(loss("expert_variance", r), 1.0 - std::sqrt(0.1301), 1e-9);
+  r.expert_means = torch::tensor({0.0, 2.0, 4.0}, torch::kFloat64);  // outputs far apart: no penalty
+  EXPECT_NEAR(loss("expert_variance", r), 0.0, 1e-12);
+  // Through a model: the MoE layers record their experts' mean outputs; the term trains the experts.
+  torch::manual_seed(15);
+  auto model = resnet({{"width_multiplier", 0.125}, {"moe_type", "conv"}, {"moe_layers", "layer4.1.conv2"}}, kCifar);
+  model->train();
+  model->forward(torch::rand({8, 3, 16, 16}));
+  auto layer = model->moe_layers().front().second;
+  const armor::GateOutput& routing = layer->last_routing();
+  ASSERT_TRUE(routing.expert_means.defined());
+  const torch::Tensor value = registry().balancing("expert_variance")(params(PluginKind::balancing, "expert_variance"))->forward(routing);
+  ASSERT_GT(value.item<double>(), 0.0);  // freshly initialised experts have close mean outputs
+  value.backward();
+  bool experts_learn = false;
+  for (const auto& item : layer->named_parameters()) {
+    if (item.key().rfind("expert", 0) == 0 && item.value().grad().defined()) experts_learn = true;
+    if (item.key().rfind("gate", 0) == 0) {
+      EXPECT_FALSE(item.value().grad().defined()) << item.key();
+    }
+  }
+  EXPECT_TRUE(experts_learn);
 }
 
 TEST_F(MoePluginsTest, ZLossMatchesAHandComputedValue) {
@@ -246,6 +316,45 @@ TEST_F(MoePluginsTest, ResNetCopiedExpertsStartCloseButNotEqual) {
   const double relative = (w0 - w1).norm().item<double>() / w0.norm().item<double>();
   EXPECT_GT(relative, 0.01);
   EXPECT_LT(relative, 0.5);
+}
+
+// Kaiming-normal std sqrt(2 / fan) of a conv weight [out, in, kh, kw].
+double kaiming_std(const torch::Tensor& weight, bool fan_in) {
+  const double receptive = static_cast<double>(weight.size(2) * weight.size(3));
+  return std::sqrt(2.0 / (receptive * static_cast<double>(fan_in ? weight.size(1) : weight.size(0))));
+}
+
+TEST_F(MoePluginsTest, ExpertConvolutionsStartAsTheReleasedCodeInitialisesThem) {
+  // The released code: torchvision's ResNet (kaiming_normal_ mode fan_out) whose MoE experts are
+  // re-initialised by _initialize_weights, kaiming_normal_ with PyTorch's default mode fan_in.
+  auto expect_std = [](const torch::Tensor& weight, bool fan_in, const std::string& what) {
+    const double expected = kaiming_std(weight, fan_in);
+    EXPECT_NEAR(weight.std().item<double>() / expected, 1.0, 0.05)
+        << what << ": std " << weight.std().item<double>() << ", expected " << expected << " (" << (fan_in ? "fan_in" : "fan_out") << ")";
+  };
+  torch::manual_seed(16);
+  for (const std::string init : {"fan_in", "fan_out"}) {
+    auto block = resnet({{"width_multiplier", 0.125}, {"expert_init", init}}, kCifar);  // BlockMoE on layer4
+    auto p = block->named_parameters();
+    // layer4.0.conv1: 32 -> 64 channels, so fan_in (288) and fan_out (576) differ.
+    expect_std(p["layer4.0.expert1.conv1.weight"], init == "fan_in", "block expert conv1 (" + init + ")");
+    expect_std(p["layer4.0.expert0.downsample.weight"], init == "fan_in", "block expert downsample (" + init + ")");
+    expect_std(p["layer3.0.conv1.weight"], false, "conv outside the MoE layers");
+    auto conv = resnet({{"width_multiplier", 0.125}, {"moe_type", "conv"}, {"expert_init", init}}, kCifar);
+    auto q = conv->named_parameters();
+    expect_std(q["layer4.0.conv1.expert2.weight"], init == "fan_in", "conv expert (" + init + ")");
+    expect_std(q["layer3.0.conv1.weight"], false, "conv outside the MoE layers");
+    armor::ModelContext context;
+    context.data = &kCifar;
+    context.make_gate = [](const armor::GateShape& shape) { return gate("topk", shape); };
+    auto cnn = registry().model("moe_cnn")(params(PluginKind::model, "moe_cnn", {{"expert_init", init}}), context);
+    auto r = cnn->named_parameters();
+    expect_std(r["stage3.expert0.conv1.weight"], init == "fan_in", "moe_cnn expert (" + init + ")");
+    expect_std(r["stage2.conv1.weight"], false, "moe_cnn conv outside the MoE layer");
+  }
+  const armor::ParamSpec* spec = registry().info(PluginKind::model, "resnet").params.find("expert_init");
+  ASSERT_NE(spec, nullptr);
+  EXPECT_EQ(spec->default_value, armor::ParamValue(std::string("fan_in")));
 }
 
 }  // namespace

@@ -1,11 +1,17 @@
 // model/output_moe and model/dual_moe (paper 1): the ensemble interface, the routers, the dual mix.
 
+#include <map>
+
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "armor/data/builtin_datasets.h"
 #include "armor/error.h"
 #include "armor/nn/dual_model.h"
 #include "armor/nn/expert_ensemble.h"
+#include "armor/train/balancing_term.h"
+#include "armor/train/metric_sink.h"
+#include "armor/train/trainer.h"
 #include "model_test_support.h"
 
 namespace {
@@ -76,6 +82,68 @@ TEST(OutputMoeTest, TrainableRouterLearnsAndTheSeedsFixedRouterDoesNot) {
     EXPECT_EQ(learns, mode == "soft") << mode;
     const armor::GateOutput routing = as_ensemble(*model).route(x);
     EXPECT_TRUE(torch::equal(routing.weights.sum(1), torch::ones({8}))) << mode;
+  }
+}
+
+struct NullSink : armor::MetricSink {
+  bool epoch_end(int, const armor::MetricValues&) override { return true; }
+};
+
+// The released router never trains: neither the task loss nor any balancing loss reaches it, and
+// no optimiser (momentum, weight decay, Adam) moves it; behind a conv stem the stem is fixed too,
+// BatchNorm statistics included. The experts do train.
+TEST(OutputMoeTest, TheSeedsFixedRouterNeverMovesUnderAnyLossOrOptimiser) {
+  armor::Registry builtin;
+  armor::register_builtin_datasets(builtin);
+  armor::Params data_params("data");
+  for (const auto& spec : builtin.info(armor::PluginKind::dataset, "synthetic").params.specs()) {
+    data_params.set(spec.name, spec.default_value, "default");
+  }
+  for (const auto& [key, value] : Changes{{"train_size", std::int64_t{64}}, {"test_size", std::int64_t{16}},
+                                          {"image_size", std::int64_t{8}}, {"channels", std::int64_t{1}},
+                                          {"num_classes", std::int64_t{4}}}) {
+    data_params.set(key, value, "test");
+  }
+  const auto data = builtin.dataset("synthetic")(data_params);
+  armor::BalancingTerm balancing;
+  for (const auto& [name, weight] : std::vector<std::pair<std::string, double>>{
+           {"switch", 0.5}, {"entropy", 0.1}, {"importance", 0.1}, {"z_loss", 0.01}, {"expert_variance", 0.1}}) {
+    balancing.add(name, armor_test::plugin_registry().balancing(name)(armor_test::plugin_params(armor::PluginKind::balancing, name)),
+                  weight);
+  }
+  for (const std::string router_input : {"image", "conv_stem"}) {
+    for (const std::string optimizer : {"sgd", "adam"}) {
+      torch::manual_seed(9);
+      auto model = make_model("output_moe", ensemble({{"router_input", router_input}}), data->info, "linear_router",
+                              {{"mode", std::string("hard")}});
+      std::map<std::string, torch::Tensor> before;
+      for (const auto& item : model->named_parameters()) before[item.key()] = item.value().detach().clone();
+      for (const auto& item : model->named_buffers()) before[item.key()] = item.value().detach().clone();
+      auto trainer = armor_test::plugin_registry().trainer("standard")(armor_test::plugin_params(
+          armor::PluginKind::trainer, "standard",
+          {{"epochs", std::int64_t{2}}, {"batch_size", std::int64_t{16}}, {"optimizer", optimizer}, {"lr", 0.05},
+           {"weight_decay", 0.01}}));
+      NullSink sink;
+      armor::TrainContext context{*model, data->train, torch::kCPU, nullptr, balancing, sink, /*seed=*/3};
+      trainer->fit(context);
+      std::size_t router_tensors = 0;
+      bool experts_moved = false;
+      for (const auto& [key, value] : before) {
+        torch::Tensor now = model->named_parameters().contains(key) ? model->named_parameters()[key] : model->named_buffers()[key];
+        const bool router = key.rfind("moe.gate.", 0) == 0;
+        if (router) {
+          ++router_tensors;
+          EXPECT_TRUE(torch::equal(now, value)) << router_input << ", " << optimizer << ": the fixed router's " << key << " moved";
+          if (model->named_parameters().contains(key)) {
+            EXPECT_FALSE(now.grad().defined()) << key << " has a gradient";
+          }
+        } else if (!torch::equal(now, value)) {
+          experts_moved = true;
+        }
+      }
+      EXPECT_GE(router_tensors, router_input == "image" ? 2u : 7u) << router_input;  // fc (+ stem conv, BN)
+      EXPECT_TRUE(experts_moved) << router_input << ", " << optimizer;
+    }
   }
 }
 

@@ -2,6 +2,9 @@
 // route change, the worst case over attacks, and the store's per-image results and added metrics.
 #include "armor/run/evaluation.h"
 
+#include <map>
+#include <set>
+
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -195,6 +198,32 @@ TEST(EvaluationTest, MoePassesFixedExpertsRouteChangeAndWorstCase) {
   ASSERT_EQ(rows.size(), 4u);
   for (const auto& [expert, count] : rows) EXPECT_EQ(count, 6) << "expert " << expert;  // clean + 2 attacks, acc + loss
   EXPECT_FALSE(model.moe2->fixed_expert().has_value()) << "the fixed expert is released";
+}
+
+// eval.fixed_expert_attacks: the fixed-expert passes (and their expert -1 rows) run only the attacks
+// it names, as paper 2 evaluates its fixed experts with PGD-20 without random start alone.
+TEST(EvaluationTest, FixedExpertPassesRunOnlyTheNamedAttacks) {
+  torch::manual_seed(3);
+  TwoLayerMoe model(3);
+  const armor::LabelledImages test = random_images(24);
+  armor::EvaluationOptions options;
+  options.batch_size = 8;
+  options.fixed_expert_layer = "moe2";
+  options.fixed_expert_attacks = " strong ";
+  const std::vector<armor::EvalAttack> attacks{{"weak", std::make_shared<SignAttack>(0.02), 0},
+                                               {"strong", std::make_shared<SignAttack>(0.3), 0}};
+  const armor::EvaluationResult result = armor::evaluate(model, test, options, torch::kCPU, attacks);
+  std::map<std::int64_t, std::set<std::string>> keys;
+  for (const auto& statistic : result.routing) {
+    if (statistic.layer == "moe2" && statistic.key.rfind("fixed_", 0) == 0) keys[statistic.expert].insert(statistic.key);
+  }
+  ASSERT_EQ(keys.size(), 4u);
+  const std::set<std::string> expected{"fixed_clean_acc", "fixed_clean_loss", "fixed_strong_acc", "fixed_strong_loss"};
+  for (const auto& [expert, names] : keys) EXPECT_EQ(names, expected) << "expert " << expert;
+  std::map<std::string, double> metrics(result.metrics.begin(), result.metrics.end());
+  EXPECT_EQ(metrics.count("weak_acc"), 1u) << "the whole-model evaluation still runs every attack";
+  EXPECT_EQ(armor::attack_name_list("a, b ,,c"), (std::vector<std::string>{"a", "b", "c"}));
+  EXPECT_TRUE(armor::attack_name_list(" ").empty());
 }
 
 TEST(EvaluationTest, OptionsThatDoNotFitTheModelAreConfigErrors) {

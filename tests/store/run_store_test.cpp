@@ -508,6 +508,25 @@ TEST(RunStoreMigrationTest, MigratesAVersion1DatabaseKeepingEveryRecord) {
   EXPECT_EQ(scalar(store, "SELECT usage_share FROM experts WHERE run_id = 1"), "1");
 }
 
+TEST(RunStoreMigrationTest, MigratedRunsAndSweepsGetDistinctUidsAndKeepTheirIds) {
+  TempDir dir;
+  const std::string path = dir.file("v1.db");
+  {
+    SQLite::Database raw(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+    raw.exec(kVersion1Schema);
+  }
+  RunStore store(path);
+  const RunRecord first = store.run(1);
+  const RunRecord second = store.run(2);
+  EXPECT_EQ(first.uid.size(), 32u);
+  EXPECT_NE(first.uid, second.uid);
+  EXPECT_EQ(store.sweep(1).uid.size(), 32u);
+  EXPECT_EQ(scalar(store, "SELECT run_uid FROM results WHERE run_id = 2"), second.uid);
+  // Deleting the newest migrated run does not free its id.
+  store.remove_runs({2});
+  EXPECT_EQ(store.add_run(make_run(0, 5)), 3);
+}
+
 TEST(RunStoreMigrationTest, QueryModeMigratesAnOlderDatabaseThenReadsOnly) {
   TempDir dir;
   const std::string path = dir.file("v1.db");
@@ -532,6 +551,36 @@ TEST(RunStoreMigrationTest, QueryModeRefusesANewerDatabase) {
   }
   EXPECT_TRUE(contains(store_error_of([&] { RunStore store(path, RunStore::Mode::query); }),
                        "schema version " + std::to_string(RunStore::kSchemaVersion + 1)));
+}
+
+// ---- identities: uids and ids that are never reused ------------------------------------------------
+
+TEST(RunStoreIdentityTest, EveryRunAndSweepHasAUidNoOtherDatabaseShares) {
+  RunStore first(":memory:");
+  RunStore second(":memory:");
+  const auto [sweep_a, runs_a] = first.add_sweep(make_sweep(), {make_run(0, 1), make_run(1, 2)});
+  const auto [sweep_b, runs_b] = second.add_sweep(make_sweep(), {make_run(0, 1), make_run(1, 2)});
+  ASSERT_EQ(sweep_a, sweep_b) << "ids restart in every database; uids must not";
+  EXPECT_NE(first.sweep(sweep_a).uid, second.sweep(sweep_b).uid);
+  for (std::size_t i = 0; i < runs_a.size(); ++i) {
+    const std::string uid = first.run(runs_a[i]).uid;
+    EXPECT_EQ(uid.size(), 32u);
+    EXPECT_EQ(uid.find_first_not_of("0123456789abcdef"), std::string::npos) << uid;
+    EXPECT_NE(uid, second.run(runs_b[i]).uid);
+  }
+  EXPECT_NE(first.run(runs_a[0]).uid, first.run(runs_a[1]).uid);
+}
+
+TEST(RunStoreIdentityTest, IdsOfDeletedRunsAndSweepsAreNeverReused) {
+  RunStore store(":memory:");
+  const auto [sweep_id, run_ids] = store.add_sweep(make_sweep(), {make_run(0, 1), make_run(1, 2)});
+  store.remove_sweep(sweep_id);
+  const auto [next_sweep, next_runs] = store.add_sweep(make_sweep(), {make_run(0, 1)});
+  EXPECT_GT(next_sweep, sweep_id);
+  EXPECT_GT(next_runs[0], run_ids[1]);
+  const std::int64_t single = store.add_run(make_run(0, 3));
+  store.remove_runs({single});
+  EXPECT_GT(store.add_run(make_run(0, 4)), single);
 }
 
 // ---- the run lifecycle of the launcher -----------------------------------------------------------

@@ -51,7 +51,7 @@ expect() {  # expect DESCRIPTION EXPECTED ACTUAL
 start_time=$(date +%s.%N)
 "$armor" run "$source_dir/experiments/quickstart.toml" --db "$db" --outputs "$work/outputs" \
   --launcher slurm --slurm-cpus-per-task 1 --slurm-time 10:00 --sbatch-option=--mem=500M \
-  --multirun run.seed=1,2,3,4 data.name=synthetic data.train_size=3000 data.test_size=128 \
+  --multirun run.seed=1,2,3,4 data.name=synthetic data.train_size=3000 data.test_size=128 data.test_limit=0 \
   trainer=standard trainer.epochs=2 trainer.batch_size=32 eval.attacks.pgd20.steps=2 >"$work/log.txt" 2>&1 ||
   fail "armor run --launcher slurm failed: $(cat "$work/log.txt")"
 cat "$work/log.txt"
@@ -61,7 +61,7 @@ expect "runs with Slurm after submitting" 4 "$(sql "SELECT count(*) FROM runs WH
 
 # ---- kill one task while its run trains ------------------------------------------------------------
 victim_run=$(sql "SELECT id FROM runs WHERE worker = 'slurm:${job}_1'")
-victim_shard=$work/outputs/1/1/shard.db
+victim_shard=$(sql "SELECT output_dir FROM runs WHERE id = $victim_run")/shard.db
 started_pid() { "$armor" db sql --db "$victim_shard" --format csv "SELECT pid FROM runs" 2>/dev/null | tail -n +2; }
 for _ in $(seq 300); do
   [ "$(started_pid)" != "" ] && [ "$(started_pid)" != 0 ] && break

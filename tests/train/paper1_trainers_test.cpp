@@ -1,6 +1,7 @@
 // The paper-1 trainers on tiny output-level MoEs (model/output_moe, model/dual_moe): rt_er attacks
 // each selected expert once per step on its own sub-batch and lowers the loss; jtdmoe's robust step
-// moves only F_R and its standard step only F_S.
+// moves only F_R and its standard step only F_S, each step adding the balancing losses of the member
+// it trains only.
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -9,6 +10,7 @@
 #include "armor/attack/attack.h"
 #include "armor/data/builtin_datasets.h"
 #include "armor/error.h"
+#include "armor/nn/balancing_loss.h"
 #include "armor/nn/dual_model.h"
 #include "armor/nn/expert_ensemble.h"
 #include "armor/train/balancing_term.h"
@@ -51,6 +53,39 @@ struct NullSink : armor::MetricSink {
   }
   armor::MetricValues last;
 };
+
+// The switch balancing loss, noting for every routing it reads which member of `dual` holds it (the
+// MoE layer whose last routing it is: 'R' for F_R, 'S' for F_S, '?' neither), whether it is part of
+// an autograd graph, and its value.
+struct RecordingBalancingLoss : armor::BalancingLoss {
+  torch::Tensor forward(const armor::GateOutput& routing) override {
+    const auto holds = [&](armor::Classifier& member) {
+      for (auto& [name, layer] : member.moe_layers()) {
+        if (layer->last_routing().probs.is_same(routing.probs)) return true;
+      }
+      return false;
+    };
+    members += holds(dual->robust()) ? 'R' : holds(dual->standard()) ? 'S' : '?';
+    in_graph.push_back(routing.probs.requires_grad());
+    torch::Tensor value = inner->forward(routing);
+    values.push_back(value.item<double>());
+    return value;
+  }
+  std::shared_ptr<armor::BalancingLoss> inner =
+      plugin_registry().balancing("switch")(plugin_params(PluginKind::balancing, "switch"));
+  armor::DualModel* dual = nullptr;
+  std::string members;
+  std::vector<bool> in_graph;
+  std::vector<double> values;
+};
+
+double metric(const armor::MetricValues& values, const std::string& key) {
+  for (const auto& [name, value] : values) {
+    if (name == key) return value;
+  }
+  ADD_FAILURE() << "no metric " << key;
+  return 0.0;
+}
 
 class Paper1TrainersTest : public ::testing::Test {
  protected:
@@ -161,6 +196,49 @@ TEST_F(Paper1TrainersTest, JtdMoeRobustStepMovesOnlyFrAndStandardStepOnlyFs) {
     EXPECT_EQ(unchanged(dual.standard(), standard_before), phases == "robust") << phases << ": F_S";
     EXPECT_EQ(unchanged(dual.robust(), robust_before), phases == "standard") << phases << ": F_R";
   }
+}
+
+// Balancing on: the robust step reads F_R's routing of its own final forward pass, the standard step
+// F_S's; neither reads the other member's (F_S's routing in the robust step is the previous batch's,
+// whose graph its backward pass freed; F_R's in the standard step comes from a no-grad pass).
+TEST_F(Paper1TrainersTest, JtdMoeBalancesTheMemberEachStepTrainsOnItsOwnRouting) {
+  torch::manual_seed(0);
+  auto model = make_model("dual_moe", ensemble_changes({{"alpha", 0.7}}), data_->info, "linear_router");
+  auto loss = std::make_shared<RecordingBalancingLoss>();
+  loss->dual = model->dual_model();
+  balancing_ = armor::BalancingTerm(loss, 0.5);
+  ASSERT_NO_THROW(fit(*model, "jtdmoe", {{"phases", std::string("both")}, {"beta", 3.0}, {"batch_size", std::int64_t{16}}}));
+  EXPECT_EQ(loss->members, "RSRSRSRS") << "4 batches, a robust and a standard step each, one MoE layer per member";
+  for (std::size_t i = 0; i < loss->in_graph.size(); ++i) EXPECT_TRUE(loss->in_graph[i]) << "step " << i;
+  double sum = 0;
+  for (const double value : loss->values) sum += value;
+  // Every step sees the 16 images of its batch: the epoch's balancing_loss is the mean over steps.
+  EXPECT_NEAR(metric(sink_.last, "balancing_loss"), 0.5 * sum / static_cast<double>(loss->values.size()), 1e-6);
+}
+
+TEST_F(Paper1TrainersTest, JtdMoeRobustPhaseLogsTheRobustMembersBalancingLoss) {
+  torch::manual_seed(0);
+  auto model = make_model("dual_moe", ensemble_changes({{"alpha", 0.7}}), data_->info, "linear_router");
+  {
+    // F_S has routing of its own before training (as after evaluating a pretrained F_S): the robust
+    // phase must not add it.
+    torch::NoGradGuard no_grad;
+    model->forward(data_->train.images.narrow(0, 0, 8).to(torch::kFloat32).div(255.0));
+  }
+  auto loss = std::make_shared<RecordingBalancingLoss>();
+  loss->dual = model->dual_model();
+  balancing_ = armor::BalancingTerm(loss, 0.5);
+  fit(*model, "jtdmoe", {{"phases", std::string("robust")}, {"beta", 3.0}, {"batch_size", std::int64_t{16}}});
+  double robust_sum = 0;
+  std::int64_t robust_count = 0;
+  for (std::size_t i = 0; i < loss->values.size(); ++i) {
+    if (loss->members[i] != 'R') continue;
+    robust_sum += loss->values[i];
+    ++robust_count;
+  }
+  EXPECT_EQ(loss->members, "RRRR");
+  ASSERT_EQ(robust_count, 4);
+  EXPECT_NEAR(metric(sink_.last, "balancing_loss"), 0.5 * robust_sum / 4.0, 1e-6);
 }
 
 }  // namespace

@@ -57,6 +57,14 @@ class DataError : public Error {
   using Error::Error;
 };
 
+// A run's folder, checkpoint or model file that is not the run's own: it belongs to another run (of
+// this or another database), or it changed since runs.db recorded its sha256. The message names both
+// runs (or both hashes) and the file. Exit code 2; nothing of the other run is touched.
+class IdentityError : public Error {
+ public:
+  using Error::Error;
+};
+
 // A run that started and could not finish (NaN loss, a failing component, a crashed child).
 // Exit code 1.
 class RunError : public Error {

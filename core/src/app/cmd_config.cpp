@@ -1,5 +1,6 @@
 // armor config EXPERIMENT [overrides...] [--multirun]: prints the composed and resolved config
-// (every key, defaults filled), or with --multirun the list of runs a sweep would make.
+// (every key, defaults filled), or with --multirun the list of runs a sweep would make (an
+// experiment with a [sweep] table: the config of its first run, then that list).
 
 #include <iostream>
 
@@ -32,10 +33,17 @@ int config_command(const std::vector<std::string>& args) {
     return kExitOk;
   }
   const Registry& registry = load_registry(host);
-  const SweepPlan plan = plan_runs(experiment_path, overrides, multirun, sweep_options, registry, 0);
+  // The dry run prints configs whose data may not be in place yet (data.path given later).
+  const SweepPlan plan = plan_runs(experiment_path, overrides, multirun, sweep_options, registry, 0, false);
   if (!plan.is_sweep) {
     std::cout << plan.runs.front().experiment.to_toml();
     return kExitOk;
+  }
+  // A sweep in the file, no --multirun: its first run's config, then the runs (which differ from it
+  // only in their overrides).
+  if (!multirun && !plan.runs.empty()) {
+    fmt::print("# the config of run 0 of the sweep ({}); the runs follow\n", join_overrides(plan.runs.front().overrides));
+    std::cout << plan.runs.front().experiment.to_toml() << "\n";
   }
   std::vector<std::vector<std::string>> rows;
   for (std::size_t i = 0; i < plan.runs.size(); ++i) {

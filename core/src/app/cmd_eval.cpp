@@ -18,6 +18,7 @@
 #include "armor/plugin/registry.h"
 #include "armor/run/experiment.h"
 #include "armor/run/run_executor.h"
+#include "armor/run/run_folder.h"
 #include "armor/store/run_store.h"
 #include "armor/util/sha256.h"
 #include "command.h"
@@ -99,6 +100,8 @@ int reevaluate_run(std::int64_t run_id, const std::vector<std::string>& override
   request.add_to_finished_run = true;
   request.checkpoint = record.output_dir.empty() ? std::string() : record.output_dir + "/model.pt";
   if (request.checkpoint.empty()) throw UsageError(fmt::format("run {} has no output folder, so no checkpoint", run_id));
+  // The model evaluated is the file runs.db recorded for this run, unchanged (not another run's).
+  if (std::filesystem::exists(request.checkpoint)) check_recorded_file(store, record, "checkpoint", request.checkpoint);
   request.attacks = attack_list.empty() ? new_or_changed_attacks(recorded, experiment) : split_list(attack_list);
   for (const std::string& name : request.attacks) {
     const bool known = std::any_of(experiment.eval_attacks.begin(), experiment.eval_attacks.end(),
@@ -148,8 +151,15 @@ int evaluate_model_file(const std::string& model_file, const std::string& experi
   if (!db_folder.empty()) std::filesystem::create_directories(db_folder);
   RunStore store(host.db);
   const std::int64_t run_id = store.add_run(run);
-  const std::string folder = std::filesystem::absolute(fmt::format("{}/eval/{}", outputs, run_id)).string();
-  std::filesystem::create_directories(folder);
+  const RunRecord record = store.run(run_id);
+  const std::string folder =
+      std::filesystem::absolute(fmt::format("{}/eval/{}-{}", outputs, run_id, record.uid.substr(0, 8))).string();
+  try {
+    claim_new_run_folder(folder, owner_of(record, host.db));
+  } catch (...) {
+    store.remove_runs({run_id});
+    throw;
+  }
   std::ofstream(folder + "/config.toml") << run.config;
   store.set_output_dir(run_id, folder);
   store.start_run(run_id, getpid());

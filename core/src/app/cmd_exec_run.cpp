@@ -17,6 +17,7 @@
 #include "armor/error.h"
 #include "armor/run/experiment.h"
 #include "armor/run/run_executor.h"
+#include "armor/run/run_folder.h"
 #include "armor/store/run_store.h"
 #include "command.h"
 #include "sweep_plan.h"
@@ -80,6 +81,15 @@ int exec_run_command(const std::vector<std::string>& args) {
   const RunRecord record = store.run(run_id);
   if (record.status != RunStatus::running && record.status != RunStatus::pending) {
     throw UsageError(fmt::format("run {} is {}: only a pending or claimed run can execute", run_id, to_string(record.status)));
+  }
+  try {
+    // A run continues only in its own folder and from its own recorded checkpoint.
+    check_run_folder(record, db);
+    check_resumable_checkpoint(store, record);
+  } catch (const IdentityError& error) {
+    store.fail_run(run_id, error.what());
+    fmt::print(stderr, "armor: run {} refused: {}\n", run_id, error.what());
+    return kExitUsage;
   }
   store.start_run(run_id, getpid());
   Heartbeat heartbeat(db, mode, run_id);

@@ -13,6 +13,7 @@
 
 #include "armor/error.h"
 #include "armor/plugin/registry.h"
+#include "armor/run/run_folder.h"
 #include "armor/store/run_store.h"
 #include "command.h"
 #include "launcher.h"
@@ -28,6 +29,31 @@ void write_run_folder(const std::string& folder, const PlannedRun& run) {
   std::ofstream(folder + "/config.toml") << run.experiment.to_toml();
   std::ofstream overrides(folder + "/overrides.txt");
   for (const auto& text : run.overrides) overrides << text << "\n";
+}
+
+// Gives each run of a new sweep a folder of its own (<outputs>/<sweep>-<uid8>/<index>, with its
+// identity). A folder already there is another run's: the sweep is taken back out of runs.db and
+// nothing of that folder is touched.
+void place_runs(RunStore& store, std::int64_t sweep_id, const std::vector<std::int64_t>& run_ids, const SweepPlan& plan,
+                const std::string& outputs) {
+  const std::string sweep_uid = store.sweep(sweep_id).uid;
+  std::vector<std::string> folders;
+  for (std::size_t i = 0; i < run_ids.size(); ++i) {
+    folders.push_back(std::filesystem::absolute(sweep_run_folder(outputs, sweep_id, sweep_uid, static_cast<int>(i))).string());
+  }
+  std::size_t placed = 0;
+  try {
+    for (; placed < run_ids.size(); ++placed) {
+      claim_new_run_folder(folders[placed], owner_of(store.run(run_ids[placed]), store.path()));
+      write_run_folder(folders[placed], plan.runs[placed]);
+      store.set_output_dir(run_ids[placed], folders[placed]);
+    }
+  } catch (...) {
+    store.remove_sweep(sweep_id);
+    std::error_code ignored;
+    for (std::size_t i = 0; i < placed; ++i) std::filesystem::remove_all(folders[i], ignored);
+    throw;
+  }
 }
 
 // armor run --resume RUN_ID: puts one unfinished run back in the queue and executes it alone; its
@@ -50,6 +76,9 @@ int resume_run(std::int64_t run_id, LaunchOptions launch) {
     default:
       if (!store.requeue_run(run_id)) throw UsageError(fmt::format("run {} cannot be resumed", run_id));
   }
+  // Refused here, before anything is queued or written: a folder or checkpoint not the run's own.
+  check_run_folder(record, launch.host.db);
+  check_resumable_checkpoint(store, record);
   const std::string checkpoint = record.output_dir + "/checkpoint.pt";
   fmt::print("run {}: {}\n", run_id,
              !record.output_dir.empty() && std::filesystem::exists(checkpoint)
@@ -80,7 +109,7 @@ int run_command(const std::vector<std::string>& args) {
                         "Sweep: each override may list values (a,b,c  choice(a,b)  range(start,stop[,step])  zip(a,b)); "
                         "the grid runs, one run per point, all under one sweep")(
       "outputs", po::value(&outputs)->default_value("outputs"),
-      "Root of the run folders (<outputs>/<sweep>/<index>: config, overrides, log, checkpoint)")(
+      "Root of the run folders (<outputs>/<sweep>-<uid>/<index>: identity, config, overrides, log, checkpoint)")(
       "record-only", po::bool_switch(&record_only),
       "Record the sweep and its runs, start none (then `armor sweep work SWEEP` in one or more terminals)")(
       "resume", po::value(&resume)->value_name("RUN_ID"),
@@ -150,11 +179,7 @@ int run_command(const std::vector<std::string>& args) {
   NewSweep sweep{std::filesystem::path(experiment_path).stem().string(), experiment_path,
                  plan.settings.to_spec(plan.is_sweep ? plan.description : join_overrides(overrides), plan.constraints)};
   const auto [sweep_id, run_ids] = store.add_sweep(sweep, runs);
-  for (std::size_t i = 0; i < run_ids.size(); ++i) {
-    const std::string folder = fmt::format("{}/{}/{}", outputs, sweep_id, i);
-    write_run_folder(folder, plan.runs[i]);
-    store.set_output_dir(run_ids[i], std::filesystem::absolute(folder).string());
-  }
+  place_runs(store, sweep_id, run_ids, plan, outputs);
   fmt::print("sweep {}: {} run{} recorded in {}{}\n", sweep_id, run_ids.size(), run_ids.size() == 1 ? "" : "s",
              launch.host.db, plan.is_sweep ? " (" + plan.description + ")" : "");
   if (plan.settings.early_stop) fmt::print("early stopping: {}\n", plan.settings.early_stop->describe());

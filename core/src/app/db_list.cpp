@@ -69,7 +69,7 @@ int db_list(const std::vector<std::string>& args) {
   RunFilter filter = filter_of(filter_args, values);
   filter.order_by = sort;
   filter.descending = values.count("desc") != 0;
-  std::vector<RunSummary> runs = store->find_runs(filter);
+  std::vector<RunSummary> runs = find_runs_as_they_are(*store, filter);
   if (limit != 0 && runs.size() > limit) runs.resize(limit);
 
   columns = split_list(columns);
@@ -110,7 +110,7 @@ int db_export(const std::vector<std::string>& args) {
   OutputFormat format = format_of(common);
   if (format == OutputFormat::automatic) format = OutputFormat::csv;
   const auto store = open_store(common.host);
-  const std::vector<RunSummary> runs = store->find_runs(filter_of(filter_args, values));
+  const std::vector<RunSummary> runs = find_runs_as_they_are(*store, filter_of(filter_args, values));
 
   std::vector<std::string> columns{"id",       "sweep",       "idx",        "status",      "experiment",
                                    "overrides", "config_hash", "seed",       "revision",    "host",

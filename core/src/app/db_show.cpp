@@ -98,7 +98,7 @@ int db_show(const std::vector<std::string>& args) {
   const auto store = open_store(common.host);
   RunFilter filter;
   filter.run_ids = {run_id};
-  const std::vector<RunSummary> found = store->find_runs(filter);
+  const std::vector<RunSummary> found = find_runs_as_they_are(*store, filter);
   if (found.empty()) throw UsageError(store->path() + " has no run " + std::to_string(run_id));
   const RunSummary& run = found.front();
 
@@ -141,7 +141,7 @@ int db_compare(const std::vector<std::string>& args) {
   RunFilter filter;
   for (const std::string& id : common.positional) filter.run_ids.push_back(parse_id(id, "RUN"));
   const auto store = open_store(common.host);
-  std::vector<RunSummary> found = store->find_runs(filter);
+  std::vector<RunSummary> found = find_runs_as_they_are(*store, filter);
   for (const std::int64_t id : filter.run_ids) {
     if (std::none_of(found.begin(), found.end(), [&](const RunSummary& run) { return run.run.id == id; })) {
       throw UsageError(store->path() + " has no run " + std::to_string(id));

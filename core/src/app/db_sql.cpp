@@ -4,15 +4,34 @@
 
 #include <filesystem>
 #include <iostream>
+#include <map>
+#include <optional>
 
 #include <fmt/core.h>
 
 #include "armor/error.h"
+#include "armor/run/run_folder.h"
 #include "db_subcommands.h"
 #include "db_support.h"
 
 namespace armor::app {
 namespace {
+
+// Only a folder whose identity names the removed run goes with it: one that names another run (of
+// this or another database) or none (an older armor's, perhaps shared) is left, and said so.
+bool removable_run_folder(const std::string& folder, const std::string& uid) {
+  if (!std::filesystem::exists(folder)) return false;
+  try {
+    const std::optional<RunFolderOwner> owner = read_run_folder_owner(folder);
+    if (owner && owner->run_uid == uid) return true;
+    fmt::print(stderr, "armor: left {}: it {}\n", folder,
+               owner ? fmt::format("belongs to run {} (uid {}) of {}", owner->run_id, owner->run_uid, owner->database)
+                     : std::string("names no run (made by an armor before identities); remove it yourself"));
+  } catch (const IdentityError& error) {
+    fmt::print(stderr, "armor: left {}: {}\n", folder, error.what());
+  }
+  return false;
+}
 
 Cell typed(const std::string& text, CellType type) {
   switch (type) {
@@ -98,11 +117,14 @@ int db_rm(const std::vector<std::string>& args) {
       return kExitFailed;
     }
   }
+  std::map<std::string, std::string> uid_of_folder;
+  for (const RunSummary& run : runs) uid_of_folder[run.run.output_dir] = run.run.uid;
   const std::vector<std::string> dirs = by_sweep ? store->remove_sweep(sweep) : store->remove_runs(run_ids);
   if (values.count("keep-files") == 0) {
     for (const std::string& dir : dirs) {
       const std::filesystem::path path = std::filesystem::absolute(dir).lexically_normal();
       if (path == path.root_path()) continue;  // never the root, whatever was recorded
+      if (!removable_run_folder(dir, uid_of_folder[dir])) continue;
       std::error_code error;
       std::filesystem::remove_all(path, error);
       if (error) fmt::print(stderr, "armor: could not remove {}: {}\n", path.string(), error.message());

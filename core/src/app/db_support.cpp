@@ -6,11 +6,13 @@
 #include <cstdlib>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <type_traits>
 #include <utility>
 
 #include "armor/error.h"
 #include "armor/util/suggest.h"
+#include "launcher.h"
 
 namespace armor::app {
 namespace {
@@ -89,6 +91,30 @@ std::unique_ptr<RunStore> open_store(const HostOptions& host, RunStore::Mode mod
     throw UsageError("no results database at '" + host.db + "' (run an experiment first, or pass --db PATH)");
   }
   return std::make_unique<RunStore>(host.db, mode);
+}
+
+std::vector<RunSummary> find_runs_as_they_are(const RunStore& store, RunFilter filter) {
+  const std::vector<RunStatus> wanted = filter.statuses;
+  const auto wants = [&](RunStatus status) {
+    return wanted.empty() || std::find(wanted.begin(), wanted.end(), status) != wanted.end();
+  };
+  // A dead run is still 'running' in runs.db: fetch those too when interrupted ones are asked for.
+  if (!wanted.empty() && wants(RunStatus::interrupted) && !wants(RunStatus::running)) {
+    filter.statuses.push_back(RunStatus::running);
+  }
+  std::vector<RunSummary> runs = store.find_runs(filter);
+  std::map<std::int64_t, std::string> dead;
+  for (auto& [id, why] : store.dead_runs(filter.sweep_id, host_name(), kStaleAfterSeconds)) dead[id] = why;
+  std::vector<RunSummary> shown;
+  for (RunSummary& run : runs) {
+    const auto it = dead.find(run.run.id);
+    if (it != dead.end()) {
+      run.run.status = RunStatus::interrupted;
+      run.run.error = it->second + " (not yet recorded: `armor sweep resume` does)";
+    }
+    if (wants(run.run.status)) shown.push_back(std::move(run));
+  }
+  return shown;
 }
 
 std::int64_t parse_id(const std::string& text, const std::string& what) {

@@ -39,6 +39,11 @@ RunFilter filter_of(const FilterArgs& filter, const po::variables_map& values);
 // Opens the results database, which must exist. Mode::query migrates an older armor's file first.
 std::unique_ptr<RunStore> open_store(const HostOptions& host, RunStore::Mode mode = RunStore::Mode::query);
 
+// The runs `filter` selects as they are now: a run recorded as running whose process is gone (on
+// this host) or silent past the heartbeat limit is shown as interrupted, with why; runs.db is not
+// written (`armor sweep resume` records it).
+std::vector<RunSummary> find_runs_as_they_are(const RunStore& store, RunFilter filter);
+
 // "12" -> 12; UsageError naming `what` otherwise.
 std::int64_t parse_id(const std::string& text, const std::string& what);
 

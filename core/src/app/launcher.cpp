@@ -16,6 +16,7 @@
 #include <fmt/core.h>
 
 #include "armor/error.h"
+#include "armor/run/run_folder.h"
 #include "armor/store/run_store.h"
 
 extern char** environ;
@@ -175,6 +176,16 @@ LaunchSummary work_on_sweep(RunStore& store, std::int64_t sweep_id, const Launch
                  record.attempt > 1 ? fmt::format(", attempt {}", record.attempt) : "",
                  [&] { std::string text; for (const auto& o : record.overrides) text += o + " "; return text; }());
       std::fflush(stdout);
+      try {
+        // Nothing is written into a folder that is not the run's own, not even its log.
+        check_run_folder(record, options.host.db);
+      } catch (const IdentityError& error) {
+        store.fail_run(record.id, error.what());
+        ++summary.refused;
+        fmt::print(stderr, "run {} refused: {}\n", record.id, error.what());
+        if (options.fail_fast) stop_claiming = true;
+        continue;
+      }
       const std::string log = record.output_dir.empty() ? "" : record.output_dir + "/run.log";
       slots.push_back(spawn_run(options, *run_id, log));
     }

@@ -61,6 +61,9 @@ int main(int argc, char** argv) {
   } catch (const armor::PluginError& error) {
     fmt::print(stderr, "armor: plugin error: {}\n", error.what());
     return armor::app::kExitUsage;
+  } catch (const armor::IdentityError& error) {
+    fmt::print(stderr, "armor: refused: {}\n", error.what());
+    return armor::app::kExitUsage;
   } catch (const armor::StoreError& error) {
     fmt::print(stderr, "armor: results database error: {}\n", error.what());
     return armor::app::kExitFailed;

@@ -419,6 +419,10 @@ int wait_for_sweep(RunStore& store, std::int64_t sweep_id, const SlurmOptions& s
 
 void print_slurm_status(RunStore& store, std::int64_t sweep_id) {
   const CollectSummary collected = collect_sweep(store, sweep_id);
+  // A local run whose process is gone is interrupted, not running: the status says so (and records it).
+  for (const std::int64_t id : store.reap_dead_runs(sweep_id, host_name(), kStaleAfterSeconds)) {
+    fmt::print("run {}: its process is gone; marked interrupted\n", id);
+  }
   std::vector<std::vector<std::string>> rows;
   std::map<std::string, int> counts;
   for (const RunRecord& run : store.runs(sweep_id)) {

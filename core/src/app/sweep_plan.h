@@ -72,9 +72,16 @@ struct SweepPlan {
 // user's (--constraint, [sweep] constraint), k <= num_experts holds by default wherever a model has both.
 inline constexpr const char* kDefaultMoeConstraint = "model.k <= model.num_experts";
 
-// ConfigError (nothing planned) on any bad point, except points dropped by a constraint.
+// ConfigError (nothing planned) on any bad point, except points dropped by a constraint. Besides
+// each section's own checks, what spans sections is checked on what the run would build: the
+// dataset's shape from its probe (train_limit / test_limit beyond a split, a validation split that
+// leaves no training data), every attack's radius against the [0,1] image box, the model built on
+// the CPU (a moe_layers name that matches nothing) and what [eval] asks of it; and no two points of
+// a grid may resolve to the same config (a random search drops the repeat). With data_must_exist
+// false (`armor config`), data that cannot be read yet skips the checks that need it.
 SweepPlan plan_runs(const std::string& experiment_path, const std::vector<std::string>& overrides, bool multirun,
-                    const SweepCommandLine& command_line, const Registry& registry, std::int64_t default_threads);
+                    const SweepCommandLine& command_line, const Registry& registry, std::int64_t default_threads,
+                    bool data_must_exist = true);
 
 std::string join_overrides(const std::vector<std::string>& overrides);
 

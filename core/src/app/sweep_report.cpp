@@ -57,12 +57,14 @@ int finish_sweep_and_report(RunStore& store, std::int64_t sweep_id, const Launch
   if (summary.failed + summary.diverged + summary.interrupted > 0) {
     fmt::print(" ({} failed, {} diverged, {} interrupted here)", summary.failed, summary.diverged, summary.interrupted);
   }
+  if (summary.refused > 0) fmt::print(" ({} refused: not their own folder or checkpoint)", summary.refused);
   if (summary.retried > 0) fmt::print(", {} retries", summary.retried);
   if (running > 0) fmt::print(", {} still running in other workers", running);
   fmt::print("; results in {}\n", db);
   const std::size_t unfinished = runs.size() - finished - running;
   if (unfinished > 0) fmt::print("resume with: armor sweep resume {} --db {}\n", sweep_id, db);
-  return unfinished == 0 ? kExitOk : kExitFailed;
+  if (unfinished == 0) return kExitOk;
+  return summary.refused > 0 ? kExitUsage : kExitFailed;
 }
 
 void add_launch_options(po::options_description& options, LaunchOptions& launch) {

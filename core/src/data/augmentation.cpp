@@ -11,6 +11,7 @@ AugmentationOptions AugmentationOptions::from(const Params& data) {
   options.translate = data.integer("augment_translate");
   options.cutout = data.integer("augment_cutout");
   options.jitter = data.real("augment_jitter");
+  options.hue = data.real("augment_hue");
   return options;
 }
 
@@ -20,7 +21,14 @@ ParamSchema augmentation_params() {
       .boolean("augment_flip", false, "Training augmentation: random horizontal flip")
       .integer("augment_translate", 0, "Training augmentation: random shift by up to N pixels, edges repeated (0 = off)", 0)
       .integer("augment_cutout", 0, "Training augmentation: zero a random N x N square (0 = off)", 0)
-      .real("augment_jitter", 0.0, "Training augmentation: brightness/contrast/saturation factors in [1-j, 1+j] (0 = off)", 0, 1);
+      .real("augment_jitter", 0.0,
+            "Training augmentation: brightness/contrast/saturation factors in [1-j, 1+j], torchvision's ColorJitter "
+            "(0 = off)",
+            0, 1)
+      .real("augment_hue", 0.0,
+            "Training augmentation: colour images' hue shifted by up to h of the hue circle, uniform in [-h, h], "
+            "torchvision's ColorJitter hue (0 = off)",
+            0, 0.5);
 }
 
 namespace {
@@ -68,19 +76,88 @@ torch::Tensor cut_out(const torch::Tensor& x, std::int64_t side, at::Generator& 
   return x.masked_fill(mask, 0.0);
 }
 
-torch::Tensor colour_jitter(const torch::Tensor& x, double jitter, at::Generator& generator) {
+torch::Tensor greyscale(const torch::Tensor& x) {  // [B,3,H,W] -> [B,1,H,W], torchvision's weights
+  return (x.select(1, 0) * 0.2989 + x.select(1, 1) * 0.587 + x.select(1, 2) * 0.114).unsqueeze(1);
+}
+
+// ratio * x + (1 - ratio) * other, clamped to [0,1] (torchvision's _blend).
+torch::Tensor blend(const torch::Tensor& x, const torch::Tensor& other, const torch::Tensor& ratio) {
+  return (ratio * x + (1.0 - ratio) * other).clamp(0.0, 1.0);
+}
+
+// RGB [B,3,H,W] -> HSV [B,3,H,W], hue in [0,1) turns (torchvision's _rgb2hsv).
+torch::Tensor rgb_to_hsv(const torch::Tensor& x) {
+  const torch::Tensor r = x.select(1, 0), g = x.select(1, 1), b = x.select(1, 2);
+  const torch::Tensor max = std::get<0>(x.max(1)), min = std::get<0>(x.min(1));
+  const torch::Tensor grey = max.eq(min);
+  const torch::Tensor range = max - min;
+  const torch::Tensor ones = torch::ones_like(max);
+  const torch::Tensor saturation = range / torch::where(grey, ones, max);
+  const torch::Tensor divisor = torch::where(grey, ones, range);
+  const torch::Tensor rc = (max - r) / divisor, gc = (max - g) / divisor, bc = (max - b) / divisor;
+  const torch::Tensor red_max = max.eq(r), green_max = max.eq(g) & ~red_max, blue_max = ~max.eq(g) & ~red_max;
+  const torch::Tensor hue6 = red_max.to(x.scalar_type()) * (bc - gc) + green_max.to(x.scalar_type()) * (2.0 + rc - bc) +
+                             blue_max.to(x.scalar_type()) * (4.0 + gc - rc);
+  const torch::Tensor hue = torch::fmod(hue6 / 6.0 + 1.0, 1.0);
+  return torch::stack({hue, saturation, max}, 1);
+}
+
+// HSV [B,3,H,W] -> RGB (torchvision's _hsv2rgb).
+torch::Tensor hsv_to_rgb(const torch::Tensor& hsv) {
+  const torch::Tensor h = hsv.select(1, 0), s = hsv.select(1, 1), v = hsv.select(1, 2);
+  const torch::Tensor sector = torch::floor(h * 6.0);
+  const torch::Tensor f = h * 6.0 - sector;
+  const torch::Tensor i = sector.to(torch::kInt64).remainder(6);
+  const torch::Tensor p = (v * (1.0 - s)).clamp(0.0, 1.0);
+  const torch::Tensor q = (v * (1.0 - s * f)).clamp(0.0, 1.0);
+  const torch::Tensor t = (v * (1.0 - s * (1.0 - f))).clamp(0.0, 1.0);
+  // Per sector 0..5: (r, g, b) = (v,t,p) (q,v,p) (p,v,t) (p,q,v) (t,p,v) (v,p,q).
+  const torch::Tensor red = torch::stack({v, q, p, p, t, v}, 1);    // [B,6,H,W]
+  const torch::Tensor green = torch::stack({t, v, v, q, p, p}, 1);
+  const torch::Tensor blue = torch::stack({p, p, t, v, v, q}, 1);
+  const torch::Tensor pick = i.unsqueeze(1);  // [B,1,H,W]
+  return torch::cat({red.gather(1, pick), green.gather(1, pick), blue.gather(1, pick)}, 1);
+}
+
+// The four adjustments of ColorJitter, each in a random order per image: for each of the four
+// slots, every image whose permutation puts adjustment a there gets it (the others pass through).
+torch::Tensor colour_jitter(const torch::Tensor& x, double jitter, double hue, at::Generator& generator) {
   const std::int64_t batch = x.size(0);
-  torch::Tensor out = x * draw_factors(batch, jitter, generator, x);  // brightness
-  const torch::Tensor mean = out.mean({1, 2, 3}, /*keepdim=*/true);
-  out = (out - mean) * draw_factors(batch, jitter, generator, x) + mean;  // contrast
-  if (x.size(1) == 3) {                                                   // saturation: blend with grey
-    const torch::Tensor grey = (out.select(1, 0) * 0.299 + out.select(1, 1) * 0.587 + out.select(1, 2) * 0.114).unsqueeze(1);
-    out = (out - grey) * draw_factors(batch, jitter, generator, x) + grey;
+  const bool colour = x.size(1) == 3;
+  // As torchvision's get_params: the order first, then brightness, contrast, saturation, hue factors.
+  const torch::Tensor order = torch::rand({batch, 4}, generator, torch::kFloat32).argsort(/*dim=*/static_cast<std::int64_t>(1)).to(x.device());  // [B,4]
+  const auto factors = [&](bool on) { return on ? draw_factors(batch, jitter, generator, x) : torch::Tensor(); };
+  const torch::Tensor brightness = factors(jitter > 0), contrast = factors(jitter > 0), saturation = factors(jitter > 0 && colour);
+  torch::Tensor shift;
+  if (hue > 0 && colour) {
+    shift = ((torch::rand({batch}, generator, torch::kFloat32) * 2.0 - 1.0) * hue).to(x.device(), x.scalar_type());
   }
-  return out.clamp(0.0, 1.0);
+  torch::Tensor out = x;
+  for (std::int64_t slot = 0; slot < 4; ++slot) {
+    const torch::Tensor here = order.select(1, slot);  // [B]: the adjustment each image gets now
+    const auto apply = [&](std::int64_t adjustment, const torch::Tensor& adjusted) {
+      out = torch::where(here.eq(adjustment).view({-1, 1, 1, 1}), adjusted, out);
+    };
+    if (brightness.defined()) apply(0, blend(out, torch::zeros_like(out), brightness));
+    if (contrast.defined()) {
+      const torch::Tensor mean = (colour ? greyscale(out) : out).mean({1, 2, 3}, /*keepdim=*/true);
+      apply(1, blend(out, mean, contrast));
+    }
+    if (saturation.defined()) apply(2, blend(out, greyscale(out), saturation));
+    if (shift.defined()) apply(3, adjust_hue(out, shift));
+  }
+  return out;
 }
 
 }  // namespace
+
+torch::Tensor adjust_hue(const torch::Tensor& x, const torch::Tensor& shift) {
+  TORCH_CHECK(x.dim() == 4 && x.size(1) == 3, "adjust_hue: expected colour images [B,3,H,W], got ", x.sizes());
+  torch::Tensor hsv = rgb_to_hsv(x);
+  const torch::Tensor hue = torch::remainder(hsv.select(1, 0) + shift.to(x.scalar_type()).view({-1, 1, 1}), 1.0);
+  hsv = torch::stack({hue, hsv.select(1, 1), hsv.select(1, 2)}, 1);
+  return hsv_to_rgb(hsv);
+}
 
 torch::Tensor Augmentation::apply(const torch::Tensor& x, at::Generator& generator) const {
   TORCH_CHECK(x.dim() == 4, "Augmentation: expected images [B,C,H,W], got ", x.sizes());
@@ -102,7 +179,7 @@ torch::Tensor Augmentation::apply(const torch::Tensor& x, at::Generator& generat
     out = torch::where(flip, out.flip({3}), out);
   }
   if (options_.cutout > 0) out = cut_out(out, options_.cutout, generator);
-  if (options_.jitter > 0) out = colour_jitter(out, options_.jitter, generator);
+  if (options_.jitter > 0 || options_.hue > 0) out = colour_jitter(out, options_.jitter, options_.hue, generator);
   return out;
 }
 

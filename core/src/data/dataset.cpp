@@ -26,8 +26,9 @@ struct IdxContents {
   std::int64_t header_items;  // the item count the header gives
 };
 
-// Reads an IDX file (gzip or plain; zlib reads both): magic 0x0000 08 <ndims>, big-endian dims, bytes.
-IdxContents read_idx(const std::string& path, int expected_dims, std::int64_t limit) {
+// Opens an IDX file (gzip or plain; zlib reads both) and reads its header: magic 0x0000 08 <ndims>,
+// big-endian dims.
+GzFile open_idx(const std::string& path, int expected_dims, std::vector<std::int64_t>& dims) {
   if (!std::filesystem::exists(path)) throw DataError(path + ": file not found");
   GzFile file(gzopen(path.c_str(), "rb"));
   if (!file) throw DataError(path + ": cannot open");
@@ -40,14 +41,21 @@ IdxContents read_idx(const std::string& path, int expected_dims, std::int64_t li
     throw DataError(path + ": IDX file has " + std::to_string(magic[3]) + " dimensions, expected " +
                     std::to_string(expected_dims));
   }
-  std::vector<std::int64_t> dims;
-  std::int64_t total = 1;
+  dims.clear();
   for (int d = 0; d < expected_dims; ++d) {
     std::array<unsigned char, 4> raw{};
     if (gzread(file.get(), raw.data(), 4) != 4) throw DataError(path + ": truncated IDX header");
     const std::int64_t size = (std::int64_t{raw[0]} << 24) | (raw[1] << 16) | (raw[2] << 8) | raw[3];
     dims.push_back(size);
   }
+  return file;
+}
+
+// Reads an IDX file: its header, then the data bytes of the first `limit` items (all when 0).
+IdxContents read_idx(const std::string& path, int expected_dims, std::int64_t limit) {
+  std::vector<std::int64_t> dims;
+  const GzFile file = open_idx(path, expected_dims, dims);
+  std::int64_t total = 1;
   const std::int64_t header_items = dims.front();
   if (limit > 0) dims.front() = std::min(dims.front(), limit);
   for (const std::int64_t size : dims) total *= size;
@@ -97,14 +105,37 @@ std::int64_t validation_count(double value, std::int64_t train_size) {
   return count;
 }
 
-LabelledImages read_idx_pair(const std::string& images_path, const std::string& labels_path, std::int64_t limit) {
+void check_labels(const torch::Tensor& labels, std::int64_t num_classes, const std::string& file) {
+  if (labels.numel() == 0) return;
+  const torch::Tensor bad = torch::logical_or(labels.lt(0), labels.ge(num_classes)).nonzero();
+  if (bad.size(0) == 0) return;
+  const std::int64_t index = bad[0][0].item<std::int64_t>();
+  throw DataError(fmt::format("{}: label {} at index {} is out of range for {} classes (labels must lie in [0, {}])", file,
+                              labels[index].item<std::int64_t>(), index, num_classes, num_classes - 1));
+}
+
+LabelledImages read_idx_pair(const std::string& images_path, const std::string& labels_path, std::int64_t limit,
+                             std::int64_t num_classes) {
   const IdxContents images = read_idx(images_path, 3, limit);
   const IdxContents labels = read_idx(labels_path, 1, limit);
   if (images.header_items != labels.header_items) {
     throw DataError(images_path + " has " + std::to_string(images.header_items) + " images but " + labels_path +
                     " has " + std::to_string(labels.header_items) + " labels");
   }
-  return {images.data.unsqueeze(1), labels.data.to(torch::kInt64)};
+  torch::Tensor label_values = labels.data.to(torch::kInt64);
+  if (num_classes > 0) check_labels(label_values, num_classes, labels_path);
+  return {images.data.unsqueeze(1), label_values};
+}
+
+std::int64_t idx_pair_items(const std::string& images_path, const std::string& labels_path) {
+  std::vector<std::int64_t> image_dims, label_dims;
+  open_idx(images_path, 3, image_dims);
+  open_idx(labels_path, 1, label_dims);
+  if (image_dims.front() != label_dims.front()) {
+    throw DataError(images_path + " has " + std::to_string(image_dims.front()) + " images but " + labels_path + " has " +
+                    std::to_string(label_dims.front()) + " labels");
+  }
+  return image_dims.front();
 }
 
 }  // namespace armor

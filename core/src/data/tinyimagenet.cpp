@@ -127,13 +127,33 @@ torch::Tensor decode_image(const std::string& path, int channels, int height, in
   return torch::from_blob(pixels.get(), {height, width, channels}, torch::kUInt8).permute({2, 0, 1}).clone();
 }
 
-DatasetSplits read_tinyimagenet(const std::string& root_text) {
+namespace {
+
+DatasetInfo tinyimagenet_info(const std::map<std::string, std::int64_t>& classes) {
+  return {"tinyimagenet", 3, kSide, kSide, static_cast<std::int64_t>(classes.size()), {0.4802, 0.4481, 0.3975},
+          {0.2770, 0.2691, 0.2821}};
+}
+
+fs::path tinyimagenet_root(const std::string& root_text) {
   const fs::path root(root_text);
   if (!fs::is_directory(root)) throw DataError(root_text + ": not a folder (expected tiny-imagenet-200)");
+  return root;
+}
+
+}  // namespace
+
+DatasetShape tinyimagenet_shape(const std::string& root_text) {
+  const fs::path root = tinyimagenet_root(root_text);
+  const auto classes = read_classes(root);
+  return {tinyimagenet_info(classes), static_cast<std::int64_t>(training_files(root, classes).size()),
+          static_cast<std::int64_t>(validation_files(root, classes).size())};
+}
+
+DatasetSplits read_tinyimagenet(const std::string& root_text) {
+  const fs::path root = tinyimagenet_root(root_text);
   const auto classes = read_classes(root);
   DatasetSplits splits;
-  splits.info = {"tinyimagenet", 3, kSide, kSide, static_cast<std::int64_t>(classes.size()),
-                 {0.4802, 0.4481, 0.3975}, {0.2770, 0.2691, 0.2821}};
+  splits.info = tinyimagenet_info(classes);
   splits.train = decode_all(training_files(root, classes));
   splits.test = decode_all(validation_files(root, classes));
   return splits;

@@ -23,7 +23,7 @@ void BasicBlockImpl::reset() {
   register_module("shortcut", shortcut);
   for (auto& module : modules(/*include_self=*/false)) {
     if (auto* conv = module->as<nn::Conv2d>()) {
-      nn::init::kaiming_normal_(conv->weight, 0.0, torch::kFanOut, torch::kReLU);
+      nn::init::kaiming_normal_(conv->weight, 0.0, options.init_mode(), torch::kReLU);
     }
   }
 }

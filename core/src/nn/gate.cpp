@@ -36,32 +36,40 @@ torch::Tensor top_k_with_capacity(const torch::Tensor& scores, std::int64_t k, s
   const torch::Tensor s = scores.detach();
   if (capacity <= 0) return std::get<1>(s.topk(k, 1));
   const std::int64_t n = s.size(0);
+  const double minus_infinity = -std::numeric_limits<double>::infinity();
   const auto long_options = s.options().dtype(torch::kInt64);
-  const torch::Tensor preference = s.argsort(1, /*descending=*/true);  // [N,E] best first
-  torch::Tensor load = torch::zeros({experts}, long_options);
-  torch::Tensor taken = torch::zeros({n, experts}, s.options().dtype(torch::kBool));
-  std::vector<torch::Tensor> slots;
-  for (std::int64_t slot = 0; slot < k; ++slot) {
-    torch::Tensor assigned = torch::full({n}, -1, long_options);
-    for (std::int64_t round = 0; round < experts; ++round) {
-      const torch::Tensor candidate = preference.select(1, round);                      // [N]
-      const torch::Tensor active = assigned.lt(0).logical_and(taken.gather(1, candidate.unsqueeze(1)).squeeze(1).logical_not());
-      const torch::Tensor proposals = torch::one_hot(candidate, experts) * active.unsqueeze(1).to(torch::kInt64);  // [N,E]
-      // Proposals to the same expert before this one (batch order), plus what it already holds.
-      const torch::Tensor before = (proposals.cumsum(0) - proposals).gather(1, candidate.unsqueeze(1)).squeeze(1);
-      const torch::Tensor accept = active.logical_and(before.add(load.index_select(0, candidate)).lt(capacity));
-      assigned = torch::where(accept, candidate, assigned);
-      load = load + (proposals * accept.unsqueeze(1).to(torch::kInt64)).sum(0);
-    }
-    // Images no expert had room for: their best expert not yet taken, over capacity.
-    const torch::Tensor fallback = s.masked_fill(taken, -std::numeric_limits<double>::infinity()).argmax(1);
-    const torch::Tensor unplaced = assigned.lt(0);
-    load = load + torch::bincount(fallback.masked_select(unplaced), {}, experts);
-    assigned = torch::where(unplaced, fallback, assigned);
-    taken = taken.scatter(1, assigned.unsqueeze(1), true);
-    slots.push_back(assigned);
+  // Rank positions to scatter: column index within a row, row index within a column.
+  const torch::Tensor column_positions = torch::arange(experts, long_options).unsqueeze(0).expand({n, experts}).contiguous();
+  const torch::Tensor row_positions = torch::arange(n, long_options).unsqueeze(1).expand({n, experts}).contiguous();
+  // rank[i,j] of value[i,j] along `dim`, largest first (stable: ties keep the batch order).
+  const auto descending_rank = [&](const torch::Tensor& value, std::int64_t dim) {
+    const torch::Tensor order = std::get<1>(value.sort(/*stable=*/true, dim, /*descending=*/true));
+    return torch::empty_like(order).scatter_(dim, order, dim == 0 ? row_positions : column_positions);
+  };
+  torch::Tensor placed = torch::zeros({n, experts}, s.options().dtype(torch::kBool));
+  torch::Tensor need = torch::full({n}, k, long_options);
+  torch::Tensor room = torch::full({experts}, capacity, long_options);
+  const std::int64_t limited_rounds = experts + 1;
+  for (std::int64_t round = 0; round <= limited_rounds; ++round) {
+    const bool unlimited = round == limited_rounds;
+    // The released code sets the scores of placed pairs to -1e5 before its softmax; rows with
+    // every expert placed (k = E) are all -inf here, their NaNs never proposed.
+    const torch::Tensor gates = torch::softmax(s.masked_fill(placed, minus_infinity), 1).nan_to_num(0.0);
+    torch::Tensor open = placed.logical_not().logical_and(need.gt(0).unsqueeze(1));
+    if (!unlimited) open = open.logical_and(room.gt(0).unsqueeze(0));
+    // Each image proposes its `need` best open experts (gates >= 0 > the -1 of closed ones).
+    const torch::Tensor proposed =
+        open.logical_and(descending_rank(gates.masked_fill(open.logical_not(), -1.0), 1).lt(need.unsqueeze(1)));
+    // Each expert keeps the proposals with the highest gate values, up to its room.
+    const torch::Tensor accepted =
+        unlimited ? proposed
+                  : proposed.logical_and(
+                        descending_rank(gates.masked_fill(proposed.logical_not(), -1.0), 0).lt(room.unsqueeze(0)));
+    placed = placed.logical_or(accepted);
+    need = need - accepted.sum(1);
+    room = room - accepted.sum(0);
   }
-  return torch::stack(slots, 1);
+  return std::get<1>(s.masked_fill(placed.logical_not(), minus_infinity).topk(k, 1));
 }
 
 }  // namespace armor

@@ -68,7 +68,8 @@ torch::Tensor MoeLayerImpl::dispatch(const torch::Tensor& x, const GateOutput& r
   const torch::Tensor flat_experts = routing.indices.reshape({-1});
   const torch::Tensor order = flat_experts.argsort();
   const torch::Tensor sorted_images = order.div(k, "floor");
-  const torch::Tensor counts = torch::bincount(flat_experts, {}, experts).cpu();
+  const torch::Tensor device_counts = torch::bincount(flat_experts, {}, experts);
+  const torch::Tensor counts = device_counts.cpu();
   last_counts_.assign(counts.data_ptr<std::int64_t>(), counts.data_ptr<std::int64_t>() + experts);
 
   const torch::Tensor x_sorted = x.index_select(0, sorted_images);
@@ -83,6 +84,11 @@ torch::Tensor MoeLayerImpl::dispatch(const torch::Tensor& x, const GateOutput& r
   }
   if (outputs.empty()) return experts_.front().forward(x);  // an empty batch
   torch::Tensor y = outputs.size() == 1 ? outputs.front() : torch::cat(outputs, 0);
+  // Mean output of each expert over its images (0 without any): the per-image means averaged
+  // per expert, one index_add over the sorted slots.
+  last_routing_.expert_means =
+      torch::zeros({experts}, y.options()).index_add(0, flat_experts.index_select(0, order), y.flatten(1).mean(1)) /
+      device_counts.to(y.scalar_type()).clamp_min(1.0);
   y = y * per_image(w_sorted, y.dim());
   std::vector<std::int64_t> out_shape = y.sizes().vec();
   out_shape[0] = x.size(0);

@@ -35,7 +35,7 @@ void RoutingNetworkImpl::reset() {
   } else {
     conv1 = register_module("conv1", nn::Conv2d(nn::Conv2dOptions(c, 8, 1).bias(false)));
     bn = register_module("bn", nn::BatchNorm2d(8));
-    conv2 = register_module("conv2", nn::Conv2d(nn::Conv2dOptions(8, e, 1)));
+    conv2 = register_module("conv2", nn::Conv2d(nn::Conv2dOptions(8, e, 1).bias(false)));
   }
 }
 

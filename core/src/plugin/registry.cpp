@@ -1,5 +1,6 @@
 #include "armor/plugin/registry.h"
 
+#include "armor/data/dataset.h"
 #include "armor/error.h"
 #include "armor/util/suggest.h"
 
@@ -41,11 +42,17 @@ void Registry::add(PluginKind kind, std::string name, std::string summary, Param
   }
   if (name.empty()) throw PluginError(registering_library_, std::string("a ") + to_string(kind) + " with an empty name");
   ComponentInfo info{kind, std::move(name), std::move(summary), std::move(params), registering_library_};
-  entries_.emplace(key, Entry{std::move(info), std::move(make)});
+  entries_.emplace(key, Entry{std::move(info), std::move(make), {}});
 }
 
 void Registry::add_dataset(std::string name, std::string summary, ParamSchema params, DatasetFactory make) {
   add(PluginKind::dataset, std::move(name), std::move(summary), std::move(params), std::move(make));
+}
+void Registry::add_dataset(std::string name, std::string summary, ParamSchema params, DatasetFactory make,
+                           DatasetShapeProbe shape) {
+  const std::string key = name;
+  add(PluginKind::dataset, std::move(name), std::move(summary), std::move(params), std::move(make));
+  entries_.at({PluginKind::dataset, key}).shape = std::move(shape);
 }
 void Registry::add_model(std::string name, std::string summary, ParamSchema params, ModelFactory make) {
   add(PluginKind::model, std::move(name), std::move(summary), std::move(params), std::move(make));
@@ -103,6 +110,10 @@ const F& Registry::factory(PluginKind kind, const std::string& name) const {
 
 const DatasetFactory& Registry::dataset(const std::string& name) const {
   return factory<DatasetFactory>(PluginKind::dataset, name);
+}
+const DatasetShapeProbe* Registry::dataset_shape(const std::string& name) const {
+  const Entry& found = entry(PluginKind::dataset, name);
+  return found.shape ? &found.shape : nullptr;
 }
 const ModelFactory& Registry::model(const std::string& name) const {
   return factory<ModelFactory>(PluginKind::model, name);

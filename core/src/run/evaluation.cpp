@@ -1,5 +1,7 @@
 #include "armor/run/evaluation.h"
 
+#include <algorithm>
+
 #include <fmt/core.h>
 #include <torch/torch.h>
 
@@ -172,6 +174,12 @@ MoeLayer find_layer(Classifier& model, const std::string& name) {
                                 name, names.empty() ? "none" : names));
 }
 
+// Whether the fixed-expert passes run the attack recorded as `metric`.
+bool in_fixed_expert_passes(const EvaluationOptions& options, const std::string& metric) {
+  const std::vector<std::string> names = attack_name_list(options.fixed_expert_attacks);
+  return names.empty() || std::find(names.begin(), names.end(), metric) != names.end();
+}
+
 // Resets a layer's fixed expert when it goes, also when an attack throws.
 struct UnfixExpert {
   MoeLayer layer;
@@ -192,6 +200,7 @@ void fixed_expert_passes(Classifier& model, const LabelledImages& test, const Ev
     result.routing.push_back({name, e, "fixed_clean_acc", clean.accuracy});
     result.routing.push_back({name, e, "fixed_clean_loss", clean.loss});
     for (const EvalAttack& attack : attacks) {
+      if (!in_fixed_expert_passes(options, attack.name)) continue;
       const Pass attacked = attacked_pass(model, test, attack_batch_size(attack, options), device, attack,
                                           fmt::format("eval {} expert {} {}", name, e, attack.name), nullptr, false);
       result.routing.push_back({name, e, "fixed_" + attack.name + "_acc", attacked.accuracy});
@@ -260,6 +269,19 @@ std::vector<ImageOutcome> combine_outcomes(const std::vector<ImageOutcome>& earl
   return combined;
 }
 
+std::vector<std::string> attack_name_list(const std::string& list) {
+  std::vector<std::string> names;
+  std::size_t start = 0;
+  while (start <= list.size()) {
+    const std::size_t comma = std::min(list.find(',', start), list.size());
+    const std::string item = list.substr(start, comma - start);
+    const std::size_t first = item.find_first_not_of(" \t");
+    if (first != std::string::npos) names.push_back(item.substr(first, item.find_last_not_of(" \t") - first + 1));
+    start = comma + 1;
+  }
+  return names;
+}
+
 double worst_case_accuracy(const std::vector<ImageOutcome>& outcomes) {
   if (outcomes.empty()) return 0.0;
   const auto robust = std::count_if(outcomes.begin(), outcomes.end(), [](const ImageOutcome& o) { return o.robust; });
@@ -303,6 +325,7 @@ EvaluationResult evaluate(Classifier& model, const LabelledImages& test, const E
     result.routing.push_back({name, -1, "fixed_clean_acc", clean.accuracy});
     result.routing.push_back({name, -1, "fixed_clean_loss", clean.loss});
     for (const auto& [attack_name, pass] : attacked) {
+      if (!in_fixed_expert_passes(options, attack_name)) continue;
       result.routing.push_back({name, -1, "fixed_" + attack_name + "_acc", pass.accuracy});
       result.routing.push_back({name, -1, "fixed_" + attack_name + "_loss", pass.loss});
     }

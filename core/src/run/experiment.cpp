@@ -1,5 +1,6 @@
 #include "armor/run/experiment.h"
 
+#include <algorithm>
 #include <cmath>
 #include <regex>
 #include <sstream>
@@ -9,6 +10,7 @@
 
 #include "armor/data/augmentation.h"
 #include "armor/error.h"
+#include "armor/run/evaluation.h"
 #include "armor/run/run_executor.h"
 #include "armor/util/suggest.h"
 
@@ -21,6 +23,15 @@ struct SectionSpec {
   std::string default_plugin;      // "" = `name` is required
   ParamSchema host_params;         // keys the host owns in this section
 };
+
+// [data] validation is a fraction below 1 or a whole number of images: 1.5 is neither. (Whether a
+// count leaves training data depends on the dataset's size: checked when the run is planned.)
+void check_validation_value(const Params& data) {
+  const double value = data.real("validation");
+  if (value >= 1 && value != std::floor(value)) {
+    data.fail("validation", "must be a fraction below 1 or a whole number of images");
+  }
+}
 
 const std::vector<SectionSpec>& section_specs() {
   static const std::vector<SectionSpec> specs = [] {
@@ -38,11 +49,14 @@ const std::vector<SectionSpec>& section_specs() {
                      .integer("test_limit", 0, "Use the first N test images (0 = all)", 0)
                      .real("validation", 0, "Validation split carved from training data: a fraction < 1 or a count (0 = none)", 0)
                      .integer("validation_seed", 0, "Seed of the validation split's draw (same images for every run)", 0)
-                     .extend(augmentation_params())});
+                     .extend(augmentation_params())
+                     .check(check_validation_value)});
     s.push_back({"model", PluginKind::model, "", ParamSchema()});
     s.push_back({"gate", PluginKind::gate, "topk", ParamSchema()});
+    // Off unless an experiment asks: paper 1 trains without one, paper 2's weights (0.01, 0.5 on
+    // CIFAR-100) live in its experiments' TOML.
     s.push_back({"balancing", PluginKind::balancing, "switch",
-                 ParamSchema().real("weight", 0.01, "Weight of the balancing loss (0 = off)", 0)});
+                 ParamSchema().real("weight", 0.0, "Weight of the balancing loss (0 = off)", 0)});
     s.push_back({"attack", PluginKind::attack, "pgd", ParamSchema()});
     s.push_back({"trainer", PluginKind::trainer, "", ParamSchema()});
     s.push_back({"eval", std::nullopt, "",
@@ -60,6 +74,9 @@ const std::vector<SectionSpec>& section_specs() {
                      .string("fixed_expert_layer", "",
                              "MoE: at this MoE layer (e.g. \"layer3.0\"), attack the model with each expert forced "
                              "in turn; results in expert_metrics (\"\" = off)")
+                     .string("fixed_expert_attacks", "",
+                             "MoE: the [eval.attacks.<metric>] tables the fixed_expert_layer passes run, "
+                             "comma-separated (\"\" = every one)")
                      .boolean("dual_members", false,
                               "Dual model: also evaluate F_S and F_R alone (fs_clean_acc, fs_<metric>_acc, fr_...)")});
     return s;
@@ -402,6 +419,19 @@ Experiment resolve_experiment(const Config& config, const Registry& registry, co
     }
   }
   experiment.resolved["eval"].as_table()->insert_or_assign("attacks", std::move(resolved_attacks));
+  // eval.fixed_expert_attacks names [eval.attacks.<metric>] tables.
+  {
+    const Params& eval_section = experiment.section("eval");
+    std::vector<std::string> metrics;
+    for (const Params& attack : experiment.eval_attacks) metrics.push_back(eval_attack_metric(attack));
+    for (const std::string& name : attack_name_list(eval_section.string("fixed_expert_attacks"))) {
+      if (std::find(metrics.begin(), metrics.end(), name) != metrics.end()) continue;
+      std::string tables;
+      for (const std::string& metric : metrics) tables += (tables.empty() ? "" : ", ") + metric;
+      eval_section.fail("fixed_expert_attacks", "names no [eval.attacks.<metric>] table: '" + name + "' is not one (the tables: " +
+                                                    (tables.empty() ? "none" : tables) + ")" + did_you_mean(name, metrics));
+    }
+  }
   // threads = 0 means every core; the resolved config records the number actually used.
   if (experiment.sections.at("run").integer("threads") == 0) {
     const auto cores = options.default_threads > 0

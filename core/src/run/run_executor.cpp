@@ -56,6 +56,12 @@ class StoreMetricSink : public MetricSink {
     return go_on;
   }
 
+  // Recorded before the file replaces the last checkpoint: a resume then finds in runs.db the sha256
+  // of whichever checkpoint is on disk (or of the .tmp a kill left unrenamed).
+  void checkpoint_written(const std::string& written, const std::string& path) override {
+    store_.record_artifact(run_id_, "training_state", path, sha256_file_hex(written));
+  }
+
  private:
   RunStore& store_;
   std::int64_t run_id_;
@@ -188,6 +194,7 @@ EvaluationOptions evaluation_options(const Experiment& experiment) {
   options.route_attacks = eval.boolean("route_attacks");
   options.route_change = eval.boolean("route_change");
   options.fixed_expert_layer = eval.string("fixed_expert_layer");
+  options.fixed_expert_attacks = eval.string("fixed_expert_attacks");
   options.dual_members = eval.boolean("dual_members");
   return options;
 }
@@ -250,6 +257,12 @@ void record_expert_rows(RunStore& store, std::int64_t run_id, const EvaluationRe
     expert_values[{statistic.layer, static_cast<int>(statistic.expert)}].emplace_back(statistic.key, statistic.value);
   }
   for (const auto& [where, values] : expert_values) store.record_expert_metrics(run_id, where.first, where.second, values);
+}
+
+// "run 3 of /data/runs.db": who a checkpoint belongs to, in messages of other runs.
+std::string run_owner(const RunStore& store, std::int64_t run_id) {
+  const std::string& db = store.path();
+  return fmt::format("run {} of {}", run_id, db == ":memory:" ? db : std::filesystem::absolute(db).string());
 }
 
 std::vector<ImageResult> to_image_results(const std::vector<ImageOutcome>& outcomes) {
@@ -331,12 +344,13 @@ void execute_run(const Experiment& experiment, const Registry& registry, RunStor
   context.validation_batch_size = experiment.section("eval").integer("batch_size");
   if (!environment.output_dir.empty()) {
     // A checkpoint left by an earlier attempt of this run (killed, interrupted) is where it goes on.
-    context.checkpoint = {environment.output_dir + "/checkpoint.pt", run.integer("checkpoint_every"), /*resume=*/true};
+    // Only its own: the checkpoint carries the run's uid and the hash of the config as resolved now
+    // (an armor whose plugins resolve the recorded config differently refuses to continue it), and
+    // the launcher checked (check_resumable_checkpoint) that it is the file runs.db recorded.
+    context.checkpoint = {environment.output_dir + "/checkpoint.pt", run.integer("checkpoint_every"), /*resume=*/true,
+                          store.run(run_id).uid, experiment.hash(), run_owner(store, run_id)};
   }
   trainer->fit(context);
-  if (!context.checkpoint.path.empty() && std::filesystem::exists(context.checkpoint.path)) {
-    store.record_artifact(run_id, "training_state", context.checkpoint.path, sha256_file_hex(context.checkpoint.path));
-  }
 
   EvaluationResult result = evaluate(*model, test, eval_options, device, eval_attacks);
   add_certified_radius(experiment.section("eval"), *model, test, device, result);

@@ -186,6 +186,66 @@ CREATE TABLE image_results (
   PRIMARY KEY (run_id, image)
 ) WITHOUT ROWID;
 )sql",
+    // 3 -> 4: identities. Every sweep and run gets a uid (128 random bits, hex) that no other
+    // database shares: it names their output folders and is written into every checkpoint, so a run
+    // never takes another's folder or state. Ids become AUTOINCREMENT so that `armor db rm` never
+    // frees an id for reuse (a new run must not meet a deleted run's folder or records). Both tables
+    // are rebuilt; the wide views that read runs are dropped first and recreated after the step.
+    R"sql(
+DROP VIEW IF EXISTS results;
+DROP VIEW IF EXISTS curves;
+DROP VIEW IF EXISTS experts;
+
+CREATE TABLE sweeps_v4 (
+  id          INTEGER PRIMARY KEY AUTOINCREMENT,
+  uid         TEXT NOT NULL UNIQUE DEFAULT (lower(hex(randomblob(16)))),
+  name        TEXT NOT NULL,
+  experiment  TEXT NOT NULL,
+  spec        TEXT NOT NULL,
+  status      TEXT NOT NULL DEFAULT 'running'
+              CHECK (status IN ('pending', 'running', 'finished', 'failed')),
+  created_at  TEXT NOT NULL DEFAULT ()sql" ARMOR_SQL_NOW R"sql(),
+  finished_at TEXT
+);
+INSERT INTO sweeps_v4 (id, name, experiment, spec, status, created_at, finished_at)
+  SELECT id, name, experiment, spec, status, created_at, finished_at FROM sweeps;
+DROP TABLE sweeps;
+ALTER TABLE sweeps_v4 RENAME TO sweeps;
+
+CREATE TABLE runs_v4 (
+  id           INTEGER PRIMARY KEY AUTOINCREMENT,
+  uid          TEXT NOT NULL UNIQUE DEFAULT (lower(hex(randomblob(16)))),
+  sweep_id     INTEGER REFERENCES sweeps(id),
+  idx          INTEGER NOT NULL DEFAULT 0,
+  status       TEXT NOT NULL DEFAULT 'pending'
+               CHECK (status IN ('pending', 'running', 'finished', 'failed', 'diverged', 'interrupted')),
+  experiment   TEXT NOT NULL,
+  config       TEXT NOT NULL,
+  overrides    TEXT NOT NULL DEFAULT '[]',  -- JSON array of strings
+  config_hash  TEXT NOT NULL,
+  seed         INTEGER NOT NULL,
+  revision     TEXT NOT NULL,
+  host         TEXT NOT NULL,
+  created_at   TEXT NOT NULL DEFAULT ()sql" ARMOR_SQL_NOW R"sql(),
+  started_at   TEXT,
+  finished_at  TEXT,
+  error        TEXT,
+  output_dir   TEXT,
+  worker       TEXT,                        -- host:pid of the worker that claimed it
+  pid          INTEGER NOT NULL DEFAULT 0,  -- process executing it
+  attempt      INTEGER NOT NULL DEFAULT 0,  -- times claimed
+  heartbeat_at TEXT
+);
+INSERT INTO runs_v4 (id, sweep_id, idx, status, experiment, config, overrides, config_hash, seed, revision, host,
+                     created_at, started_at, finished_at, error, output_dir, worker, pid, attempt, heartbeat_at)
+  SELECT id, sweep_id, idx, status, experiment, config, overrides, config_hash, seed, revision, host,
+         created_at, started_at, finished_at, error, output_dir, worker, pid, attempt, heartbeat_at FROM runs;
+DROP TABLE runs;
+ALTER TABLE runs_v4 RENAME TO runs;
+CREATE INDEX runs_sweep_status_idx ON runs(sweep_id, status, idx);
+CREATE INDEX runs_status ON runs(status);
+CREATE INDEX runs_config_hash ON runs(config_hash, status);
+)sql",
 };
 
 // ---- the wide views ------------------------------------------------------------------------------
@@ -204,7 +264,7 @@ const std::vector<ViewSpec>& wide_views() {
   static const std::vector<ViewSpec> views{
       {"results",
        "SELECT r.id AS run_id, r.sweep_id, r.idx, r.status, r.experiment, r.overrides, r.config_hash, r.seed, "
-       "r.revision, r.host, r.created_at, r.started_at, r.finished_at, r.error, r.output_dir",
+       "r.revision, r.host, r.created_at, r.started_at, r.finished_at, r.error, r.output_dir, r.uid AS run_uid",
        {{"params", ", (SELECT value FROM params WHERE run_id = r.id AND key = %Q) AS \"%w\""},
         {"metrics", ", (SELECT value FROM metrics WHERE run_id = r.id AND key = %Q) AS \"%w\""}},
        " FROM runs r"},
@@ -556,32 +616,33 @@ class JsonArrayReader {
 // ---- reading records ---------------------------------------------------------------------------
 
 constexpr const char* kRunColumns =
-    "id, sweep_id, idx, status, experiment, config, overrides, config_hash, seed, revision, host, "
+    "id, uid, sweep_id, idx, status, experiment, config, overrides, config_hash, seed, revision, host, "
     "created_at, started_at, finished_at, error, output_dir, worker, pid, attempt, heartbeat_at";
 
 // One row selected with kRunColumns, in that order.
 RunRecord read_run(const SQLite::Statement& row) {
   RunRecord run;
   run.id = row.getColumn(0).getInt64();
-  if (!row.getColumn(1).isNull()) run.sweep_id = row.getColumn(1).getInt64();
-  run.index = row.getColumn(2).getInt();
-  run.status = run_status_from_string(row.getColumn(3).getString());
-  run.experiment = row.getColumn(4).getString();
-  run.config = row.getColumn(5).getString();
-  run.overrides = JsonArrayReader(row.getColumn(6).getString()).read();
-  run.config_hash = row.getColumn(7).getString();
-  run.seed = row.getColumn(8).getInt64();
-  run.revision = row.getColumn(9).getString();
-  run.host = row.getColumn(10).getString();
-  run.created_at = text_or_empty(row.getColumn(11));
-  run.started_at = text_or_empty(row.getColumn(12));
-  run.finished_at = text_or_empty(row.getColumn(13));
-  run.error = text_or_empty(row.getColumn(14));
-  run.output_dir = text_or_empty(row.getColumn(15));
-  run.worker = text_or_empty(row.getColumn(16));
-  run.pid = row.getColumn(17).getInt64();
-  run.attempt = row.getColumn(18).getInt();
-  run.heartbeat_at = text_or_empty(row.getColumn(19));
+  run.uid = row.getColumn(1).getString();
+  if (!row.getColumn(2).isNull()) run.sweep_id = row.getColumn(2).getInt64();
+  run.index = row.getColumn(3).getInt();
+  run.status = run_status_from_string(row.getColumn(4).getString());
+  run.experiment = row.getColumn(5).getString();
+  run.config = row.getColumn(6).getString();
+  run.overrides = JsonArrayReader(row.getColumn(7).getString()).read();
+  run.config_hash = row.getColumn(8).getString();
+  run.seed = row.getColumn(9).getInt64();
+  run.revision = row.getColumn(10).getString();
+  run.host = row.getColumn(11).getString();
+  run.created_at = text_or_empty(row.getColumn(12));
+  run.started_at = text_or_empty(row.getColumn(13));
+  run.finished_at = text_or_empty(row.getColumn(14));
+  run.error = text_or_empty(row.getColumn(15));
+  run.output_dir = text_or_empty(row.getColumn(16));
+  run.worker = text_or_empty(row.getColumn(17));
+  run.pid = row.getColumn(18).getInt64();
+  run.attempt = row.getColumn(19).getInt();
+  run.heartbeat_at = text_or_empty(row.getColumn(20));
   return run;
 }
 
@@ -887,17 +948,18 @@ void RunStore::heartbeat(std::int64_t run_id) {
   });
 }
 
-std::vector<std::int64_t> RunStore::reap_dead_runs(std::int64_t sweep_id, const std::string& this_host,
-                                                   double stale_after_seconds) {
-  return guarded("reap dead runs of sweep " + std::to_string(sweep_id) + " in " + path_, [&] {
-    auto transaction = write_transaction(*db_);
+std::vector<std::pair<std::int64_t, std::string>> RunStore::dead_runs(std::optional<std::int64_t> sweep_id,
+                                                                      const std::string& this_host,
+                                                                      double stale_after_seconds) const {
+  return guarded("find dead runs in " + path_, [&] {
     // The process to look for: the run's own once it started, else the worker that claimed it.
     // Its host: the worker's ("host:pid"), else the host that recorded the run.
     Sql select(*db_,
                "SELECT id, coalesce(worker, ''), host, pid, "
                "(julianday('now') - julianday(coalesce(heartbeat_at, started_at, created_at))) * 86400.0 "
-               "FROM runs WHERE sweep_id = ? AND status = 'running' AND coalesce(worker, '') NOT LIKE 'slurm:%' ORDER BY id");
-    select.stmt.bind(1, sweep_id);
+               "FROM runs WHERE (?1 IS NULL OR sweep_id = ?1) AND status = 'running' "
+               "AND coalesce(worker, '') NOT LIKE 'slurm:%' ORDER BY id");
+    bind_optional(select.stmt, 1, sweep_id);
     std::vector<std::pair<std::int64_t, std::string>> dead;  // id, why
     while (select.step()) {
       const std::string worker = select.stmt.getColumn(1).getString();
@@ -918,6 +980,15 @@ std::vector<std::int64_t> RunStore::reap_dead_runs(std::int64_t sweep_id, const 
                           fmt::format("interrupted: no heartbeat for {:.0f} s (limit {} s)", silent_for, stale_after_seconds));
       }
     }
+    return dead;
+  });
+}
+
+std::vector<std::int64_t> RunStore::reap_dead_runs(std::int64_t sweep_id, const std::string& this_host,
+                                                   double stale_after_seconds) {
+  return guarded("reap dead runs of sweep " + std::to_string(sweep_id) + " in " + path_, [&] {
+    auto transaction = write_transaction(*db_);
+    const auto dead = dead_runs(sweep_id, this_host, stale_after_seconds);
     Sql update(*db_,
                "UPDATE runs SET status = 'interrupted', finished_at = " ARMOR_SQL_NOW
                ", error = ? WHERE id = ? AND status = 'running'");
@@ -1163,7 +1234,7 @@ namespace {
 
 // The sweep columns copied between runs.db and a shard (runs use kRunColumns), named so that column
 // order never matters.
-constexpr const char* kSweepColumns = "id, name, experiment, spec, status, created_at, finished_at";
+constexpr const char* kSweepColumns = "id, uid, name, experiment, spec, status, created_at, finished_at";
 
 struct ShardTable {
   const char* name;
@@ -1235,6 +1306,11 @@ void RunStore::export_run_shard(std::int64_t run_id, const std::string& shard_pa
                  run_id);
     exec_for_run(*db_,
                  "INSERT INTO shard.epoch_metrics SELECT run_id, epoch, key, value FROM main.epoch_metrics "
+                 "WHERE run_id = ?",
+                 run_id);
+    // Artifacts too: a resumed task checks its checkpoint against the sha256 recorded last.
+    exec_for_run(*db_,
+                 "INSERT INTO shard.artifacts SELECT run_id, kind, path, sha256, recorded_at FROM main.artifacts "
                  "WHERE run_id = ?",
                  run_id);
     exec_script(*db_, "INSERT INTO shard.view_columns SELECT source, key FROM main.view_columns");
@@ -1318,19 +1394,19 @@ std::vector<SweepRecord> RunStore::sweeps() const { return read_sweeps(std::null
 std::vector<SweepRecord> RunStore::read_sweeps(std::optional<std::int64_t> sweep_id) const {
   return guarded("read sweeps of " + path_, [&] {
     Sql select(*db_,
-               "SELECT id, name, experiment, spec, status, created_at, finished_at FROM sweeps "
-               "WHERE ?1 IS NULL OR id = ?1 ORDER BY id");
+               fmt::format("SELECT {} FROM sweeps WHERE ?1 IS NULL OR id = ?1 ORDER BY id", kSweepColumns));
     bind_optional(select.stmt, 1, sweep_id);
     std::vector<SweepRecord> found;
     while (select.step()) {
       SweepRecord sweep;
       sweep.id = select.stmt.getColumn(0).getInt64();
-      sweep.name = select.stmt.getColumn(1).getString();
-      sweep.experiment = select.stmt.getColumn(2).getString();
-      sweep.spec = select.stmt.getColumn(3).getString();
-      sweep.status = select.stmt.getColumn(4).getString();
-      sweep.created_at = text_or_empty(select.stmt.getColumn(5));
-      sweep.finished_at = text_or_empty(select.stmt.getColumn(6));
+      sweep.uid = select.stmt.getColumn(1).getString();
+      sweep.name = select.stmt.getColumn(2).getString();
+      sweep.experiment = select.stmt.getColumn(3).getString();
+      sweep.spec = select.stmt.getColumn(4).getString();
+      sweep.status = select.stmt.getColumn(5).getString();
+      sweep.created_at = text_or_empty(select.stmt.getColumn(6));
+      sweep.finished_at = text_or_empty(select.stmt.getColumn(7));
       found.push_back(std::move(sweep));
     }
     return found;

@@ -14,6 +14,7 @@
 #include "armor/error.h"
 #include "armor/nn/classifier.h"
 #include "armor/train/balancing_term.h"
+#include "armor/train/checkpoint_identity.h"
 #include "armor/train/lr_schedule.h"
 #include "armor/train/state_dict.h"
 #include "armor/train/metric_sink.h"
@@ -190,7 +191,7 @@ void EpochTrainer::train_epoch(TrainContext& ctx, BatchLoader& loader, std::int6
       // resumed run would drift from an uninterrupted one. (PyTorch's zero_grad default since 2.0.)
       ctx.model.zero_grad(/*set_to_none=*/true);
       const StepLoss step = step_loss(ctx, batch->x, batch->y);
-      const torch::Tensor aux_loss = ctx.balancing.compute(ctx.model);
+      const torch::Tensor aux_loss = ctx.balancing.compute(balancing_target(ctx, replay_));
       const torch::Tensor loss = step.loss + aux_loss;
       const double loss_value = loss.item<double>();
       if (!std::isfinite(loss_value)) {
@@ -237,15 +238,41 @@ void EpochTrainer::save_checkpoint(const TrainContext& ctx, std::int64_t epochs_
   archive.write("step", torch::tensor(step_, torch::kInt64));
   archive.write("cpu_rng", generator_state(at::detail::getDefaultCPUGenerator()));
   if (ctx.device.is_cuda()) archive.write("cuda_rng", generator_state(at::globalContext().defaultGenerator(ctx.device)));
+  if (!ctx.checkpoint.run_uid.empty()) {
+    write_checkpoint_identity(archive, {ctx.checkpoint.run_uid, ctx.checkpoint.config_hash, ctx.checkpoint.owner});
+  }
   const std::filesystem::path path(ctx.checkpoint.path);
   if (path.has_parent_path()) std::filesystem::create_directories(path.parent_path());
   const std::string temporary = ctx.checkpoint.path + ".tmp";
   archive.save_to(temporary);
+  ctx.metrics.checkpoint_written(temporary, ctx.checkpoint.path);
   std::filesystem::rename(temporary, path);
+}
+
+// A run continues only from its own state: the checkpoint must carry the run's uid and config hash.
+void EpochTrainer::check_checkpoint_identity(const TrainContext& ctx) const {
+  const CheckpointPlan& plan = ctx.checkpoint;
+  if (plan.run_uid.empty()) return;
+  const std::optional<CheckpointIdentity> identity = read_checkpoint_identity(plan.path);
+  const std::string this_run = fmt::format("{} (uid {})", plan.owner.empty() ? "this run" : plan.owner, plan.run_uid);
+  if (!identity) {
+    throw IdentityError(fmt::format("checkpoint {} carries no run identity (an armor before identities wrote it, or "
+                                    "something else did): {} does not resume from it; move it away to start over",
+                                    plan.path, this_run));
+  }
+  if (identity->run_uid != plan.run_uid) {
+    throw IdentityError(fmt::format("checkpoint {} belongs to {} (uid {}), not to {}: refused", plan.path,
+                                    identity->owner.empty() ? "another run" : identity->owner, identity->run_uid, this_run));
+  }
+  if (identity->config_hash != plan.config_hash) {
+    throw IdentityError(fmt::format("checkpoint {} of {} was trained under config {}, the run's config is {}: refused",
+                                    plan.path, this_run, identity->config_hash, plan.config_hash));
+  }
 }
 
 std::int64_t EpochTrainer::load_checkpoint(TrainContext& ctx) {
   const std::string& path = ctx.checkpoint.path;
+  check_checkpoint_identity(ctx);
   torch::serialize::InputArchive archive;
   torch::Tensor epochs_done, step, rng, cuda_rng;
   try {

@@ -4,16 +4,23 @@
 #include <torch/torch.h>
 
 #include "armor/attack/apgd.h"
+#include "armor/config/params.h"
 #include "armor/plugin/plugin_info.h"
 #include "armor/plugin/registry.h"
 
 namespace {
 
+// Pixels lie in [0,1]: an L-infinity ball wider than 1 is the whole image box, surely a typo. (An
+// L2 radius is checked against the image box's diameter when the run is planned.)
+void check_linf_eps(const armor::Params& params) {
+  if (params.string("norm") == "Linf" && params.real("eps") > 1) params.fail("eps", "must be <= 1 for norm = \"Linf\" (pixels lie in [0,1])");
+}
+
 void register_apgd(armor::Registry& registry) {
   registry.add_attack(
       "apgd", "Auto-PGD: APGD-CE, APGD-DLR, targeted APGD-T (Croce & Hein 2020)",
       armor::ParamSchema()
-          .real("eps", 8.0 / 255.0, "Radius in [0,1] pixel units (accepts 8/255)", 0)
+          .real("eps", 8.0 / 255.0, "Radius in [0,1] pixel units (accepts 8/255; Linf: at most 1)", 0)
           .string("norm", "Linf", "Threat model", {"Linf", "L2"})
           .integer("steps", 100, "Iterations per restart (and per target)", 1)
           .integer("restarts", 1, "Restarts, each on the images still correctly classified", 1)
@@ -21,7 +28,8 @@ void register_apgd(armor::Registry& registry) {
           .boolean("targeted", false, "APGD-T: targeted DLR loss towards each of the top target_classes classes")
           .integer("target_classes", 9, "APGD-T: targets = the 2nd..(n+1)th highest clean logits", 1)
           .real("rho", 0.75, "Halve the step if the loss rose in at most this share of the steps", 0, 1)
-          .integer("seed", 0, "Seed of the attack's own generator, re-seeded for every batch", 0),
+          .integer("seed", 0, "Seed of the attack's own generator, re-seeded for every batch", 0)
+          .check(check_linf_eps),
       [](const armor::Params& params) {
         return std::make_shared<armor::Apgd>(armor::ApgdOptions()
                                                  .eps(params.real("eps"))

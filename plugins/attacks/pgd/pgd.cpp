@@ -1,6 +1,6 @@
 // attack/pgd: projected gradient descent (Madry et al. 2018) in L-infinity or L2, on the
 // cross-entropy or the DLR loss. x [N,C,H,W] in [0,1], y [N] -> x_adv with |x_adv - x|_p <= eps, in
-// [0,1]. Optional uniform random start in the eps-ball; steps of step_size along sign(grad) (Linf)
+// [0,1]. Optional uniform random start in the eps-ball (L2: radius eps * U^(1/d)); steps of step_size along sign(grad) (Linf)
 // or grad/|grad|_2 (L2); projection after each step. With restarts, each image keeps its worst
 // point: the first restart that misclassifies it, else the highest-loss final point.
 // Only the input's gradient is computed (parameters frozen); the model's mode is untouched.
@@ -71,12 +71,16 @@ class Pgd : public armor::Attack {
   }
 
  private:
-  // Uniform in the L-infinity ball; in the L2 ball a uniform direction at a uniform radius.
+  // Uniform in the ball, then clipped to [0,1]. L-infinity: uniform per pixel. L2: a uniform
+  // direction (normalised Gaussian) at radius eps * U^(1/d), U uniform in [0,1] and d the number of
+  // values in one image: the radius of a uniform point of the d-dimensional ball (P(r <= t) = (t/eps)^d),
+  // so in high dimensions nearly all starts lie close to the sphere.
   torch::Tensor random_point(const torch::Tensor& x) const {
     torch::NoGradGuard no_grad;
     if (norm_ == armor::Norm::linf) return (x + torch::empty_like(x).uniform_(-eps_, eps_)).clamp(0.0, 1.0);
     const torch::Tensor direction = armor::normalize_per_image(armor::Norm::l2, torch::randn_like(x));
-    const torch::Tensor radius = eps_ * torch::rand({x.size(0)}, x.options());
+    const auto dims = static_cast<double>(std::max<std::int64_t>(1, x.size(0) > 0 ? x.numel() / x.size(0) : 1));
+    const torch::Tensor radius = eps_ * torch::rand({x.size(0)}, x.options()).pow(1.0 / dims);
     return (x + direction * radius.view({-1, 1, 1, 1})).clamp(0.0, 1.0);
   }
 
@@ -89,16 +93,23 @@ class Pgd : public armor::Attack {
   armor::AttackLoss loss_;
 };
 
+// Pixels lie in [0,1]: an L-infinity ball wider than 1 is the whole image box, surely a typo (2
+// for 2/255). (An L2 radius is checked against the image box's diameter when the run is planned.)
+void check_linf_eps(const armor::Params& params) {
+  if (params.string("norm") == "Linf" && params.real("eps") > 1) params.fail("eps", "must be <= 1 for norm = \"Linf\" (pixels lie in [0,1])");
+}
+
 void register_pgd(armor::Registry& registry) {
   registry.add_attack("pgd", "Projected gradient descent, L-infinity or L2, CE or DLR loss, restarts (Madry et al.)",
                       armor::ParamSchema()
-                          .real("eps", 8.0 / 255.0, "Radius in [0,1] pixel units (accepts 8/255)", 0)
+                          .real("eps", 8.0 / 255.0, "Radius in [0,1] pixel units (accepts 8/255; Linf: at most 1)", 0)
                           .real("step_size", 2.0 / 255.0, "Step size per iteration", 0)
-                          .integer("steps", 10, "Iterations", 0)
+                          .integer("steps", 10, "Iterations", 1)
                           .boolean("random_start", true, "Start from a uniform random point in the eps-ball")
                           .string("norm", "Linf", "Threat model", {"Linf", "L2"})
                           .string("loss", "ce", "Loss to maximise: cross-entropy or DLR", {"ce", "dlr"})
-                          .integer("restarts", 1, "Random restarts; each image keeps its worst point", 1),
+                          .integer("restarts", 1, "Random restarts; each image keeps its worst point", 1)
+                          .check(check_linf_eps),
                       [](const armor::Params& params) { return std::make_shared<Pgd>(params); });
 }
 

@@ -6,10 +6,18 @@
 //   column_entropy  -H(p̄)
 //   variance        switch - (1/E) * sum_i std_n(p_n,i) + 1   (std with Bessel's correction)
 //   importance      CV²(importance) + load_weight * CV²(load) (Shazeer et al. 2017): importance_e =
-//                   sum_n p_n,e; load_e = sum_n P(e stays in the top k under a fresh noise sample)
+//                   sum_n G_n,e with G the sparse gate values, the combine weights (zero off the
+//                   chosen k: noisy_topk's softmax over the k chosen logits; topk's renormalised
+//                   probabilities, or for k = 1 weight 1 with the straight-through gradient of the
+//                   chosen probability); load_e = sum_n P(e stays in the top k under a fresh noise sample)
 //                   from a noisy gate's clean_logits and noise_std, else the count of images routed
 //                   to e (no gradient). CV²(v) = var(v) / (mean(v)² + 1e-10), var with Bessel's correction.
 //   z_loss          mean_n (logsumexp_e logits_n,e)²  (ST-MoE router z-loss)
+//   expert_variance ReLU(1 - sqrt(Var_e(m_e) + 1e-4)), m_e = mean output of expert e over the images
+//                   routed to it (0 for an expert without images; MoeLayer's expert_means), Var with
+//                   Bessel's correction: paper 2's variance_alpha term (its weight is variance_alpha;
+//                   the released code means to add it but crashes when it is on). It rewards experts
+//                   whose outputs differ; the gradient reaches the experts, not the router. 0 for E < 2.
 
 #include <torch/torch.h>
 
@@ -73,12 +81,13 @@ void register_losses(armor::Registry& registry) {
                            return switch_loss(r.probs) - r.probs.std(0).mean() + 1.0;
                          }));
   registry.add_balancing(
-      "importance", "Shazeer et al.: CV² of importance + load_weight * CV² of load",
+      "importance", "Shazeer et al.: CV² of importance (sum of the sparse gate values) + load_weight * CV² of load",
       armor::ParamSchema().real("load_weight", 1.0, "Weight of the load term relative to the importance term", 0),
       [](const armor::Params& params) {
         const double load_weight = params.real("load_weight");
         return std::make_shared<FunctionLoss>([load_weight](const armor::GateOutput& r) {
-          const torch::Tensor importance = cv_squared(r.probs.sum(0));
+          TORCH_CHECK(r.weights.defined(), "balancing/importance: the routing has no combine weights");
+          const torch::Tensor importance = cv_squared(r.weights.sum(0));
           if (load_weight == 0.0) return importance;
           const std::int64_t experts = r.probs.size(1);
           const std::int64_t k = r.indices.size(1);
@@ -90,6 +99,16 @@ void register_losses(armor::Registry& registry) {
       });
   registry.add_balancing("z_loss", "Router z-loss (ST-MoE): mean (logsumexp logits)²", armor::ParamSchema(),
                          simple([](const armor::GateOutput& r) { return r.logits.logsumexp(1).pow(2).mean(); }));
+  registry.add_balancing(
+      "expert_variance",
+      "Paper 2's variance_alpha term: ReLU(1 - sqrt(Var_e(mean output of expert e) + 1e-4)); off unless added, "
+      "e.g. [balancing.also.expert_variance] weight = variance_alpha",
+      armor::ParamSchema(), simple([](const armor::GateOutput& r) {
+        TORCH_CHECK(r.expert_means.defined(),
+                    "balancing/expert_variance: the routing has no expert means (only a MoeLayer's records have them)");
+        if (r.expert_means.numel() < 2) return torch::zeros({}, r.expert_means.options());
+        return torch::relu(1.0 - torch::sqrt(r.expert_means.var() + 1e-4));
+      }));
 }
 
 }  // namespace

@@ -3,8 +3,14 @@
 // probs = softmax(logits), indices [N,k] = top-k of probs, and weights [N,E]:
 //   mode = "soft" (default): trainable, armor::combine_weights (straight-through 1 for k = 1,
 //                            renormalised probabilities for k > 1)
-//   mode = "hard": the released code's router: argmax, weight exactly 1 with no gradient, so the
-//                  router keeps its random initialisation (needs k = 1)
+//   mode = "hard": the released code's router: argmax, weight exactly 1, and truly fixed: the whole
+//                  GateOutput is computed without autograd, so no loss (task or balancing) sends a
+//                  gradient to the router's parameters (their .grad stays undefined, so no
+//                  optimiser, weight decay included, ever moves them: they keep their random
+//                  initialisation) nor, through the router, to whatever computed its input.
+//                  Attacks lose nothing: an argmax route has no useful gradient. Needs k = 1.
+
+#include <optional>
 
 #include <torch/torch.h>
 
@@ -24,6 +30,8 @@ class LinearRouter : public armor::Gate {
   }
 
   armor::GateOutput forward(const torch::Tensor& x) override {
+    std::optional<torch::NoGradGuard> fixed;
+    if (hard_) fixed.emplace();
     armor::GateOutput out;
     out.logits = router_(x);
     out.probs = torch::softmax(out.logits, 1);
@@ -32,6 +40,8 @@ class LinearRouter : public armor::Gate {
                         : armor::combine_weights(out.probs, out.indices);
     return out;
   }
+
+  bool is_fixed() const override { return hard_; }
 
  private:
   std::int64_t k_;

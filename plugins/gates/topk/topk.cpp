@@ -7,7 +7,10 @@
 //   training, any other loss:           top-k of probs / std(probs) + N(0, noise_std^2) (noise = true;
 //                                       std over the whole [N,E] matrix), with the expert capacity
 //                                       max(1, ceil(k*N/E*capacity_factor)) when capacity_factor > 0
-//                                       (greedy, overflow to the next best expert).
+//                                       (armor::top_k_with_capacity, the released _enforce_capacity: a
+//                                       full expert keeps the images with the highest gate values, the
+//                                       rest overflow to their next best expert; independent of the
+//                                       batch order).
 
 #include <torch/torch.h>
 

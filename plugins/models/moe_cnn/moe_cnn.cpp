@@ -3,6 +3,8 @@
 //   normalize -> stem conv3x3(C->w) BN ReLU -> stage1 BasicBlock(w->w) -> stage2 BasicBlock(w->2w, /2)
 //   -> stage3 BasicBlock(2w->4w, /2) -> global average pool -> Linear(4w -> classes)
 // Stage `moe_stage` becomes a MoeLayer of num_experts such blocks (num_experts = 1: a plain block).
+// Convolutions Kaiming-normal: fan_out outside the MoE layer, `expert_init` (default fan_in, paper
+// 2's released code) in the experts; the stem keeps PyTorch's default initialisation.
 
 #include <torch/torch.h>
 
@@ -41,8 +43,11 @@ class MoeCnn : public armor::Classifier {
         shape.in_channels = channels[stage - 1];
         shape.num_experts = experts;
         shape.k = k;
+        const auto expert_options = BasicBlockOptions(block_options).init_mode(
+            params.string("expert_init") == "fan_in" ? torch::nn::init::FanModeType(torch::kFanIn)
+                                                     : torch::nn::init::FanModeType(torch::kFanOut));
         moe_ = armor::MoeLayer(armor::MoeLayerOptions(experts, k), context.make_gate(shape),
-                               [&](std::int64_t) { return nn::AnyModule(BasicBlock(block_options)); });
+                               [&](std::int64_t) { return nn::AnyModule(BasicBlock(expert_options)); });
         block = nn::AnyModule(moe_);
       } else {
         block = nn::AnyModule(BasicBlock(block_options));
@@ -81,6 +86,10 @@ void register_moe_cnn(armor::Registry& registry) {
           .integer("num_experts", 4, "Experts in the MoE stage (1 = no MoE)", 1)
           .integer("k", 1, "Experts chosen per image", 1)
           .integer("moe_stage", 3, "Which stage (1-3) is the MoE layer", 1, 3)
+          .string("expert_init", "fan_in",
+                  "Kaiming-normal mode of the experts' convolutions: fan_in (paper 2's released code) or fan_out "
+                  "(torchvision's, as the convolutions outside the MoE layer)",
+                  {"fan_in", "fan_out"})
           .check([](const armor::Params& p) {
             if (p.integer("k") > p.integer("num_experts")) {
               p.fail("k", "must be <= model.num_experts = " + std::to_string(p.integer("num_experts")));

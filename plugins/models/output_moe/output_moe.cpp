@@ -10,13 +10,15 @@
 //   gate linear_router, mode soft: paper 1's Linear router on the flattened image, trained (softmax
 //                                  weights; top-1 with a straight-through weight 1, top-k > 1 the
 //                                  softmax of the chosen logits)
-//   gate linear_router, mode hard: the released code's fixed router (argmax, no gradient)
+//   gate linear_router, mode hard: the released code's fixed router (argmax, no gradient to it or
+//                                  to the conv stem before it, which stays in evaluation mode)
 //   gate topk with router gap_fc:  GAP-FC on the stem's features, paper 2's top-k rules
 // Gate and experts form one armor::MoeLayer, reported by moe_layers() as "moe": balancing losses,
 // fixed-expert evaluation and routing statistics treat it like any MoE layer, and each expert runs
 // once per forward on the images routed to it.
 
 #include <map>
+#include <optional>
 
 #include <torch/torch.h>
 
@@ -38,17 +40,30 @@ namespace nn = torch::nn;
 
 // The router of the ensemble: the configured gate behind the image normalisation and an optional
 // conv stem. forward: x [N,C,H,W] in [0,1] -> the inner gate's GateOutput.
+// Behind a fixed gate (linear_router mode = "hard") the stem is part of the fixed router: it runs
+// without autograd and always in evaluation mode (its BatchNorm keeps its initial statistics), so
+// neither its weights nor its statistics ever change.
 class RouterGate : public armor::Gate {
  public:
   RouterGate(armor::Normalize normalize, nn::Sequential stem, std::shared_ptr<armor::Gate> inner)
       : normalize_(register_module("normalize", std::move(normalize))), inner_(std::move(inner)) {
     if (!stem.is_empty()) stem_ = register_module("stem", std::move(stem));
     register_module("gate", inner_);
+    if (!stem_.is_empty() && inner_->is_fixed()) stem_->eval();
   }
 
   armor::GateOutput forward(const torch::Tensor& x) override {
+    std::optional<torch::NoGradGuard> fixed;
+    if (inner_->is_fixed()) fixed.emplace();
     const torch::Tensor h = normalize_(x);
     return inner_->forward(stem_.is_empty() ? h : stem_->forward(h));
+  }
+
+  bool is_fixed() const override { return inner_->is_fixed(); }
+
+  void train(bool on = true) override {
+    Gate::train(on);
+    if (!stem_.is_empty() && inner_->is_fixed()) stem_->eval();
   }
 
  private:

@@ -11,6 +11,12 @@
 // (each with its own BN and downsample); single_block: only the last block of each matched layer;
 // conv: every convolution matching moe_layers becomes a MoeLayer of E convolutions, BN, ReLU and
 // the shortcut around it staying shared. num_experts = 1 is the plain ResNet.
+// Initialisation, as the released code (torchvision's ResNet, then its MoE injection): every
+// convolution outside the MoE layers Kaiming-normal with mode fan_out (torchvision); every
+// convolution of an expert (all of a block expert's, downsample included) Kaiming-normal with
+// expert_init = fan_in (the default: the released _initialize_weights calls kaiming_normal_ with
+// PyTorch's default mode) or fan_out; BatchNorm weight 1, bias 0; the stem convolution and the
+// head keep PyTorch's default initialisation (the released CIFAR stem replaces torchvision's).
 
 #include <cmath>
 #include <sstream>
@@ -172,13 +178,21 @@ class ResNet : public armor::Classifier {
       moe_layers_.emplace_back(name, moe);
       return nn::AnyModule(moe);
     };
+    const torch::nn::init::FanModeType expert_mode =
+        params.string("expert_init") == "fan_in" ? torch::nn::init::FanModeType(torch::kFanIn)
+                                                 : torch::nn::init::FanModeType(torch::kFanOut);
     const ConvMaker plain_conv = [](const std::string&, const nn::Conv2dOptions& options, std::int64_t) {
-      return nn::AnyModule(kaiming(nn::Conv2d(options)));
+      return nn::AnyModule(kaiming(nn::Conv2d(options), torch::kFanOut));
+    };
+    // The convolutions inside a block expert.
+    const ConvMaker expert_conv = [expert_mode](const std::string&, const nn::Conv2dOptions& options, std::int64_t) {
+      return nn::AnyModule(kaiming(nn::Conv2d(options), expert_mode));
     };
     const ConvMaker moe_conv = [&](const std::string& name, const nn::Conv2dOptions& options, std::int64_t in_size) {
       if (moe_type == "conv") all_names.push_back(name);
       if (experts == 1 || moe_type != "conv" || !matches(name, filter)) return plain_conv(name, options, in_size);
-      return make_moe(name, options.in_channels(), in_size, [options] { return nn::AnyModule(kaiming(nn::Conv2d(options))); });
+      return make_moe(name, options.in_channels(), in_size,
+                      [options, expert_mode] { return nn::AnyModule(kaiming(nn::Conv2d(options), expert_mode)); });
     };
 
     std::int64_t in = width;
@@ -193,8 +207,8 @@ class ResNet : public armor::Classifier {
         const bool moe_block = experts > 1 && matches(name, filter) &&
                                (moe_type == "block" || (moe_type == "single_block" && last));
         if (moe_type != "conv") all_names.push_back(name);
-        auto make_block = [=, &moe_conv, &plain_conv] {
-          return nn::AnyModule(ResidualBlock(name, bottleneck, in, planes, stride, size, moe_block ? plain_conv : moe_conv));
+        auto make_block = [=, &moe_conv, &expert_conv] {
+          return nn::AnyModule(ResidualBlock(name, bottleneck, in, planes, stride, size, moe_block ? expert_conv : moe_conv));
         };
         blocks_of_layer->push_back(std::to_string(b), moe_block ? make_moe(name, in, size, make_block) : make_block());
         in = bottleneck ? planes * 4 : planes;
@@ -220,8 +234,9 @@ class ResNet : public armor::Classifier {
   std::vector<std::pair<std::string, armor::MoeLayer>> moe_layers() override { return moe_layers_; }
 
  private:
-  static nn::Conv2d kaiming(nn::Conv2d conv) {
-    nn::init::kaiming_normal_(conv->weight, 0.0, torch::kFanOut, torch::kReLU);
+  // Kaiming-normal with gain sqrt(2) (PyTorch's kaiming_normal_ defaults, a = 0, and ReLU's alike).
+  static nn::Conv2d kaiming(nn::Conv2d conv, torch::nn::init::FanModeType mode) {
+    nn::init::kaiming_normal_(conv->weight, 0.0, mode, torch::kReLU);
     return conv;
   }
 
@@ -247,6 +262,10 @@ void register_resnet(armor::Registry& registry) {
           .string("moe_layers", "layer4", "Comma-separated names (or prefixes) of the blocks/convs to make MoE, "
                   "e.g. layer4, layer4.1, layer3.1.conv2")
           .boolean("copy_weights", false, "Experts start from one set of weights plus 10% noise instead of fresh ones")
+          .string("expert_init", "fan_in",
+                  "Kaiming-normal mode of the experts' convolutions: fan_in (the released code's kaiming_normal_ "
+                  "default) or fan_out (torchvision's, as every convolution outside the MoE layers)",
+                  {"fan_in", "fan_out"})
           .check([](const armor::Params& p) {
             const std::int64_t depth = p.integer("depth");
             if (depth != 10 && depth != 18 && depth != 34 && depth != 50) p.fail("depth", "must be 10, 18, 34 or 50");

@@ -4,7 +4,8 @@
 //   2. standard step (F_R frozen): CE(F_D(x), y) on clean images, F_R's logits detached
 // Each member has its own optimiser (same settings and schedule), and every gradient is zeroed
 // before each step (the released code does not), so step 1 moves only F_R and step 2 only F_S. F_R
-// runs in eval mode in step 2, so nothing of it changes there, not even BatchNorm statistics.
+// runs in eval mode in step 2, so nothing of it changes there, not even BatchNorm statistics. Each
+// step adds the balancing losses of the member it trains only.
 // alpha is the dual model's; `phases` trains both (default) or one member alone.
 
 #include <torch/torch.h>
@@ -35,6 +36,13 @@ class JtdMoeTrainer : public armor::EpochTrainer {
     return {dual.robust().parameters(), dual.standard().parameters()};
   }
   std::size_t group_of_replay(std::int64_t replay) const override { return robust_phase(replay) ? 0 : 1; }
+  // The balancing term of a step reads the MoE layers of the member that step trains, whose routing
+  // the step computed in its own graph: F_R's in the robust step, F_S's in the standard step (F_R's
+  // routing there comes from a no-grad pass, F_S's in the robust step from the previous batch).
+  armor::Classifier& balancing_target(armor::TrainContext& ctx, std::int64_t replay) override {
+    armor::DualModel& dual = dual_model(ctx);
+    return robust_phase(replay) ? dual.robust() : dual.standard();
+  }
 
   armor::StepLoss step_loss(armor::TrainContext& ctx, const torch::Tensor& x, const torch::Tensor& y) override {
     armor::DualModel& dual = dual_model(ctx);

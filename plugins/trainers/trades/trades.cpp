@@ -1,8 +1,10 @@
 // trainer/trades: TRADES (Zhang et al. 2019). Per step:
 //   x' = x + 0.001 N(0,1), then `steps` times x' <- Proj_{B(x,eps) ∩ [0,1]}(x' + step sign(grad KL(f(x) || f(x'))))
 //   loss = CE(f(x), y) + beta (1/B) sum_i KL(softmax f(x_i) || softmax f(x'_i))
-// eps and the norm (L-infinity only) come from [attack]; step = step_ratio x eps. The inner attack
-// runs in attack_mode (TRADES' code: eval), with parameters frozen; the update in training mode.
+// eps and the norm (L-infinity only) come from [attack] (TRADES' CIFAR-10 setting is eps = 0.031);
+// step = step_size (default 0.007, TRADES' reference code), or step_ratio x eps when step_ratio > 0.
+// The inner attack runs in attack_mode (TRADES' code: eval), with parameters frozen; the update in
+// training mode.
 
 #include <torch/torch.h>
 
@@ -25,6 +27,7 @@ class TradesTrainer : public armor::EpochTrainer {
       : EpochTrainer(params),
         beta_(params.real("beta")),
         steps_(params.integer("steps")),
+        step_size_(params.real("step_size")),
         step_ratio_(params.real("step_ratio")) {}
 
  protected:
@@ -54,17 +57,19 @@ class TradesTrainer : public armor::EpochTrainer {
     const auto kl = [&](const torch::Tensor& logits) {  // per image [N]
       return (clean_probs * (clean_log_probs - torch::log_softmax(logits, 1))).sum(1);
     };
+    const double step = step_ratio_ > 0 ? step_ratio_ * eps : step_size_;
     torch::Tensor adversarial = (x + 0.001 * torch::randn_like(x)).detach();
-    for (std::int64_t step = 0; step < steps_; ++step) {
+    for (std::int64_t i = 0; i < steps_; ++i) {
       const torch::Tensor gradient = armor::input_gradient(model, adversarial, kl).gradient;
       torch::NoGradGuard no_grad;
-      adversarial = armor::project_linf(adversarial + step_ratio_ * eps * gradient.sign(), x, eps);
+      adversarial = armor::project_linf(adversarial + step * gradient.sign(), x, eps);
     }
     return adversarial.detach();
   }
 
   double beta_;
   std::int64_t steps_;
+  double step_size_;
   double step_ratio_;
 };
 
@@ -75,7 +80,8 @@ void register_trades(armor::Registry& registry) {
           .string("attack_mode", "eval", "Model mode while crafting the inner attack (TRADES' code: eval)", {"train", "eval"})
           .real("beta", 6.0, "Weight of the robust KL term", 0)
           .integer("steps", 10, "Steps of the KL inner attack", 1)
-          .real("step_ratio", 0.25, "Inner step size as a fraction of eps", 0),
+          .real("step_size", 0.007, "Inner step size in [0,1] pixel units (TRADES' code: 0.007 at eps 0.031)", 0)
+          .real("step_ratio", 0.0, "Inner step size as a fraction of eps instead of step_size (0 = use step_size)", 0),
       [](const armor::Params& params) { return std::make_shared<TradesTrainer>(params); });
 }
 

@@ -17,6 +17,11 @@ namespace armor {
 
 DatasetSplits read_tinyimagenet(const std::string& root);
 
+// Its classes and split sizes from wnids.txt, the training folders' listings and
+// val_annotations.txt, without decoding an image (the same DataErrors as read_tinyimagenet for
+// what they show).
+DatasetShape tinyimagenet_shape(const std::string& root);
+
 // Decodes one image file (JPEG, PNG, BMP...) to uint8 [channels,height,width]; DataError naming
 // the file when it cannot be read, cannot be decoded or has another size.
 torch::Tensor decode_image(const std::string& path, int channels, int height, int width);

@@ -8,6 +8,9 @@
 //   weights [N,E]  combine weights, zero off the chosen k; differentiable into probs
 // and, from gates with learned noise (noisy_topk), what Shazeer's load term needs:
 //   clean_logits [N,E], noise_std [N,E] (undefined otherwise).
+// MoeLayer adds to the routing record of its last forward (gates leave it undefined):
+//   expert_means [E]  mean output of each expert over the images routed to it (0 for an expert
+//                     that got none), differentiable: what paper 2's variance_alpha term reads.
 
 #include <cstdint>
 #include <string>
@@ -25,6 +28,7 @@ struct GateOutput {
   torch::Tensor weights;
   torch::Tensor clean_logits;  // noisy gates: logits before the noise
   torch::Tensor noise_std;     // noisy gates: the noise's standard deviation per logit
+  torch::Tensor expert_means = {};  // set by MoeLayer: [E] mean output per expert on its images
 };
 
 // What a gate factory is told about the layer it routes for.
@@ -43,6 +47,11 @@ struct GateShape {
 class Gate : public torch::nn::Module {
  public:
   virtual GateOutput forward(const torch::Tensor& x) = 0;
+  // True for a gate whose routing is a fixed function that never trains (linear_router's
+  // mode = "hard"): its GateOutput carries no gradient, so nothing (task or balancing loss)
+  // reaches its parameters or, through it, the modules before it. A model that puts trainable
+  // modules in front of such a gate (output_moe's router stem) holds them fixed too.
+  virtual bool is_fixed() const { return false; }
 };
 
 // Combine weights from probabilities and chosen experts, the rule shared by top-k gates:
@@ -54,12 +63,17 @@ torch::Tensor combine_weights(const torch::Tensor& probs, const torch::Tensor& i
 // Expert capacity of paper 2: max(1, ceil(k * N / E * capacity_factor)).
 std::int64_t expert_capacity(std::int64_t batch, std::int64_t num_experts, std::int64_t k, double capacity_factor);
 
-// Top-k routing with an expert capacity: scores [N,E] -> indices [N,k], each image's k distinct
-// experts, best first. Slot by slot, each image proposes its best expert not yet taken; an expert
-// accepts proposals in batch order while it has room; a refused image proposes its next best
-// expert (overflow), and so on. Batched over images (E rounds per slot, no host sync). capacity <= 0
-// means unlimited (plain top-k). When N*k > E*capacity some images cannot be placed: they go to
-// their best remaining expert regardless of capacity.
+// Top-k routing with an expert capacity, paper 2's released `_enforce_capacity` (ALGORITHMS.md §1):
+// scores [N,E] -> indices [N,k], each image's k distinct experts, best first. The gate values are
+// g = softmax(scores) over the experts an image is not placed at yet. In rounds: every image still
+// short of k experts proposes its best experts among those with room (as many as it still needs);
+// every expert keeps, of the images proposing to it, the ones with the highest gate values, up to
+// its remaining room; the refused images propose their next best experts in the next round. The
+// routing does not depend on the batch order (permuting the images permutes the routing; ties
+// aside). capacity <= 0 means unlimited (plain top-k). Batched: E + 1 rounds of [N,E] tensor
+// operations (enough to place every image an expert has room for), no per-image loop and no host
+// sync. When N*k > E*capacity some images cannot be placed: a last round puts them at their best
+// remaining experts regardless of capacity (the released code's last iteration).
 torch::Tensor top_k_with_capacity(const torch::Tensor& scores, std::int64_t k, std::int64_t capacity);
 
 }  // namespace armor

@@ -3,7 +3,9 @@
 // forward: x [N,C,H,W] (or [N,C] for gap_fc) -> logits [N,E]; the gate applies the softmax.
 //   gap_fc     global average pool -> Linear(C,E)                                  (the default)
 //   conv_gap   Conv(C->E, 3x3, no padding, no bias) -> global average pool           (needs H,W >= 3)
-//   2conv_gap  Conv(C->8, 1x1, no bias) -> BN(8) -> Conv(8->E, 1x1) -> global average pool
+//   2conv_gap  Conv(C->8, 1x1, no bias) -> BN(8) -> Conv(8->E, 1x1, no bias) -> global average pool
+//              (the released DoubleConvGlobalAvgRoutingNetwork with its configs' 1x1 kernels; no ReLU)
+// Weights keep PyTorch's default initialisation, as in the released code.
 //   linear     Linear(prod(input_shape), E) on the flattened input (paper 1's router)
 
 #include <cstdint>

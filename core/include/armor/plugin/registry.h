@@ -22,6 +22,7 @@ class BalancingLoss;
 class Attack;
 class Trainer;
 struct DatasetSplits;
+struct DatasetShape;
 struct ModelContext;
 struct GateShape;
 
@@ -32,6 +33,10 @@ PluginKind plugin_kind_from_string(const std::string& text);
 const std::vector<PluginKind>& all_plugin_kinds();
 
 using DatasetFactory = std::function<std::shared_ptr<DatasetSplits>(const Params&)>;
+// A dataset's classes, image shape and split sizes without its images (headers, file sizes, folder
+// listings): `armor run` calls it while planning, to check [data] limits and build the model before
+// anything is recorded. Errors as the factory's (ConfigError through params.fail, DataError).
+using DatasetShapeProbe = std::function<DatasetShape(const Params&)>;
 using ModelFactory = std::function<std::shared_ptr<Classifier>(const Params&, const ModelContext&)>;
 using GateFactory = std::function<std::shared_ptr<Gate>(const Params&, const GateShape&)>;
 using BalancingFactory = std::function<std::shared_ptr<BalancingLoss>(const Params&)>;
@@ -49,6 +54,10 @@ struct ComponentInfo {
 class Registry {
  public:
   void add_dataset(std::string name, std::string summary, ParamSchema params, DatasetFactory make);
+  // With a shape probe: planning checks train_limit / test_limit against the split sizes and
+  // builds the model from the probed shape (a dataset without one skips these checks).
+  void add_dataset(std::string name, std::string summary, ParamSchema params, DatasetFactory make,
+                   DatasetShapeProbe shape);
   void add_model(std::string name, std::string summary, ParamSchema params, ModelFactory make);
   void add_gate(std::string name, std::string summary, ParamSchema params, GateFactory make);
   void add_balancing(std::string name, std::string summary, ParamSchema params, BalancingFactory make);
@@ -63,6 +72,8 @@ class Registry {
   std::vector<std::string> names(PluginKind kind) const;
 
   const DatasetFactory& dataset(const std::string& name) const;
+  // The dataset's shape probe; nullptr when it registered none. ConfigError when unknown.
+  const DatasetShapeProbe* dataset_shape(const std::string& name) const;
   const ModelFactory& model(const std::string& name) const;
   const GateFactory& gate(const std::string& name) const;
   const BalancingFactory& balancing(const std::string& name) const;
@@ -78,6 +89,7 @@ class Registry {
   struct Entry {
     ComponentInfo info;
     Factory make;
+    DatasetShapeProbe shape;  // datasets only; empty = none
   };
   void add(PluginKind kind, std::string name, std::string summary, ParamSchema params, Factory make);
   const Entry& entry(PluginKind kind, const std::string& name) const;

@@ -9,7 +9,8 @@
 //   route_change   the share of test images whose route (top-1 expert of any MoE layer) the
 //                  whole-model attack changes: <attack>_route_change
 //   fixed_expert_layer  E + 1 passes at that MoE layer: the model as trained, then each expert
-//                  forced on every image (MoeLayer::set_fixed_expert), each attacked anew
+//                  forced on every image (MoeLayer::set_fixed_expert), each attacked anew by every
+//                  attack or those fixed_expert_attacks names
 //   dual_members   a dual model's F_S and F_R alone: fs_clean_acc, fs_<attack>_acc, fr_...
 
 #include <cstdint>
@@ -39,6 +40,9 @@ struct EvaluationOptions {
   bool route_attacks = false;
   bool route_change = false;
   std::string fixed_expert_layer;  // "" = no fixed-expert passes
+  // The attacks (metric names, comma-separated) of the fixed-expert passes and their expert -1 rows;
+  // "" = every attack. Names not among the evaluated attacks are skipped (armor eval --attacks).
+  std::string fixed_expert_attacks;
   bool dual_members = false;
 };
 
@@ -93,6 +97,10 @@ void check_evaluation_options(Classifier& model, const EvaluationOptions& option
 // (armor eval adding attacks to a finished run): robust only if robust in both; broken_by the
 // earlier one's when it broke. Images missing from `earlier` keep the new outcome.
 std::vector<ImageOutcome> combine_outcomes(const std::vector<ImageOutcome>& earlier, const std::vector<ImageOutcome>& later);
+
+// The names of a comma-separated list ("pgd20_nors, apgd20" -> {"pgd20_nors", "apgd20"}), blanks
+// trimmed, empty items dropped: how eval.fixed_expert_attacks is read.
+std::vector<std::string> attack_name_list(const std::string& list);
 
 // The share of images robust in `outcomes` (worst_case_acc); 0 when empty.
 double worst_case_accuracy(const std::vector<ImageOutcome>& outcomes);

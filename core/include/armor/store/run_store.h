@@ -2,8 +2,8 @@
 // RunStore: the results database (runs.db). All SQL of armor lives behind this class.
 //
 // Schema (version kSchemaVersion, kept in PRAGMA user_version; README "Results database schema"):
-//   sweeps(id, name, experiment, spec, status, created_at, finished_at)
-//   runs(id, sweep_id, idx, status, experiment, config, overrides, config_hash, seed, revision, host,
+//   sweeps(id, uid, name, experiment, spec, status, created_at, finished_at)
+//   runs(id, uid, sweep_id, idx, status, experiment, config, overrides, config_hash, seed, revision, host,
 //        created_at, started_at, finished_at, error, output_dir, worker, pid, attempt, heartbeat_at)
 //   params(run_id, key, value, type)           every resolved config key, dotted, typed
 //   metrics(run_id, key, value)                final metrics: clean_acc, <attack>_acc, ...
@@ -12,6 +12,8 @@
 //   artifacts(run_id, kind, path, sha256, recorded_at)
 //   provenance(run_id, key, value)
 //   image_results(run_id, image, clean_correct, robust, broken_by)   per test image, the worst case
+// Ids are never reused (AUTOINCREMENT); a uid (32 hex digits, random) identifies a sweep or run across
+// every database: it names output folders and is written into checkpoints.
 // and the views results (one row per run, params and metrics as columns), curves (one row per run
 // and epoch), experts (one row per run, layer and expert), kept current by every write.
 // Every public write is one transaction: a killed process never leaves half a record.
@@ -62,6 +64,7 @@ struct NewSweep {
 
 struct SweepRecord {
   std::int64_t id = 0;
+  std::string uid;  // unique across databases
   std::string name;
   std::string experiment;
   std::string spec;
@@ -72,6 +75,7 @@ struct SweepRecord {
 
 struct RunRecord {
   std::int64_t id = 0;
+  std::string uid;  // unique across databases: its folder's and checkpoints' identity
   std::optional<std::int64_t> sweep_id;
   int index = 0;
   RunStatus status = RunStatus::pending;
@@ -151,7 +155,7 @@ struct QueryResult {
 
 class RunStore {
  public:
-  static constexpr int kSchemaVersion = 3;
+  static constexpr int kSchemaVersion = 4;
   // read_write creates and migrates; read_only never writes (and refuses an older schema);
   // query migrates an older armor database if there is one, then reads only; shard opens an
   // existing shard (export_run_shard) read-write, never creates or migrates, and keeps SQLite's
@@ -186,6 +190,10 @@ class RunStore {
   // exists, or no heartbeat for `stale_after_seconds`. Runs given to Slurm tasks (worker "slurm:...")
   // are left to `armor sweep collect`, which asks Slurm. Returns their ids.
   std::vector<std::int64_t> reap_dead_runs(std::int64_t sweep_id, const std::string& this_host, double stale_after_seconds);
+  // The runs reap_dead_runs would mark (of one sweep, or all), with why, without writing: what a
+  // read-only view shows as interrupted instead of running.
+  std::vector<std::pair<std::int64_t, std::string>> dead_runs(std::optional<std::int64_t> sweep_id, const std::string& this_host,
+                                                              double stale_after_seconds) const;
   // Puts every run of the sweep that is failed, diverged or interrupted back to pending (error
   // cleared, attempt kept). Returns their ids.
   std::vector<std::int64_t> requeue(std::int64_t sweep_id);

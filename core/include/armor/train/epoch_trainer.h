@@ -2,9 +2,9 @@
 // EpochTrainer: the mini-batch loop every built-in trainer shares. A trainer says only what the
 // loss of a step is (clean for `standard`, adversarial for `pgd_at`, TRADES' for `trades`, ...);
 // the loop owns the optimiser and the learning-rate schedule, adds the balancing term once per
-// step (on the routing of the step's last forward pass), reports progress and per-epoch metrics,
-// evaluates the validation split, saves checkpoints and resumes from them, and stops the run on a
-// non-finite loss.
+// step (on the routing of the step's last forward pass through balancing_target()), reports
+// progress and per-epoch metrics, evaluates the validation split, saves checkpoints and resumes
+// from them, and stops the run on a non-finite loss.
 //
 // Parameters (epoch_trainer_params()): epochs, batch_size, optimizer (sgd|adam), lr, momentum,
 // nesterov, weight_decay and the schedule's (see lr_schedule.h). Adversarial trainers add
@@ -63,6 +63,11 @@ class EpochTrainer : public Trainer {
   // Which group's optimiser steps after replay `replay`; only that group's parameters move (all
   // gradients are zeroed before every replay).
   virtual std::size_t group_of_replay(std::int64_t /*replay*/) const { return 0; }
+  // The module whose MoE layers the balancing term of replay `replay` reads (default: the whole
+  // model). A trainer that updates one part of the model per replay names that part, so each step's
+  // balancing term reads only routing computed in that step's graph, of the member being updated
+  // (jtdmoe: F_R in its robust step, F_S in its standard step).
+  virtual Classifier& balancing_target(TrainContext& ctx, std::int64_t /*replay*/) { return ctx.model; }
   // After each backward pass, before the optimiser step (free_at reads its input gradient here).
   virtual void after_backward(TrainContext&) {}
   // Trainer state a checkpoint must carry besides the model, optimiser, schedule and RNG.
@@ -83,6 +88,7 @@ class EpochTrainer : public Trainer {
   void train_epoch(TrainContext& ctx, BatchLoader& loader, std::int64_t epoch, EpochTotals& totals);
   void save_checkpoint(const TrainContext& ctx, std::int64_t epochs_done) const;
   std::int64_t load_checkpoint(TrainContext& ctx);  // -> epochs already done
+  void check_checkpoint_identity(const TrainContext& ctx) const;
 
   Params params_;
   std::int64_t epochs_;

@@ -23,6 +23,11 @@ struct CheckpointPlan {
   std::string path;        // "" = no checkpoints
   std::int64_t every = 1;  // epochs between checkpoints; the last epoch always gets one (0 = only it)
   bool resume = false;     // continue from `path` when it exists
+  // Whose state it is: written into every checkpoint, and on resume a checkpoint of another run or
+  // config is refused. Empty = a checkpoint of no recorded run (tests, embedding code): not checked.
+  std::string run_uid{};
+  std::string config_hash{};
+  std::string owner{};  // "run 3 of /data/runs.db": names the run in messages
 };
 
 struct TrainContext {

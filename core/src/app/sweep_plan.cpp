@@ -305,18 +305,6 @@ class PlanChecks {
     return models_.emplace(key, std::move(facts)).first->second;
   }
 
-  static EvaluationOptions evaluation_options(const Experiment& experiment) {
-    const Params& eval = experiment.section("eval");
-    EvaluationOptions options;
-    options.batch_size = eval.integer("batch_size");
-    options.route_attacks = eval.boolean("route_attacks");
-    options.route_change = eval.boolean("route_change");
-    options.fixed_expert_layer = eval.string("fixed_expert_layer");
-    options.fixed_expert_attacks = eval.string("fixed_expert_attacks");
-    options.dual_members = eval.boolean("dual_members");
-    return options;
-  }
-
   // What [eval] asks of the model (check_evaluation_options' rules, with the value's origin).
   static void check_evaluation(const Experiment& experiment, const ModelFacts& model) {
     const Params& eval = experiment.section("eval");

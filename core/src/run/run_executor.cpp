@@ -128,6 +128,18 @@ std::string describe_exception(const std::exception& error) {
   return error.what();
 }
 
+EvaluationOptions evaluation_options(const Experiment& experiment) {
+  const Params& eval = experiment.section("eval");
+  EvaluationOptions options;
+  options.batch_size = eval.integer("batch_size");
+  options.route_attacks = eval.boolean("route_attacks");
+  options.route_change = eval.boolean("route_change");
+  options.fixed_expert_layer = eval.string("fixed_expert_layer");
+  options.fixed_expert_attacks = eval.string("fixed_expert_attacks");
+  options.dual_members = eval.boolean("dual_members");
+  return options;
+}
+
 void validate_device(const Params& run) {
   const std::string& text = run.string("device");
   std::optional<torch::Device> device;
@@ -185,18 +197,6 @@ void save_checkpoint(Classifier& model, RunStore& store, std::int64_t run_id, co
   const std::string weights = output_dir + "/weights.pt";
   save_state_dict(model, weights);
   store.record_artifact(run_id, "weights", weights, sha256_file_hex(weights));
-}
-
-EvaluationOptions evaluation_options(const Experiment& experiment) {
-  const Params& eval = experiment.section("eval");
-  EvaluationOptions options;
-  options.batch_size = eval.integer("batch_size");
-  options.route_attacks = eval.boolean("route_attacks");
-  options.route_change = eval.boolean("route_change");
-  options.fixed_expert_layer = eval.string("fixed_expert_layer");
-  options.fixed_expert_attacks = eval.string("fixed_expert_attacks");
-  options.dual_members = eval.boolean("dual_members");
-  return options;
 }
 
 // The [eval.attacks.<metric>] attacks, all or those whose metric `only` lists (when given).

@@ -12,6 +12,7 @@
 
 namespace armor {
 
+struct EvaluationOptions;
 struct Experiment;
 class Registry;
 class RunStore;
@@ -24,6 +25,9 @@ struct RunEnvironment {
   std::int64_t sweep_id = 0;                  // the run's sweep (for early stopping)
   std::optional<EarlyStop> early_stop;        // the sweep's early stopping, if any
 };
+
+// What the experiment's [eval] asks of the evaluation (attacks aside).
+EvaluationOptions evaluation_options(const Experiment& experiment);
 
 // Throws RunError / DataError / PluginError on failure; the caller records the failure.
 void execute_run(const Experiment& experiment, const Registry& registry, RunStore& store, std::int64_t run_id,

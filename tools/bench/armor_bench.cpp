@@ -6,6 +6,8 @@
 // forward+backward; 5 an RT-ER step against a PGD-AT step; 6 host overhead (start-up with every
 // plugin, composing a 100-run sweep, share of a 1-epoch run outside training and evaluation);
 // 7 runs.db writes (one epoch of 100 runs; 8 processes at once, counting "database is locked").
+// Beside 1-2 and 4, the same step in plain PyTorch (tools/bench/pytorch_reference.py), interleaved
+// round by round in this process tree: `<figure>_speed_over_pytorch` (> 1: armor is faster).
 
 #include <sys/wait.h>
 #include <unistd.h>
@@ -17,6 +19,7 @@
 #include <fstream>
 #include <functional>
 #include <map>
+#include <optional>
 #include <regex>
 #include <string>
 #include <vector>
@@ -90,6 +93,97 @@ double median_seconds(const std::function<void()>& step, int warmup, int iterati
   return times[static_cast<std::size_t>(iterations / 2)];
 }
 
+// A plain-PyTorch reference of one workload (tools/bench/pytorch_reference.py --serve, Debian's
+// python3-torch: the same LibTorch kernels), a child of this process that waits on a pipe while armor
+// measures, so the two never share the cores. round(n) times n of its steps: median seconds per step.
+class PythonReference {
+ public:
+  PythonReference(const std::string& workload, int threads) {
+    const std::string script = std::string(ARMOR_SOURCE_DIR) + "/tools/bench/pytorch_reference.py";
+    const std::string thread_count = std::to_string(threads);
+    int to_child[2], from_child[2];
+    if (pipe(to_child) != 0 || pipe(from_child) != 0) throw std::runtime_error("pipe failed");
+    pid_ = fork();
+    if (pid_ == 0) {
+      dup2(to_child[0], STDIN_FILENO);
+      dup2(from_child[1], STDOUT_FILENO);
+      close(to_child[1]);
+      close(from_child[0]);
+      execl("/usr/bin/python3", "python3", script.c_str(), workload.c_str(), "--threads", thread_count.c_str(), "--warmup",
+            "2", "--serve", static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    close(to_child[0]);
+    close(from_child[1]);
+    to_ = fdopen(to_child[1], "w");
+    from_ = fdopen(from_child[0], "r");
+    if (read_line().find("\"ready\": true") == std::string::npos) {
+      throw std::runtime_error("the PyTorch reference of " + workload + " did not start (is python3-torch installed?)");
+    }
+  }
+  ~PythonReference() {
+    std::fputs("quit\n", to_);
+    std::fclose(to_);
+    std::fclose(from_);
+    waitpid(pid_, nullptr, 0);
+  }
+  PythonReference(const PythonReference&) = delete;
+  PythonReference& operator=(const PythonReference&) = delete;
+
+  double round(int steps) {
+    std::fprintf(to_, "%d\n", steps);
+    std::fflush(to_);
+    const std::string line = read_line();
+    std::smatch match;
+    if (!std::regex_search(line, match, std::regex("\"seconds_per_step\": ([-+0-9.eE]+)"))) {
+      throw std::runtime_error("unexpected answer of the PyTorch reference: " + line);
+    }
+    return std::stod(match[1].str());
+  }
+
+ private:
+  std::string read_line() {
+    std::string line;
+    int c = 0;
+    while ((c = std::fgetc(from_)) != EOF && c != '\n') line += static_cast<char>(c);
+    return line;
+  }
+
+  pid_t pid_ = -1;
+  std::FILE* to_ = nullptr;
+  std::FILE* from_ = nullptr;
+};
+
+// armor's `armor_step` and the PyTorch reference of the same workload, round by round (each round:
+// the median of 3 steps of each, who goes first alternating), printing every round's ratio and
+// reporting the median: PyTorch's seconds per step over armor's (> 1: armor is faster).
+void side_by_side(Report& report, const std::string& label, const std::string& workload,
+                  const std::function<void()>& armor_step, const std::string& target) {
+  std::optional<PythonReference> reference;
+  try {
+    reference.emplace(workload, torch::get_num_threads());
+  } catch (const std::exception& error) {
+    fmt::print("{}_over_pytorch: skipped: {}\n", label, error.what());
+    return;
+  }
+  std::vector<double> ratios;
+  for (int round = 0; round < 5; ++round) {
+    double armor_seconds = 0, pytorch_seconds = 0;
+    if (round % 2 == 0) {
+      armor_seconds = median_seconds(armor_step, 0, 3);
+      pytorch_seconds = reference->round(3);
+    } else {
+      pytorch_seconds = reference->round(3);
+      armor_seconds = median_seconds(armor_step, 0, 3);
+    }
+    ratios.push_back(pytorch_seconds / armor_seconds);
+    fmt::print("  {} round {}: armor {:.4g} s, PyTorch {:.4g} s per step: {:.3f}\n", label, round + 1, armor_seconds,
+               pytorch_seconds, ratios.back());
+  }
+  std::nth_element(ratios.begin(), ratios.begin() + 2, ratios.end());
+  report.add(label + "_speed_over_pytorch", ratios[2], "x", target);
+}
+
 armor::Registry& registry() {
   static armor::Registry* r = [] {
     auto* registry = new armor::Registry();
@@ -133,18 +227,17 @@ double matmul_peak(Report& report) {
 
 // 1-2. One SGD training step (forward, CE, backward, update) at batch 128.
 void training_step(Report& report, const std::string& label, armor::Classifier& net, const armor::DatasetInfo& data,
-                   double peak) {
+                   double peak, const std::string& reference_workload, const std::string& target) {
   const torch::Tensor x = torch::rand({128, data.channels, data.height, data.width});
   const torch::Tensor y = torch::randint(data.num_classes, {128}, torch::kInt64);
   torch::optim::SGD optimizer(net.parameters(), torch::optim::SGDOptions(0.01).momentum(0.9));
   net.train();
-  const double seconds = median_seconds(
-      [&] {
-        optimizer.zero_grad();
-        torch::nn::functional::cross_entropy(net.forward(x), y).backward();
-        optimizer.step();
-      },
-      1, 3);
+  const auto step = [&] {
+    optimizer.zero_grad();
+    torch::nn::functional::cross_entropy(net.forward(x), y).backward();
+    optimizer.step();
+  };
+  const double seconds = median_seconds(step, 1, 3);
   double forward_flops = 0;
   {
     torch::NoGradGuard no_grad;
@@ -156,6 +249,7 @@ void training_step(Report& report, const std::string& label, armor::Classifier& 
   report.add("train_step_" + label + "_images_per_second", 128.0 / seconds, "images/s");
   report.add("train_step_" + label + "_gflops", gflops, "GFLOP/s");
   report.add("train_step_" + label + "_share_of_matmul_peak", gflops / peak, "fraction");
+  side_by_side(report, "train_step_" + label, reference_workload, step, target);
 }
 
 // A gate with GAP-FC scores and a random balanced route, as a trained balanced gate would route.
@@ -240,8 +334,10 @@ void pgd_step(Report& report) {
       },
       1, 5);
   auto attack = registry().attack("pgd")(params(armor::PluginKind::attack, "pgd", {{"eps", 0.1}, {"steps", std::int64_t{10}}, {"step_size", 0.025}}));
-  const double pgd = median_seconds([&] { attack->perturb(*net, x, y); }, 1, 3);
+  const auto perturb = [&] { attack->perturb(*net, x, y); };
+  const double pgd = median_seconds(perturb, 1, 3);
   report.add("pgd10_step_over_forward_backward", pgd / 10.0 / pass, "x", "<= 1.1");
+  side_by_side(report, "pgd10_step_quickstart_model", "pgd10_quickstart", perturb, "");
 }
 
 struct NullSink : armor::MetricSink {
@@ -395,7 +491,8 @@ int main(int argc, char** argv) {
   const auto usage = [](std::FILE* to) {
     fmt::print(to, "usage: armor_bench [--json FILE] [--threads N]\n"
                    "  prints one line per figure (`name value unit`) and writes them all to FILE (default bench.json);\n"
-                   "  N threads for LibTorch (default: every core). About 3 minutes on 2 cores.\n");
+                   "  N threads for LibTorch (default: every core). About 4 minutes on 2 cores\n"
+                   "  (the PyTorch side by side needs /usr/bin/python3 with python3-torch; skipped without it).\n");
   };
   for (int i = 1; i < argc; ++i) {
     const std::string flag = argv[i];
@@ -428,13 +525,13 @@ int main(int argc, char** argv) {
   const double peak = matmul_peak(report);
   {
     auto net = model("resnet", kSmallResnet, kFashion);
-    training_step(report, "quickstart_model_28px", *net, kFashion, peak);
+    training_step(report, "quickstart_model_28px", *net, kFashion, peak, "quickstart_sgd", "");
   }
   for (const std::string type : {"conv", "block"}) {
     auto net = model("resnet", {{"depth", std::int64_t{18}}, {"num_experts", std::int64_t{4}}, {"k", std::int64_t{1}},
                                 {"moe_type", type}, {"moe_layers", std::string("layer4")}},
                      kCifar);
-    training_step(report, "resnet18_" + type + "moe_32px", *net, kCifar, peak);
+    training_step(report, "resnet18_" + type + "moe_32px", *net, kCifar, peak, "resnet18_" + type + "moe", ">= 1.05");
   }
   moe_layer_scaling(report);
   pgd_step(report);

@@ -6,7 +6,7 @@
 // forward+backward; 5 an RT-ER step against a PGD-AT step; 6 host overhead (start-up with every
 // plugin, composing a 100-run sweep, share of a 1-epoch run outside training and evaluation);
 // 7 runs.db writes (one epoch of 100 runs; 8 processes at once, counting "database is locked").
-// Beside 1-2 and 4, the same step in plain PyTorch (tools/bench/pytorch_reference.py), interleaved
+// 5b the quickstart's fast-AT step. Beside 1-2, 4 and 5b, the same step in plain PyTorch (tools/bench/pytorch_reference.py), interleaved
 // round by round in this process tree: `<figure>_speed_over_pytorch` (> 1: armor is faster).
 
 #include <sys/wait.h>
@@ -155,10 +155,11 @@ class PythonReference {
 };
 
 // armor's `armor_step` and the PyTorch reference of the same workload, round by round (each round:
-// the median of 3 steps of each, who goes first alternating), printing every round's ratio and
-// reporting the median: PyTorch's seconds per step over armor's (> 1: armor is faster).
+// the median of 3 calls of each, who goes first alternating), printing every round's ratio and
+// reporting the median: PyTorch's seconds per step over armor's (> 1: armor is faster). One call of
+// `armor_step` may be several steps (a whole fit() of `armor_steps_per_call` batches).
 void side_by_side(Report& report, const std::string& label, const std::string& workload,
-                  const std::function<void()>& armor_step, const std::string& target) {
+                  const std::function<void()>& armor_step, const std::string& target, int armor_steps_per_call = 1) {
   std::optional<PythonReference> reference;
   try {
     reference.emplace(workload, torch::get_num_threads());
@@ -170,11 +171,11 @@ void side_by_side(Report& report, const std::string& label, const std::string& w
   for (int round = 0; round < 5; ++round) {
     double armor_seconds = 0, pytorch_seconds = 0;
     if (round % 2 == 0) {
-      armor_seconds = median_seconds(armor_step, 0, 3);
+      armor_seconds = median_seconds(armor_step, 0, 3) / armor_steps_per_call;
       pytorch_seconds = reference->round(3);
     } else {
       pytorch_seconds = reference->round(3);
-      armor_seconds = median_seconds(armor_step, 0, 3);
+      armor_seconds = median_seconds(armor_step, 0, 3) / armor_steps_per_call;
     }
     ratios.push_back(pytorch_seconds / armor_seconds);
     fmt::print("  {} round {}: armor {:.4g} s, PyTorch {:.4g} s per step: {:.3f}\n", label, round + 1, armor_seconds,
@@ -381,6 +382,30 @@ void rt_er_step(Report& report) {
   report.add("rt_er_step_over_pgd_at_step", seconds[1] / seconds[0], "x", "~2.1 expected");
 }
 
+// 5b. The quickstart's fast-AT training step (experiments/quickstart.toml: fast_at with pgd's eps 0.1,
+// switch balancing at 0.5, SGD Nesterov with the cyclic schedule) through armor's own epoch loop
+// (loader thread, balancing term, schedule, host reads), beside the plain-PyTorch reference's.
+void fast_at_step(Report& report) {
+  armor::Params data_params = params(armor::PluginKind::dataset, "synthetic",
+                                     {{"train_size", std::int64_t{512}}, {"image_size", std::int64_t{28}}});
+  const auto data = registry().dataset("synthetic")(data_params);
+  torch::manual_seed(0);
+  auto net = model("resnet", kSmallResnet, data->info);
+  auto attack = registry().attack("pgd")(params(armor::PluginKind::attack, "pgd", {{"eps", 0.1}}));
+  armor::BalancingTerm balancing(registry().balancing("switch")(params(armor::PluginKind::balancing, "switch", {})), 0.5);
+  auto trainer = registry().trainer("fast_at")(params(
+      armor::PluginKind::trainer, "fast_at",
+      {{"epochs", std::int64_t{1}}, {"batch_size", std::int64_t{128}}, {"lr", 0.2}, {"schedule", std::string("cyclic")},
+       {"nesterov", true}, {"weight_decay", 5e-4}}));
+  NullSink sink;
+  armor::TrainContext ctx{*net, data->train, torch::kCPU, attack.get(), balancing, sink, 0};
+  setenv("ARMOR_PROGRESS", "off", 1);
+  const auto fit = [&] { trainer->fit(ctx); };
+  fit();  // warm-up
+  side_by_side(report, "fast_at_step_quickstart_model", "quickstart", fit, ">= 1.25", /*armor_steps_per_call=*/4);
+  unsetenv("ARMOR_PROGRESS");
+}
+
 struct Shell {
   std::string output;
   double seconds;
@@ -536,6 +561,7 @@ int main(int argc, char** argv) {
   moe_layer_scaling(report);
   pgd_step(report);
   rt_er_step(report);
+  fast_at_step(report);
   host_overhead(report, scratch);
   store_writes(report, scratch);
   report.write_json(json);

@@ -78,6 +78,11 @@ const std::vector<BadInput> kCatalogue = {
    {"override 'model.moe_layers=layer9'", "model.moe_layers matches no block", "(got \"layer9\")"}},
   {"FixedExpertLayerThatMatchesNothing", "run {quickstart} --db {db} {tiny} eval.fixed_expert_layer=layer9.0", 2,
    {"override 'eval.fixed_expert_layer=layer9.0'", "eval.fixed_expert_layer names no MoE layer of this model", "(got \"layer9.0\")"}},
+  // No such GPU here: "asks for CUDA" on a machine without one, "names a GPU that does not exist" on one with one.
+  {"GpuThatIsNotHere", "run {quickstart} --db {db} {tiny} run.device=cuda:99", 2,
+   {"override 'run.device=cuda:99': run.device "}},
+  {"UnknownDevice", "run {quickstart} --db {db} {tiny} run.device=tpu", 2,
+   {"override 'run.device=tpu'", "run.device must be cpu, cuda or cuda:N"}},
   {"MalformedOverrideKey", "run {quickstart} --db {db} model..k=1", 2, {"column 7: empty key segment before '.'", "      ^"}},
   {"OverrideWithoutAValue", "run {quickstart} --db {db} model.k", 2, {"override 'model.k'", "expected '=' after the key"}},
   {"MalformedOverrideValue", "run {quickstart} --db {db} 'attack.eps=[0.1,'", 2, {"override 'attack.eps=[0.1,'"}},

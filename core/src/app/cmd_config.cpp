@@ -34,7 +34,7 @@ int config_command(const std::vector<std::string>& args) {
   }
   const Registry& registry = load_registry(host);
   // The dry run prints configs whose data may not be in place yet (data.path given later).
-  const SweepPlan plan = plan_runs(experiment_path, overrides, multirun, sweep_options, registry, 0, false);
+  const SweepPlan plan = plan_runs(experiment_path, overrides, multirun, sweep_options, registry, 0, PlanTarget::dry_run);
   if (!plan.is_sweep) {
     std::cout << plan.runs.front().experiment.to_toml();
     return kExitOk;

@@ -136,6 +136,7 @@ int evaluate_model_file(const std::string& model_file, const std::string& experi
     config.table().insert_or_assign("trainer", std::move(trainer));
   }
   const Experiment experiment = resolve_experiment(config, registry);
+  check_device_available(experiment.section("run"));  // before the run is recorded
 
   NewRun run;
   run.experiment = experiment_path;

@@ -149,7 +149,8 @@ int run_command(const std::vector<std::string>& args) {
 
   const Registry& registry = load_registry(launch.host);
   const SweepPlan plan = plan_runs(experiment_path, overrides, multirun, sweep_options, registry,
-                                   slurm.enabled() ? slurm_threads_per_run(slurm) : threads_per_job(launch.jobs));
+                                   slurm.enabled() ? slurm_threads_per_run(slurm) : threads_per_job(launch.jobs),
+                                   slurm.enabled() ? PlanTarget::cluster : PlanTarget::here);
   for (const auto& dropped : plan.dropped) {
     fmt::print("dropped point {}: {}\n", join_overrides(dropped.overrides), dropped.reason);
   }

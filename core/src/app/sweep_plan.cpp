@@ -184,9 +184,11 @@ struct ModelFacts {
 // distinct config: a 100-run sweep over lr builds its model once.
 class PlanChecks {
  public:
-  PlanChecks(const Registry& registry, bool data_must_exist) : registry_(registry), data_must_exist_(data_must_exist) {}
+  PlanChecks(const Registry& registry, PlanTarget target)
+      : registry_(registry), data_must_exist_(target != PlanTarget::dry_run), device_must_exist_(target == PlanTarget::here) {}
 
   void check(const Experiment& experiment) {
+    if (device_must_exist_) check_device_available(experiment.section("run"));
     const std::optional<DatasetShape> shape = dataset_shape(experiment);
     if (shape) check_data_sizes(experiment.section("data"), *shape);
     check_threat_ball(experiment.section("attack"), shape);
@@ -273,24 +275,11 @@ class PlanChecks {
     const std::string key = sections_text(experiment, {"model", "gate", "balancing"}) +
                             fmt::format("{} {} {} {} {}", info.name, info.channels, info.height, info.width, info.num_classes);
     if (const auto it = models_.find(key); it != models_.end()) return it->second;
-    std::vector<std::string> balancing_names;
-    if (experiment.section("balancing").real("weight") != 0.0) balancing_names.push_back(experiment.section("balancing").string("name"));
-    for (const Params& params : experiment.extra_balancing) {
-      if (params.real("weight") != 0.0) balancing_names.push_back(params.string("name"));
-    }
-    const Params& gate = experiment.section("gate");
     const Params& model_params = experiment.section("model");
-    ModelContext context;
-    context.data = &info;
-    context.make_gate = [&](const GateShape& layer_shape) {
-      GateShape shape = layer_shape;
-      shape.balancing_losses = balancing_names;
-      return registry_.gate(gate.string("name"))(gate, shape);
-    };
     ModelFacts facts;
     try {
-      const std::shared_ptr<Classifier> model = registry_.model(model_params.string("name"))(model_params, context);
-      if (!model) throw ConfigError("model '" + model_params.string("name") + "': its factory returned nothing");
+      // A factory that throws is a PluginError naming its library, as in the run.
+      const std::shared_ptr<Classifier> model = make_model(experiment, registry_, info, torch::kCPU);
       for (const auto& [name, layer] : model->moe_layers()) facts.moe_layers.push_back(name);
       facts.dual = model->dual_model() != nullptr;
       check_evaluation(experiment, facts);
@@ -325,6 +314,7 @@ class PlanChecks {
 
   const Registry& registry_;
   bool data_must_exist_;
+  bool device_must_exist_;
   std::map<std::string, std::optional<DatasetShape>> shapes_;
   std::map<std::string, ModelFacts> models_;
 };
@@ -386,7 +376,7 @@ std::string join_overrides(const std::vector<std::string>& overrides) {
 
 SweepPlan plan_runs(const std::string& experiment_path, const std::vector<std::string>& overrides, bool multirun,
                     const SweepCommandLine& command_line, const Registry& registry, std::int64_t default_threads,
-                    bool data_must_exist) {
+                    PlanTarget target) {
   SweepPlan plan;
   const FileSweep file = file_sweep(Config::load(experiment_path));
   const std::vector<std::string>& from_file = file.overrides;
@@ -462,7 +452,7 @@ SweepPlan plan_runs(const std::string& experiment_path, const std::vector<std::s
     distinct.push_back(run);
   }
   plan.runs = std::move(distinct);
-  PlanChecks checks(registry, data_must_exist);
+  PlanChecks checks(registry, target);
   for (const PlannedRun& run : plan.runs) checks.check(run.experiment);
   return plan;
 }

@@ -77,11 +77,17 @@ inline constexpr const char* kDefaultMoeConstraint = "model.k <= model.num_exper
 // dataset's shape from its probe (train_limit / test_limit beyond a split, a validation split that
 // leaves no training data), every attack's radius against the [0,1] image box, the model built on
 // the CPU (a moe_layers name that matches nothing) and what [eval] asks of it; and no two points of
-// a grid may resolve to the same config (a random search drops the repeat). With data_must_exist
-// false (`armor config`), data that cannot be read yet skips the checks that need it.
+// a grid may resolve to the same config (a random search drops the repeat). `target` says which
+// checks need the machine: data that cannot be read yet skips the checks that need it only in a dry
+// run; run.device must be usable here only when the runs execute here.
+enum class PlanTarget {
+  here,     // armor run: the data and the device must be there
+  cluster,  // armor run --launcher slurm: the data must be readable, the device is the node's
+  dry_run,  // armor config: prints configs meant for any machine
+};
 SweepPlan plan_runs(const std::string& experiment_path, const std::vector<std::string>& overrides, bool multirun,
                     const SweepCommandLine& command_line, const Registry& registry, std::int64_t default_threads,
-                    bool data_must_exist = true);
+                    PlanTarget target = PlanTarget::here);
 
 std::string join_overrides(const std::vector<std::string>& overrides);
 

@@ -140,23 +140,47 @@ EvaluationOptions evaluation_options(const Experiment& experiment) {
   return options;
 }
 
+std::shared_ptr<Classifier> make_model(const Experiment& experiment, const Registry& registry, const DatasetInfo& info,
+                                       const torch::Device& device) {
+  std::vector<std::string> balancing_names;
+  if (experiment.section("balancing").real("weight") != 0.0) balancing_names.push_back(experiment.section("balancing").string("name"));
+  for (const Params& params : experiment.extra_balancing) {
+    if (params.real("weight") != 0.0) balancing_names.push_back(params.string("name"));
+  }
+  const Params& gate_params = experiment.section("gate");
+  ModelContext model_context;
+  model_context.data = &info;
+  model_context.make_gate = [&](const GateShape& layer_shape) {
+    GateShape shape = layer_shape;
+    shape.balancing_losses = balancing_names;
+    return make_component(registry, PluginKind::gate, gate_params,
+                          [&] { return registry.gate(gate_params.string("name"))(gate_params, shape); });
+  };
+  const Params& model_params = experiment.section("model");
+  auto model = make_component(registry, PluginKind::model, model_params,
+                              [&] { return registry.model(model_params.string("name"))(model_params, model_context); });
+  model->to(device);
+  return model;
+}
+
 void validate_device(const Params& run) {
-  const std::string& text = run.string("device");
   std::optional<torch::Device> device;
   try {
-    device.emplace(text);
+    device.emplace(run.string("device"));
   } catch (const std::exception&) {
     run.fail("device", "must be cpu, cuda or cuda:N");
   }
-  if (device->is_cuda()) {
-    if (!torch::cuda::is_available()) {
-      run.fail("device", "asks for CUDA, but this LibTorch build has no CUDA or no GPU is visible");
-    }
-    if (device->has_index() && device->index() >= static_cast<int>(torch::cuda::device_count())) {
-      run.fail("device", fmt::format("names a GPU that does not exist ({} visible)", torch::cuda::device_count()));
-    }
-  } else if (!device->is_cpu()) {
-    run.fail("device", "must be cpu, cuda or cuda:N");
+  if (!device->is_cuda() && !device->is_cpu()) run.fail("device", "must be cpu, cuda or cuda:N");
+}
+
+void check_device_available(const Params& run) {
+  const torch::Device device(run.string("device"));
+  if (!device.is_cuda()) return;
+  if (!torch::cuda::is_available()) {
+    run.fail("device", "asks for CUDA, but this LibTorch build has no CUDA or no GPU is visible");
+  }
+  if (device.has_index() && device.index() >= static_cast<int>(torch::cuda::device_count())) {
+    run.fail("device", fmt::format("names a GPU that does not exist ({} visible)", torch::cuda::device_count()));
   }
 }
 
@@ -214,29 +238,6 @@ std::vector<EvalAttack> make_eval_attacks(const Experiment& experiment, const Re
   return eval_attacks;
 }
 
-// The configured model, built with its gates and balancing-aware gate settings, on `device`.
-std::shared_ptr<Classifier> make_model(const Experiment& experiment, const Registry& registry, const DatasetInfo& info,
-                                       const torch::Device& device) {
-  std::vector<std::string> balancing_names;
-  if (experiment.section("balancing").real("weight") != 0.0) balancing_names.push_back(experiment.section("balancing").string("name"));
-  for (const Params& params : experiment.extra_balancing) {
-    if (params.real("weight") != 0.0) balancing_names.push_back(params.string("name"));
-  }
-  const Params& gate_params = experiment.section("gate");
-  ModelContext model_context;
-  model_context.data = &info;
-  model_context.make_gate = [&](const GateShape& layer_shape) {
-    GateShape shape = layer_shape;
-    shape.balancing_losses = balancing_names;
-    return make_component(registry, PluginKind::gate, gate_params,
-                          [&] { return registry.gate(gate_params.string("name"))(gate_params, shape); });
-  };
-  const Params& model_params = experiment.section("model");
-  auto model = make_component(registry, PluginKind::model, model_params,
-                              [&] { return registry.model(model_params.string("name"))(model_params, model_context); });
-  model->to(device);
-  return model;
-}
 
 // Routing statistics and fixed-expert rows: one write per (layer, expert).
 // [eval] certified_radius: paper 1's certified-radius estimate, added to the run's metrics.
@@ -289,6 +290,7 @@ void record_attack_descriptions(RunStore& store, std::int64_t run_id, const std:
 void execute_run(const Experiment& experiment, const Registry& registry, RunStore& store, std::int64_t run_id,
                  const RunEnvironment& environment) {
   const Params& run = experiment.section("run");
+  check_device_available(run);  // planned elsewhere (a Slurm login node): this is the machine
   torch::set_num_threads(static_cast<int>(run.integer("threads")));
   torch::manual_seed(static_cast<std::uint64_t>(run.integer("seed")));
   const torch::Device device = run_device(run);
@@ -364,6 +366,7 @@ void execute_run(const Experiment& experiment, const Registry& registry, RunStor
 void execute_evaluation(const Experiment& experiment, const Registry& registry, RunStore& store, std::int64_t run_id,
                         const EvaluationRequest& request, const RunEnvironment& environment) {
   const Params& run = experiment.section("run");
+  check_device_available(run);
   torch::set_num_threads(static_cast<int>(run.integer("threads")));
   torch::manual_seed(static_cast<std::uint64_t>(run.integer("seed")));
   const torch::Device device = run_device(run);

@@ -3,15 +3,20 @@
 // evaluates, and records everything in the store under `run_id` (which must be pending).
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
+
+#include <c10/core/Device.h>
 
 #include "armor/config/params.h"
 #include "armor/run/early_stop.h"
 
 namespace armor {
 
+class Classifier;
+struct DatasetInfo;
 struct EvaluationOptions;
 struct Experiment;
 class Registry;
@@ -25,6 +30,11 @@ struct RunEnvironment {
   std::int64_t sweep_id = 0;                  // the run's sweep (for early stopping)
   std::optional<EarlyStop> early_stop;        // the sweep's early stopping, if any
 };
+
+// The configured model, built with its gates (told which balancing losses are on), on `device`.
+// A factory that throws or returns nothing is a PluginError naming its library.
+std::shared_ptr<Classifier> make_model(const Experiment& experiment, const Registry& registry, const DatasetInfo& info,
+                                       const c10::Device& device);
 
 // What the experiment's [eval] asks of the evaluation (attacks aside).
 EvaluationOptions evaluation_options(const Experiment& experiment);
@@ -52,7 +62,11 @@ void execute_evaluation(const Experiment& experiment, const Registry& registry, 
 // An exception's message for a run's error record: LibTorch's errors without their C++ backtrace.
 std::string describe_exception(const std::exception& error);
 
-// Checks run.device names a device this LibTorch can use ("cuda" without CUDA is a ConfigError).
+// Checks run.device is a device name (cpu, cuda, cuda:N): the [run] section's own check, true of a
+// config meant for any machine.
 void validate_device(const Params& run);
+// Checks this machine can use run.device ("cuda" without CUDA or without a GPU is a ConfigError):
+// where runs are planned to execute here, and at the start of every run and evaluation.
+void check_device_available(const Params& run);
 
 }  // namespace armor

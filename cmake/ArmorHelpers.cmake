@@ -45,7 +45,7 @@ endfunction()
 function(armor_add_test name)
   cmake_parse_arguments(ARG "TORCH" "" "SOURCES;LIBRARIES" ${ARGN})
   add_executable(${name} ${ARG_SOURCES})
-  target_link_libraries(${name} PRIVATE armor::core GTest::gtest GTest::gtest_main ${ARG_LIBRARIES})
+  target_link_libraries(${name} PRIVATE armor::run GTest::gtest GTest::gtest_main ${ARG_LIBRARIES})
   target_compile_definitions(${name} PRIVATE
     ARMOR_TEST_BINARY_DIR="${CMAKE_BINARY_DIR}"
     ARMOR_TEST_SOURCE_DIR="${PROJECT_SOURCE_DIR}")

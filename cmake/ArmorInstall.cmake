@@ -1,8 +1,9 @@
 # `cmake --install build --prefix P` puts in P:
 #   bin/armor                                  the host program (finds its libraries and plugins relative to itself)
-#   lib/libarmor.so                            the SDK library
+#   lib/libarmor.so, lib/libarmor_base.so      the SDK libraries (LibTorch half, torch-free half)
+#   lib/libarmor_host.so, lib/libarmor_run.so  the program's own libraries (no headers installed)
 #   lib/armor/plugins/armor_*.so               the plugins
-#   include/armor/...                          the SDK headers
+#   include/armor/...                          the SDK headers, and only those
 #   lib/cmake/armor/                           the CMake package: find_package(armor), armor::core, armor_add_plugin()
 #   share/armor/experiments/                   the experiments and config groups
 #   share/bash-completion/completions/armor    bash completion
@@ -14,8 +15,11 @@ set(ARMOR_INSTALL_CMAKE_DIR lib/cmake/armor)
 set(ARMOR_PLUGIN_INSTALL_DIR lib/armor/plugins)
 
 set_target_properties(armor_core PROPERTIES EXPORT_NAME core)
-install(TARGETS armor_core EXPORT armorTargets LIBRARY DESTINATION lib)
-install(DIRECTORY core/include/armor DESTINATION include)
+set_target_properties(armor_base PROPERTIES EXPORT_NAME base)
+install(TARGETS armor_base armor_core EXPORT armorTargets LIBRARY DESTINATION lib)
+install(DIRECTORY core/sdk/include/armor DESTINATION include)
+set_target_properties(armor_host armor_run PROPERTIES INSTALL_RPATH "$ORIGIN")
+install(TARGETS armor_host armor_run LIBRARY DESTINATION lib)
 
 set_target_properties(armor PROPERTIES INSTALL_RPATH "$ORIGIN/../lib")
 install(TARGETS armor RUNTIME DESTINATION bin)

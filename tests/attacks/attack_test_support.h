@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "armor/attack/attack.h"
-#include "armor/config/params.h"
+#include "armor/params/params.h"
 #include "armor/nn/classifier.h"
 #include "armor/plugin/plugin_loader.h"
 #include "armor/plugin/registry.h"

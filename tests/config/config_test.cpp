@@ -20,9 +20,9 @@
 
 #include "armor/config/config.h"
 #include "armor/config/override.h"
-#include "armor/config/param_schema.h"
-#include "armor/config/param_value.h"
-#include "armor/config/params.h"
+#include "armor/params/param_schema.h"
+#include "armor/params/param_value.h"
+#include "armor/params/params.h"
 #include "armor/config/sweep.h"
 #include "armor/error.h"
 #include "armor/plugin/registry.h"

@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-#include "armor/config/inline_params.h"
+#include "armor/params/inline_params.h"
 #include "armor/error.h"
 
 namespace {

@@ -7,7 +7,7 @@
 #include <utility>
 #include <vector>
 
-#include "armor/config/params.h"
+#include "armor/params/params.h"
 #include "armor/data/dataset.h"
 #include "armor/nn/classifier.h"
 #include "armor/nn/gate.h"

@@ -1,4 +1,4 @@
-#include "armor/run/early_stop.h"
+#include "armor/sweep/early_stop.h"
 
 #include <gtest/gtest.h>
 

@@ -23,7 +23,7 @@ Workloads, the armor code each mirrors, and what differs:
                      attack_mode "train", parameters frozen while crafting); SGD lr 0.2 cyclic (one cycle
                      over 2 epochs x 469 batches, peak at 0.4), momentum 0.9, Nesterov, weight decay 5e-4;
                      gradients set to None each step and the loss read on the host, as
-                     core/src/train/epoch_trainer.cpp does. Fashion-MNIST-sized inputs 1x28x28, batch 128,
+                     core/sdk/src/train/epoch_trainer.cpp does. Fashion-MNIST-sized inputs 1x28x28, batch 128,
                      4 in-memory random batches (fixed seed) in turn.
                      Differs: armor's run reads Fashion-MNIST through its BatchLoader (shuffle + gather on
                      a background thread); here the batches are ready tensors. armor_bench has NO figure
@@ -53,10 +53,10 @@ Workloads, the armor code each mirrors, and what differs:
                      The same PGD-10 definition on the two ResNet-18 MoEs (3x32x32, batch 128). armor_bench
                      measures PGD-10 only on the quickstart network: these have no armor figure yet.
 
-Common to all: sparse dispatch exactly as core/src/nn/moe_layer.cpp (the N*k (image, expert) pairs sorted
+Common to all: sparse dispatch exactly as core/sdk/src/nn/moe_layer.cpp (the N*k (image, expert) pairs sorted
 by expert with one argsort, one index_select, each expert once on its contiguous sub-batch, outputs
 weighted and scattered back with one index_add, the counts read on the host once per layer); the k = 1
-combine weight 1 with a straight-through gradient into the chosen probability (core/src/nn/gate.cpp
+combine weight 1 with a straight-through gradient into the chosen probability (core/sdk/src/nn/gate.cpp
 combine_weights); normalisation inside the model. Initialisation follows armor (Kaiming fan-out for
 convolutions) but is irrelevant to speed. Unavoidable differences: Python dispatch overhead per op is
 what is measured (that is the point); module names follow armor's (expert0.., gate.router.fc) rather
@@ -90,7 +90,7 @@ CIFAR = (3, 32, 32, 10, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25))
 
 
 # ---------------------------------------------------------------------------------------------------
-# The network: plugins/models/resnet, plugins/gates/topk, core/src/nn/{moe_layer,gate,routing_network}.cpp
+# The network: plugins/models/resnet, plugins/gates/topk, core/sdk/src/nn/{moe_layer,gate,routing_network}.cpp
 
 
 class Routing:
@@ -346,7 +346,7 @@ def sgd_training_step(model, data):
 
 
 def fast_at_quickstart(model):
-    """One batch of trainer/fast_at in core/src/train/epoch_trainer.cpp's loop, quickstart settings."""
+    """One batch of trainer/fast_at in core/sdk/src/train/epoch_trainer.cpp's loop, quickstart settings."""
     eps, step_ratio, balancing_weight = 0.1, 1.25, 0.5
     lr_peak, cycle_peak, total_steps = 0.2, 0.4, 2 * math.ceil(60000 / BATCH)
     batches = [(torch.rand(BATCH, 1, 28, 28), torch.randint(10, (BATCH,))) for _ in range(4)]
@@ -354,7 +354,7 @@ def fast_at_quickstart(model):
     model.train()
     state = {"step": 0}
 
-    def cyclic_lr(t):  # core/src/train/lr_schedule.cpp, "cyclic" with cycle_steps = 0
+    def cyclic_lr(t):  # core/sdk/src/train/lr_schedule.cpp, "cyclic" with cycle_steps = 0
         t = min(max(t, 0), total_steps - 1)
         peak = cycle_peak * total_steps
         if t <= peak:

@@ -4,7 +4,7 @@
 #include <torch/torch.h>
 
 #include "armor/attack/apgd.h"
-#include "armor/config/params.h"
+#include "armor/params/params.h"
 #include "armor/plugin/plugin_info.h"
 #include "armor/plugin/registry.h"
 

@@ -22,7 +22,7 @@
 
 #include <torch/torch.h>
 
-#include "armor/config/inline_params.h"
+#include "armor/params/inline_params.h"
 #include "armor/data/dataset.h"
 #include "armor/error.h"
 #include "armor/nn/classifier.h"

@@ -4,8 +4,8 @@
 
 #include <memory>
 
-#include "armor/config/param_schema.h"
-#include "armor/config/params.h"
+#include "armor/params/param_schema.h"
+#include "armor/params/params.h"
 #include "armor/nn/expert_ensemble.h"
 
 namespace armor {

@@ -1,0 +1,188 @@
+#include "armor/report/result_table.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <type_traits>
+
+#include <fmt/format.h>
+
+#include "armor/error.h"
+#include "armor/util/json_text.h"
+
+namespace armor::app {
+namespace {
+
+std::string json_value(const Cell& cell) {
+  return std::visit(
+      [](const auto& held) -> std::string {
+        using T = std::decay_t<decltype(held)>;
+        if constexpr (std::is_same_v<T, std::monostate>) {
+          return "null";
+        } else if constexpr (std::is_same_v<T, bool>) {
+          return held ? "true" : "false";
+        } else if constexpr (std::is_same_v<T, std::int64_t>) {
+          return std::to_string(held);
+        } else if constexpr (std::is_same_v<T, double>) {
+          return std::isfinite(held) ? fmt::format("{}", held) : "null";  // JSON has no NaN
+        } else {
+          return json_quoted(held);
+        }
+      },
+      cell);
+}
+
+std::string csv_field(const std::string& text) {
+  if (text.find_first_of(",\"\n\r") == std::string::npos) return text;
+  std::string out = "\"";
+  for (const char c : text) out += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return out + "\"";
+}
+
+// Tabs and newlines inside a plain cell would break its columns.
+std::string plain_field(std::string text) {
+  std::replace(text.begin(), text.end(), '\t', ' ');
+  std::replace(text.begin(), text.end(), '\n', ' ');
+  return text;
+}
+
+OutputFormat resolve(OutputFormat format, std::FILE* out) {
+  if (format != OutputFormat::automatic) return format;
+  return ::isatty(::fileno(out)) != 0 ? OutputFormat::table : OutputFormat::plain;
+}
+
+void print_aligned(const ResultTable& table, std::FILE* out) {
+  std::vector<std::vector<std::string>> text;
+  std::vector<std::size_t> widths;
+  for (const auto& column : table.columns) widths.push_back(column.size());
+  std::vector<bool> numeric(table.columns.size(), true);
+  for (const auto& row : table.rows) {
+    std::vector<std::string> line;
+    for (std::size_t i = 0; i < row.size() && i < widths.size(); ++i) {
+      line.push_back(cell_text(row[i], true));
+      widths[i] = std::max(widths[i], line.back().size());
+      if (std::holds_alternative<std::string>(row[i]) || std::holds_alternative<bool>(row[i])) numeric[i] = false;
+    }
+    text.push_back(std::move(line));
+  }
+  const auto print_line = [&](const std::vector<std::string>& cells, bool header) {
+    std::string line;
+    for (std::size_t i = 0; i < cells.size(); ++i) {
+      // Numbers align right, so that their digits line up; text aligns left.
+      const bool right = numeric[i] && !header && !table.rows.empty();
+      line += right ? fmt::format("{:>{}}", cells[i], widths[i]) : fmt::format("{:<{}}", cells[i], widths[i]);
+      if (i + 1 < cells.size()) line += "  ";
+    }
+    while (!line.empty() && line.back() == ' ') line.pop_back();
+    fmt::print(out, "{}\n", line);
+  };
+  print_line(table.columns, true);
+  std::vector<std::string> rule;
+  for (const auto width : widths) rule.emplace_back(width, '-');
+  print_line(rule, true);
+  for (const auto& line : text) print_line(line, false);
+}
+
+std::string json_rows(const ResultTable& table) {
+  std::string out = "[";
+  for (std::size_t r = 0; r < table.rows.size(); ++r) {
+    out += r == 0 ? "\n  {" : ",\n  {";
+    for (std::size_t i = 0; i < table.columns.size() && i < table.rows[r].size(); ++i) {
+      if (i != 0) out += ", ";
+      out += json_quoted(table.columns[i]) + ": " + json_value(table.rows[r][i]);
+    }
+    out += "}";
+  }
+  return out + (table.rows.empty() ? "]" : "\n]");
+}
+
+}  // namespace
+
+bool cell_less(const Cell& a, const Cell& b) {
+  const auto rank = [](const Cell& cell) {
+    if (std::holds_alternative<std::monostate>(cell)) return 0;
+    if (std::holds_alternative<std::string>(cell)) return 2;
+    return 1;
+  };
+  const auto number = [](const Cell& cell) {
+    if (const auto* value = std::get_if<bool>(&cell)) return *value ? 1.0 : 0.0;
+    if (const auto* value = std::get_if<std::int64_t>(&cell)) return static_cast<double>(*value);
+    return std::get<double>(cell);
+  };
+  if (rank(a) != rank(b)) return rank(a) < rank(b);
+  if (rank(a) == 0) return false;
+  if (rank(a) == 2) return std::get<std::string>(a) < std::get<std::string>(b);
+  return number(a) < number(b);
+}
+
+std::string cell_text(const Cell& cell, bool compact) {
+  return std::visit(
+      [compact](const auto& held) -> std::string {
+        using T = std::decay_t<decltype(held)>;
+        if constexpr (std::is_same_v<T, std::monostate>) {
+          return "";
+        } else if constexpr (std::is_same_v<T, bool>) {
+          return held ? "true" : "false";
+        } else if constexpr (std::is_same_v<T, std::int64_t>) {
+          return std::to_string(held);
+        } else if constexpr (std::is_same_v<T, double>) {
+          // The shortest text that reads back as the same double, or 8 significant digits.
+          return compact ? fmt::format("{:.8g}", held) : fmt::format("{}", held);
+        } else {
+          return held;
+        }
+      },
+      cell);
+}
+
+OutputFormat output_format_from_string(const std::string& text) {
+  if (text == "auto") return OutputFormat::automatic;
+  if (text == "table") return OutputFormat::table;
+  if (text == "plain" || text == "tsv") return OutputFormat::plain;
+  if (text == "csv") return OutputFormat::csv;
+  if (text == "json") return OutputFormat::json;
+  throw UsageError("unknown --format '" + text + "' (expected table, plain, csv or json)");
+}
+
+void print_table(const ResultTable& table, OutputFormat format, std::FILE* out) {
+  switch (resolve(format, out)) {
+    case OutputFormat::automatic:
+    case OutputFormat::table: print_aligned(table, out); break;
+    case OutputFormat::plain:
+    case OutputFormat::csv: {
+      const bool csv = resolve(format, out) == OutputFormat::csv;
+      const auto field = [&](const std::string& text) { return csv ? csv_field(text) : plain_field(text); };
+      const char* separator = csv ? "," : "\t";
+      std::string line;
+      for (std::size_t i = 0; i < table.columns.size(); ++i) line += (i ? separator : "") + field(table.columns[i]);
+      fmt::print(out, "{}\n", line);
+      for (const auto& row : table.rows) {
+        line.clear();
+        for (std::size_t i = 0; i < row.size(); ++i) line += (i ? separator : "") + field(cell_text(row[i]));
+        fmt::print(out, "{}\n", line);
+      }
+      break;
+    }
+    case OutputFormat::json: fmt::print(out, "{}\n", json_rows(table)); break;
+  }
+}
+
+void print_sections(const std::vector<Section>& sections, OutputFormat format, std::FILE* out) {
+  const OutputFormat resolved = resolve(format, out);
+  if (resolved == OutputFormat::json) {
+    std::string json = "{";
+    for (std::size_t i = 0; i < sections.size(); ++i) {
+      json += (i == 0 ? "\n" : ",\n") + json_quoted(sections[i].first) + ": " + json_rows(sections[i].second);
+    }
+    fmt::print(out, "{}\n}}\n", json);
+    return;
+  }
+  for (std::size_t i = 0; i < sections.size(); ++i) {
+    if (i != 0) fmt::print(out, "\n");
+    fmt::print(out, resolved == OutputFormat::csv ? "# {}\n" : "{}\n", sections[i].first);
+    print_table(sections[i].second, resolved, out);
+  }
+}
+
+}  // namespace armor::app

@@ -39,13 +39,18 @@ function(armor_add_plugin name)
   set_property(GLOBAL APPEND PROPERTY ARMOR_PLUGIN_TARGETS ${name})
 endfunction()
 
-# armor_add_test(<name> SOURCES <files...> [LIBRARIES <targets...>] [TORCH])
+# armor_add_test(<name> SOURCES <files...> [LIBRARIES <targets...>] [TORCH] [HOST])
 # One GoogleTest executable per test file, registered with CTest under <name>. TORCH reuses the
-# tests' shared LibTorch precompiled header.
+# tests' shared LibTorch precompiled header; HOST links the torch-free host library only (a test
+# of core/host that must not need LibTorch), otherwise the run side and everything below it.
 function(armor_add_test name)
-  cmake_parse_arguments(ARG "TORCH" "" "SOURCES;LIBRARIES" ${ARGN})
+  cmake_parse_arguments(ARG "TORCH;HOST" "" "SOURCES;LIBRARIES" ${ARGN})
   add_executable(${name} ${ARG_SOURCES})
-  target_link_libraries(${name} PRIVATE armor::run GTest::gtest GTest::gtest_main ${ARG_LIBRARIES})
+  if(ARG_HOST)
+    target_link_libraries(${name} PRIVATE armor::host GTest::gtest GTest::gtest_main ${ARG_LIBRARIES})
+  else()
+    target_link_libraries(${name} PRIVATE armor::run GTest::gtest GTest::gtest_main ${ARG_LIBRARIES})
+  endif()
   target_compile_definitions(${name} PRIVATE
     ARMOR_TEST_BINARY_DIR="${CMAKE_BINARY_DIR}"
     ARMOR_TEST_SOURCE_DIR="${PROJECT_SOURCE_DIR}")

@@ -1,121 +1,29 @@
-// armor _exec-run --db PATH --run ID: executes one run claimed by a launcher, in this process.
-// The run's recorded config is what runs, exactly. A heartbeat thread shows the run is alive.
-// With --shard PATH instead of --db (a Slurm task), everything goes into the run's shard database,
-// which `armor sweep collect` merges into runs.db; runs.db is never opened.
+// armor _exec-run --db PATH --run ID: executes one run claimed by a launcher, in this process
+// (the run side's execute_claimed_run, armor/run/exec_run.h). With --shard PATH instead of --db (a
+// Slurm task), everything goes into the run's shard database.
 
-#include <unistd.h>
-
-#include <memory>
-#include <chrono>
-#include <condition_variable>
-#include <mutex>
-#include <thread>
-
-#include <fmt/core.h>
-
-#include "armor/config/config.h"
 #include "armor/error.h"
-#include "armor/run/experiment.h"
-#include "armor/run/run_executor.h"
-#include "armor/run/run_folder.h"
-#include "armor/store/run_store.h"
 #include "command.h"
-#include "armor/run/sweep_plan.h"
 
 namespace armor::app {
-namespace {
-
-// Writes the run's heartbeat every few seconds on a connection of its own, until destroyed.
-class Heartbeat {
- public:
-  Heartbeat(const std::string& db, RunStore::Mode mode, std::int64_t run_id)
-      : thread_([this, db, mode, run_id] {
-          std::unique_ptr<RunStore> store;
-          std::unique_lock<std::mutex> lock(mutex_);
-          while (!stop_) {
-            if (wake_.wait_for(lock, std::chrono::seconds(5), [this] { return stop_; })) break;
-            try {
-              if (!store) store = std::make_unique<RunStore>(db, mode);
-              store->heartbeat(run_id);
-            } catch (const std::exception&) {
-              // A busy or locked database delays a heartbeat (never the run); the next one catches up.
-            }
-          }
-        }) {}
-  ~Heartbeat() {
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      stop_ = true;
-    }
-    wake_.notify_all();
-    thread_.join();
-  }
-
- private:
-  std::mutex mutex_;
-  std::condition_variable wake_;
-  bool stop_ = false;
-  std::thread thread_;
-};
-
-}  // namespace
 
 int exec_run_command(const std::vector<std::string>& args) {
   HostOptions host;
-  std::int64_t run_id = 0;
-  std::string shard;
+  ExecRunRequest request;
   po::options_description visible("options");
   add_db_option(visible, host);
   add_plugin_path_option(visible, host);
-  visible.add_options()("run", po::value(&run_id)->required(), "Id of the claimed run to execute")(
-      "shard", po::value(&shard), "Execute the run in this shard database (written by the Slurm launcher), not --db");
+  visible.add_options()("run", po::value(&request.run_id)->required(), "Id of the claimed run to execute")(
+      "shard", po::value(&request.shard), "Execute the run in this shard database (written by the Slurm launcher), not --db");
   po::variables_map values;
   if (!parse_command_line("armor _exec-run --db PATH --run ID | --shard PATH --run ID", args, visible, po::options_description(),
                           po::positional_options_description(), values)) {
     return kExitOk;
   }
-  if (!shard.empty() && !values["db"].defaulted()) throw UsageError("give --db or --shard, not both");
-  const std::string db = shard.empty() ? host.db : shard;
-  const RunStore::Mode mode = shard.empty() ? RunStore::Mode::read_write : RunStore::Mode::shard;
-  RunStore store(db, mode);
-  const RunRecord record = store.run(run_id);
-  if (record.status != RunStatus::running && record.status != RunStatus::pending) {
-    throw UsageError(fmt::format("run {} is {}: only a pending or claimed run can execute", run_id, to_string(record.status)));
-  }
-  try {
-    // A run continues only in its own folder and from its own recorded checkpoint.
-    check_run_folder(record, db);
-    check_resumable_checkpoint(store, record);
-  } catch (const IdentityError& error) {
-    store.fail_run(run_id, error.what());
-    fmt::print(stderr, "armor: run {} refused: {}\n", run_id, error.what());
-    return kExitUsage;
-  }
-  store.start_run(run_id, getpid());
-  Heartbeat heartbeat(db, mode, run_id);
-  try {
-    const Registry& registry = load_registry(host);
-    const Experiment experiment = resolve_experiment(Config::parse(record.config, fmt::format("run {} config", run_id)), registry);
-    RunEnvironment environment;
-    environment.output_dir = record.output_dir;
-    environment.revision = record.revision;
-    environment.plugin_libraries = loaded_plugin_libraries();
-    if (record.sweep_id) {
-      environment.sweep_id = *record.sweep_id;
-      environment.early_stop = SweepSettings::from_spec(store.sweep(*record.sweep_id).spec).early_stop;
-    }
-    execute_run(experiment, registry, store, run_id, environment);
-  } catch (const DivergedError& error) {
-    store.fail_run(run_id, error.what(), RunStatus::diverged);
-    fmt::print(stderr, "armor: run {} diverged: {}\n", run_id, error.what());
-    return kExitFailed;
-  } catch (const std::exception& error) {
-    const std::string message = describe_exception(error);
-    store.fail_run(run_id, message);
-    fmt::print(stderr, "armor: run {} failed: {}\n", run_id, message);
-    return kExitFailed;
-  }
-  return kExitOk;
+  if (!request.shard.empty() && !values["db"].defaulted()) throw UsageError("give --db or --shard, not both");
+  request.db = host.db;
+  request.plugins = plugin_search(host);
+  return run_side().execute_run(request);
 }
 
 }  // namespace armor::app

@@ -6,7 +6,6 @@
 
 #include "armor/params/param_schema.h"
 #include "armor/error.h"
-#include "armor/plugin/registry.h"
 #include "command.h"
 
 namespace armor::app {
@@ -23,7 +22,7 @@ std::string describe_range(const ParamSpec& spec) {
                      spec.max ? fmt::format("{}", *spec.max) : "inf");
 }
 
-int show_component(const Registry& registry, const std::string& target) {
+int show_component(const Catalog& registry, const std::string& target) {
   const auto slash = target.find('/');
   if (slash == std::string::npos) throw UsageError("expected KIND/NAME, e.g. gate/topk (got '" + target + "')");
   const ComponentInfo& info = registry.info(plugin_kind_from_string(target.substr(0, slash)), target.substr(slash + 1));
@@ -57,7 +56,7 @@ int plugins_command(const std::vector<std::string>& args) {
                           args, visible, hidden, positional, values)) {
     return kExitOk;
   }
-  const Registry& registry = load_registry(host);
+  const Catalog& registry = run_side().load_plugins(plugin_search(host));
   if (!positional_args.empty()) {
     if (positional_args[0] != "show" || positional_args.size() != 2) {
       throw UsageError("expected `armor plugins` or `armor plugins show KIND/NAME`");

@@ -12,13 +12,11 @@
 #include <fmt/core.h>
 
 #include "armor/error.h"
-#include "armor/plugin/registry.h"
-#include "armor/run/run_folder.h"
+#include "armor/launch/run_folder.h"
 #include "armor/store/run_store.h"
 #include "command.h"
 #include "launcher.h"
 #include "slurm_launcher.h"
-#include "armor/run/sweep_plan.h"
 
 namespace armor::app {
 namespace {
@@ -78,7 +76,7 @@ int resume_run(std::int64_t run_id, LaunchOptions launch) {
   }
   // Refused here, before anything is queued or written: a folder or checkpoint not the run's own.
   check_run_folder(record, launch.host.db);
-  check_resumable_checkpoint(store, record);
+  run_side().check_checkpoint(store, record);
   const std::string checkpoint = record.output_dir + "/checkpoint.pt";
   fmt::print("run {}: {}\n", run_id,
              !record.output_dir.empty() && std::filesystem::exists(checkpoint)
@@ -147,10 +145,11 @@ int run_command(const std::vector<std::string>& args) {
   }
   if (experiment_path.empty()) throw UsageError("armor run needs an EXPERIMENT.toml (or --resume RUN_ID)");
 
-  const Registry& registry = load_registry(launch.host);
+  RunSide& side = run_side();
+  const Catalog& registry = side.load_plugins(plugin_search(launch.host));
   const SweepPlan plan = plan_runs(experiment_path, overrides, multirun, sweep_options, registry,
-                                   slurm.enabled() ? slurm_threads_per_run(slurm) : threads_per_job(launch.jobs),
-                                   slurm.enabled() ? PlanTarget::cluster : PlanTarget::here);
+                                   slurm.enabled() ? slurm_threads_per_run(slurm) : threads_per_job(launch.jobs));
+  side.check_plan(plan, slurm.enabled() ? PlanTarget::cluster : PlanTarget::here);
   for (const auto& dropped : plan.dropped) {
     fmt::print("dropped point {}: {}\n", join_overrides(dropped.overrides), dropped.reason);
   }

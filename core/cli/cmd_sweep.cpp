@@ -92,7 +92,7 @@ int sweep_command(const std::vector<std::string>& args) {
                collected.lost == 1 ? "its" : "their", collected.active);
     return kExitOk;
   }
-  load_registry(launch.host);  // a plugin problem shows here, not in every run
+  run_side().load_plugins(plugin_search(launch.host));  // a plugin problem shows here, not in every run
   // Runs with Slurm tasks are brought up to date first: those that ended without a record resume.
   collect_sweep(store, sweep_id);
   if (action == "resume") {

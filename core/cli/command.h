@@ -8,10 +8,11 @@
 
 #include <boost/program_options.hpp>
 
+#include "armor/host/program_info.h"
+#include "armor/host/run_side.h"
+#include "armor/sweep/sweep_plan.h"
+
 namespace armor {
-
-class Registry;
-
 namespace app {
 
 namespace po = boost::program_options;
@@ -43,25 +44,14 @@ bool parse_command_line(const std::string& usage, const std::vector<std::string>
                         po::options_description& visible, const po::options_description& hidden,
                         const po::positional_options_description& positional, po::variables_map& values);
 
-// The registry with the host's built-ins and every plugin on the search path.
-Registry& load_registry(const HostOptions& host);
+// The plugin search path these options give (--plugin-path, then ARMOR_PLUGIN_PATH, then the defaults).
+PluginSearch plugin_search(const HostOptions& host);
 
-// The paths of the plugin libraries load_registry loaded.
-const std::vector<std::string>& loaded_plugin_libraries();
-
-// The default plugin folders: <prefix>/lib/armor/plugins for an installed armor (<prefix>/bin/armor);
-// otherwise next to the executable (build tree), then the configured install location.
-std::vector<std::string> default_plugin_dirs();
-
-// Path of the running executable (for launching one process per run).
-std::string self_executable();
-// `git describe --always --dirty` of the source tree armor was built from ("unknown" outside one).
-std::string source_revision();
-// This machine's host name, as runs record it.
-std::string host_name();
+// --constraint, --sweeper, --trials, --early-stop.
+void add_sweep_options(po::options_description& options, SweepCommandLine& sweep);
 
 // Before training or evaluating: a warning on stderr when matrix products would run on the
-// reference BLAS (see armor/util/blas_check.h).
+// reference BLAS (see armor/util/blas_check.h). Loads the run side.
 void warn_if_reference_blas();
 
 // Prints rows as an aligned text table.

@@ -6,20 +6,9 @@
 
 #include <fmt/core.h>
 
-#include "armor/data/builtin_datasets.h"
 #include "armor/error.h"
-#include "armor/plugin/plugin_loader.h"
-#include "armor/plugin/registry.h"
-#include "armor/util/blas_check.h"
-#include "command.h"
 #include "armor/report/result_table.h"
-
-#ifndef ARMOR_BUILD_PLUGIN_DIR
-#define ARMOR_BUILD_PLUGIN_DIR ""
-#endif
-#ifndef ARMOR_INSTALL_PLUGIN_DIR
-#define ARMOR_INSTALL_PLUGIN_DIR ""
-#endif
+#include "command.h"
 
 namespace armor::app {
 
@@ -67,69 +56,22 @@ bool parse_command_line(const std::string& usage, const std::vector<std::string>
   return true;
 }
 
-std::string self_executable() { return std::filesystem::read_symlink("/proc/self/exe").string(); }
-
-std::string source_revision() {
-#ifdef ARMOR_SOURCE_DIR
-  const std::string command = std::string("git -C '") + ARMOR_SOURCE_DIR + "' describe --always --dirty 2>/dev/null";
-  if (FILE* pipe = popen(command.c_str(), "r")) {
-    char buffer[128] = {0};
-    std::string text = fgets(buffer, sizeof buffer, pipe) != nullptr ? buffer : "";
-    pclose(pipe);
-    while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
-    if (!text.empty()) return text;
-  }
-#endif
-  return "unknown";
-}
-
 void warn_if_reference_blas() {
-  if (const auto warning = reference_blas_warning()) fmt::print(stderr, "armor: warning: {}\n", *warning);
+  if (const auto warning = run_side().reference_blas_warning()) fmt::print(stderr, "armor: warning: {}\n", *warning);
 }
 
-std::string host_name() {
-  char buffer[256] = {0};
-  return gethostname(buffer, sizeof buffer - 1) == 0 ? buffer : "unknown";
-}
+PluginSearch plugin_search(const HostOptions& host) { return PluginSearch{host.plugin_paths, default_plugin_dirs()}; }
 
-std::vector<std::string> default_plugin_dirs() {
-  namespace fs = std::filesystem;
-  const fs::path exe_dir = fs::path(self_executable()).parent_path();
-  // An installed armor (<prefix>/bin/armor) loads the plugins installed with it, and only those:
-  // never the build tree's, which may be newer, older or gone.
-  const fs::path installed = exe_dir.parent_path() / "lib" / "armor" / "plugins";
-  if (fs::is_directory(installed)) return {installed.string()};
-  // In the build tree the plugins are next to the program.
-  std::vector<std::string> dirs{(exe_dir / "plugins").string()};
-  if (std::string(ARMOR_BUILD_PLUGIN_DIR) != dirs.front() && !std::string(ARMOR_BUILD_PLUGIN_DIR).empty()) {
-    dirs.emplace_back(ARMOR_BUILD_PLUGIN_DIR);
-  }
-  if (!std::string(ARMOR_INSTALL_PLUGIN_DIR).empty()) dirs.emplace_back(ARMOR_INSTALL_PLUGIN_DIR);
-  return dirs;
+void add_sweep_options(po::options_description& options, SweepCommandLine& sweep) {
+  options.add_options()("constraint", po::value(&sweep.constraints)->composing(),
+                        "Sweep: run only the points where this holds, e.g. 'model.k <= model.num_experts' "
+                        "(the armor db --where syntax; repeatable; k <= num_experts is always implied)")(
+      "sweeper", po::value(&sweep.sweeper), "Sweep: grid (every point, the default) or random (--trials points; "
+                                            "uniform(a,b), loguniform(a,b), randint(a,b) allowed)")(
+      "trials", po::value(&sweep.trials), "Random search: how many points to draw (default 10)")(
+      "early-stop", po::value(&sweep.early_stop),
+      "Sweep: asha (successive halving on an epoch metric; settings in [sweep] early_stop) or none");
 }
-
-namespace {
-std::vector<std::string>& plugin_libraries() {
-  static std::vector<std::string> libraries;
-  return libraries;
-}
-}  // namespace
-
-Registry& load_registry(const HostOptions& host) {
-  // Lives as long as the process: its factories point into plugin libraries that are never unloaded.
-  static auto* registry = new Registry();
-  static bool loaded = false;
-  if (!loaded) {
-    register_builtin_datasets(*registry);
-    PluginLoader loader(*registry);
-    loader.load_search_path(host.plugin_paths, default_plugin_dirs());
-    for (const auto& plugin : loader.loaded()) plugin_libraries().push_back(plugin.path);
-    loaded = true;
-  }
-  return *registry;
-}
-
-const std::vector<std::string>& loaded_plugin_libraries() { return plugin_libraries(); }
 
 void print_table(const std::vector<std::string>& columns, const std::vector<std::vector<std::string>>& rows) {
   ResultTable table;

@@ -10,7 +10,7 @@
 #include <fmt/core.h>
 
 #include "armor/error.h"
-#include "armor/run/run_folder.h"
+#include "armor/launch/run_folder.h"
 #include "db_subcommands.h"
 #include "db_support.h"
 

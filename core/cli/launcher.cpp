@@ -16,7 +16,7 @@
 #include <fmt/core.h>
 
 #include "armor/error.h"
-#include "armor/run/run_folder.h"
+#include "armor/launch/run_folder.h"
 #include "armor/store/run_store.h"
 
 extern char** environ;

@@ -5,7 +5,7 @@
 #include <fmt/core.h>
 
 #include "armor/error.h"
-#include "armor/run/run_executor.h"
+#include "armor/host/run_side.h"
 #include "armor/util/suggest.h"
 #include "command.h"
 
@@ -68,7 +68,7 @@ int main(int argc, char** argv) {
     fmt::print(stderr, "armor: results database error: {}\n", error.what());
     return armor::app::kExitFailed;
   } catch (const std::exception& error) {
-    fmt::print(stderr, "armor: error: {}\n", armor::describe_exception(error));
+    fmt::print(stderr, "armor: error: {}\n", armor::describe_error(error));
     return armor::app::kExitFailed;
   }
 }

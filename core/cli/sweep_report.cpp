@@ -8,7 +8,7 @@
 #include "armor/store/run_store.h"
 #include "command.h"
 #include "launcher.h"
-#include "armor/run/sweep_plan.h"
+#include "armor/sweep/sweep_plan.h"
 
 namespace armor::app {
 namespace {

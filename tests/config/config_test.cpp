@@ -26,7 +26,7 @@
 #include "armor/config/sweep.h"
 #include "armor/error.h"
 #include "armor/plugin/registry.h"
-#include "armor/run/experiment.h"
+#include "armor/config/experiment.h"
 
 namespace {
 

@@ -1,7 +1,8 @@
 // A run's folder and checkpoint are only its own: identity.toml, the checkpoint's identity and the
 // sha256 runs.db recorded decide, before anything is written or resumed.
 
-#include "armor/run/run_folder.h"
+#include "armor/launch/run_folder.h"
+#include "armor/run/checkpoint_check.h"
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>

@@ -508,16 +508,40 @@ void store_writes(Report& report, const fs::path& scratch) {
   report.add("store_8_writers_database_is_locked_failures", locked, "count", "0");
 }
 
+// 8. Start-up of the commands that train nothing (they never load LibTorch) and of one that loads
+// the run side, the fastest of 9 each: `armor db list` on the 100-run database of section 7,
+// `armor config` of the quickstart (manifests up to date: the first call writes them).
+void command_startup(Report& report, const fs::path& scratch) {
+  const std::string armor = std::string(ARMOR_BUILD_DIR) + "/armor";
+  const std::string db = (scratch / "store.db").string();
+  const std::string experiment = std::string(ARMOR_SOURCE_DIR) + "/experiments/quickstart.toml";
+  shell(armor + " config " + experiment + " > /dev/null");
+  const std::vector<std::pair<std::string, std::string>> commands{
+      {"startup_help", armor + " --help"},
+      {"startup_db_list_100_runs", armor + " db list --db " + db},
+      {"startup_config_quickstart", armor + " config " + experiment},
+      {"startup_sweep_status", armor + " sweep status 1 --db " + db},
+      {"startup_plugins_loads_run_side", armor + " plugins"},
+  };
+  for (const auto& [name, command] : commands) {
+    double best = 1e9;
+    for (int i = 0; i < 9; ++i) best = std::min(best, shell(command + " > /dev/null").seconds);
+    report.add(name, best * 1e3, "ms", name == "startup_plugins_loads_run_side" ? "" : "< 50");
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   std::string json = "bench.json";
   int threads = 0;
+  std::string only;
   const auto usage = [](std::FILE* to) {
-    fmt::print(to, "usage: armor_bench [--json FILE] [--threads N]\n"
+    fmt::print(to, "usage: armor_bench [--json FILE] [--threads N] [--only startup]\n"
                    "  prints one line per figure (`name value unit`) and writes them all to FILE (default bench.json);\n"
                    "  N threads for LibTorch (default: every core). About 4 minutes on 2 cores\n"
-                   "  (the PyTorch side by side needs /usr/bin/python3 with python3-torch; skipped without it).\n");
+                   "  (the PyTorch side by side needs /usr/bin/python3 with python3-torch; skipped without it).\n"
+                   "  --only startup: the runs.db and command start-up figures alone (seconds).\n");
   };
   for (int i = 1; i < argc; ++i) {
     const std::string flag = argv[i];
@@ -525,15 +549,22 @@ int main(int argc, char** argv) {
       usage(stdout);
       return 0;
     }
-    const bool known = flag == "--json" || flag == "--threads";
+    const bool known = flag == "--json" || flag == "--threads" || flag == "--only";
     if (!known || i + 1 >= argc) {
       fmt::print(stderr, "armor_bench: {} '{}'\n", known ? "missing value after" : "unknown argument", flag);
       usage(stderr);
       return 2;
     }
     const std::string value = argv[++i];
-    if (flag == "--json") json = value;
-    else {
+    if (flag == "--json") {
+      json = value;
+    } else if (flag == "--only") {
+      if (value != "startup") {
+        fmt::print(stderr, "armor_bench: --only knows 'startup', got '{}'\n", value);
+        return 2;
+      }
+      only = value;
+    } else {
       threads = std::atoi(value.c_str());
       if (threads <= 0) {
         fmt::print(stderr, "armor_bench: --threads wants a positive whole number, got '{}'\n", value);
@@ -547,6 +578,14 @@ int main(int argc, char** argv) {
   fs::create_directories(scratch);
   Report report;
   report.add("threads", torch::get_num_threads(), "count");
+  if (only == "startup") {
+    store_writes(report, scratch);
+    command_startup(report, scratch);
+    report.write_json(json);
+    fs::remove_all(scratch);
+    fmt::print("wrote {}\n", json);
+    return 0;
+  }
   const double peak = matmul_peak(report);
   {
     auto net = model("resnet", kSmallResnet, kFashion);
@@ -564,6 +603,7 @@ int main(int argc, char** argv) {
   fast_at_step(report);
   host_overhead(report, scratch);
   store_writes(report, scratch);
+  command_startup(report, scratch);
   report.write_json(json);
   fs::remove_all(scratch);
   fmt::print("wrote {}\n", json);

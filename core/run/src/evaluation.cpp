@@ -269,18 +269,6 @@ std::vector<ImageOutcome> combine_outcomes(const std::vector<ImageOutcome>& earl
   return combined;
 }
 
-std::vector<std::string> attack_name_list(const std::string& list) {
-  std::vector<std::string> names;
-  std::size_t start = 0;
-  while (start <= list.size()) {
-    const std::size_t comma = std::min(list.find(',', start), list.size());
-    const std::string item = list.substr(start, comma - start);
-    const std::size_t first = item.find_first_not_of(" \t");
-    if (first != std::string::npos) names.push_back(item.substr(first, item.find_last_not_of(" \t") - first + 1));
-    start = comma + 1;
-  }
-  return names;
-}
 
 double worst_case_accuracy(const std::vector<ImageOutcome>& outcomes) {
   if (outcomes.empty()) return 0.0;

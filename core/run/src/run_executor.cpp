@@ -21,7 +21,7 @@
 #include "armor/plugin/registry.h"
 #include "armor/run/certified_radius.h"
 #include "armor/run/evaluation.h"
-#include "armor/run/experiment.h"
+#include "armor/config/experiment.h"
 #include "armor/store/run_store.h"
 #include "armor/train/balancing_term.h"
 #include "armor/train/metric_sink.h"

@@ -21,6 +21,7 @@
 
 #include <torch/types.h>
 
+#include "armor/config/experiment.h"
 #include "armor/data/dataset.h"
 #include "armor/train/metric_sink.h"
 
@@ -98,9 +99,6 @@ void check_evaluation_options(Classifier& model, const EvaluationOptions& option
 // earlier one's when it broke. Images missing from `earlier` keep the new outcome.
 std::vector<ImageOutcome> combine_outcomes(const std::vector<ImageOutcome>& earlier, const std::vector<ImageOutcome>& later);
 
-// The names of a comma-separated list ("pgd20_nors, apgd20" -> {"pgd20_nors", "apgd20"}), blanks
-// trimmed, empty items dropped: how eval.fixed_expert_attacks is read.
-std::vector<std::string> attack_name_list(const std::string& list);
 
 // The share of images robust in `outcomes` (worst_case_acc); 0 when empty.
 double worst_case_accuracy(const std::vector<ImageOutcome>& outcomes);

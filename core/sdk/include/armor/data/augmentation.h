@@ -10,6 +10,7 @@
 #include <ATen/core/Generator.h>
 #include <torch/types.h>
 
+#include "armor/data/augmentation_params.h"
 #include "armor/params/param_schema.h"
 #include "armor/params/params.h"
 
@@ -27,10 +28,6 @@ struct AugmentationOptions {
   // From [data]'s augment_* keys (see augmentation_params()).
   static AugmentationOptions from(const Params& data);
 };
-
-// The [data] keys: augment_crop_padding, augment_flip, augment_translate, augment_cutout, augment_jitter,
-// augment_hue.
-ParamSchema augmentation_params();
 
 // Colour jitter as torchvision's ColorJitter(j, j, j, hue) does it to each image: brightness,
 // contrast, saturation and hue adjusted in a random order (drawn per image), each result clamped to

@@ -9,7 +9,7 @@ namespace armor {
 class Registry;
 
 // Bumped whenever a type that crosses the plugin boundary changes.
-inline constexpr int kApiVersion = 2;  // 2: Classifier::expert_ensemble(), dual_model()
+inline constexpr int kApiVersion = 3;  // 2: Classifier::expert_ensemble(), dual_model(); 3: Registry is a Catalog
 
 // Plain data so that its layout does not depend on the compiler: api_version must stay first.
 struct PluginInfo {

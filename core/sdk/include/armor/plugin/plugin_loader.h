@@ -25,7 +25,7 @@ class PluginLoader {
   // (kind, name) or throws while registering.
   void load(const std::string& path);
 
-  // Loads every plugin library (lib*.so / armor_*.so) found in the search path: `cli_paths` first
+  // Loads every plugin library of the search path (find_plugin_libraries in plugin_search.h): `cli_paths` first
   // (--plugin-path), then ARMOR_PLUGIN_PATH (colon separated), then `default_dirs`. A file name found
   // in an earlier folder hides the same file name in later ones. A folder given explicitly that
   // does not exist is an error; a missing default folder is skipped.

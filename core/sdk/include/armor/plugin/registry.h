@@ -1,5 +1,5 @@
 #pragma once
-// Registry: the host's table of component factories, keyed by (kind, name). Plugins add to it from
+// Registry: the run side's table of component factories, keyed by (kind, name). Plugins add to it from
 // their entry point; the host looks components up by the names an experiment gives. Each entry
 // declares its parameters so that configs are validated and `armor plugins show` documents them.
 
@@ -13,6 +13,7 @@
 
 #include "armor/params/param_schema.h"
 #include "armor/params/params.h"
+#include "armor/plugin/catalog.h"
 
 namespace armor {
 
@@ -26,12 +27,6 @@ struct DatasetShape;
 struct ModelContext;
 struct GateShape;
 
-enum class PluginKind { dataset, model, gate, balancing, attack, trainer };
-const char* to_string(PluginKind kind);
-// "gate" -> PluginKind::gate; UsageError naming the text (with a suggestion) otherwise.
-PluginKind plugin_kind_from_string(const std::string& text);
-const std::vector<PluginKind>& all_plugin_kinds();
-
 using DatasetFactory = std::function<std::shared_ptr<DatasetSplits>(const Params&)>;
 // A dataset's classes, image shape and split sizes without its images (headers, file sizes, folder
 // listings): `armor run` calls it while planning, to check [data] limits and build the model before
@@ -43,15 +38,7 @@ using BalancingFactory = std::function<std::shared_ptr<BalancingLoss>(const Para
 using AttackFactory = std::function<std::shared_ptr<Attack>(const Params&)>;
 using TrainerFactory = std::function<std::shared_ptr<Trainer>(const Params&)>;
 
-struct ComponentInfo {
-  PluginKind kind = PluginKind::model;
-  std::string name;
-  std::string summary;  // one line for `armor plugins`
-  ParamSchema params;
-  std::string library;  // the shared library that registered it ("built-in" for the host's own)
-};
-
-class Registry {
+class Registry : public Catalog {
  public:
   void add_dataset(std::string name, std::string summary, ParamSchema params, DatasetFactory make);
   // With a shape probe: planning checks train_limit / test_limit against the split sizes and
@@ -63,13 +50,6 @@ class Registry {
   void add_balancing(std::string name, std::string summary, ParamSchema params, BalancingFactory make);
   void add_attack(std::string name, std::string summary, ParamSchema params, AttackFactory make);
   void add_trainer(std::string name, std::string summary, ParamSchema params, TrainerFactory make);
-
-  // nullptr when absent.
-  const ComponentInfo* find(PluginKind kind, const std::string& name) const;
-  // ConfigError "unknown gate 'topkk' (did you mean 'topk'?); registered gates: topk" when absent.
-  const ComponentInfo& info(PluginKind kind, const std::string& name) const;
-  std::vector<const ComponentInfo*> components() const;  // sorted by kind, then name
-  std::vector<std::string> names(PluginKind kind) const;
 
   const DatasetFactory& dataset(const std::string& name) const;
   // The dataset's shape probe; nullptr when it registered none. ConfigError when unknown.
@@ -87,7 +67,6 @@ class Registry {
   using Factory = std::variant<DatasetFactory, ModelFactory, GateFactory, BalancingFactory, AttackFactory,
                                TrainerFactory>;
   struct Entry {
-    ComponentInfo info;
     Factory make;
     DatasetShapeProbe shape;  // datasets only; empty = none
   };

@@ -1,5 +1,5 @@
 #pragma once
-// Experiment: a composed config checked against the registry and completed with every default,
+// Experiment: a composed config checked against the catalog (the registry, or plugin manifests) and completed with every default,
 // ready to run. Sections and their plugin kinds:
 //   [run]       host: seed, device, threads
 //   [data]      dataset plugin + host keys train_limit, test_limit
@@ -24,7 +24,7 @@
 
 #include "armor/config/config.h"
 #include "armor/params/params.h"
-#include "armor/plugin/registry.h"
+#include "armor/plugin/catalog.h"
 
 namespace armor {
 
@@ -50,14 +50,18 @@ struct ResolveOptions {
   bool run_checks = true;
 };
 
-Experiment resolve_experiment(const Config& config, const Registry& registry, const ResolveOptions& options = {});
+Experiment resolve_experiment(const Config& config, const Catalog& catalog, const ResolveOptions& options = {});
 
 // Whether `key` (dotted) is a parameter of the plugin its section names in `config` (or of the host),
 // so that `key=value` may set it although the file leaves it at its default.
-bool is_declared_key(const Config& config, const Registry& registry, const std::string& key);
+bool is_declared_key(const Config& config, const Catalog& catalog, const std::string& key);
 
 // The composition every command uses: Config::compose with is_declared_key as the existence rule.
-Config compose_experiment(const std::string& path, const std::vector<std::string>& overrides, const Registry& registry);
+Config compose_experiment(const std::string& path, const std::vector<std::string>& overrides, const Catalog& catalog);
+
+// The names of a comma-separated list ("pgd20_nors, apgd20" -> {"pgd20_nors", "apgd20"}), blanks
+// trimmed, empty items dropped: how eval.fixed_expert_attacks is read.
+std::vector<std::string> attack_name_list(const std::string& list);
 
 // The metric name of an evaluation attack section ("eval.attacks.pgd20" -> "pgd20").
 std::string eval_attack_metric(const Params& section);

@@ -8,16 +8,11 @@
 #include <string>
 #include <vector>
 
-#include <boost/program_options/options_description.hpp>
-
+#include "armor/config/experiment.h"
+#include "armor/plugin/catalog.h"
 #include "armor/sweep/early_stop.h"
-#include "armor/run/experiment.h"
 
 namespace armor {
-class Registry;
-}
-
-namespace armor::app {
 
 struct PlannedRun {
   std::vector<std::string> overrides;  // this point's overrides (sweep values and fixed ones)
@@ -72,26 +67,19 @@ struct SweepPlan {
 // user's (--constraint, [sweep] constraint), k <= num_experts holds by default wherever a model has both.
 inline constexpr const char* kDefaultMoeConstraint = "model.k <= model.num_experts";
 
-// ConfigError (nothing planned) on any bad point, except points dropped by a constraint. Besides
-// each section's own checks, what spans sections is checked on what the run would build: the
-// dataset's shape from its probe (train_limit / test_limit beyond a split, a validation split that
-// leaves no training data), every attack's radius against the [0,1] image box, the model built on
-// the CPU (a moe_layers name that matches nothing) and what [eval] asks of it; and no two points of
-// a grid may resolve to the same config (a random search drops the repeat). `target` says which
-// checks need the machine: data that cannot be read yet skips the checks that need it only in a dry
-// run; run.device must be usable here only when the runs execute here.
+// ConfigError (nothing planned) on any bad point, except points dropped by a constraint: each
+// section checked against its schema (and the schemas' checks where the catalog has them), and no
+// two points of a grid may resolve to the same config (a random search drops the repeat). What
+// spans sections and needs what the run would build (the dataset's shape, the model) is checked by
+// the run side (armor/run/plan_checks.h), for the target the plan is for:
 enum class PlanTarget {
   here,     // armor run: the data and the device must be there
   cluster,  // armor run --launcher slurm: the data must be readable, the device is the node's
   dry_run,  // armor config: prints configs meant for any machine
 };
 SweepPlan plan_runs(const std::string& experiment_path, const std::vector<std::string>& overrides, bool multirun,
-                    const SweepCommandLine& command_line, const Registry& registry, std::int64_t default_threads,
-                    PlanTarget target = PlanTarget::here);
+                    const SweepCommandLine& command_line, const Catalog& catalog, std::int64_t default_threads);
 
 std::string join_overrides(const std::vector<std::string>& overrides);
 
-// --constraint, --sweeper, --trials, --early-stop.
-void add_sweep_options(boost::program_options::options_description& options, SweepCommandLine& sweep);
-
-}  // namespace armor::app
+}  // namespace armor

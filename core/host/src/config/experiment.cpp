@@ -1,4 +1,4 @@
-#include "armor/run/experiment.h"
+#include "armor/config/experiment.h"
 
 #include <algorithm>
 #include <cmath>
@@ -8,10 +8,8 @@
 
 #include <fmt/core.h>
 
-#include "armor/data/augmentation.h"
+#include "armor/data/augmentation_params.h"
 #include "armor/error.h"
-#include "armor/run/evaluation.h"
-#include "armor/run/run_executor.h"
 #include "armor/util/suggest.h"
 
 namespace armor {
@@ -26,6 +24,12 @@ struct SectionSpec {
 
 // [data] validation is a fraction below 1 or a whole number of images: 1.5 is neither. (Whether a
 // count leaves training data depends on the dataset's size: checked when the run is planned.)
+// run.device's form; whether the device is there is checked where the run executes (the run side).
+void check_device_name(const Params& run) {
+  static const std::regex device(R"(^(cpu|cuda(:[0-9]+)?)$)");
+  if (!std::regex_match(run.string("device"), device)) run.fail("device", "must be cpu, cuda or cuda:N");
+}
+
 void check_validation_value(const Params& data) {
   const double value = data.real("validation");
   if (value >= 1 && value != std::floor(value)) {
@@ -42,7 +46,7 @@ const std::vector<SectionSpec>& section_specs() {
                      .string("device", "cpu", "cpu, cuda or cuda:N")
                      .integer("threads", 0, "Intra-op threads (0 = all cores)", 0)
                      .integer("checkpoint_every", 1, "Save the training state every N epochs (and after the last; 0 = last only)", 0)
-                     .check(validate_device)});
+                     .check(check_device_name)});
     s.push_back({"data", PluginKind::dataset, "fashion_mnist",
                  ParamSchema()
                      .integer("train_limit", 0, "Use the first N training images (0 = all)", 0)
@@ -209,7 +213,7 @@ void resolve_keys(bool run_checks, const std::string& section, const toml::table
 }
 
 // The plugin a section names, and its schema joined with the host's keys.
-const ComponentInfo& section_plugin(const SectionSpec& spec, const toml::table* given, const Registry& registry,
+const ComponentInfo& section_plugin(const SectionSpec& spec, const toml::table* given, const Catalog& catalog,
                                     std::string& plugin_name, std::string& name_origin) {
   plugin_name = spec.default_plugin;
   name_origin = "default";
@@ -226,13 +230,13 @@ const ComponentInfo& section_plugin(const SectionSpec& spec, const toml::table* 
                       "s (see `armor plugins`)");
   }
   try {
-    return registry.info(*spec.kind, plugin_name);
+    return catalog.info(*spec.kind, plugin_name);
   } catch (const ConfigError& error) {
     throw ConfigError(name_origin + ": " + spec.name + ".name: " + error.what());
   }
 }
 
-Params resolve_section(bool run_checks, const SectionSpec& spec, const toml::table* given, const Registry& registry,
+Params resolve_section(bool run_checks, const SectionSpec& spec, const toml::table* given, const Catalog& catalog,
                        toml::table& resolved, const std::vector<std::string>& allowed_tables = {},
                        const toml::table* inherited = nullptr) {
   Params params(spec.name);
@@ -240,7 +244,7 @@ Params resolve_section(bool run_checks, const SectionSpec& spec, const toml::tab
   std::string label;
   if (spec.kind) {
     std::string plugin_name, name_origin;
-    const ComponentInfo& info = section_plugin(spec, given, registry, plugin_name, name_origin);
+    const ComponentInfo& info = section_plugin(spec, given, catalog, plugin_name, name_origin);
     schema.extend(info.params);
     params.set("name", plugin_name, name_origin);
     resolved.insert_or_assign("name", plugin_name);
@@ -295,12 +299,25 @@ std::string Experiment::hash() const {
 
 std::int64_t Experiment::seed() const { return section("run").integer("seed"); }
 
+std::vector<std::string> attack_name_list(const std::string& list) {
+  std::vector<std::string> names;
+  std::size_t start = 0;
+  while (start <= list.size()) {
+    const std::size_t comma = std::min(list.find(',', start), list.size());
+    const std::string item = list.substr(start, comma - start);
+    const std::size_t first = item.find_first_not_of(" \t");
+    if (first != std::string::npos) names.push_back(item.substr(first, item.find_last_not_of(" \t") - first + 1));
+    start = comma + 1;
+  }
+  return names;
+}
+
 std::string eval_attack_metric(const Params& section) {
   const std::string prefix = "eval.attacks.";
   return section.section().substr(prefix.size());
 }
 
-bool is_declared_key(const Config& config, const Registry& registry, const std::string& key) {
+bool is_declared_key(const Config& config, const Catalog& catalog, const std::string& key) {
   const std::vector<std::string> parts = split_key(key);
   const toml::table& root = config.table();
   auto plugin_of = [&](const toml::table* table, const std::string& fallback) {
@@ -308,7 +325,7 @@ bool is_declared_key(const Config& config, const Registry& registry, const std::
     return name != nullptr && name->as_string() != nullptr ? name->as_string()->get() : fallback;
   };
   auto declares = [&](PluginKind kind, const std::string& plugin, const std::string& param) {
-    const ComponentInfo* info = registry.find(kind, plugin);
+    const ComponentInfo* info = catalog.find(kind, plugin);
     return param == "name" || (info != nullptr && info->params.find(param) != nullptr);
   };
   for (const SectionSpec& spec : section_specs()) {
@@ -340,13 +357,13 @@ bool is_declared_key(const Config& config, const Registry& registry, const std::
   return false;
 }
 
-Config compose_experiment(const std::string& path, const std::vector<std::string>& overrides, const Registry& registry) {
-  return Config::compose(path, overrides, [&registry](const Config& config, const std::string& key) {
-    return is_declared_key(config, registry, key);
+Config compose_experiment(const std::string& path, const std::vector<std::string>& overrides, const Catalog& catalog) {
+  return Config::compose(path, overrides, [&catalog](const Config& config, const std::string& key) {
+    return is_declared_key(config, catalog, key);
   });
 }
 
-Experiment resolve_experiment(const Config& config, const Registry& registry, const ResolveOptions& options) {
+Experiment resolve_experiment(const Config& config, const Catalog& catalog, const ResolveOptions& options) {
   const toml::table& root = config.table();
   for (const auto& [key, node] : root) {
     const std::string name(key.str());
@@ -365,7 +382,7 @@ Experiment resolve_experiment(const Config& config, const Registry& registry, co
     const std::vector<std::string> tables = is_eval                     ? std::vector<std::string>{"attacks"}
                                             : spec.name == "balancing" ? std::vector<std::string>{"also"}
                                                                        : std::vector<std::string>{};
-    experiment.sections.emplace(spec.name, resolve_section(options.run_checks, spec, given, registry, resolved, tables));
+    experiment.sections.emplace(spec.name, resolve_section(options.run_checks, spec, given, catalog, resolved, tables));
     experiment.resolved.insert_or_assign(spec.name, std::move(resolved));
   }
   // Extra balancing losses: each [balancing.also.<label>] table is a balancing section.
@@ -380,14 +397,14 @@ Experiment resolve_experiment(const Config& config, const Registry& registry, co
       if (table == nullptr) throw ConfigError(origin_of(node) + ": " + section + " must be a table of balancing-loss settings");
       // A table made by an override has no position of its own: its first key has one.
       const std::string where = table->source().path || table->empty() ? origin_of(node) : origin_of(table->cbegin()->second);
-      if (table->get("name") == nullptr && registry.find(PluginKind::balancing, label) == nullptr) {
+      if (table->get("name") == nullptr && catalog.find(PluginKind::balancing, label) == nullptr) {
         throw ConfigError(where + ": [" + section + "] names no balancing loss: '" + label + "' is not one" +
-                          did_you_mean(label, registry.names(PluginKind::balancing)) + " (or give name = \"...\")");
+                          did_you_mean(label, catalog.names(PluginKind::balancing)) + " (or give name = \"...\")");
       }
       SectionSpec spec{section, PluginKind::balancing, label,
                        ParamSchema().real("weight", 0.01, "Weight of this balancing loss (0 = off)", 0)};
       toml::table resolved;
-      experiment.extra_balancing.push_back(resolve_section(options.run_checks, spec, table, registry, resolved));
+      experiment.extra_balancing.push_back(resolve_section(options.run_checks, spec, table, catalog, resolved));
       resolved_also.insert_or_assign(label, std::move(resolved));
     }
     experiment.resolved["balancing"].as_table()->insert_or_assign("also", std::move(resolved_also));
@@ -414,7 +431,7 @@ Experiment resolve_experiment(const Config& config, const Registry& registry, co
       SectionSpec spec{"eval.attacks." + metric, PluginKind::attack, same_plugin ? threat.string("name") : "",
                        eval_attack_host_params()};
       toml::table resolved;
-      experiment.eval_attacks.push_back(resolve_section(options.run_checks, spec, table, registry, resolved, {}, inherited));
+      experiment.eval_attacks.push_back(resolve_section(options.run_checks, spec, table, catalog, resolved, {}, inherited));
       resolved_attacks.insert_or_assign(metric, std::move(resolved));
     }
   }

@@ -3,6 +3,9 @@
 // database); armor writes into a folder only when it is the run's own, and a run continues only
 // from a checkpoint that carries its identity and that runs.db recorded.
 //
+// A checkpoint's own identity is checked by the run side (armor/run/checkpoint_check.h), which can
+// read LibTorch archives.
+//
 // Layout: <outputs>/<sweep id>-<first 8 digits of the sweep's uid>/<index>/ for a sweep's runs, so
 // that two databases (whose ids both start at 1) never share a folder.
 
@@ -39,11 +42,8 @@ void claim_new_run_folder(const std::string& folder, const RunFolderOwner& owner
 // when it holds no training state or model. IdentityError otherwise.
 void check_run_folder(const RunRecord& run, const std::string& database);
 
-// The run's checkpoint (<folder>/checkpoint.pt), when it has one, is its own: it carries the run's uid
-// and config hash, and it is the file runs.db recorded last (sha256). A checkpoint whose rename was
-// cut short by a kill (only <folder>/checkpoint.pt.tmp, the recorded one) is completed first.
-// IdentityError naming both runs, or both hashes, and the file otherwise.
-void check_resumable_checkpoint(const RunStore& store, const RunRecord& run);
+// The sha256 runs.db recorded last for `run`'s artifact `kind` at `path` ("" when none).
+std::string recorded_sha256(const RunStore& store, const RunRecord& run, const std::string& kind, const std::string& path);
 
 // `path` is the file runs.db recorded for `run` as artifact `kind` (same sha256). IdentityError when
 // it is not recorded or changed since.

@@ -1,52 +1,16 @@
 #pragma once
-// A run's output folder belongs to exactly one run. Its identity.toml names the run (uid, id and
-// database); armor writes into a folder only when it is the run's own, and a run continues only
-// from a checkpoint that carries its identity and that runs.db recorded.
-//
-// Layout: <outputs>/<sweep id>-<first 8 digits of the sweep's uid>/<index>/ for a sweep's runs, so
-// that two databases (whose ids both start at 1) never share a folder.
+// The run side of a run folder's identity: a run continues only from a checkpoint that carries its
+// identity and that runs.db recorded. Reading a checkpoint's identity needs LibTorch; the folder's
+// own identity (identity.toml, claiming and checking folders) is the host's: armor/launch/run_folder.h.
 
-#include <cstdint>
-#include <optional>
-#include <string>
+#include "armor/launch/run_folder.h"
 
 namespace armor {
-
-class RunStore;
-struct RunRecord;
-
-// Who owns a folder, as identity.toml says.
-struct RunFolderOwner {
-  std::string run_uid;
-  std::int64_t run_id = 0;
-  std::string database;  // absolute path of the runs.db that recorded the run
-};
-
-constexpr const char* kRunIdentityFile = "identity.toml";
-
-// "<outputs>/<sweep id>-<uid8>/<index>" (not made absolute).
-std::string sweep_run_folder(const std::string& outputs, std::int64_t sweep_id, const std::string& sweep_uid, int index);
-RunFolderOwner owner_of(const RunRecord& run, const std::string& database);
-std::optional<RunFolderOwner> read_run_folder_owner(const std::string& folder);
-
-// Creates `folder` for a new run and writes its identity. IdentityError when the folder already
-// exists and is not empty (another run's, or anything else's): nothing in it is touched.
-void claim_new_run_folder(const std::string& folder, const RunFolderOwner& owner);
-
-// Before a run writes into its folder (a launch, a resume, a re-evaluation): the folder is the run's
-// own. A missing folder is created with the identity; a folder that names another run is refused,
-// naming both; a folder without identity.toml (made by an armor before identities) is adopted only
-// when it holds no training state or model. IdentityError otherwise.
-void check_run_folder(const RunRecord& run, const std::string& database);
 
 // The run's checkpoint (<folder>/checkpoint.pt), when it has one, is its own: it carries the run's uid
 // and config hash, and it is the file runs.db recorded last (sha256). A checkpoint whose rename was
 // cut short by a kill (only <folder>/checkpoint.pt.tmp, the recorded one) is completed first.
 // IdentityError naming both runs, or both hashes, and the file otherwise.
 void check_resumable_checkpoint(const RunStore& store, const RunRecord& run);
-
-// `path` is the file runs.db recorded for `run` as artifact `kind` (same sha256). IdentityError when
-// it is not recorded or changed since.
-void check_recorded_file(const RunStore& store, const RunRecord& run, const std::string& kind, const std::string& path);
 
 }  // namespace armor

@@ -1,15 +1,12 @@
-// armor db show RUN | armor db compare RUN RUN...: one run in full, or several side by side.
-
-#include <fmt/core.h>
+#include "armor/query/show_query.h"
 
 #include <algorithm>
 #include <cmath>
 #include <map>
-#include <set>
 
 #include "armor/error.h"
-#include "db_subcommands.h"
-#include "db_support.h"
+#include "armor/query/run_lookup.h"
+#include "armor/query/run_values.h"
 
 namespace armor::app {
 namespace {
@@ -87,34 +84,27 @@ ResultTable expert_table(const std::vector<ExpertMetric>& metrics) {
 
 }  // namespace
 
-int db_show(const std::vector<std::string>& args) {
-  DbArgs common;
-  po::options_description visible("options");
-  visible.add_options()("config", "Also print the resolved config (TOML)");
-  po::variables_map values;
-  if (!parse_db_args("armor db show RUN [--config]", args, visible, common, values)) return kExitOk;
-  if (common.positional.size() != 1) throw UsageError("armor db show takes one run id");
-  const std::int64_t run_id = parse_id(common.positional[0], "RUN");
-  const auto store = open_store(common.host);
+RunDetails show_run(const RunStore& store, std::int64_t run_id) {
   RunFilter filter;
   filter.run_ids = {run_id};
-  const std::vector<RunSummary> found = find_runs_as_they_are(*store, filter);
-  if (found.empty()) throw UsageError(store->path() + " has no run " + std::to_string(run_id));
+  const std::vector<RunSummary> found = find_runs_as_they_are(store, filter);
+  if (found.empty()) throw UsageError(store.path() + " has no run " + std::to_string(run_id));
   const RunSummary& run = found.front();
 
-  std::vector<Section> sections;
+  RunDetails details;
+  std::vector<Section>& sections = details.sections;
   sections.emplace_back("run " + std::to_string(run_id), run_fields_table(run));
   std::vector<std::pair<std::string, Cell>> provenance;
-  for (const auto& [key, value] : store->provenance(run_id)) provenance.emplace_back(key, Cell{value});
+  for (const auto& [key, value] : store.provenance(run_id)) provenance.emplace_back(key, Cell{value});
   if (!provenance.empty()) sections.emplace_back("provenance", key_value_table(provenance));
   std::vector<std::pair<std::string, Cell>> metrics;
   for (const auto& [key, value] : run.metrics) metrics.emplace_back(key, Cell{value});
   sections.emplace_back("metrics", key_value_table(metrics));
-  const std::vector<EpochMetric> epochs = store->epoch_metrics(run_id);
+  const std::vector<EpochMetric> epochs = store.epoch_metrics(run_id);
   if (!epochs.empty()) sections.emplace_back("curves", curve_summary(epochs));
-  const std::vector<ExpertMetric> experts = store->expert_metrics(run_id);
+  const std::vector<ExpertMetric> experts = store.expert_metrics(run_id);
   if (!experts.empty()) sections.emplace_back("experts", expert_table(experts));
-  const std::vector<ArtifactRecord> artifacts = store->artifacts(run_id);
+  const std::vector<ArtifactRecord> artifacts = store.artifacts(run_id);
   if (!artifacts.empty()) {
     ResultTable table;
     table.columns = {"kind", "path", "sha256"};
@@ -126,60 +116,8 @@ int db_show(const std::vector<std::string>& args) {
   std::vector<std::pair<std::string, Cell>> params;
   for (const auto& [key, value] : run.params) params.emplace_back(key, to_cell(value));
   sections.emplace_back("params", key_value_table(params));
-  print_sections(sections, format_of(common));
-  if (values.count("config") != 0) fmt::print("\nconfig\n{}", run.run.config);
-  return kExitOk;
-}
-
-int db_compare(const std::vector<std::string>& args) {
-  DbArgs common;
-  po::options_description visible("options");
-  visible.add_options()("all", "Show every param, not only those that differ");
-  po::variables_map values;
-  if (!parse_db_args("armor db compare RUN RUN... [--all]", args, visible, common, values)) return kExitOk;
-  if (common.positional.size() < 2) throw UsageError("armor db compare takes two or more run ids");
-  RunFilter filter;
-  for (const std::string& id : common.positional) filter.run_ids.push_back(parse_id(id, "RUN"));
-  const auto store = open_store(common.host);
-  std::vector<RunSummary> found = find_runs_as_they_are(*store, filter);
-  for (const std::int64_t id : filter.run_ids) {
-    if (std::none_of(found.begin(), found.end(), [&](const RunSummary& run) { return run.run.id == id; })) {
-      throw UsageError(store->path() + " has no run " + std::to_string(id));
-    }
-  }
-  // In the order given on the command line.
-  std::vector<RunSummary> runs;
-  for (const std::int64_t id : filter.run_ids) {
-    runs.push_back(*std::find_if(found.begin(), found.end(), [&](const RunSummary& run) { return run.run.id == id; }));
-  }
-
-  ResultTable table;
-  table.columns = {"", "key"};
-  for (const RunSummary& run : runs) table.columns.push_back("run " + std::to_string(run.run.id));
-  std::vector<std::string> param_keys;
-  std::set<std::string> metric_keys;
-  for (const RunSummary& run : runs) {
-    for (const auto& entry : run.params) {
-      if (std::find(param_keys.begin(), param_keys.end(), entry.first) == param_keys.end()) {
-        param_keys.push_back(entry.first);
-      }
-    }
-    for (const auto& entry : run.metrics) metric_keys.insert(entry.first);
-  }
-  const auto add_row = [&](const char* kind, const std::string& key, bool only_if_different) {
-    std::vector<Cell> row{Cell{std::string(kind)}, Cell{key}};
-    bool differs = false;
-    for (const RunSummary& run : runs) {
-      row.push_back(value_of(run, key));
-      differs = differs || cell_less(row.back(), row[2]) || cell_less(row[2], row.back());
-    }
-    if (differs || !only_if_different) table.rows.push_back(std::move(row));
-  };
-  add_row("run", "status", false);
-  for (const std::string& key : param_keys) add_row("param", key, values.count("all") == 0);
-  for (const std::string& key : metric_keys) add_row("metric", key, false);
-  print_table(table, format_of(common));
-  return kExitOk;
+  details.config = run.run.config;
+  return details;
 }
 
 }  // namespace armor::app

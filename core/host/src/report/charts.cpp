@@ -1,4 +1,4 @@
-#include "charts.h"
+#include "armor/report/charts.h"
 
 #include <algorithm>
 #include <cmath>
@@ -6,6 +6,8 @@
 #include <set>
 
 #include <fmt/format.h>
+
+#include "armor/query/run_values.h"
 
 namespace armor::app {
 

@@ -5,8 +5,9 @@
 #include <string>
 #include <vector>
 
-#include "db_support.h"
+#include "armor/query/pivot.h"
 #include "armor/report/svg_plot.h"
+#include "armor/store/run_store.h"
 
 namespace armor::app {
 

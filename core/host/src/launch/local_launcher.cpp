@@ -1,4 +1,4 @@
-#include "launcher.h"
+#include "armor/launch/local_launcher.h"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -16,12 +17,12 @@
 #include <fmt/core.h>
 
 #include "armor/error.h"
-#include "armor/run/run_folder.h"
+#include "armor/launch/run_folder.h"
 #include "armor/store/run_store.h"
 
 extern char** environ;
 
-namespace armor::app {
+namespace armor {
 namespace {
 
 volatile sig_atomic_t interrupted = 0;
@@ -47,11 +48,7 @@ std::vector<std::string> run_environment(bool live_progress) {
   return environment;
 }
 
-std::string worker_name() {
-  char host[256] = {0};
-  gethostname(host, sizeof host - 1);
-  return fmt::format("{}:{}", host, getpid());
-}
+std::string worker_name() { return fmt::format("{}:{}", local_host_name(), getpid()); }
 
 std::string describe_exit(int status) {
   if (WIFEXITED(status)) return fmt::format("the run process exited with code {}", WEXITSTATUS(status));
@@ -64,13 +61,7 @@ std::string describe_exit(int status) {
 // Starts `armor _exec-run` for a claimed run, its stdout and stderr into a pipe. The child dies
 // with the launcher (PR_SET_PDEATHSIG), so a killed sweep never leaves runs going on unseen.
 Slot spawn_run(const LaunchOptions& options, std::int64_t run_id, const std::string& log_path) {
-  // Resolved once: after a rebuild /proc/self/exe names "armor (deleted)".
-  static const std::string executable = self_executable();
-  std::vector<std::string> args{executable, "_exec-run", "--db", options.host.db, "--run", std::to_string(run_id)};
-  for (const auto& path : options.host.plugin_paths) {
-    args.emplace_back("--plugin-path");
-    args.push_back(path);
-  }
+  std::vector<std::string> args = run_process_arguments(options, run_id);
   std::vector<char*> argv;
   for (auto& arg : args) argv.push_back(arg.data());
   argv.push_back(nullptr);
@@ -147,12 +138,27 @@ bool forward_output(Slot& slot, bool prefix) {
 
 }  // namespace
 
+std::string local_host_name() {
+  char buffer[256] = {0};
+  return gethostname(buffer, sizeof buffer - 1) == 0 ? buffer : "unknown";
+}
+
+std::vector<std::string> run_process_arguments(const LaunchOptions& options, std::int64_t run_id) {
+  std::vector<std::string> args{options.executable, "_exec-run", "--db", options.db, "--run", std::to_string(run_id)};
+  for (const auto& path : options.plugin_paths) {
+    args.emplace_back("--plugin-path");
+    args.push_back(path);
+  }
+  return args;
+}
+
 std::int64_t threads_per_job(int jobs) {
   const auto cores = static_cast<std::int64_t>(std::max(1u, std::thread::hardware_concurrency()));
   return std::max<std::int64_t>(1, cores / std::max(1, jobs));
 }
 
 LaunchSummary work_on_sweep(RunStore& store, std::int64_t sweep_id, const LaunchOptions& options) {
+  if (options.executable.empty()) throw RunError("the launcher was given no executable to run runs with");
   struct sigaction action {};
   action.sa_handler = on_interrupt;
   sigaction(SIGINT, &action, nullptr);
@@ -178,7 +184,7 @@ LaunchSummary work_on_sweep(RunStore& store, std::int64_t sweep_id, const Launch
       std::fflush(stdout);
       try {
         // Nothing is written into a folder that is not the run's own, not even its log.
-        check_run_folder(record, options.host.db);
+        check_run_folder(record, options.db);
       } catch (const IdentityError& error) {
         store.fail_run(record.id, error.what());
         ++summary.refused;
@@ -253,4 +259,4 @@ LaunchSummary work_on_sweep(RunStore& store, std::int64_t sweep_id, const Launch
   return summary;
 }
 
-}  // namespace armor::app
+}  // namespace armor

@@ -1,4 +1,4 @@
-#include "slurm_launcher.h"
+#include "armor/launch/slurm_launcher.h"
 
 #include <fcntl.h>
 #include <sys/wait.h>
@@ -20,7 +20,7 @@
 #include "armor/error.h"
 #include "armor/store/run_store.h"
 
-namespace armor::app {
+namespace armor {
 namespace {
 
 namespace fs = std::filesystem;
@@ -160,10 +160,14 @@ fs::path slurm_folder(const std::vector<RunRecord>& runs) {
   return fs::path(runs.front().output_dir).parent_path() / "slurm";
 }
 
-// The task script: task i runs lines i*R+1 .. i*R+R of the tasks file (run id, shard, log).
-std::string task_script(const std::string& tasks_file, int runs_per_task, const HostOptions& host) {
-  std::string plugin_paths;
-  for (const auto& path : host.plugin_paths) plugin_paths += " --plugin-path " + shell_quoted(path);
+}  // namespace
+
+// ---- submitting --------------------------------------------------------------------------------
+
+std::string slurm_task_script(const std::string& tasks_file, int runs_per_task, const std::string& executable,
+                              const std::vector<std::string>& plugin_paths) {
+  std::string plugin_options;
+  for (const auto& path : plugin_paths) plugin_options += " --plugin-path " + shell_quoted(path);
   return fmt::format(
       "#!/bin/bash\n"
       "# Written by armor (--launcher slurm). Task i of the array executes runs i*{1}+1 .. i*{1}+{1}\n"
@@ -176,14 +180,13 @@ std::string task_script(const std::string& tasks_file, int runs_per_task, const 
       "  {2} _exec-run --shard \"$shard\" --run \"$run\"{3} >>\"$log\" 2>&1 || status=1\n"
       "done < <(sed -n \"${{first}},$(( first + {1} - 1 ))p\" {0})\n"
       "exit $status\n",
-      shell_quoted(tasks_file), runs_per_task, shell_quoted(self_executable()), plugin_paths);
+      shell_quoted(tasks_file), runs_per_task, shell_quoted(executable), plugin_options);
 }
 
-// sbatch's arguments, from the settings.
-std::vector<std::string> sbatch_command(const SlurmOptions& slurm, std::int64_t sweep_id, int tasks,
-                                        const fs::path& folder, const fs::path& script) {
+std::vector<std::string> sbatch_arguments(const SlurmOptions& slurm, std::int64_t sweep_id, int tasks,
+                                          const std::string& folder, const std::string& script) {
   std::vector<std::string> args{"sbatch", "--parsable", fmt::format("--job-name=armor-sweep-{}", sweep_id),
-                                "--output=" + (folder / "%A_%a.out").string(),
+                                "--output=" + (fs::path(folder) / "%A_%a.out").string(),
                                 fmt::format("--array=0-{}{}", tasks - 1,
                                             slurm.max_parallel > 0 ? fmt::format("%{}", slurm.max_parallel) : "")};
   if (!slurm.partition.empty()) args.push_back("--partition=" + slurm.partition);
@@ -191,117 +194,13 @@ std::vector<std::string> sbatch_command(const SlurmOptions& slurm, std::int64_t 
   if (slurm.cpus_per_task > 0) args.push_back(fmt::format("--cpus-per-task={}", slurm.cpus_per_task));
   if (!slurm.gpus_per_task.empty()) args.push_back("--gpus-per-task=" + slurm.gpus_per_task);
   for (const auto& option : slurm.sbatch_options) args.push_back(option);
-  args.push_back(script.string());
+  args.push_back(script);
   return args;
 }
 
-void check_slurm_options(const SlurmOptions& slurm) {
-  if (slurm.launcher != "local" && slurm.launcher != "slurm") {
-    throw UsageError("--launcher must be local or slurm (got '" + slurm.launcher + "')");
-  }
-  if (slurm.cpus_per_task < 0) throw UsageError(fmt::format("--slurm-cpus-per-task must be >= 0 (got {})", slurm.cpus_per_task));
-  if (slurm.runs_per_task < 1) throw UsageError(fmt::format("--slurm-runs-per-task must be >= 1 (got {})", slurm.runs_per_task));
-  if (slurm.max_parallel < 0) throw UsageError(fmt::format("--slurm-max-parallel must be >= 0 (got {})", slurm.max_parallel));
-  if (!(slurm.poll_seconds > 0)) throw UsageError(fmt::format("--poll-seconds must be > 0 (got {})", slurm.poll_seconds));
-  for (const auto& option : slurm.sbatch_options) {
-    if (option.rfind("-", 0) != 0) {
-      throw UsageError("--sbatch-option takes an sbatch option such as --account=name (got '" + option + "')");
-    }
-  }
-}
 
-}  // namespace
-
-// ---- options -----------------------------------------------------------------------------------
-
-void add_slurm_options(po::options_description& options, SlurmOptions& slurm) {
-  options.add_options()("launcher", po::value(&slurm.launcher)->default_value("local"),
-                        "Where runs execute: local (processes here, --jobs at a time) or slurm (one Slurm job "
-                        "array; submits and returns unless --wait)")(
-      "wait", po::bool_switch(&slurm.wait), "slurm: wait for the tasks, collecting results as they end")(
-      "slurm-config", po::value(&slurm.config_file)->value_name("FILE"),
-      "slurm: a TOML file whose [slurm] table sets partition, time, cpus_per_task, gpus_per_task, "
-      "runs_per_task, max_parallel, sbatch_options = [...] (the command line wins)")(
-      "slurm-partition", po::value(&slurm.partition), "slurm: partition (default: the cluster's)")(
-      "slurm-time", po::value(&slurm.time), "slurm: time limit of each task, e.g. 04:00:00")(
-      "slurm-cpus-per-task", po::value(&slurm.cpus_per_task), "slurm: CPUs of each task (also its training threads)")(
-      "slurm-gpus-per-task", po::value(&slurm.gpus_per_task), "slurm: GPUs of each task, e.g. 1 or a100:1")(
-      "slurm-runs-per-task", po::value(&slurm.runs_per_task), "slurm: runs each task executes, one after the other (1)")(
-      "slurm-max-parallel", po::value(&slurm.max_parallel), "slurm: at most this many tasks at once (0: no limit)")(
-      "sbatch-option", po::value(&slurm.sbatch_options)->composing(),
-      "slurm: one more sbatch option, e.g. --sbatch-option=--account=abc (repeatable)")(
-      "poll-seconds", po::value(&slurm.poll_seconds)->default_value(10), "slurm --wait: how often to ask Slurm");
-}
-
-void apply_slurm_config(SlurmOptions& slurm, const po::variables_map& values) {
-  if (!slurm.config_file.empty()) {
-    toml::table file;
-    try {
-      file = toml::parse_file(slurm.config_file);
-    } catch (const toml::parse_error& error) {
-      std::ostringstream where;
-      where << error.source().begin;
-      throw ConfigError(slurm.config_file + ":" + where.str() + ": " + std::string(error.description()));
-    }
-    const toml::table* table = file["slurm"].as_table();
-    if (table == nullptr) throw ConfigError(slurm.config_file + ": has no [slurm] table");
-    const auto bad = [&](const std::string& key, const char* expected) {
-      return ConfigError(fmt::format("{}: slurm.{} must be {}", slurm.config_file, key, expected));
-    };
-    for (const auto& [key, node] : *table) {
-      const std::string name(key.str());
-      const auto from_command_line = [&](const std::string& option) { return values.count(option) > 0; };
-      if (name == "partition" || name == "time" || name == "gpus_per_task") {
-        const auto* text = node.as_string();
-        if (text == nullptr && !(name == "gpus_per_task" && node.is_integer())) throw bad(name, "a string");
-        const std::string value = text != nullptr ? text->get() : std::to_string(node.as_integer()->get());
-        std::string option = "slurm-" + name;
-        for (char& c : option) c = c == '_' ? '-' : c;
-        if (from_command_line(option)) continue;
-        (name == "partition" ? slurm.partition : name == "time" ? slurm.time : slurm.gpus_per_task) = value;
-      } else if (name == "cpus_per_task" || name == "runs_per_task" || name == "max_parallel") {
-        const auto* number = node.as_integer();
-        if (number == nullptr) throw bad(name, "an integer");
-        std::string option = "slurm-" + name;
-        for (char& c : option) c = c == '_' ? '-' : c;
-        if (from_command_line(option)) continue;
-        (name == "cpus_per_task" ? slurm.cpus_per_task : name == "runs_per_task" ? slurm.runs_per_task
-                                                                                  : slurm.max_parallel) =
-            static_cast<int>(number->get());
-      } else if (name == "sbatch_options") {
-        const auto* list = node.as_array();
-        if (list == nullptr) throw bad(name, "an array of strings");
-        std::vector<std::string> options;
-        for (const auto& item : *list) {
-          if (!item.is_string()) throw bad(name, "an array of strings");
-          options.push_back(item.as_string()->get());
-        }
-        // The file's options first, the command line's after: sbatch takes the last of a repeated one.
-        options.insert(options.end(), slurm.sbatch_options.begin(), slurm.sbatch_options.end());
-        slurm.sbatch_options = std::move(options);
-      } else {
-        throw ConfigError(fmt::format("{}: unknown key slurm.{} (known: partition, time, cpus_per_task, gpus_per_task, "
-                                      "runs_per_task, max_parallel, sbatch_options)",
-                                      slurm.config_file, name));
-      }
-    }
-  }
-  check_slurm_options(slurm);
-  if (!slurm.enabled()) {
-    for (const char* option : {"wait", "slurm-config", "slurm-partition", "slurm-time", "slurm-cpus-per-task",
-                               "slurm-gpus-per-task", "slurm-runs-per-task", "slurm-max-parallel", "sbatch-option"}) {
-      if (values.count(option) > 0 && !values[option].defaulted()) {
-        throw UsageError(std::string("--") + option + " needs --launcher slurm");
-      }
-    }
-  }
-}
-
-std::int64_t slurm_threads_per_run(const SlurmOptions& slurm) { return std::max(1, slurm.cpus_per_task); }
-
-// ---- submitting --------------------------------------------------------------------------------
-
-int submit_sweep(RunStore& store, std::int64_t sweep_id, const HostOptions& host, const SlurmOptions& slurm) {
+int submit_sweep(RunStore& store, std::int64_t sweep_id, const LaunchOptions& launch, const SlurmOptions& slurm) {
+  if (launch.executable.empty()) throw RunError("the Slurm launcher was given no executable for its tasks");
   const std::vector<RunRecord> pending = store.runs(sweep_id, RunStatus::pending);
   if (pending.empty()) return 0;
   for (const RunRecord& run : pending) {
@@ -328,11 +227,13 @@ int submit_sweep(RunStore& store, std::int64_t sweep_id, const HostOptions& host
   }
   tasks.close();
   if (submitted.empty()) return 0;
-  std::ofstream(script) << task_script(fs::absolute(tasks_file).string(), slurm.runs_per_task, host);
+  std::ofstream(script) << slurm_task_script(fs::absolute(tasks_file).string(), slurm.runs_per_task, launch.executable,
+                                             launch.plugin_paths);
   fs::permissions(script, fs::perms::owner_exec, fs::perm_options::add);
 
   const int task_count = (static_cast<int>(submitted.size()) + slurm.runs_per_task - 1) / slurm.runs_per_task;
-  const auto command = sbatch_command(slurm, sweep_id, task_count, fs::absolute(folder), fs::absolute(script));
+  const auto command =
+      sbatch_arguments(slurm, sweep_id, task_count, fs::absolute(folder).string(), fs::absolute(script).string());
   const ProgramResult result = run_program(command);
   // --parsable prints "<job id>[;<cluster>]".
   const std::string job = trimmed(result.output.substr(0, result.output.find(';')));
@@ -398,7 +299,7 @@ CollectSummary collect_sweep(RunStore& store, std::int64_t sweep_id) {
   return summary;
 }
 
-int wait_for_sweep(RunStore& store, std::int64_t sweep_id, const SlurmOptions& slurm, const std::string& db) {
+void wait_for_slurm_tasks(RunStore& store, std::int64_t sweep_id, const SlurmOptions& slurm) {
   fmt::print("waiting for the Slurm tasks of sweep {} (Ctrl-C stops waiting, not the tasks)\n", sweep_id);
   std::fflush(stdout);
   while (true) {
@@ -407,36 +308,29 @@ int wait_for_sweep(RunStore& store, std::int64_t sweep_id, const SlurmOptions& s
     if (collected.active == 0) break;
     std::this_thread::sleep_for(std::chrono::duration<double>(slurm.poll_seconds));
   }
-  LaunchSummary summary;
-  for (const RunRecord& run : store.runs(sweep_id)) {
-    if (run.status == RunStatus::finished) ++summary.finished;
-    if (run.status == RunStatus::failed) ++summary.failed;
-    if (run.status == RunStatus::diverged) ++summary.diverged;
-    if (run.status == RunStatus::interrupted) ++summary.interrupted;
-  }
-  return finish_sweep_and_report(store, sweep_id, summary, db);
 }
 
-void print_slurm_status(RunStore& store, std::int64_t sweep_id) {
+SlurmStatus slurm_status(RunStore& store, std::int64_t sweep_id) {
   const CollectSummary collected = collect_sweep(store, sweep_id);
   // A local run whose process is gone is interrupted, not running: the status says so (and records it).
-  for (const std::int64_t id : store.reap_dead_runs(sweep_id, host_name(), kStaleAfterSeconds)) {
+  for (const std::int64_t id : store.reap_dead_runs(sweep_id, local_host_name(), kStaleAfterSeconds)) {
     fmt::print("run {}: its process is gone; marked interrupted\n", id);
   }
-  std::vector<std::vector<std::string>> rows;
+  SlurmStatus status;
+  status.runs.columns = {"run", "#", "status", "slurm task", "slurm state", "error"};
   std::map<std::string, int> counts;
   for (const RunRecord& run : store.runs(sweep_id)) {
     const bool slurm_task = run.worker.rfind(kWorkerPrefix, 0) == 0;
     const auto state = collected.slurm_state.find(run.id);
-    rows.push_back({std::to_string(run.id), std::to_string(run.index), to_string(run.status),
-                    slurm_task ? run.worker.substr(6) : run.worker,
-                    state == collected.slurm_state.end() ? "" : state->second, run.error});
+    status.runs.rows.push_back({std::to_string(run.id), std::to_string(run.index), std::string(to_string(run.status)),
+                                slurm_task ? run.worker.substr(6) : run.worker,
+                                state == collected.slurm_state.end() ? std::string() : state->second, run.error});
     ++counts[to_string(run.status)];
   }
-  print_table({"run", "#", "status", "slurm task", "slurm state", "error"}, rows);
   std::string line;
-  for (const auto& [status, count] : counts) line += fmt::format("{}{} {}", line.empty() ? "" : ", ", count, status);
-  fmt::print("sweep {}: {}\n", sweep_id, line);
+  for (const auto& [name, count] : counts) line += fmt::format("{}{} {}", line.empty() ? "" : ", ", count, name);
+  status.summary = fmt::format("sweep {}: {}", sweep_id, line);
+  return status;
 }
 
-}  // namespace armor::app
+}  // namespace armor

@@ -15,7 +15,6 @@
 #include <thread>
 
 #include <fmt/core.h>
-#include <toml++/toml.h>
 
 #include "armor/error.h"
 #include "armor/store/run_store.h"

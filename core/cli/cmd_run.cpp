@@ -17,7 +17,7 @@
 #include "armor/store/run_store.h"
 #include "command.h"
 #include "armor/launch/slurm_launcher.h"
-#include "launch_options.h"
+#include "launch_args.h"
 #include "armor/run/sweep_plan.h"
 
 namespace armor::app {

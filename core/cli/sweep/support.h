@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "command.h"
-#include "launch_options.h"
+#include "launch_args.h"
 
 namespace armor {
 class RunStore;

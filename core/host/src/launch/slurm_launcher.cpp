@@ -17,6 +17,7 @@
 #include <fmt/core.h>
 
 #include "armor/error.h"
+#include "armor/launch/local_launcher.h"
 #include "armor/store/run_store.h"
 
 namespace armor {

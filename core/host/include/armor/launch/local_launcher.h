@@ -9,9 +9,10 @@
 // (`armor _exec-run`, check_resumable_checkpoint).
 
 #include <cstdint>
-#include <optional>
 #include <string>
 #include <vector>
+
+#include "armor/launch/launch_options.h"
 
 namespace armor {
 
@@ -19,17 +20,6 @@ class RunStore;
 
 // A run whose heartbeat is older than this (on another host) counts as dead.
 constexpr double kStaleAfterSeconds = 60.0;
-
-// What a launcher needs to start run processes, with no command-line type in it.
-struct LaunchOptions {
-  std::string db = "runs.db";              // the results database the runs are recorded in
-  std::vector<std::string> plugin_paths;   // passed on to each run process as --plugin-path
-  std::string executable;                  // the armor program that executes a run (`_exec-run`)
-  int jobs = 1;
-  int max_retries = 0;                     // a failed (not diverged) run is retried this many times
-  bool fail_fast = false;                  // stop claiming runs after the first failure
-  std::optional<std::int64_t> only_run;    // claim this run of the sweep only (armor run --resume)
-};
 
 struct LaunchSummary {
   int finished = 0;

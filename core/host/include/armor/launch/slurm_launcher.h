@@ -16,7 +16,7 @@
 #include <string>
 #include <vector>
 
-#include "armor/launch/local_launcher.h"
+#include "armor/launch/launch_options.h"
 #include "armor/launch/slurm_options.h"
 #include "armor/report/result_table.h"
 

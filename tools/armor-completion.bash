@@ -10,7 +10,8 @@
 
 # The program's own lists. $1: the armor program as typed.
 _armor_commands() { "$1" --help 2> /dev/null | awk '/^commands:/ { on = 1; next } /^$/ { on = 0 } on { print $1 }'; }
-_armor_db_subcommands() { "$1" db --help 2> /dev/null | awk '/^subcommands:/ { on = 1; next } /^$/ { on = 0 } on { print $1 }'; }
+# The subcommands of command $2 (db, sweep), as `armor $2 --help` lists them.
+_armor_subcommands() { "$1" "$2" --help 2> /dev/null | awk '/^subcommands:/ { on = 1; next } /^$/ { on = 0 } on { print $1 }'; }
 # The options a (sub)command's --help lists in its option column. $1: program, then the command words.
 _armor_options() {
   "$@" --help 2> /dev/null | awk '/^  +-/ { if (match($0, /--[a-z][a-z0-9-]*/)) print substr($0, RSTART, RLENGTH) }'
@@ -28,7 +29,9 @@ _armor_takes_value() {
   case $1 in
     --db | --plugin-path | --outputs | -o | --output | --format | -j | --jobs | --max-retries | --constraint | \
       --sweeper | --trials | --early-stop | --sweep | --status | --where | -c | --columns | --sort | --limit | \
-      --rows | --cols | --metric | --by | --x | --lines | --curve) return 0 ;;
+      --rows | --cols | --metric | --by | --x | --lines | --curve | --launcher | --slurm-config | \
+      --slurm-partition | --slurm-time | --slurm-cpus-per-task | --slurm-gpus-per-task | --slurm-runs-per-task | \
+      --slurm-max-parallel | --sbatch-option | --poll-seconds) return 0 ;;
   esac
   return 1
 }
@@ -75,11 +78,12 @@ _armor() {
     return
   fi
 
-  # The subcommand path whose --help lists the options: armor db list, armor db plot lines, armor run, ...
+  # The subcommand path whose --help lists the options: armor db list, armor db plot lines,
+  # armor sweep work, armor run, ...
   local -a path=("$command")
-  if [[ $command == db && ${#words[@]} -ge 2 ]]; then
+  if [[ ($command == db || $command == sweep) && ${#words[@]} -ge 2 ]]; then
     path+=("${words[1]}")
-    [[ ${words[1]} == plot && ${#words[@]} -ge 3 ]] && path+=("${words[2]}")
+    [[ $command == db && ${words[1]} == plot && ${#words[@]} -ge 3 ]] && path+=("${words[2]}")
   fi
   if [[ $cur == -* ]]; then
     mapfile -t COMPREPLY < <(compgen -W "$(_armor_options "$program" "${path[@]}")" -- "$cur")
@@ -111,11 +115,11 @@ _armor() {
       fi
       ;;
     sweep)
-      ((${#words[@]} == 1)) && mapfile -t COMPREPLY < <(compgen -W "work resume" -- "$cur")
+      ((${#words[@]} == 1)) && mapfile -t COMPREPLY < <(compgen -W "$(_armor_subcommands "$program" sweep)" -- "$cur")
       ;;
     db)
       if ((${#words[@]} == 1)); then
-        mapfile -t COMPREPLY < <(compgen -W "$(_armor_db_subcommands "$program")" -- "$cur")
+        mapfile -t COMPREPLY < <(compgen -W "$(_armor_subcommands "$program" db)" -- "$cur")
       elif [[ ${words[1]} == plot && ${#words[@]} == 2 ]]; then
         mapfile -t COMPREPLY < <(compgen -W "lines heatmap curves" -- "$cur")
       fi

@@ -1,23 +1,19 @@
-// armor db <subcommand>: query the results database (README "Querying results").
+// armor db <subcommand>: query the results database (README "Querying results"). One file per
+// subcommand under db/, dispatched from this table.
 
 #include <fmt/core.h>
 
 #include "armor/error.h"
 #include "armor/util/suggest.h"
 #include "command.h"
-#include "db_subcommands.h"
+#include "db/subcommands.h"
+#include "subcommand.h"
 
 namespace armor::app {
 namespace {
 
-struct DbSubcommand {
-  const char* name;
-  const char* summary;
-  int (*handler)(const std::vector<std::string>& args);
-};
-
-const std::vector<DbSubcommand>& db_subcommands() {
-  static const std::vector<DbSubcommand> table{
+const std::vector<Subcommand>& db_subcommands() {
+  static const std::vector<Subcommand> table{
       {"list", "Runs with their status, overrides and metrics; --where, --columns, --sort", db_list},
       {"show", "One run: config, provenance, metrics, curves, experts, artifacts", db_show},
       {"compare", "Runs side by side: the params that differ and every metric", db_compare},
@@ -40,21 +36,7 @@ void print_db_usage() {
 }  // namespace
 
 int db_command(const std::vector<std::string>& args) {
-  if (args.empty()) {
-    print_db_usage();
-    return kExitUsage;
-  }
-  const std::string& name = args.front();
-  if (name == "--help" || name == "-h" || name == "help") {
-    print_db_usage();
-    return kExitOk;
-  }
-  std::vector<std::string> names;
-  for (const auto& subcommand : db_subcommands()) {
-    if (name == subcommand.name) return subcommand.handler(std::vector<std::string>(args.begin() + 1, args.end()));
-    names.emplace_back(subcommand.name);
-  }
-  throw UsageError("unknown db subcommand '" + name + "'" + did_you_mean(name, names) + "; see armor db --help");
+  return dispatch_subcommand("armor db", db_subcommands(), args, print_db_usage);
 }
 
 }  // namespace armor::app

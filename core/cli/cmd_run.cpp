@@ -15,8 +15,8 @@
 #include "armor/launch/run_folder.h"
 #include "armor/store/run_store.h"
 #include "command.h"
-#include "launcher.h"
-#include "slurm_launcher.h"
+#include "armor/launch/slurm_launcher.h"
+#include "launch_args.h"
 
 namespace armor::app {
 namespace {
@@ -56,7 +56,7 @@ void place_runs(RunStore& store, std::int64_t sweep_id, const std::vector<std::i
 
 // armor run --resume RUN_ID: puts one unfinished run back in the queue and executes it alone; its
 // trainer continues from the checkpoint in the run's folder (or starts over when there is none).
-int resume_run(std::int64_t run_id, LaunchOptions launch) {
+int resume_run(std::int64_t run_id, LaunchArgs launch) {
   RunStore store(launch.host.db);
   RunRecord record = store.run(run_id);
   if (!record.sweep_id) throw UsageError(fmt::format("run {} belongs to no sweep and cannot be resumed", run_id));
@@ -84,7 +84,7 @@ int resume_run(std::int64_t run_id, LaunchOptions launch) {
                  : std::string("has no checkpoint; it starts over"));
   launch.only_run = run_id;
   launch.jobs = 1;
-  const LaunchSummary summary = work_on_sweep(store, *record.sweep_id, launch);
+  const LaunchSummary summary = work_on_sweep(store, *record.sweep_id, launch.resolved());
   finish_sweep_and_report(store, *record.sweep_id, summary, launch.host.db);
   return store.run(run_id).status == RunStatus::finished ? kExitOk : kExitFailed;
 }
@@ -92,7 +92,7 @@ int resume_run(std::int64_t run_id, LaunchOptions launch) {
 }  // namespace
 
 int run_command(const std::vector<std::string>& args) {
-  LaunchOptions launch;
+  LaunchArgs launch;
   bool multirun = false;
   bool record_only = false;
   std::string outputs = "outputs";
@@ -188,14 +188,14 @@ int run_command(const std::vector<std::string>& args) {
     return kExitOk;
   }
   if (slurm.enabled()) {
-    submit_sweep(store, sweep_id, launch.host, slurm);
+    submit_sweep(store, sweep_id, launch.resolved(), slurm);
     if (slurm.wait) return wait_for_sweep(store, sweep_id, slurm, launch.host.db);
     fmt::print("follow it with: armor sweep status {0} --db {1}\n"
                "collect results: armor sweep collect {0} --db {1}\n",
                sweep_id, launch.host.db);
     return kExitOk;
   }
-  const LaunchSummary summary = work_on_sweep(store, sweep_id, launch);
+  const LaunchSummary summary = work_on_sweep(store, sweep_id, launch.resolved());
   return finish_sweep_and_report(store, sweep_id, summary, launch.host.db);
 }
 

@@ -8,6 +8,7 @@
 #include "armor/host/run_side.h"
 #include "armor/util/suggest.h"
 #include "command.h"
+#include "global_options.h"
 
 #ifndef ARMOR_VERSION
 #define ARMOR_VERSION "0"
@@ -17,10 +18,13 @@ namespace {
 
 void print_usage() {
   fmt::print("armor {}: experiment runner for adversarially robust Mixture-of-Experts classifiers\n\n", ARMOR_VERSION);
-  fmt::print("usage: armor <command> [options]   (armor <command> --help for each)\n\ncommands:\n");
+  fmt::print("usage: armor [shared options] <command> [options]   (armor <command> --help for each)\n\ncommands:\n");
   for (const auto& command : armor::app::commands()) {
     if (!command.hidden) fmt::print("  {:<9} {}\n", command.name, command.summary);
   }
+  std::string shared;
+  for (const auto& option : armor::app::shared_options()) shared += (shared.empty() ? "" : ", ") + option;
+  fmt::print("\nshared options ({}) may come before the command too: armor --db x.db db list\n", shared);
   fmt::print("\nexit codes: 0 success, 1 a run or the results database failed, 2 bad usage, config or plugin\n");
 }
 
@@ -30,21 +34,21 @@ int dispatch(int argc, char** argv) {
     print_usage();
     return app::kExitUsage;
   }
-  const std::string name = argv[1];
-  if (name == "--help" || name == "-h" || name == "help") {
+  const app::CommandLine line = app::split_command_line(std::vector<std::string>(argv + 1, argv + argc));
+  if (line.help) {
     print_usage();
     return app::kExitOk;
   }
-  if (name == "--version") {
+  if (line.version) {
     fmt::print("armor {}\n", ARMOR_VERSION);
     return app::kExitOk;
   }
   std::vector<std::string> names;
   for (const auto& command : app::commands()) {
-    if (name == command.name) return command.handler(std::vector<std::string>(argv + 2, argv + argc));
+    if (line.command == command.name) return command.handler(line.args);
     if (!command.hidden) names.emplace_back(command.name);
   }
-  throw UsageError("unknown command '" + name + "'" + did_you_mean(name, names) + "; see armor --help");
+  throw UsageError("unknown command '" + line.command + "'" + did_you_mean(line.command, names) + "; see armor --help");
 }
 
 }  // namespace

@@ -34,6 +34,20 @@ TEST_F(CliTest, MultirunRecordsOneSweepWithAFinishedRunPerPoint) {
   EXPECT_TRUE(contains(result.output, "4 of 4 runs finished")) << result.output;
 }
 
+TEST_F(CliTest, SharedOptionsMayComeBeforeTheCommand) {
+  const Result run = run_armor("--db " + db_ + " --outputs " + outputs() + " run " + quickstart() + " " + tiny() + " --record-only");
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  EXPECT_EQ(scalar("SELECT status FROM runs WHERE id = 1"), "pending");
+  EXPECT_TRUE(contains(scalar("SELECT output_dir FROM runs WHERE id = 1"), outputs())) << "--outputs reached armor run";
+  const Result list = run_armor("--db " + db_ + " --format csv db list --columns id,status");
+  EXPECT_EQ(list.exit_code, 0) << list.output;
+  EXPECT_TRUE(contains(list.output, "id,status\n1,pending")) << list.output;
+  const Result unknown = run_armor("--dbb " + db_ + " db list");
+  EXPECT_EQ(unknown.exit_code, 2) << unknown.output;
+  EXPECT_TRUE(contains(unknown.output, "unknown option '--dbb' before the command")) << unknown.output;
+  EXPECT_EQ(run_armor("--db " + db_ + " --help").exit_code, 0);
+}
+
 TEST_F(CliTest, ASingleRunRecordsItsResolvedConfigAndOverrides) {
   const Result result = run_armor("run " + quickstart() + " --db " + db_ + " --outputs " + outputs() + " " + tiny() + " model.num_experts=2");
   ASSERT_EQ(result.exit_code, 0) << result.output;

@@ -50,6 +50,9 @@ expect "armor plugins " "show"
 expect "armor plugins show gate/" "gate/topk gate/noisy_topk" "attack/pgd"
 expect "armor plugins show " "model/resnet trainer/pgd_at balancing/switch dataset/synthetic"
 expect "armor sweep " "work resume"
+expect "armor sweep resume --" "--force --jobs --launcher --db" "--x"
+expect "armor --db results.db sweep " "work resume collect status"
+expect "armor --db " "results.db"
 expect "armor report --" "--sweep --output --db"
 
 [ "$failures" -eq 0 ] || { echo "$failures completion(s) wrong"; exit 1; }

@@ -1,6 +1,5 @@
 #include "armor/launch/run_folder.h"
 
-#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
@@ -15,10 +14,6 @@ namespace armor {
 namespace fs = std::filesystem;
 
 namespace {
-
-std::string describe(const RunFolderOwner& owner) {
-  return fmt::format("run {} (uid {}) of {}", owner.run_id, owner.run_uid, owner.database);
-}
 
 void write_identity(const std::string& folder, const RunFolderOwner& owner) {
   toml::table identity;
@@ -41,13 +36,8 @@ bool holds_training_state(const std::string& folder) {
 
 }  // namespace
 
-std::string recorded_sha256(const RunStore& store, const RunRecord& run, const std::string& kind, const std::string& path) {
-  for (const ArtifactRecord& artifact : store.artifacts(run.id)) {
-    if (artifact.kind == kind && fs::path(artifact.path).lexically_normal() == fs::path(path).lexically_normal()) {
-      return artifact.sha256;
-    }
-  }
-  return "";
+std::string describe_owner(const RunFolderOwner& owner) {
+  return fmt::format("run {} (uid {}) of {}", owner.run_id, owner.run_uid, owner.database);
 }
 
 std::string sweep_run_folder(const std::string& outputs, std::int64_t sweep_id, const std::string& sweep_uid, int index) {
@@ -79,8 +69,8 @@ void claim_new_run_folder(const std::string& folder, const RunFolderOwner& owner
   if (fs::exists(folder) && !(fs::is_directory(folder) && fs::is_empty(folder))) {
     const std::optional<RunFolderOwner> other = read_run_folder_owner(folder);
     throw IdentityError(fmt::format("output folder {} already exists{}: it is not given to {}; choose another --outputs or move it away",
-                                    folder, other ? " and belongs to " + describe(*other) : " (made by something else)",
-                                    describe(owner)));
+                                    folder, other ? " and belongs to " + describe_owner(*other) : " (made by something else)",
+                                    describe_owner(owner)));
   }
   fs::create_directories(folder);
   write_identity(folder, owner);
@@ -107,8 +97,17 @@ void check_run_folder(const RunRecord& run, const std::string& database) {
   }
   if (found->run_uid != run.uid) {
     throw IdentityError(fmt::format("output folder {} belongs to {}, not to {}: refused, nothing in it was touched",
-                                    run.output_dir, describe(*found), describe(owner)));
+                                    run.output_dir, describe_owner(*found), describe_owner(owner)));
   }
+}
+
+std::string recorded_sha256(const RunStore& store, const RunRecord& run, const std::string& kind, const std::string& path) {
+  for (const ArtifactRecord& artifact : store.artifacts(run.id)) {
+    if (artifact.kind == kind && fs::path(artifact.path).lexically_normal() == fs::path(path).lexically_normal()) {
+      return artifact.sha256;
+    }
+  }
+  return "";
 }
 
 void check_recorded_file(const RunStore& store, const RunRecord& run, const std::string& kind, const std::string& path) {

@@ -1,10 +1,7 @@
 #pragma once
 // A run's output folder belongs to exactly one run. Its identity.toml names the run (uid, id and
-// database); armor writes into a folder only when it is the run's own, and a run continues only
-// from a checkpoint that carries its identity and that runs.db recorded.
-//
-// A checkpoint's own identity is checked by the run side (armor/run/checkpoint_check.h), which can
-// read LibTorch archives.
+// database); armor writes into a folder only when it is the run's own. (That a checkpoint in it is
+// the run's own is the run side's check: armor/run/checkpoint_check.h.)
 //
 // Layout: <outputs>/<sweep id>-<first 8 digits of the sweep's uid>/<index>/ for a sweep's runs, so
 // that two databases (whose ids both start at 1) never share a folder.
@@ -31,6 +28,8 @@ constexpr const char* kRunIdentityFile = "identity.toml";
 std::string sweep_run_folder(const std::string& outputs, std::int64_t sweep_id, const std::string& sweep_uid, int index);
 RunFolderOwner owner_of(const RunRecord& run, const std::string& database);
 std::optional<RunFolderOwner> read_run_folder_owner(const std::string& folder);
+// "run 3 (uid 5f0c...) of /data/runs.db"
+std::string describe_owner(const RunFolderOwner& owner);
 
 // Creates `folder` for a new run and writes its identity. IdentityError when the folder already
 // exists and is not empty (another run's, or anything else's): nothing in it is touched.

@@ -1,0 +1,26 @@
+#pragma once
+// `armor db show RUN`: one run in full.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "armor/report/result_table.h"
+
+namespace armor {
+class RunStore;
+}
+
+namespace armor::app {
+
+struct RunDetails {
+  // run (its fields), provenance, metrics, curves (one row per epoch metric), experts (one row per
+  // layer and expert), artifacts, params; sections without rows are left out.
+  std::vector<Section> sections;
+  std::string config;  // the resolved config (TOML)
+};
+
+// UsageError when the database has no such run.
+RunDetails show_run(const RunStore& store, std::int64_t run_id);
+
+}  // namespace armor::app

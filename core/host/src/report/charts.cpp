@@ -1,0 +1,104 @@
+#include "armor/report/charts.h"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <set>
+
+#include <fmt/format.h>
+
+#include "armor/query/run_values.h"
+
+namespace armor::app {
+
+bool is_numeric(const Cell& cell) {
+  return std::holds_alternative<std::int64_t>(cell) || std::holds_alternative<double>(cell) ||
+         std::holds_alternative<bool>(cell);
+}
+
+double number_of(const Cell& cell) {
+  if (const auto* value = std::get_if<std::int64_t>(&cell)) return static_cast<double>(*value);
+  if (const auto* value = std::get_if<bool>(&cell)) return *value ? 1 : 0;
+  return std::get<double>(cell);
+}
+
+std::vector<std::string> varying_params(const std::vector<RunSummary>& runs, const std::string& except) {
+  std::vector<std::string> keys;
+  std::map<std::string, std::set<Cell, CellLess>> seen;
+  for (const RunSummary& run : runs) {
+    for (const auto& [key, value] : run.params) {
+      if (seen[key].empty()) keys.push_back(key);
+      seen[key].insert(to_cell(value));
+    }
+  }
+  std::vector<std::string> varying;
+  for (const std::string& key : keys) {
+    const bool seed = key == "seed" || (key.size() > 5 && key.compare(key.size() - 5, 5, ".seed") == 0);
+    if (key != except && !seed && seen[key].size() > 1) varying.push_back(key);
+  }
+  return varying;
+}
+
+LineChart metric_vs_param_chart(const std::vector<RunSummary>& runs, const std::string& x, const std::string& metric,
+                                const std::vector<std::string>& lines) {
+  // series label -> x value -> metric values
+  std::map<std::string, std::map<Cell, std::vector<double>, CellLess>> groups;
+  std::set<Cell, CellLess> xs;
+  bool all_numeric = true;
+  for (const RunSummary& run : runs) {
+    if (run.metrics.count(metric) == 0) continue;
+    std::vector<std::string> label;
+    for (const std::string& key : lines) label.push_back(key + "=" + cell_text(value_of(run, key)));
+    const Cell at = value_of(run, x);
+    all_numeric = all_numeric && is_numeric(at);
+    xs.insert(at);
+    groups[label.empty() ? metric : join(label, ", ")][at].push_back(run.metrics.at(metric));
+  }
+  LineChart chart;
+  chart.title = metric + " vs " + x;
+  chart.x_label = x;
+  chart.y_label = metric;
+  const std::vector<Cell> x_values(xs.begin(), xs.end());
+  if (!all_numeric) {
+    for (const Cell& value : x_values) chart.x_categories.push_back(cell_text(value));
+  }
+  for (const auto& [label, points] : groups) {
+    LineSeries series;
+    series.name = label;
+    for (const auto& [at, metric_values] : points) {
+      const Stats stats = stats_of(metric_values);
+      const auto position = std::find_if(x_values.begin(), x_values.end(),
+                                         [&](const Cell& v) { return !cell_less(v, at) && !cell_less(at, v); });
+      series.x.push_back(all_numeric ? number_of(at) : static_cast<double>(position - x_values.begin()));
+      series.y.push_back(stats.count ? stats.mean : std::nan(""));
+      series.error.push_back(stats.std);
+    }
+    chart.series.push_back(std::move(series));
+  }
+  return chart;
+}
+
+HeatMap pivot_heat_map(const Pivot& pivot, const std::string& rows, const std::string& cols, std::string title) {
+  HeatMap map;
+  map.title = std::move(title);
+  map.row_label = rows;
+  map.col_label = cols;
+  for (const Cell& col : pivot.col_values) map.cols.push_back(cell_text(col));
+  for (const Cell& row : pivot.row_values) {
+    map.rows.push_back(cell_text(row));
+    std::vector<double> cells;
+    std::vector<std::string> labels;
+    for (const Cell& col : pivot.col_values) {
+      const Stats stats = pivot.stats(row, col);
+      cells.push_back(stats.count ? stats.mean : std::nan(""));
+      labels.push_back(stats.count == 0   ? ""
+                       : stats.count == 1 ? fmt::format("{:.4g}", stats.mean)
+                                          : fmt::format("{:.3g}±{:.2g} ({})", stats.mean, stats.std, stats.count));
+    }
+    map.values.push_back(std::move(cells));
+    map.labels.push_back(std::move(labels));
+  }
+  return map;
+}
+
+}  // namespace armor::app

@@ -1,0 +1,61 @@
+#include "armor/report/plot_query.h"
+
+#include "armor/error.h"
+#include "armor/query/pivot.h"
+#include "armor/query/run_lookup.h"
+#include "armor/query/run_values.h"
+#include "armor/report/charts.h"
+
+namespace armor::app {
+
+LineChart lines_plot(const RunStore& store, const LinesPlotQuery& query) {
+  require_known(store, query.x, "--x");
+  require_known(store, query.metric, "--metric");
+  for (const std::string& key : query.lines) require_known(store, key, "--lines");
+  RunFilter filter = query.filter;
+  filter.sweep_id = sweep_or_latest(store, filter.sweep_id);
+  std::vector<RunSummary> runs;
+  for (RunSummary& run : store.find_runs(filter)) {
+    if (run.metrics.count(query.metric) != 0) runs.push_back(std::move(run));
+  }
+  if (runs.empty()) {
+    throw UsageError("no run of sweep " + std::to_string(*filter.sweep_id) + " has metric " + query.metric);
+  }
+  const std::vector<std::string> lines = query.lines.empty() ? varying_params(runs, query.x) : query.lines;
+  return metric_vs_param_chart(runs, query.x, query.metric, lines);
+}
+
+HeatMap heat_map_plot(const RunStore& store, const HeatMapPlotQuery& query) {
+  require_known(store, query.rows, "--rows");
+  require_known(store, query.cols, "--cols");
+  require_known(store, query.metric, "--metric");
+  RunFilter filter = query.filter;
+  filter.sweep_id = sweep_or_latest(store, filter.sweep_id);
+  const Pivot pivot = pivot_of(store.find_runs(filter), query.rows, query.cols, query.metric);
+  return pivot_heat_map(pivot, query.rows, query.cols,
+                        query.metric + " by " + query.rows + " and " + query.cols + " (sweep " +
+                            std::to_string(*filter.sweep_id) + ")");
+}
+
+LineChart curves_plot(const RunStore& store, const CurvesPlotQuery& query) {
+  LineChart chart;
+  chart.title = query.curve + " per epoch";
+  chart.x_label = "epoch";
+  chart.y_label = query.curve;
+  for (const std::int64_t run_id : query.run_ids) {
+    const std::string id = std::to_string(run_id);
+    const RunRecord run = store.run(run_id);
+    LineSeries series;
+    series.name = "run " + id + (run.overrides.empty() ? "" : ": " + join(run.overrides, " "));
+    for (const EpochMetric& point : store.epoch_metrics(run_id)) {
+      if (point.key != query.curve) continue;
+      series.x.push_back(point.epoch);
+      series.y.push_back(point.value);
+    }
+    if (series.x.empty()) throw UsageError("run " + id + " has no epoch metric '" + query.curve + "'");
+    chart.series.push_back(std::move(series));
+  }
+  return chart;
+}
+
+}  // namespace armor::app

@@ -9,6 +9,7 @@ packages=(
   libboost-dev libboost-program-options-dev  # Boost.DLL (headers) and Program_options
   libtomlplusplus-dev libfmt-dev zlib1g-dev
   libsqlite3-dev libsqlitecpp-dev sqlite3
+  nlohmann-json3-dev                         # the store's JSON (a run's overrides)
   libgtest-dev
   libstb-dev                                 # stb_image: decodes TinyImageNet's JPEGs
   python3-torch                              # tests check that exported weights load with torch.load

@@ -106,7 +106,7 @@ std::string table_html(const std::vector<std::string>& header, const std::vector
 
 class SweepReport {
  public:
-  SweepReport(const RunStore& store, std::int64_t sweep_id)
+  SweepReport(const ResultsReader& store, std::int64_t sweep_id)
       : store_(store), sweep_(store.sweep(sweep_id)) {
     RunFilter filter;
     filter.sweep_id = sweep_id;
@@ -344,7 +344,7 @@ class SweepReport {
     return out + "</div>\n";
   }
 
-  const RunStore& store_;
+  const ResultsReader& store_;
   SweepRecord sweep_;
   std::vector<RunSummary> runs_;
   std::vector<std::string> varying_;
@@ -372,7 +372,7 @@ int report_command(const std::vector<std::string>& args) {
                           args, visible, hidden, positional, values)) {
     return kExitOk;
   }
-  const auto store = open_store(host);
+  const auto store = open_reader(host);
   const std::int64_t sweep_id = sweep_or_latest(*store, values, sweep);
   const std::string page = SweepReport(*store, sweep_id).html_page();
   if (output.empty()) output = "report-sweep" + std::to_string(sweep_id) + ".html";

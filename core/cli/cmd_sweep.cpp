@@ -9,6 +9,7 @@
 #include <fmt/core.h>
 
 #include "armor/error.h"
+#include "armor/launch/process_liveness.h"
 #include "armor/store/run_store.h"
 #include "command.h"
 #include "launcher.h"
@@ -21,20 +22,20 @@ namespace {
 // Requeues the sweep's unfinished runs, except those whose config already finished elsewhere
 // (unless `force`); returns how many will run.
 int prepare_resume(RunStore& store, std::int64_t sweep_id, bool force) {
-  const auto reaped = store.reap_dead_runs(sweep_id, host_name(), kStaleAfterSeconds);
+  const auto reaped = store.queue().reap_dead_runs(sweep_id, local_process_liveness(host_name(), kStaleAfterSeconds));
   for (const auto id : reaped) fmt::print("run {}: its process is gone; marked interrupted\n", id);
   int queued = 0;
-  for (const RunRecord& run : store.runs(sweep_id)) {
+  for (const RunRecord& run : store.reader().runs(sweep_id)) {
     if (run.status == RunStatus::finished || run.status == RunStatus::running) continue;
     // A run that never ran always runs; one that failed is not retried when its exact config has
     // finished since (in any sweep).
     if (!force && run.status != RunStatus::pending) {
-      if (const auto twin = store.finished_run_with_hash(run.config_hash)) {
+      if (const auto twin = store.reader().finished_run_with_hash(run.config_hash)) {
         fmt::print("run {}: skipped, its config already finished as run {} (--force runs it)\n", run.id, *twin);
         continue;
       }
     }
-    if (run.status != RunStatus::pending && !store.requeue_run(run.id)) continue;
+    if (run.status != RunStatus::pending && !store.queue().requeue_run(run.id)) continue;
     ++queued;
   }
   return queued;
@@ -80,7 +81,7 @@ int sweep_command(const std::vector<std::string>& args) {
     throw UsageError("SWEEP_ID must be a number (got '" + positional_args[1] + "')");
   }
   RunStore store(launch.host.db);
-  store.sweep(sweep_id);  // a StoreError names an unknown sweep
+  store.reader().sweep(sweep_id);  // a StoreError names an unknown sweep
   if (action == "collect" || action == "status") {
     if (action == "status") {
       print_slurm_status(store, sweep_id);

@@ -65,7 +65,7 @@ int db_list(const std::vector<std::string>& args) {
     return kExitOk;
   }
   if (!common.positional.empty()) throw UsageError("armor db list takes no arguments (got '" + common.positional[0] + "')");
-  const auto store = open_store(common.host);
+  const auto store = open_reader(common.host);
   RunFilter filter = filter_of(filter_args, values);
   filter.order_by = sort;
   filter.descending = values.count("desc") != 0;
@@ -109,7 +109,7 @@ int db_export(const std::vector<std::string>& args) {
   if (!common.positional.empty()) throw UsageError("armor db export takes no arguments (got '" + common.positional[0] + "')");
   OutputFormat format = format_of(common);
   if (format == OutputFormat::automatic) format = OutputFormat::csv;
-  const auto store = open_store(common.host);
+  const auto store = open_reader(common.host);
   const std::vector<RunSummary> runs = find_runs_as_they_are(*store, filter_of(filter_args, values));
 
   std::vector<std::string> columns{"id",       "sweep",       "idx",        "status",      "experiment",

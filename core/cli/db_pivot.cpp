@@ -56,7 +56,7 @@ int db_pivot(const std::vector<std::string>& args) {
     return kExitOk;
   }
   if (!common.positional.empty()) throw UsageError("armor db pivot takes no arguments (got '" + common.positional[0] + "')");
-  const auto store = open_store(common.host);
+  const auto store = open_reader(common.host);
   RunFilter filter = filter_of(filter_args, values);
   filter.sweep_id = sweep_or_latest(*store, values, filter_args.sweep);
   require_known(*store, rows, "--rows");
@@ -139,7 +139,7 @@ int db_best(const std::vector<std::string>& args) {
     return kExitOk;
   }
   if (!common.positional.empty()) throw UsageError("armor db best takes no arguments (got '" + common.positional[0] + "')");
-  const auto store = open_store(common.host);
+  const auto store = open_reader(common.host);
   require_known(*store, metric, "--metric");
   if (!by.empty()) require_known(*store, by, "--by");
   const bool lowest = values.count("min") != 0;

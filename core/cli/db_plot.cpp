@@ -41,7 +41,7 @@ int plot_lines(const std::vector<std::string>& args) {
                      args, visible, common, values)) {
     return kExitOk;
   }
-  const auto store = open_store(common.host);
+  const auto store = open_reader(common.host);
   require_known(*store, x, "--x");
   require_known(*store, metric, "--metric");
   lines = split_list(lines);
@@ -76,7 +76,7 @@ int plot_heatmap(const std::vector<std::string>& args) {
                      args, visible, common, values)) {
     return kExitOk;
   }
-  const auto store = open_store(common.host);
+  const auto store = open_reader(common.host);
   require_known(*store, rows, "--rows");
   require_known(*store, cols, "--cols");
   require_known(*store, metric, "--metric");
@@ -102,7 +102,7 @@ int plot_curves(const std::vector<std::string>& args) {
     return kExitOk;
   }
   if (common.positional.empty()) throw UsageError("armor db plot curves takes one or more run ids");
-  const auto store = open_store(common.host);
+  const auto store = open_reader(common.host);
   LineChart chart;
   chart.title = curve + " per epoch";
   chart.x_label = "epoch";

@@ -95,7 +95,7 @@ int db_show(const std::vector<std::string>& args) {
   if (!parse_db_args("armor db show RUN [--config]", args, visible, common, values)) return kExitOk;
   if (common.positional.size() != 1) throw UsageError("armor db show takes one run id");
   const std::int64_t run_id = parse_id(common.positional[0], "RUN");
-  const auto store = open_store(common.host);
+  const auto store = open_reader(common.host);
   RunFilter filter;
   filter.run_ids = {run_id};
   const std::vector<RunSummary> found = find_runs_as_they_are(*store, filter);
@@ -140,7 +140,7 @@ int db_compare(const std::vector<std::string>& args) {
   if (common.positional.size() < 2) throw UsageError("armor db compare takes two or more run ids");
   RunFilter filter;
   for (const std::string& id : common.positional) filter.run_ids.push_back(parse_id(id, "RUN"));
-  const auto store = open_store(common.host);
+  const auto store = open_reader(common.host);
   std::vector<RunSummary> found = find_runs_as_they_are(*store, filter);
   for (const std::int64_t id : filter.run_ids) {
     if (std::none_of(found.begin(), found.end(), [&](const RunSummary& run) { return run.run.id == id; })) {

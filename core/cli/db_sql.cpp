@@ -54,7 +54,7 @@ int db_sql(const std::vector<std::string>& args) {
   }
   if (common.positional.size() != 1) throw UsageError("armor db sql takes one SQL statement (quote it)");
   // A read-only connection: SQLite itself refuses any write (and query() checks each statement).
-  const auto store = open_store(common.host, RunStore::Mode::query);
+  const auto store = open_reader(common.host);
   const QueryResult result = store->query(common.positional[0]);
   ResultTable table;
   table.columns = result.columns;
@@ -83,17 +83,17 @@ int db_rm(const std::vector<std::string>& args) {
   std::vector<std::int64_t> run_ids;
   for (const std::string& id : common.positional) run_ids.push_back(parse_id(id, "RUN"));
 
-  auto store = open_store(common.host, RunStore::Mode::read_write);
+  auto store = open_store(common.host);
   RunFilter filter;
   if (by_sweep) {
-    store->sweep(sweep);  // names a missing sweep
+    store->reader().sweep(sweep);  // names a missing sweep
     filter.sweep_id = sweep;
   } else {
     filter.run_ids = run_ids;
   }
-  const std::vector<RunSummary> runs = store->find_runs(filter);
+  const std::vector<RunSummary> runs = store->reader().find_runs(filter);
   if (!by_sweep && runs.size() != run_ids.size()) {
-    for (const std::int64_t id : run_ids) store->run(id);  // names the missing one
+    for (const std::int64_t id : run_ids) store->reader().run(id);  // names the missing one
   }
   std::vector<std::string> ids;
   std::size_t folders = 0;
@@ -119,7 +119,7 @@ int db_rm(const std::vector<std::string>& args) {
   }
   std::map<std::string, std::string> uid_of_folder;
   for (const RunSummary& run : runs) uid_of_folder[run.run.output_dir] = run.run.uid;
-  const std::vector<std::string> dirs = by_sweep ? store->remove_sweep(sweep) : store->remove_runs(run_ids);
+  const std::vector<std::string> dirs = by_sweep ? store->queue().remove_sweep(sweep) : store->queue().remove_runs(run_ids);
   if (values.count("keep-files") == 0) {
     for (const std::string& dir : dirs) {
       const std::filesystem::path path = std::filesystem::absolute(dir).lexically_normal();

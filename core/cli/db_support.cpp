@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "armor/error.h"
+#include "armor/launch/process_liveness.h"
 #include "armor/util/suggest.h"
 #include "launcher.h"
 
@@ -86,14 +87,27 @@ RunFilter filter_of(const FilterArgs& filter, const po::variables_map& values) {
   return out;
 }
 
-std::unique_ptr<RunStore> open_store(const HostOptions& host, RunStore::Mode mode) {
+namespace {
+
+void require_database(const HostOptions& host) {
   if (!std::filesystem::exists(host.db)) {
     throw UsageError("no results database at '" + host.db + "' (run an experiment first, or pass --db PATH)");
   }
-  return std::make_unique<RunStore>(host.db, mode);
 }
 
-std::vector<RunSummary> find_runs_as_they_are(const RunStore& store, RunFilter filter) {
+}  // namespace
+
+std::unique_ptr<ResultsReader> open_reader(const HostOptions& host) {
+  require_database(host);
+  return std::make_unique<ResultsReader>(host.db, ResultsReader::Mode::query);
+}
+
+std::unique_ptr<RunStore> open_store(const HostOptions& host) {
+  require_database(host);
+  return std::make_unique<RunStore>(host.db);
+}
+
+std::vector<RunSummary> find_runs_as_they_are(const ResultsReader& store, RunFilter filter) {
   const std::vector<RunStatus> wanted = filter.statuses;
   const auto wants = [&](RunStatus status) {
     return wanted.empty() || std::find(wanted.begin(), wanted.end(), status) != wanted.end();
@@ -104,7 +118,7 @@ std::vector<RunSummary> find_runs_as_they_are(const RunStore& store, RunFilter f
   }
   std::vector<RunSummary> runs = store.find_runs(filter);
   std::map<std::int64_t, std::string> dead;
-  for (auto& [id, why] : store.dead_runs(filter.sweep_id, host_name(), kStaleAfterSeconds)) dead[id] = why;
+  for (auto& [id, why] : store.dead_runs(filter.sweep_id, local_process_liveness(host_name(), kStaleAfterSeconds))) dead[id] = why;
   std::vector<RunSummary> shown;
   for (RunSummary& run : runs) {
     const auto it = dead.find(run.run.id);
@@ -124,7 +138,7 @@ std::int64_t parse_id(const std::string& text, const std::string& what) {
   return id;
 }
 
-std::int64_t sweep_or_latest(const RunStore& store, const po::variables_map& values, std::int64_t given) {
+std::int64_t sweep_or_latest(const ResultsReader& store, const po::variables_map& values, std::int64_t given) {
   if (values.count("sweep") != 0) {
     store.sweep(given);  // names a missing sweep
     return given;
@@ -150,7 +164,7 @@ Cell value_of(const RunSummary& run, const std::string& name) {
   return Cell{};
 }
 
-void require_known(const RunStore& store, const std::string& name, const std::string& option) {
+void require_known(const ResultsReader& store, const std::string& name, const std::string& option) {
   const std::vector<std::string> known = store.known_names();
   if (std::find(known.begin(), known.end(), name) == known.end()) {
     throw UsageError(option + ": " + store.path() + " has no run field, param or metric '" + name + "'" +

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "armor/store/results_reader.h"
 #include "armor/store/run_store.h"
 #include "command.h"
 #include "armor/report/result_table.h"
@@ -36,19 +37,21 @@ struct FilterArgs {
 void add_filter_options(po::options_description& options, FilterArgs& filter);
 RunFilter filter_of(const FilterArgs& filter, const po::variables_map& values);
 
-// Opens the results database, which must exist. Mode::query migrates an older armor's file first.
-std::unique_ptr<RunStore> open_store(const HostOptions& host, RunStore::Mode mode = RunStore::Mode::query);
+// Opens the results database, which must exist: to read (ResultsReader::Mode::query migrates an
+// older armor's file first, then reads only), or to write (`armor db rm`).
+std::unique_ptr<ResultsReader> open_reader(const HostOptions& host);
+std::unique_ptr<RunStore> open_store(const HostOptions& host);
 
 // The runs `filter` selects as they are now: a run recorded as running whose process is gone (on
 // this host) or silent past the heartbeat limit is shown as interrupted, with why; runs.db is not
 // written (`armor sweep resume` records it).
-std::vector<RunSummary> find_runs_as_they_are(const RunStore& store, RunFilter filter);
+std::vector<RunSummary> find_runs_as_they_are(const ResultsReader& store, RunFilter filter);
 
 // "12" -> 12; UsageError naming `what` otherwise.
 std::int64_t parse_id(const std::string& text, const std::string& what);
 
 // The sweep to look at: the one given, else the latest; UsageError when there is none.
-std::int64_t sweep_or_latest(const RunStore& store, const po::variables_map& values, std::int64_t given);
+std::int64_t sweep_or_latest(const ResultsReader& store, const po::variables_map& values, std::int64_t given);
 
 // A run's value by name, as --where names it: a run field (id, sweep, status, ...), a param key
 // (model.k) or a metric (clean_acc). NULL when the run has none.
@@ -56,7 +59,7 @@ Cell value_of(const RunSummary& run, const std::string& name);
 Cell to_cell(const ParamValue& value);
 
 // UsageError unless `name` is a run field, param key or metric of `store` (with a suggestion).
-void require_known(const RunStore& store, const std::string& name, const std::string& option);
+void require_known(const ResultsReader& store, const std::string& name, const std::string& option);
 
 std::string join(const std::vector<std::string>& items, const std::string& separator);
 // "a,b" and repeated options alike -> {"a", "b"}.

@@ -14,11 +14,11 @@ namespace armor::app {
 namespace {
 
 void print_sweep_results(const RunStore& store, std::int64_t sweep_id) {
-  const std::vector<RunRecord> runs = store.runs(sweep_id);
+  const std::vector<RunRecord> runs = store.reader().runs(sweep_id);
   std::vector<std::string> metric_names;
   std::vector<std::map<std::string, double>> metrics;
   for (const auto& run : runs) {
-    metrics.push_back(store.metrics(run.id));
+    metrics.push_back(store.reader().metrics(run.id));
     for (const auto& [key, value] : metrics.back()) {
       if (std::find(metric_names.begin(), metric_names.end(), key) == metric_names.end()) metric_names.push_back(key);
     }
@@ -43,7 +43,7 @@ void print_sweep_results(const RunStore& store, std::int64_t sweep_id) {
 }  // namespace
 
 int finish_sweep_and_report(RunStore& store, std::int64_t sweep_id, const LaunchSummary& summary, const std::string& db) {
-  const std::vector<RunRecord> runs = store.runs(sweep_id);
+  const std::vector<RunRecord> runs = store.reader().runs(sweep_id);
   std::size_t finished = 0, running = 0;
   for (const auto& run : runs) {
     finished += run.status == RunStatus::finished ? 1 : 0;
@@ -51,7 +51,7 @@ int finish_sweep_and_report(RunStore& store, std::int64_t sweep_id, const Launch
   }
   // Runs still claimed belong to other workers (`armor sweep work`): the sweep is not over, and the
   // last worker to finish closes it.
-  if (running == 0) store.finish_sweep(sweep_id);
+  if (running == 0) store.queue().finish_sweep(sweep_id);
   print_sweep_results(store, sweep_id);
   fmt::print("\nsweep {}: {} of {} runs finished", sweep_id, finished, runs.size());
   if (summary.failed + summary.diverged + summary.interrupted > 0) {

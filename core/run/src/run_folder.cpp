@@ -8,7 +8,7 @@
 #include <toml++/toml.h>
 
 #include "armor/error.h"
-#include "armor/store/run_store.h"
+#include "armor/store/results_reader.h"
 #include "armor/train/checkpoint_identity.h"
 #include "armor/util/sha256.h"
 
@@ -41,7 +41,7 @@ bool holds_training_state(const std::string& folder) {
 }
 
 // The sha256 runs.db recorded last for `run`'s artifact `kind` at `path` ("" when none).
-std::string recorded_sha256(const RunStore& store, const RunRecord& run, const std::string& kind, const std::string& path) {
+std::string recorded_sha256(const ResultsReader& store, const RunRecord& run, const std::string& kind, const std::string& path) {
   for (const ArtifactRecord& artifact : store.artifacts(run.id)) {
     if (artifact.kind == kind && fs::path(artifact.path).lexically_normal() == fs::path(path).lexically_normal()) {
       return artifact.sha256;
@@ -52,7 +52,7 @@ std::string recorded_sha256(const RunStore& store, const RunRecord& run, const s
 
 // Who a checkpoint's uid is, for messages: the run of this database that has it, else what the
 // checkpoint says of itself ("run 1 of /data/a.db").
-std::string whose(const RunStore& store, const CheckpointIdentity& identity) {
+std::string whose(const ResultsReader& store, const CheckpointIdentity& identity) {
   for (const RunRecord& other : store.runs()) {
     if (other.uid == identity.run_uid) return fmt::format("run {} (uid {}) of {}", other.id, identity.run_uid, store.path());
   }
@@ -122,7 +122,7 @@ void check_run_folder(const RunRecord& run, const std::string& database) {
   }
 }
 
-void check_resumable_checkpoint(const RunStore& store, const RunRecord& run) {
+void check_resumable_checkpoint(const ResultsReader& store, const RunRecord& run) {
   if (run.output_dir.empty()) return;
   const std::string checkpoint = run.output_dir + "/checkpoint.pt";
   const std::string temporary = checkpoint + ".tmp";
@@ -158,7 +158,7 @@ void check_resumable_checkpoint(const RunStore& store, const RunRecord& run) {
   }
 }
 
-void check_recorded_file(const RunStore& store, const RunRecord& run, const std::string& kind, const std::string& path) {
+void check_recorded_file(const ResultsReader& store, const RunRecord& run, const std::string& kind, const std::string& path) {
   const std::string recorded = recorded_sha256(store, run, kind, path);
   if (recorded.empty()) {
     throw IdentityError(fmt::format("run {} (uid {}) has no {} recorded at {} in {}: refused to use a file runs.db does not vouch for",

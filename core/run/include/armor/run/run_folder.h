@@ -12,7 +12,7 @@
 
 namespace armor {
 
-class RunStore;
+class ResultsReader;
 struct RunRecord;
 
 // Who owns a folder, as identity.toml says.
@@ -43,10 +43,10 @@ void check_run_folder(const RunRecord& run, const std::string& database);
 // and config hash, and it is the file runs.db recorded last (sha256). A checkpoint whose rename was
 // cut short by a kill (only <folder>/checkpoint.pt.tmp, the recorded one) is completed first.
 // IdentityError naming both runs, or both hashes, and the file otherwise.
-void check_resumable_checkpoint(const RunStore& store, const RunRecord& run);
+void check_resumable_checkpoint(const ResultsReader& store, const RunRecord& run);
 
 // `path` is the file runs.db recorded for `run` as artifact `kind` (same sha256). IdentityError when
 // it is not recorded or changed since.
-void check_recorded_file(const RunStore& store, const RunRecord& run, const std::string& kind, const std::string& path);
+void check_recorded_file(const ResultsReader& store, const RunRecord& run, const std::string& kind, const std::string& path);
 
 }  // namespace armor

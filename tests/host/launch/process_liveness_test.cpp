@@ -1,4 +1,5 @@
 // The launcher's liveness check (local_process_liveness), through the store that asks it and alone.
+
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>

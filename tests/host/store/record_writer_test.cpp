@@ -1,5 +1,6 @@
 // RecordWriter: what a run records while it executes (curves, expert metrics, output folder,
 // artifacts, provenance), each write naming a missing run.
+
 #include <gtest/gtest.h>
 
 #include <string>

@@ -1,5 +1,7 @@
 // ResultsReader: reading records back, `armor db`'s selections (--where, --order-by), the read-only
 // SQL of `armor db sql`, and the runs that a liveness check passed in shows as interrupted.
+
+#include <SQLiteCpp/SQLiteCpp.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -119,6 +121,23 @@ TEST(ResultsReaderTest, QueryReportsSyntaxErrorsWithTheSql) {
   const std::string message = store_error_of([&] { store.reader().query("SELEC nonsense"); });
   EXPECT_TRUE(contains(message, "SELEC nonsense"));
   EXPECT_TRUE(contains(message, "sqlite error 1"));
+}
+
+TEST(ResultsReaderTest, OverridesThatAreNoJsonArrayOfStringsNameTheStoredText) {
+  TempDir dir;
+  const std::string path = dir.file("runs.db");
+  { RunStore(path).queue().add_run(make_run(0, 1)); }
+  for (const std::string& stored : {std::string("[\"a=1\", 2]"), std::string("{\"a\": 1}"), std::string("[\"unterminated")}) {
+    {
+      SQLite::Database raw(path, SQLite::OPEN_READWRITE);
+      SQLite::Statement update(raw, "UPDATE runs SET overrides = ?");
+      update.bind(1, stored);
+      update.exec();
+    }
+    const ResultsReader reader(path);
+    const std::string message = store_error_of([&] { reader.run(1); });
+    EXPECT_TRUE(contains(message, "malformed overrides " + stored)) << message;
+  }
 }
 
 // ---- running runs as a read-only view shows them ------------------------------------------------------

@@ -1,5 +1,6 @@
 // RunQueue: runs and sweeps added, claimed (atomically, across processes), started, ended,
 // reaped by the liveness check the caller passes in, and requeued.
+
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>

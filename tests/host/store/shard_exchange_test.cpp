@@ -1,4 +1,5 @@
 // ShardExchange: a run executed elsewhere writes into its shard; merging brings everything back, once.
+
 #include <gtest/gtest.h>
 #include <unistd.h>
 

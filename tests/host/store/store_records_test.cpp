@@ -1,4 +1,5 @@
 // The store's values: run statuses as text, and the params they carry.
+
 #include <gtest/gtest.h>
 
 #include "armor/error.h"

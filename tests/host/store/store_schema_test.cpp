@@ -1,5 +1,6 @@
 // StoreSchema through RunStore and ResultsReader: creating, versioning, migrating and refusing
 // databases, the modes of opening one, and identities (uids, ids never reused).
+
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <gtest/gtest.h>
 

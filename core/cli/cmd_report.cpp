@@ -30,7 +30,7 @@ int report_command(const std::vector<std::string>& args) {
                           args, visible, hidden, positional, values)) {
     return kExitOk;
   }
-  const auto store = open_store(host.db);
+  const auto store = open_reader(host.db);
   const std::int64_t sweep_id =
       sweep_or_latest(*store, values.count("sweep") != 0 ? std::optional<std::int64_t>(sweep) : std::nullopt);
   const std::string page = sweep_report_html(*store, sweep_id);

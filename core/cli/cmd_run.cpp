@@ -12,6 +12,7 @@
 #include <fmt/core.h>
 
 #include "armor/error.h"
+#include "armor/launch/process_liveness.h"
 #include "armor/launch/run_folder.h"
 #include "armor/store/run_store.h"
 #include "command.h"
@@ -34,7 +35,7 @@ void write_run_folder(const std::string& folder, const PlannedRun& run) {
 // nothing of that folder is touched.
 void place_runs(RunStore& store, std::int64_t sweep_id, const std::vector<std::int64_t>& run_ids, const SweepPlan& plan,
                 const std::string& outputs) {
-  const std::string sweep_uid = store.sweep(sweep_id).uid;
+  const std::string sweep_uid = store.reader().sweep(sweep_id).uid;
   std::vector<std::string> folders;
   for (std::size_t i = 0; i < run_ids.size(); ++i) {
     folders.push_back(std::filesystem::absolute(sweep_run_folder(outputs, sweep_id, sweep_uid, static_cast<int>(i))).string());
@@ -42,12 +43,12 @@ void place_runs(RunStore& store, std::int64_t sweep_id, const std::vector<std::i
   std::size_t placed = 0;
   try {
     for (; placed < run_ids.size(); ++placed) {
-      claim_new_run_folder(folders[placed], owner_of(store.run(run_ids[placed]), store.path()));
+      claim_new_run_folder(folders[placed], owner_of(store.reader().run(run_ids[placed]), store.path()));
       write_run_folder(folders[placed], plan.runs[placed]);
-      store.set_output_dir(run_ids[placed], folders[placed]);
+      store.records().set_output_dir(run_ids[placed], folders[placed]);
     }
   } catch (...) {
-    store.remove_sweep(sweep_id);
+    store.queue().remove_sweep(sweep_id);
     std::error_code ignored;
     for (std::size_t i = 0; i < placed; ++i) std::filesystem::remove_all(folders[i], ignored);
     throw;
@@ -58,12 +59,12 @@ void place_runs(RunStore& store, std::int64_t sweep_id, const std::vector<std::i
 // trainer continues from the checkpoint in the run's folder (or starts over when there is none).
 int resume_run(std::int64_t run_id, LaunchArgs launch) {
   RunStore store(launch.host.db);
-  RunRecord record = store.run(run_id);
+  RunRecord record = store.reader().run(run_id);
   if (!record.sweep_id) throw UsageError(fmt::format("run {} belongs to no sweep and cannot be resumed", run_id));
-  for (const auto id : store.reap_dead_runs(*record.sweep_id, host_name(), kStaleAfterSeconds)) {
+  for (const auto id : store.queue().reap_dead_runs(*record.sweep_id, local_process_liveness(host_name(), kStaleAfterSeconds))) {
     fmt::print("run {}: its process is gone; marked interrupted\n", id);
   }
-  record = store.run(run_id);
+  record = store.reader().run(run_id);
   switch (record.status) {
     case RunStatus::finished:
       throw UsageError(fmt::format("run {} has finished: there is nothing to resume", run_id));
@@ -72,11 +73,11 @@ int resume_run(std::int64_t run_id, LaunchArgs launch) {
     case RunStatus::pending:
       break;
     default:
-      if (!store.requeue_run(run_id)) throw UsageError(fmt::format("run {} cannot be resumed", run_id));
+      if (!store.queue().requeue_run(run_id)) throw UsageError(fmt::format("run {} cannot be resumed", run_id));
   }
   // Refused here, before anything is queued or written: a folder or checkpoint not the run's own.
   check_run_folder(record, launch.host.db);
-  run_side().check_checkpoint(store, record);
+  run_side().check_checkpoint(store.reader(), record);
   const std::string checkpoint = record.output_dir + "/checkpoint.pt";
   fmt::print("run {}: {}\n", run_id,
              !record.output_dir.empty() && std::filesystem::exists(checkpoint)
@@ -86,7 +87,7 @@ int resume_run(std::int64_t run_id, LaunchArgs launch) {
   launch.jobs = 1;
   const LaunchSummary summary = work_on_sweep(store, *record.sweep_id, launch.resolved());
   finish_sweep_and_report(store, *record.sweep_id, summary, launch.host.db);
-  return store.run(run_id).status == RunStatus::finished ? kExitOk : kExitFailed;
+  return store.reader().run(run_id).status == RunStatus::finished ? kExitOk : kExitFailed;
 }
 
 }  // namespace
@@ -178,7 +179,7 @@ int run_command(const std::vector<std::string>& args) {
   RunStore store(launch.host.db);
   NewSweep sweep{std::filesystem::path(experiment_path).stem().string(), experiment_path,
                  plan.settings.to_spec(plan.is_sweep ? plan.description : join_overrides(overrides), plan.constraints)};
-  const auto [sweep_id, run_ids] = store.add_sweep(sweep, runs);
+  const auto [sweep_id, run_ids] = store.queue().add_sweep(sweep, runs);
   place_runs(store, sweep_id, run_ids, plan, outputs);
   fmt::print("sweep {}: {} run{} recorded in {}{}\n", sweep_id, run_ids.size(), run_ids.size() == 1 ? "" : "s",
              launch.host.db, plan.is_sweep ? " (" + plan.description + ")" : "");

@@ -42,30 +42,30 @@ class DbCommandTest : public ::testing::Test {
     }
     runs.push_back(make_run(4, 2, 1, runs.size()));
     runs.push_back(make_run(2, 1, 5, runs.size()));  // fails
-    const auto [sweep, ids] = store.add_sweep(NewSweep{"grid", "quick.toml", "model.num_experts=2,4 model.k=1,2"}, runs);
+    const auto [sweep, ids] = store.queue().add_sweep(NewSweep{"grid", "quick.toml", "model.num_experts=2,4 model.k=1,2"}, runs);
     for (std::size_t i = 0; i + 1 < ids.size(); ++i) {
       const double experts = static_cast<double>(std::get<std::int64_t>(runs[i].params[0].second));
       const double k = static_cast<double>(std::get<std::int64_t>(runs[i].params[1].second));
       const double clean = 0.25 + experts / 8 + k / 64 + (runs[i].seed == 1 ? 1.0 / 32 : 0);
-      store.start_run(ids[i], 100);
-      store.record_epoch_metrics(ids[i], 1, {{"train_loss", 2.0}, {"train_acc", 0.3}});
-      store.record_epoch_metrics(ids[i], 2, {{"train_loss", 1.5}, {"train_acc", 0.4}});
-      store.record_expert_metrics(ids[i], "stage3", 0, {{"usage_share", 0.75}, {"clean_acc", 0.6}});
-      store.record_expert_metrics(ids[i], "stage3", 1, {{"usage_share", 0.25}, {"clean_acc", 0.4}});
-      store.record_provenance(ids[i], {{"compiler", "GNU 12"}, {"torch_version", "1.13.1"}});
-      store.finish_run(ids[i], {{"clean_acc", clean}, {"pgd20_acc", clean / 2}});
+      store.queue().start_run(ids[i], 100);
+      store.records().record_epoch_metrics(ids[i], 1, {{"train_loss", 2.0}, {"train_acc", 0.3}});
+      store.records().record_epoch_metrics(ids[i], 2, {{"train_loss", 1.5}, {"train_acc", 0.4}});
+      store.records().record_expert_metrics(ids[i], "stage3", 0, {{"usage_share", 0.75}, {"clean_acc", 0.6}});
+      store.records().record_expert_metrics(ids[i], "stage3", 1, {{"usage_share", 0.25}, {"clean_acc", 0.4}});
+      store.records().record_provenance(ids[i], {{"compiler", "GNU 12"}, {"torch_version", "1.13.1"}});
+      store.queue().finish_run(ids[i], {{"clean_acc", clean}, {"pgd20_acc", clean / 2}});
     }
-    store.fail_run(ids.back(), "loss is nan", RunStatus::diverged);
-    store.finish_sweep(sweep);
+    store.queue().fail_run(ids.back(), "loss is nan", RunStatus::diverged);
+    store.queue().finish_sweep(sweep);
     NewRun single = make_run(2, 1, 0, 0);
     single.params.push_back({"trainer.beta", ParamValue{3.0}});
     output_dir_ = (dir_ / "out7").string();
     fs::create_directories(output_dir_);
     std::ofstream(output_dir_ + "/log.txt") << "log";
     single.output_dir = output_dir_;
-    const std::int64_t later = store.add_sweep(NewSweep{"one", "quick.toml", "trainer.beta=3"}, {single}).second[0];
-    store.finish_run(later, {{"clean_acc", 0.99}});
-    write_identity(store.run(later).uid);
+    const std::int64_t later = store.queue().add_sweep(NewSweep{"one", "quick.toml", "trainer.beta=3"}, {single}).second[0];
+    store.queue().finish_run(later, {{"clean_acc", 0.99}});
+    write_identity(store.reader().run(later).uid);
   }
   void TearDown() override { fs::remove_all(dir_); }
 

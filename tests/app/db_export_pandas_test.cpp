@@ -45,14 +45,14 @@ TEST(DbExportPandasTest, PandasReadsCsvAndJsonAsTheyAre) {
   const std::string db = (dir / "runs.db").string();
   {
     RunStore store(db);
-    const auto [sweep, ids] = store.add_sweep(
+    const auto [sweep, ids] = store.queue().add_sweep(
         NewSweep{"grid", "quick.toml", "model.k=1,2,4"},
         {make_run(0, 1, true, "gap_fc", {"model.k=1"}), make_run(1, 2, false, "conv_gap", {"model.k=2"}),
          make_run(2, 4, true, "2conv_gap", {"trainer.milestones=[10,20]", "model.k=4"})});
-    store.finish_run(ids[0], {{"clean_acc", 0.75}, {"pgd20_acc", 0.5}});
-    store.fail_run(ids[1], "bad value, \"quoted\";\nsecond line, \xc3\xbc");
-    store.finish_run(ids[2], {{"clean_acc", 0.5}, {"pgd20_acc", std::nan("")}});
-    store.finish_sweep(sweep);
+    store.queue().finish_run(ids[0], {{"clean_acc", 0.75}, {"pgd20_acc", 0.5}});
+    store.queue().fail_run(ids[1], "bad value, \"quoted\";\nsecond line, \xc3\xbc");
+    store.queue().finish_run(ids[2], {{"clean_acc", 0.5}, {"pgd20_acc", std::nan("")}});
+    store.queue().finish_sweep(sweep);
   }
   const std::string armor = std::string(ARMOR_TEST_BINARY_DIR) + "/armor db export --db " + db;
   const std::string csv = (dir / "runs.csv").string();

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "armor/store/results_reader.h"
 #include "armor/store/run_store.h"
 #include "cli_support.h"
 
@@ -229,7 +230,7 @@ TEST_P(BadInputTest, ExitsWithItsCodeAndAMessageNamingTheProblem) {
   // Nothing half-written: no run at all, or the one run, recorded failed with the reason.
   std::int64_t runs = 0;
   if (fs::exists(db)) {
-    const armor::RunStore store(db, armor::RunStore::Mode::read_only);
+    const armor::ResultsReader store(db, armor::ResultsReader::Mode::read_only);
     const auto records = store.runs();
     runs = static_cast<std::int64_t>(records.size());
     for (const auto& run : records) {

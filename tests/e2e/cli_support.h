@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <string>
 
+#include "armor/store/results_reader.h"
 #include "armor/store/run_store.h"
 
 namespace armor::testing {
@@ -59,7 +60,7 @@ class CliTest : public ::testing::Test {
   std::string outputs() const { return (dir_ / "outputs").string(); }
 
   std::string scalar(const std::string& sql) const {
-    const RunStore store(db_, RunStore::Mode::read_only);
+    const ResultsReader store(db_, ResultsReader::Mode::read_only);
     const QueryResult result = store.query(sql);
     return result.rows.empty() ? "" : result.rows[0][0];
   }

@@ -17,7 +17,7 @@ class EvalTest : public CliTest {
                                  "eval.attacks.pgd20.steps=2 " + extra + " --db " + (db.empty() ? db_ : db) +
                                  " --outputs " + (db.empty() ? outputs() : db + ".outputs"));
     EXPECT_EQ(run.exit_code, 0) << run.output;
-    const RunStore store(db.empty() ? db_ : db, RunStore::Mode::read_only);
+    const ResultsReader store(db.empty() ? db_ : db, ResultsReader::Mode::read_only);
     return store.runs().back().output_dir + "/model.pt";
   }
 };
@@ -27,7 +27,7 @@ TEST_F(EvalTest, AddsMetricsToAFinishedRun) {
   const Result eval = run_armor("eval 1 +eval.attacks.fgsm.name=fgsm eval.attacks.fgsm.eps=0.1 eval.route_attacks=true "
                                 "eval.route_change=true --db " + db_);
   ASSERT_EQ(eval.exit_code, 0) << eval.output;
-  const RunStore store(db_, RunStore::Mode::read_only);
+  const ResultsReader store(db_, ResultsReader::Mode::read_only);
   EXPECT_EQ(store.run(1).status, RunStatus::finished);
   const auto metrics = store.metrics(1);
   for (const char* key : {"clean_acc", "pgd20_acc", "fgsm_acc", "fgsm_rae_acc", "fgsm_rar_acc", "fgsm_route_change",
@@ -75,7 +75,7 @@ TEST_F(EvalTest, MissingOrMismatchedCheckpointNamesTheFile) {
   EXPECT_EQ(missing.exit_code, 2) << missing.output;
   EXPECT_TRUE(contains(missing.output, checkpoint)) << missing.output;
   EXPECT_EQ(run_armor("eval 1 model.k=2 --db " + db_).exit_code, 2) << "a re-evaluation cannot change the model";
-  const RunStore store(db_, RunStore::Mode::read_only);
+  const ResultsReader store(db_, ResultsReader::Mode::read_only);
   EXPECT_EQ(store.run(1).status, RunStatus::finished) << "a failed re-evaluation leaves the run as it was";
 }
 
@@ -85,7 +85,7 @@ TEST_F(EvalTest, DualModelMembersAndOutputLevelRouteAttacks) {
                                "eval.dual_members=true eval.route_attacks=true eval.route_change=true run.threads=1 --db " + db_ +
                                " --outputs " + outputs());
   ASSERT_EQ(run.exit_code, 0) << run.output;
-  const RunStore store(db_, RunStore::Mode::read_only);
+  const ResultsReader store(db_, ResultsReader::Mode::read_only);
   const auto metrics = store.metrics(1);
   for (const char* key : {"fs_clean_acc", "fs_pgd10_acc", "fr_clean_acc", "fr_pgd10_acc", "pgd10_rae_acc",
                           "pgd10_rar_acc", "pgd10_route_change"}) {
@@ -106,7 +106,7 @@ TEST_F(EvalTest, EvaluatesATorchScriptModelAsARun) {
                             << "[eval.attacks.fgsm]\nname = \"fgsm\"\neps = 0.03\n";
   const Result eval = run_armor("eval --model-file " + model + " " + experiment + " --db " + db_ + " --outputs " + outputs());
   ASSERT_EQ(eval.exit_code, 0) << eval.output;
-  const RunStore store(db_, RunStore::Mode::read_only);
+  const ResultsReader store(db_, ResultsReader::Mode::read_only);
   EXPECT_EQ(store.run(1).status, RunStatus::finished);
   EXPECT_EQ(store.metrics(1).count("fgsm_acc"), 1u);
   EXPECT_EQ(store.metrics(1).count("worst_case_acc"), 0u) << "one attack: its accuracy is the worst case";

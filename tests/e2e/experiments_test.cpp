@@ -34,6 +34,7 @@
 #include <stb_image_write.h>
 
 #include "armor/config/config.h"
+#include "armor/store/results_reader.h"
 #include "armor/store/run_store.h"
 #include "cli_support.h"
 
@@ -341,7 +342,7 @@ class ExperimentsTest : public ::testing::TestWithParam<Shipped> {
 
   std::string db() const { return (dir_ / "runs.db").string(); }
   std::string query(const std::string& sql) const {
-    const armor::RunStore store(db(), armor::RunStore::Mode::read_only);
+    const armor::ResultsReader store(db(), armor::ResultsReader::Mode::read_only);
     const armor::QueryResult result = store.query(sql);
     return result.rows.empty() ? "" : result.rows[0][0];
   }

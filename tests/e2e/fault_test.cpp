@@ -23,6 +23,8 @@
 #include <thread>
 #include <vector>
 
+#include "armor/launch/process_liveness.h"
+#include "armor/store/results_reader.h"
 #include "armor/store/run_store.h"
 #include "cli_support.h"
 
@@ -158,7 +160,7 @@ class FaultTest : public CliTest {
 
   std::vector<armor::RunRecord> store_runs() const {
     if (!fs::exists(db_)) return {};
-    const armor::RunStore store(db_, armor::RunStore::Mode::read_only);
+    const armor::ResultsReader store(db_, armor::ResultsReader::Mode::read_only);
     return store.runs();
   }
 
@@ -208,7 +210,7 @@ TEST_F(FaultTest, SweepKilledAtRandomPointsResumesWithNoRunLostOrRepeated) {
     std::vector<std::int64_t> reaped;
     {
       armor::RunStore store(db_);
-      reaped = store.reap_dead_runs(1, this_host(), 60.0);
+      reaped = store.queue().reap_dead_runs(1, armor::local_process_liveness(this_host(), 60.0));
     }
     EXPECT_EQ(std::set<std::int64_t>(reaped.begin(), reaped.end()), running) << when;
     interrupted += static_cast<int>(reaped.size());

@@ -12,6 +12,7 @@
 #include <string>
 #include <thread>
 
+#include "armor/store/results_reader.h"
 #include "armor/store/run_store.h"
 #include "cli_support.h"
 
@@ -148,7 +149,7 @@ TEST_F(SweepTest, ARunKilledAfterEpochOneAndResumedEndsWithTheWeightsOfAStraight
   EXPECT_EQ(scalar("SELECT count(DISTINCT epoch) FROM epoch_metrics"), "3");
   // The same weights, byte for byte, as the run that was never interrupted.
   const std::string weights = "SELECT sha256 FROM artifacts WHERE run_id = 1 AND kind = 'weights'";
-  const std::string expected = armor::RunStore(straight_db, armor::RunStore::Mode::read_only).query(weights).rows.at(0).at(0);
+  const std::string expected = armor::ResultsReader(straight_db, armor::ResultsReader::Mode::read_only).query(weights).rows.at(0).at(0);
   EXPECT_EQ(scalar(weights), expected);
 
   const Result again = run_armor("run --resume 1" + run_args());
@@ -175,7 +176,7 @@ TEST_F(SweepTest, ARunInASecondDatabaseTrainsFromScratchAndLeavesTheFirstRunsFol
   const Result second = run_armor("run " + quickstart() + " --db " + other_db + " --outputs " + outputs() + " " + tiny() + " run.seed=2");
   ASSERT_EQ(second.exit_code, 0) << second.output;
   EXPECT_FALSE(contains(second.output, "resumed from")) << second.output;
-  const armor::RunStore other(other_db, armor::RunStore::Mode::read_only);
+  const armor::ResultsReader other(other_db, armor::ResultsReader::Mode::read_only);
   const armor::RunRecord second_run = other.run(1);
   EXPECT_NE(fs::path(second_run.output_dir), first_folder);
   EXPECT_EQ(snapshot(first_folder), before) << "the first run's folder must stay byte for byte the same";
@@ -185,14 +186,14 @@ TEST_F(SweepTest, ARunInASecondDatabaseTrainsFromScratchAndLeavesTheFirstRunsFol
   // A checkpoint copied into another run's folder is refused, naming both runs and the file.
   ASSERT_EQ(run_armor("run " + quickstart() + " --db " + other_db + " --outputs " + outputs() + " " + tiny() +
                       " run.seed=3 --record-only").exit_code, 0);
-  const armor::RunRecord pending = armor::RunStore(other_db, armor::RunStore::Mode::read_only).run(2);
+  const armor::RunRecord pending = armor::ResultsReader(other_db, armor::ResultsReader::Mode::read_only).run(2);
   fs::copy_file(first_folder / "checkpoint.pt", fs::path(pending.output_dir) / "checkpoint.pt");
   const Result refused = run_armor("run --resume 2 --db " + other_db + " --outputs " + outputs());
   EXPECT_EQ(refused.exit_code, 2) << refused.output;
   EXPECT_TRUE(contains(refused.output, "run 2 (uid " + pending.uid + ")")) << refused.output;
   EXPECT_TRUE(contains(refused.output, "run 1 of " + fs::absolute(db_).string())) << refused.output;
   EXPECT_TRUE(contains(refused.output, (fs::path(pending.output_dir) / "checkpoint.pt").string())) << refused.output;
-  EXPECT_EQ(armor::RunStore(other_db, armor::RunStore::Mode::read_only).run(2).status, armor::RunStatus::pending);
+  EXPECT_EQ(armor::ResultsReader(other_db, armor::ResultsReader::Mode::read_only).run(2).status, armor::RunStatus::pending);
 
   // A checkpoint changed since runs.db recorded it is refused too, and so is a changed model.pt.
   {

@@ -50,16 +50,16 @@ class SweepStoreTest : public ::testing::Test {
         }
       }
     }
-    const auto [sweep, ids] = store_->add_sweep(NewSweep{"moe", "experiments/moe.toml", "model.k=1,2"}, runs);
+    const auto [sweep, ids] = store_->queue().add_sweep(NewSweep{"moe", "experiments/moe.toml", "model.k=1,2"}, runs);
     sweep_ = sweep;
     ids_ = ids;
     for (std::size_t i = 0; i < ids_.size(); ++i) {
       const auto experts = std::get<std::int64_t>(runs[i].params[0].second);
       const auto k = std::get<std::int64_t>(runs[i].params[1].second);
       const double clean = clean_acc_of(experts, k, runs[i].seed);
-      store_->record_epoch_metrics(ids_[i], 1, {{"train_loss", 2.0}});
-      store_->record_epoch_metrics(ids_[i], 2, {{"train_loss", 1.0}});
-      store_->finish_run(ids_[i], {{"clean_acc", clean}, {"pgd_acc", clean / 2}});
+      store_->records().record_epoch_metrics(ids_[i], 1, {{"train_loss", 2.0}});
+      store_->records().record_epoch_metrics(ids_[i], 2, {{"train_loss", 1.0}});
+      store_->queue().finish_run(ids_[i], {{"clean_acc", clean}, {"pgd_acc", clean / 2}});
     }
   }
 

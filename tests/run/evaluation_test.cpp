@@ -252,22 +252,22 @@ TEST(RunStoreEvaluationTest, ImageResultsAndMetricsAddedToAFinishedRun) {
   run.experiment = "e.toml";
   run.config = "";
   run.config_hash = "h";
-  const std::int64_t id = store.add_run(run);
-  EXPECT_THROW(store.add_metrics(id, {{"aa_acc", 0.5}}), armor::StoreError) << "a pending run gets no added metrics";
-  store.finish_run(id, {{"clean_acc", 0.9}});
-  store.add_metrics(id, {{"aa_acc", 0.5}});
-  const auto metrics = store.metrics(id);
+  const std::int64_t id = store.queue().add_run(run);
+  EXPECT_THROW(store.records().add_metrics(id, {{"aa_acc", 0.5}}), armor::StoreError) << "a pending run gets no added metrics";
+  store.queue().finish_run(id, {{"clean_acc", 0.9}});
+  store.records().add_metrics(id, {{"aa_acc", 0.5}});
+  const auto metrics = store.reader().metrics(id);
   EXPECT_DOUBLE_EQ(metrics.at("clean_acc"), 0.9);
   EXPECT_DOUBLE_EQ(metrics.at("aa_acc"), 0.5);
-  EXPECT_EQ(store.run(id).status, armor::RunStatus::finished);
-  store.record_image_results(id, {{0, true, true, ""}, {1, false, false, "clean"}});
-  store.record_image_results(id, {{0, true, false, "aa"}, {1, false, false, "clean"}});  // replaces
-  const auto images = store.image_results(id);
+  EXPECT_EQ(store.reader().run(id).status, armor::RunStatus::finished);
+  store.records().record_image_results(id, {{0, true, true, ""}, {1, false, false, "clean"}});
+  store.records().record_image_results(id, {{0, true, false, "aa"}, {1, false, false, "clean"}});  // replaces
+  const auto images = store.reader().image_results(id);
   ASSERT_EQ(images.size(), 2u);
   EXPECT_FALSE(images[0].robust);
   EXPECT_EQ(images[0].broken_by, "aa");
   EXPECT_EQ(images[1].broken_by, "clean");
-  EXPECT_EQ(store.query("SELECT count(*) FROM image_results WHERE broken_by IS NULL").rows[0][0], "0");
+  EXPECT_EQ(store.reader().query("SELECT count(*) FROM image_results WHERE broken_by IS NULL").rows[0][0], "0");
 }
 
 }  // namespace

@@ -29,15 +29,15 @@ class RunFolderTest : public ::testing::Test {
     fs::create_directories(dir_);
     db_ = (dir_ / "runs.db").string();
     store_ = std::make_unique<RunStore>(db_);
-    const auto [sweep, ids] = store_->add_sweep(NewSweep{"s", "e.toml", ""}, {plain_run(), plain_run()});
+    const auto [sweep, ids] = store_->queue().add_sweep(NewSweep{"s", "e.toml", ""}, {plain_run(), plain_run()});
     for (const std::int64_t id : ids) {
-      const std::string folder = sweep_run_folder((dir_ / "outputs").string(), sweep, store_->sweep(sweep).uid,
+      const std::string folder = sweep_run_folder((dir_ / "outputs").string(), sweep, store_->reader().sweep(sweep).uid,
                                                   static_cast<int>(id - ids.front()));
-      claim_new_run_folder(folder, owner_of(store_->run(id), db_));
-      store_->set_output_dir(id, folder);
+      claim_new_run_folder(folder, owner_of(store_->reader().run(id), db_));
+      store_->records().set_output_dir(id, folder);
     }
-    first_ = store_->run(ids[0]);
-    second_ = store_->run(ids[1]);
+    first_ = store_->reader().run(ids[0]);
+    second_ = store_->reader().run(ids[1]);
   }
   void TearDown() override { fs::remove_all(dir_); }
 
@@ -57,7 +57,7 @@ class RunFolderTest : public ::testing::Test {
     archive.write("weights", torch::ones({2}));
     write_checkpoint_identity(archive, {owner.uid, config_hash, "run " + std::to_string(owner.id) + " of " + db_});
     archive.save_to(path);
-    if (record) store_->record_artifact(owner.id, "training_state", owner.output_dir + "/checkpoint.pt", sha256_file_hex(path));
+    if (record) store_->records().record_artifact(owner.id, "training_state", owner.output_dir + "/checkpoint.pt", sha256_file_hex(path));
   }
 
   template <typename Body>
@@ -79,9 +79,9 @@ class RunFolderTest : public ::testing::Test {
 
 TEST_F(RunFolderTest, TwoSweepsOfTwoDatabasesNeverShareAFolder) {
   RunStore other((dir_ / "other.db").string());
-  const std::int64_t sweep = other.add_sweep(NewSweep{"s", "e.toml", ""}, {plain_run()}).first;
+  const std::int64_t sweep = other.queue().add_sweep(NewSweep{"s", "e.toml", ""}, {plain_run()}).first;
   ASSERT_EQ(sweep, first_.sweep_id.value()) << "ids restart in every database";
-  const std::string folder = sweep_run_folder((dir_ / "outputs").string(), sweep, other.sweep(sweep).uid, 0);
+  const std::string folder = sweep_run_folder((dir_ / "outputs").string(), sweep, other.reader().sweep(sweep).uid, 0);
   EXPECT_NE(fs::path(folder), fs::path(first_.output_dir));
 }
 
@@ -112,12 +112,12 @@ TEST_F(RunFolderTest, AFolderWithoutIdentityIsAdoptedOnlyWithoutTrainingState) {
 
 TEST_F(RunFolderTest, ItsOwnRecordedCheckpointResumes) {
   write_checkpoint(first_, first_.output_dir + "/checkpoint.pt", first_.config_hash, true);
-  EXPECT_NO_THROW(check_resumable_checkpoint(*store_, first_));
+  EXPECT_NO_THROW(check_resumable_checkpoint(store_->reader(), first_));
 }
 
 TEST_F(RunFolderTest, ACheckpointOfAnotherRunIsRefusedNamingBoth) {
   write_checkpoint(first_, second_.output_dir + "/checkpoint.pt", first_.config_hash, false);
-  const std::string message = refusal([&] { check_resumable_checkpoint(*store_, second_); });
+  const std::string message = refusal([&] { check_resumable_checkpoint(store_->reader(), second_); });
   EXPECT_NE(message.find("belongs to run " + std::to_string(first_.id) + " (uid " + first_.uid), std::string::npos) << message;
   EXPECT_NE(message.find("not to run " + std::to_string(second_.id) + " (uid " + second_.uid), std::string::npos) << message;
   EXPECT_NE(message.find(second_.output_dir + "/checkpoint.pt"), std::string::npos) << message;
@@ -125,13 +125,13 @@ TEST_F(RunFolderTest, ACheckpointOfAnotherRunIsRefusedNamingBoth) {
 
 TEST_F(RunFolderTest, ACheckpointOfAnotherConfigOrChangedSinceRecordedIsRefused) {
   write_checkpoint(first_, first_.output_dir + "/checkpoint.pt", "hash-b", true);
-  EXPECT_NE(refusal([&] { check_resumable_checkpoint(*store_, first_); }).find("trained under config hash-b"), std::string::npos);
+  EXPECT_NE(refusal([&] { check_resumable_checkpoint(store_->reader(), first_); }).find("trained under config hash-b"), std::string::npos);
   write_checkpoint(first_, first_.output_dir + "/checkpoint.pt", first_.config_hash, true);
   write_checkpoint(first_, first_.output_dir + "/checkpoint.pt", first_.config_hash, false);  // same identity, not recorded
   {
     std::ofstream(first_.output_dir + "/checkpoint.pt", std::ios::app) << "tampered";
   }
-  EXPECT_NE(refusal([&] { check_resumable_checkpoint(*store_, first_); }).find("changed since runs.db recorded it"),
+  EXPECT_NE(refusal([&] { check_resumable_checkpoint(store_->reader(), first_); }).find("changed since runs.db recorded it"),
             std::string::npos);
 }
 
@@ -140,7 +140,7 @@ TEST_F(RunFolderTest, ACheckpointRecordedButNotYetRenamedIsCompleted) {
   write_checkpoint(first_, checkpoint, first_.config_hash, true);   // epoch 1, renamed
   write_checkpoint(first_, checkpoint + ".tmp", first_.config_hash, true);  // epoch 2: killed before the rename
   const std::string epoch_two = sha256_file_hex(checkpoint + ".tmp");
-  EXPECT_NO_THROW(check_resumable_checkpoint(*store_, first_));
+  EXPECT_NO_THROW(check_resumable_checkpoint(store_->reader(), first_));
   EXPECT_FALSE(fs::exists(checkpoint + ".tmp"));
   EXPECT_EQ(sha256_file_hex(checkpoint), epoch_two);
 }
@@ -148,12 +148,12 @@ TEST_F(RunFolderTest, ACheckpointRecordedButNotYetRenamedIsCompleted) {
 TEST_F(RunFolderTest, ModelFilesAreCheckedAgainstTheRecordedHash) {
   const std::string model = first_.output_dir + "/model.pt";
   std::ofstream(model) << "weights";
-  EXPECT_NE(refusal([&] { check_recorded_file(*store_, first_, "checkpoint", model); }).find("has no checkpoint recorded"),
+  EXPECT_NE(refusal([&] { check_recorded_file(store_->reader(), first_, "checkpoint", model); }).find("has no checkpoint recorded"),
             std::string::npos);
-  store_->record_artifact(first_.id, "checkpoint", model, sha256_file_hex(model));
-  EXPECT_NO_THROW(check_recorded_file(*store_, first_, "checkpoint", model));
+  store_->records().record_artifact(first_.id, "checkpoint", model, sha256_file_hex(model));
+  EXPECT_NO_THROW(check_recorded_file(store_->reader(), first_, "checkpoint", model));
   std::ofstream(model, std::ios::app) << "!";
-  EXPECT_NE(refusal([&] { check_recorded_file(*store_, first_, "checkpoint", model); }).find("changed since"), std::string::npos);
+  EXPECT_NE(refusal([&] { check_recorded_file(store_->reader(), first_, "checkpoint", model); }).find("changed since"), std::string::npos);
 }
 
 }  // namespace

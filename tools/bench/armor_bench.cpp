@@ -471,10 +471,10 @@ void store_writes(Report& report, const fs::path& scratch) {
     armor::RunStore store(db);
     std::vector<armor::NewRun> runs(100);
     for (int i = 0; i < 100; ++i) runs[static_cast<std::size_t>(i)].index = i;
-    ids = store.add_sweep({"bench", "bench.toml", ""}, runs).second;
+    ids = store.queue().add_sweep({"bench", "bench.toml", ""}, runs).second;
     const auto start = Clock::now();
     for (const std::int64_t id : ids) {
-      store.record_epoch_metrics(id, 1, {{"train_loss", 0.5}, {"train_acc", 0.8}, {"lr", 0.1}, {"seconds", 3.0}});
+      store.records().record_epoch_metrics(id, 1, {{"train_loss", 0.5}, {"train_acc", 0.8}, {"lr", 0.1}, {"seconds", 3.0}});
     }
     report.add("store_one_epoch_of_100_runs", seconds_since(start) * 1e3, "ms");
   }
@@ -488,7 +488,7 @@ void store_writes(Report& report, const fs::path& scratch) {
       for (int epoch = 2; epoch < 12; ++epoch) {
         for (int r = p; r < 100; r += 8) {
           try {
-            store.record_epoch_metrics(ids[static_cast<std::size_t>(r)], epoch, {{"train_loss", 0.5}, {"seconds", 3.0}});
+            store.records().record_epoch_metrics(ids[static_cast<std::size_t>(r)], epoch, {{"train_loss", 0.5}, {"seconds", 3.0}});
           } catch (const std::exception& error) {
             if (std::string(error.what()).find("locked") != std::string::npos) ++locked;
           }

@@ -21,7 +21,7 @@ int db_best(const std::vector<std::string>& args) {
     return kExitOk;
   }
   require_no_arguments("armor db best", common);
-  const auto store = open_store(common.host.db);
+  const auto store = open_reader(common.host.db);
   query.filter = filter_of(filter_args, values);
   query.lowest = values.count("min") != 0;
   print_table(best_runs(*store, query), format_of(common));

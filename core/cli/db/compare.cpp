@@ -18,7 +18,7 @@ int db_compare(const std::vector<std::string>& args) {
   CompareQuery query;
   query.run_ids = parse_ids(common.positional, "RUN");
   query.all_params = values.count("all") != 0;
-  const auto store = open_store(common.host.db);
+  const auto store = open_reader(common.host.db);
   print_table(compare_runs(*store, query), format_of(common));
   return kExitOk;
 }

@@ -27,7 +27,7 @@ int db_export(const std::vector<std::string>& args) {
   require_no_arguments("armor db export", common);
   OutputFormat format = format_of(common);
   if (format == OutputFormat::automatic) format = OutputFormat::csv;
-  const auto store = open_store(common.host.db);
+  const auto store = open_reader(common.host.db);
   const ResultTable table = export_runs(*store, filter_of(filter_args, values));
   std::FILE* out = stdout;
   if (!output.empty()) {

@@ -27,7 +27,7 @@ int db_list(const std::vector<std::string>& args) {
     return kExitOk;
   }
   require_no_arguments("armor db list", common);
-  const auto store = open_store(common.host.db);
+  const auto store = open_reader(common.host.db);
   ListQuery query;
   query.filter = filter_of(filter_args, values);
   query.filter.order_by = sort;

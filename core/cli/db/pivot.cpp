@@ -26,7 +26,7 @@ int db_pivot(const std::vector<std::string>& args) {
     return kExitOk;
   }
   require_no_arguments("armor db pivot", common);
-  const auto store = open_store(common.host.db);
+  const auto store = open_reader(common.host.db);
   query.filter = filter_of(filter_args, values);
   query.metrics = split_list(metric_args);
   const OutputFormat format = format_of(common);

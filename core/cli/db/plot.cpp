@@ -40,7 +40,7 @@ int plot_lines(const std::vector<std::string>& args) {
                      args, visible, common, values)) {
     return kExitOk;
   }
-  const auto store = open_store(common.host.db);
+  const auto store = open_reader(common.host.db);
   query.lines = split_list(lines);
   query.filter = filter_of(filter_args, values);
   const LineChart chart = lines_plot(*store, query);
@@ -64,7 +64,7 @@ int plot_heatmap(const std::vector<std::string>& args) {
                      args, visible, common, values)) {
     return kExitOk;
   }
-  const auto store = open_store(common.host.db);
+  const auto store = open_reader(common.host.db);
   query.filter = filter_of(filter_args, values);
   const HeatMap map = heat_map_plot(*store, query);
   write_file(output.empty() ? query.metric + "-" + query.rows + "-" + query.cols + ".svg" : output, render_svg(map));
@@ -84,7 +84,7 @@ int plot_curves(const std::vector<std::string>& args) {
     return kExitOk;
   }
   if (common.positional.empty()) throw UsageError("armor db plot curves takes one or more run ids");
-  const auto store = open_store(common.host.db);
+  const auto store = open_reader(common.host.db);
   query.run_ids = parse_ids(common.positional, "RUN");
   write_file(output.empty() ? query.curve + ".svg" : output, render_svg(curves_plot(*store, query)));
   return kExitOk;

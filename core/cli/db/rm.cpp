@@ -34,8 +34,8 @@ int db_rm(const std::vector<std::string>& args) {
   query.run_ids = parse_ids(common.positional, "RUN");
   query.keep_files = values.count("keep-files") != 0;
 
-  auto store = open_store(common.host.db, RunStore::Mode::read_write);
-  const RemovalPlan plan = plan_removal(*store, query);
+  auto store = open_store(common.host.db);
+  const RemovalPlan plan = plan_removal(store->reader(), query);
   if (values.count("yes") == 0) {
     if (::isatty(STDIN_FILENO) == 0) throw UsageError("armor db rm would remove " + plan.description + ": confirm with --yes");
     fmt::print("remove {} from {}? [y/N] ", plan.description, store->path());

@@ -18,7 +18,7 @@ int db_show(const std::vector<std::string>& args) {
   if (!parse_db_args("armor db show RUN [--config]", args, visible, common, values)) return kExitOk;
   if (common.positional.size() != 1) throw UsageError("armor db show takes one run id");
   const std::int64_t run_id = parse_id(common.positional[0], "RUN");
-  const auto store = open_store(common.host.db);
+  const auto store = open_reader(common.host.db);
   const RunDetails details = show_run(*store, run_id);
   print_sections(details.sections, format_of(common));
   if (values.count("config") != 0) fmt::print("\nconfig\n{}", details.config);

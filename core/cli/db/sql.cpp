@@ -18,7 +18,7 @@ int db_sql(const std::vector<std::string>& args) {
   }
   if (common.positional.size() != 1) throw UsageError("armor db sql takes one SQL statement (quote it)");
   // A read-only connection: SQLite itself refuses any write (and query() checks each statement).
-  const auto store = open_store(common.host.db, RunStore::Mode::query);
+  const auto store = open_reader(common.host.db);
   print_table(sql_query(*store, common.positional[0]), format_of(common));
   return kExitOk;
 }

@@ -20,7 +20,7 @@ int sweep_status(const std::vector<std::string>& args) {
     return kExitOk;
   }
   RunStore store(host.db);
-  store.sweep(sweep_id);  // a StoreError names an unknown sweep
+  store.reader().sweep(sweep_id);  // a StoreError names an unknown sweep
   const SlurmStatus status = slurm_status(store, sweep_id);
   print_table(status.runs, OutputFormat::table);
   fmt::print("{}\n", status.summary);

@@ -6,7 +6,7 @@
 
 #include "armor/error.h"
 #include "armor/launch/run_folder.h"
-#include "armor/store/run_store.h"
+#include "armor/store/results_reader.h"
 #include "armor/train/checkpoint_identity.h"
 #include "armor/util/sha256.h"
 
@@ -16,7 +16,7 @@ namespace {
 
 // Who a checkpoint's uid is, for messages: the run of this database that has it, else what the
 // checkpoint says of itself ("run 1 of /data/a.db").
-std::string whose(const RunStore& store, const CheckpointIdentity& identity) {
+std::string whose(const ResultsReader& store, const CheckpointIdentity& identity) {
   for (const RunRecord& other : store.runs()) {
     if (other.uid == identity.run_uid) return fmt::format("run {} (uid {}) of {}", other.id, identity.run_uid, store.path());
   }
@@ -25,7 +25,7 @@ std::string whose(const RunStore& store, const CheckpointIdentity& identity) {
 
 }  // namespace
 
-void check_resumable_checkpoint(const RunStore& store, const RunRecord& run) {
+void check_resumable_checkpoint(const ResultsReader& store, const RunRecord& run) {
   if (run.output_dir.empty()) return;
   const std::string checkpoint = run.output_dir + "/checkpoint.pt";
   const std::string temporary = checkpoint + ".tmp";

@@ -68,7 +68,7 @@ std::vector<std::string> new_or_changed_attacks(const Experiment& before, const 
 int reevaluate_run(std::int64_t run_id, const std::vector<std::string>& overrides, const std::string& attack_list,
                    const std::string& db, const Registry& registry, const std::vector<std::string>& plugin_libraries) {
   RunStore store(db);
-  const RunRecord record = store.run(run_id);
+  const RunRecord record = store.reader().run(run_id);
   if (record.status != RunStatus::finished) {
     throw UsageError(fmt::format("run {} is {}: only a finished run can be re-evaluated", run_id, to_string(record.status)));
   }
@@ -85,7 +85,7 @@ int reevaluate_run(std::int64_t run_id, const std::vector<std::string>& override
   request.checkpoint = record.output_dir.empty() ? std::string() : record.output_dir + "/model.pt";
   if (request.checkpoint.empty()) throw UsageError(fmt::format("run {} has no output folder, so no checkpoint", run_id));
   // The model evaluated is the file runs.db recorded for this run, unchanged (not another run's).
-  if (std::filesystem::exists(request.checkpoint)) check_recorded_file(store, record, "checkpoint", request.checkpoint);
+  if (std::filesystem::exists(request.checkpoint)) check_recorded_file(store.reader(), record, "checkpoint", request.checkpoint);
   request.attacks = attack_list.empty() ? new_or_changed_attacks(recorded, experiment) : split_list(attack_list);
   for (const std::string& name : request.attacks) {
     const bool known = std::any_of(experiment.eval_attacks.begin(), experiment.eval_attacks.end(),
@@ -100,7 +100,7 @@ int reevaluate_run(std::int64_t run_id, const std::vector<std::string>& override
   environment.revision = source_revision();
   environment.plugin_libraries = plugin_libraries;
   execute_evaluation(experiment, registry, store, run_id, request, environment);
-  for (const auto& [key, value] : store.metrics(run_id)) fmt::print("  {} = {:.4f}\n", key, value);
+  for (const auto& [key, value] : store.reader().metrics(run_id)) fmt::print("  {} = {:.4f}\n", key, value);
   return 0;
 }
 
@@ -135,22 +135,22 @@ int evaluate_model_file(const std::string& model_file, const std::string& experi
   const std::filesystem::path db_folder = std::filesystem::path(db).parent_path();
   if (!db_folder.empty()) std::filesystem::create_directories(db_folder);
   RunStore store(db);
-  const std::int64_t run_id = store.add_run(run);
-  const RunRecord record = store.run(run_id);
+  const std::int64_t run_id = store.queue().add_run(run);
+  const RunRecord record = store.reader().run(run_id);
   const std::string folder =
       std::filesystem::absolute(fmt::format("{}/eval/{}-{}", outputs, run_id, record.uid.substr(0, 8))).string();
   try {
     claim_new_run_folder(folder, owner_of(record, db));
   } catch (...) {
-    store.remove_runs({run_id});
+    store.queue().remove_runs({run_id});
     throw;
   }
   std::ofstream(folder + "/config.toml") << run.config;
-  store.set_output_dir(run_id, folder);
-  store.start_run(run_id, getpid());
+  store.records().set_output_dir(run_id, folder);
+  store.queue().start_run(run_id, getpid());
   fmt::print("run {}: evaluating {} (no training)\n", run_id, model_path);
   try {
-    store.record_artifact(run_id, "model_file", model_path, sha256_file_hex(model_path));
+    store.records().record_artifact(run_id, "model_file", model_path, sha256_file_hex(model_path));
     RunEnvironment environment;
     environment.output_dir = folder;
     environment.revision = run.revision;
@@ -158,11 +158,11 @@ int evaluate_model_file(const std::string& model_file, const std::string& experi
     execute_evaluation(experiment, registry, store, run_id, EvaluationRequest{}, environment);
   } catch (const std::exception& error) {
     const std::string message = describe_exception(error);
-    store.fail_run(run_id, message);
+    store.queue().fail_run(run_id, message);
     fmt::print(stderr, "armor: run {} failed: {}\n", run_id, message);
     return 1;
   }
-  for (const auto& [key, value] : store.metrics(run_id)) fmt::print("  {} = {:.4f}\n", key, value);
+  for (const auto& [key, value] : store.reader().metrics(run_id)) fmt::print("  {} = {:.4f}\n", key, value);
   return 0;
 }
 

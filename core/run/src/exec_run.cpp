@@ -33,7 +33,7 @@ class Heartbeat {
             if (wake_.wait_for(lock, std::chrono::seconds(5), [this] { return stop_; })) break;
             try {
               if (!store) store = std::make_unique<RunStore>(db, mode);
-              store->heartbeat(run_id);
+              store->queue().heartbeat(run_id);
             } catch (const std::exception&) {
               // A busy or locked database delays a heartbeat (never the run); the next one catches up.
             }
@@ -63,20 +63,20 @@ int execute_claimed_run(const ExecRunRequest& request, const Registry& registry,
   const std::string db = request.shard.empty() ? request.db : request.shard;
   const RunStore::Mode mode = request.shard.empty() ? RunStore::Mode::read_write : RunStore::Mode::shard;
   RunStore store(db, mode);
-  const RunRecord record = store.run(run_id);
+  const RunRecord record = store.reader().run(run_id);
   if (record.status != RunStatus::running && record.status != RunStatus::pending) {
     throw UsageError(fmt::format("run {} is {}: only a pending or claimed run can execute", run_id, to_string(record.status)));
   }
   try {
     // A run continues only in its own folder and from its own recorded checkpoint.
     check_run_folder(record, db);
-    check_resumable_checkpoint(store, record);
+    check_resumable_checkpoint(store.reader(), record);
   } catch (const IdentityError& error) {
-    store.fail_run(run_id, error.what());
+    store.queue().fail_run(run_id, error.what());
     fmt::print(stderr, "armor: run {} refused: {}\n", run_id, error.what());
     return kExitRefused;
   }
-  store.start_run(run_id, getpid());
+  store.queue().start_run(run_id, getpid());
   Heartbeat heartbeat(db, mode, run_id);
   try {
     const Experiment experiment = resolve_experiment(Config::parse(record.config, fmt::format("run {} config", run_id)), registry);
@@ -86,16 +86,16 @@ int execute_claimed_run(const ExecRunRequest& request, const Registry& registry,
     environment.plugin_libraries = plugin_libraries;
     if (record.sweep_id) {
       environment.sweep_id = *record.sweep_id;
-      environment.early_stop = SweepSettings::from_spec(store.sweep(*record.sweep_id).spec).early_stop;
+      environment.early_stop = SweepSettings::from_spec(store.reader().sweep(*record.sweep_id).spec).early_stop;
     }
     execute_run(experiment, registry, store, run_id, environment);
   } catch (const DivergedError& error) {
-    store.fail_run(run_id, error.what(), RunStatus::diverged);
+    store.queue().fail_run(run_id, error.what(), RunStatus::diverged);
     fmt::print(stderr, "armor: run {} diverged: {}\n", run_id, error.what());
     return kExitRunFailed;
   } catch (const std::exception& error) {
     const std::string message = describe_exception(error);
-    store.fail_run(run_id, message);
+    store.queue().fail_run(run_id, message);
     fmt::print(stderr, "armor: run {} failed: {}\n", run_id, message);
     return kExitRunFailed;
   }

@@ -40,7 +40,7 @@ class StoreMetricSink : public MetricSink {
       : store_(store), run_id_(run_id), environment_(environment) {}
 
   bool epoch_end(int epoch, const MetricValues& values) override {
-    store_.record_epoch_metrics(run_id_, epoch, values);
+    store_.records().record_epoch_metrics(run_id_, epoch, values);
     const auto& stop = environment_.early_stop;
     if (!stop || !stop->is_rung(epoch)) return true;
     const auto it = std::find_if(values.begin(), values.end(), [&](const auto& v) { return v.first == stop->metric; });
@@ -48,18 +48,18 @@ class StoreMetricSink : public MetricSink {
       throw RunError("early stopping reads epoch metric '" + stop->metric + "', which this trainer does not record");
     }
     std::vector<double> rung;
-    for (const auto& [id, value] : store_.sweep_epoch_metric(environment_.sweep_id, epoch, stop->metric)) rung.push_back(value);
+    for (const auto& [id, value] : store_.reader().sweep_epoch_metric(environment_.sweep_id, epoch, stop->metric)) rung.push_back(value);
     const bool go_on = stop->promotes(it->second, rung);
     fmt::print("{} at epoch {}: {} {:.4f} among {} run(s) -> {}\n", stop->describe(), epoch, stop->metric, it->second,
                rung.size(), go_on ? "continue" : "stop");
-    if (!go_on) store_.record_epoch_metrics(run_id_, epoch, {{"stopped_early", 1.0}});
+    if (!go_on) store_.records().record_epoch_metrics(run_id_, epoch, {{"stopped_early", 1.0}});
     return go_on;
   }
 
   // Recorded before the file replaces the last checkpoint: a resume then finds in runs.db the sha256
   // of whichever checkpoint is on disk (or of the .tmp a kill left unrenamed).
   void checkpoint_written(const std::string& written, const std::string& path) override {
-    store_.record_artifact(run_id_, "training_state", path, sha256_file_hex(written));
+    store_.records().record_artifact(run_id_, "training_state", path, sha256_file_hex(written));
   }
 
  private:
@@ -217,10 +217,10 @@ void save_checkpoint(Classifier& model, RunStore& store, std::int64_t run_id, co
   torch::serialize::OutputArchive archive;
   model.save(archive);
   archive.save_to(path);
-  store.record_artifact(run_id, "checkpoint", path, sha256_file_hex(path));
+  store.records().record_artifact(run_id, "checkpoint", path, sha256_file_hex(path));
   const std::string weights = output_dir + "/weights.pt";
   save_state_dict(model, weights);
-  store.record_artifact(run_id, "weights", weights, sha256_file_hex(weights));
+  store.records().record_artifact(run_id, "weights", weights, sha256_file_hex(weights));
 }
 
 // The [eval.attacks.<metric>] attacks, all or those whose metric `only` lists (when given).
@@ -257,7 +257,7 @@ void record_expert_rows(RunStore& store, std::int64_t run_id, const EvaluationRe
   for (const RoutingStatistic& statistic : result.routing) {
     expert_values[{statistic.layer, static_cast<int>(statistic.expert)}].emplace_back(statistic.key, statistic.value);
   }
-  for (const auto& [where, values] : expert_values) store.record_expert_metrics(run_id, where.first, where.second, values);
+  for (const auto& [where, values] : expert_values) store.records().record_expert_metrics(run_id, where.first, where.second, values);
 }
 
 // "run 3 of /data/runs.db": who a checkpoint belongs to, in messages of other runs.
@@ -282,7 +282,7 @@ std::vector<ImageOutcome> to_outcomes(const std::vector<ImageResult>& images) {
 void record_attack_descriptions(RunStore& store, std::int64_t run_id, const std::vector<EvalAttack>& attacks) {
   std::vector<std::pair<std::string, std::string>> values;
   for (const EvalAttack& attack : attacks) values.emplace_back("eval:" + attack.name, attack.attack->describe());
-  if (!values.empty()) store.record_provenance(run_id, values);
+  if (!values.empty()) store.records().record_provenance(run_id, values);
 }
 
 }  // namespace
@@ -337,7 +337,7 @@ void execute_run(const Experiment& experiment, const Registry& registry, RunStor
   run_provenance.emplace_back("train_images", std::to_string(train.size()));
   run_provenance.emplace_back("validation_images", std::to_string(split.validation.size()));
   run_provenance.emplace_back("test_images", std::to_string(test.size()));
-  store.record_provenance(run_id, run_provenance);
+  store.records().record_provenance(run_id, run_provenance);
   StoreMetricSink sink(store, run_id, environment);
   TrainContext context{*model, train, device, attack.get(), balancing, sink, static_cast<std::uint64_t>(experiment.seed())};
   context.augmentation = AugmentationOptions::from(data_params);
@@ -350,7 +350,7 @@ void execute_run(const Experiment& experiment, const Registry& registry, RunStor
     // (an armor whose plugins resolve the recorded config differently refuses to continue it), and
     // the launcher checked (check_resumable_checkpoint) that it is the file runs.db recorded.
     context.checkpoint = {environment.output_dir + "/checkpoint.pt", run.integer("checkpoint_every"), /*resume=*/true,
-                          store.run(run_id).uid, experiment.hash(), run_owner(store, run_id)};
+                          store.reader().run(run_id).uid, experiment.hash(), run_owner(store, run_id)};
   }
   trainer->fit(context);
 
@@ -359,8 +359,8 @@ void execute_run(const Experiment& experiment, const Registry& registry, RunStor
   save_checkpoint(*model, store, run_id, environment.output_dir);
   record_expert_rows(store, run_id, result);
   record_attack_descriptions(store, run_id, eval_attacks);
-  if (!result.images.empty()) store.record_image_results(run_id, to_image_results(result.images));
-  store.finish_run(run_id, result.metrics);
+  if (!result.images.empty()) store.records().record_image_results(run_id, to_image_results(result.images));
+  store.queue().finish_run(run_id, result.metrics);
 }
 
 void execute_evaluation(const Experiment& experiment, const Registry& registry, RunStore& store, std::int64_t run_id,
@@ -396,20 +396,20 @@ void execute_evaluation(const Experiment& experiment, const Registry& registry, 
   const std::vector<EvalAttack> attacks = make_eval_attacks(experiment, registry, request.attacks.empty() ? nullptr : &request.attacks);
   std::vector<std::pair<std::string, std::string>> run_provenance = provenance(experiment, environment);
   run_provenance.emplace_back("test_images", std::to_string(test.size()));
-  if (!request.add_to_finished_run) store.record_provenance(run_id, run_provenance);
+  if (!request.add_to_finished_run) store.records().record_provenance(run_id, run_provenance);
 
   EvaluationResult result = evaluate(*model, test, options, device, attacks);
   add_certified_radius(experiment.section("eval"), *model, test, device, result);
   record_expert_rows(store, run_id, result);
   record_attack_descriptions(store, run_id, attacks);
   if (!request.add_to_finished_run) {
-    if (!result.images.empty()) store.record_image_results(run_id, to_image_results(result.images));
-    store.finish_run(run_id, result.metrics);
+    if (!result.images.empty()) store.records().record_image_results(run_id, to_image_results(result.images));
+    store.queue().finish_run(run_id, result.metrics);
     return;
   }
   // A finished run keeps the clean accuracy it was recorded with; say so when this one differs.
   MetricValues added;
-  const auto recorded = store.metrics(run_id);
+  const auto recorded = store.reader().metrics(run_id);
   for (const auto& [key, value] : result.metrics) {
     if (key == "clean_acc") {
       const auto it = recorded.find("clean_acc");
@@ -423,11 +423,11 @@ void execute_evaluation(const Experiment& experiment, const Registry& registry, 
     added.emplace_back(key, value);
   }
   if (!result.images.empty()) {
-    const std::vector<ImageOutcome> combined = combine_outcomes(to_outcomes(store.image_results(run_id)), result.images);
-    store.record_image_results(run_id, to_image_results(combined));
+    const std::vector<ImageOutcome> combined = combine_outcomes(to_outcomes(store.reader().image_results(run_id)), result.images);
+    store.records().record_image_results(run_id, to_image_results(combined));
     added.emplace_back("worst_case_acc", worst_case_accuracy(combined));
   }
-  store.add_metrics(run_id, added);
+  store.records().add_metrics(run_id, added);
 }
 
 }  // namespace armor

@@ -34,7 +34,7 @@ class TorchRunSide : public RunSide {
     return evaluate_command(request, registry(request.plugins), libraries_);
   }
 
-  void check_checkpoint(const RunStore& store, const RunRecord& run) const override {
+  void check_checkpoint(const ResultsReader& store, const RunRecord& run) const override {
     check_resumable_checkpoint(store, run);
   }
 

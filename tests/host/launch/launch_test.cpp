@@ -126,7 +126,7 @@ TEST_F(SweepOutcomeTest, AFinishedSweepIsClosedAndSaysSo) {
   const SweepOutcome outcome = finish_sweep(*store_, sweep_);
   EXPECT_EQ(outcome.runs, 8u);
   EXPECT_EQ(outcome.finished, 8u);
-  EXPECT_EQ(store_->sweep(sweep_).status, "finished");
+  EXPECT_EQ(store_->reader().sweep(sweep_).status, "finished");
   const std::string text = describe_sweep_end(sweep_, outcome, LaunchSummary{}, "runs.db");
   EXPECT_EQ(text, "sweep " + std::to_string(sweep_) + ": 8 of 8 runs finished; results in runs.db\n");
 }
@@ -145,10 +145,10 @@ TEST_F(SweepOutcomeTest, AnUnfinishedSweepNamesItsFailuresAndHowToResume) {
   NewRun fresh = again;
   fresh.index = 1;
   fresh.config_hash = "hash-new";
-  const auto [sweep, ids] = store_->add_sweep(NewSweep{"retry", "experiments/moe.toml", ""}, {again, fresh});
+  const auto [sweep, ids] = store_->queue().add_sweep(NewSweep{"retry", "experiments/moe.toml", ""}, {again, fresh});
   for (const std::int64_t id : ids) {
-    store_->claim_run(sweep, "test:1", id);
-    store_->fail_run(id, "boom");
+    store_->queue().claim_run(sweep, "test:1", id);
+    store_->queue().fail_run(id, "boom");
   }
   LaunchSummary summary;
   summary.failed = 2;
@@ -160,8 +160,8 @@ TEST_F(SweepOutcomeTest, AnUnfinishedSweepNamesItsFailuresAndHowToResume) {
   EXPECT_EQ(summary_of_sweep(*store_, sweep).failed, 2);
   // The run whose config finished elsewhere is skipped, unless forced.
   EXPECT_EQ(requeue_unfinished_runs(*store_, sweep, false), 1);
-  EXPECT_EQ(store_->run(ids[0]).status, RunStatus::failed);
-  EXPECT_EQ(store_->run(ids[1]).status, RunStatus::pending);
+  EXPECT_EQ(store_->reader().run(ids[0]).status, RunStatus::failed);
+  EXPECT_EQ(store_->reader().run(ids[1]).status, RunStatus::pending);
   EXPECT_EQ(requeue_unfinished_runs(*store_, sweep, true), 2);
 }
 
@@ -170,10 +170,10 @@ TEST(RunFolderTest, ANewFolderIsClaimedOnceAndNamesItsRun) {
   RunStore store(":memory:");
   NewRun run;
   run.experiment = "e.toml";
-  const auto [sweep, ids] = store.add_sweep(NewSweep{"s", "e.toml", ""}, {run});
-  const RunRecord record = store.run(ids[0]);
-  const std::string path = sweep_run_folder(folder.file("outputs"), sweep, store.sweep(sweep).uid, 0);
-  EXPECT_TRUE(contains(path, "/outputs/" + std::to_string(sweep) + "-" + store.sweep(sweep).uid.substr(0, 8) + "/0"));
+  const auto [sweep, ids] = store.queue().add_sweep(NewSweep{"s", "e.toml", ""}, {run});
+  const RunRecord record = store.reader().run(ids[0]);
+  const std::string path = sweep_run_folder(folder.file("outputs"), sweep, store.reader().sweep(sweep).uid, 0);
+  EXPECT_TRUE(contains(path, "/outputs/" + std::to_string(sweep) + "-" + store.reader().sweep(sweep).uid.substr(0, 8) + "/0"));
   claim_new_run_folder(path, owner_of(record, folder.file("runs.db")));
   ASSERT_TRUE(read_run_folder_owner(path).has_value());
   EXPECT_EQ(read_run_folder_owner(path)->run_uid, record.uid);

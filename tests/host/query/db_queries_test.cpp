@@ -59,7 +59,7 @@ TEST_F(DbQueriesTest, PivotAveragesTheSeedsOfEachCell) {
   query.cols = "model.k";
   query.metrics = {"clean_acc"};
   query.split_stats = true;
-  const ResultTable table = pivot_runs(*store_, query);
+  const ResultTable table = pivot_runs(store_->reader(), query);
   EXPECT_EQ(table.columns, (std::vector<std::string>{"model.num_experts \\ model.k", "1", "1 std", "1 n", "2", "2 std", "2 n"}));
   ASSERT_EQ(table.rows.size(), 2u);
   EXPECT_EQ(std::get<std::int64_t>(table.rows[0][0]), 2);
@@ -73,7 +73,7 @@ TEST_F(DbQueriesTest, PivotCellsReadAsMeanPlusMinusStdForPeople) {
   PivotQuery query;
   query.rows = "model.k";
   query.metrics = {"clean_acc", "pgd_acc"};
-  const ResultTable table = pivot_runs(*store_, query);
+  const ResultTable table = pivot_runs(store_->reader(), query);
   EXPECT_EQ(table.columns, (std::vector<std::string>{"model.k", "clean_acc", "pgd_acc"}));
   ASSERT_EQ(table.rows.size(), 2u);
   EXPECT_TRUE(contains(std::get<std::string>(table.rows[0][1]), "(n=4)"));
@@ -85,14 +85,14 @@ TEST_F(DbQueriesTest, PivotRefusesSeveralMetricsWithColumns) {
   query.rows = "model.k";
   query.cols = "model.num_experts";
   query.metrics = {"clean_acc", "pgd_acc"};
-  EXPECT_TRUE(contains(usage_error_of([&] { pivot_runs(*store_, query); }), "leave out --cols"));
+  EXPECT_TRUE(contains(usage_error_of([&] { pivot_runs(store_->reader(), query); }), "leave out --cols"));
 }
 
 TEST_F(DbQueriesTest, PivotNamesAnUnknownParamWithASuggestion) {
   PivotQuery query;
   query.rows = "model.kk";
   query.metrics = {"clean_acc"};
-  const std::string message = usage_error_of([&] { pivot_runs(*store_, query); });
+  const std::string message = usage_error_of([&] { pivot_runs(store_->reader(), query); });
   EXPECT_TRUE(contains(message, "--rows"));
   EXPECT_TRUE(contains(message, "did you mean 'model.k'"));
 }
@@ -101,7 +101,7 @@ TEST_F(DbQueriesTest, BestFindsTheTopRunPerValueOfAParam) {
   BestQuery query;
   query.metric = "clean_acc";
   query.by = "model.k";
-  const ResultTable table = best_runs(*store_, query);
+  const ResultTable table = best_runs(store_->reader(), query);
   EXPECT_EQ(table.columns, (std::vector<std::string>{"model.k", "run", "clean_acc", "overrides"}));
   ASSERT_EQ(table.rows.size(), 2u);
   // The best of k=1 is 4 experts, seed 1: the sixth run (index 5).
@@ -109,7 +109,7 @@ TEST_F(DbQueriesTest, BestFindsTheTopRunPerValueOfAParam) {
   EXPECT_EQ(std::get<std::int64_t>(table.rows[1][1]), ids_[7]);
   query.by.clear();
   query.lowest = true;
-  const ResultTable lowest = best_runs(*store_, query);
+  const ResultTable lowest = best_runs(store_->reader(), query);
   ASSERT_EQ(lowest.rows.size(), 1u);
   EXPECT_EQ(std::get<std::int64_t>(lowest.rows[0][0]), ids_[0]);
 }
@@ -117,34 +117,34 @@ TEST_F(DbQueriesTest, BestFindsTheTopRunPerValueOfAParam) {
 TEST_F(DbQueriesTest, CompareShowsOnlyTheParamsThatDifferUnlessAskedForAll) {
   CompareQuery query;
   query.run_ids = {ids_[1], ids_[0]};
-  const ResultTable table = compare_runs(*store_, query);
+  const ResultTable table = compare_runs(store_->reader(), query);
   EXPECT_EQ(table.columns, (std::vector<std::string>{"", "key", "run " + std::to_string(ids_[1]), "run " + std::to_string(ids_[0])}));
   std::vector<std::string> keys;
   for (const auto& row : table.rows) keys.push_back(std::get<std::string>(row[1]));
   EXPECT_EQ(keys, (std::vector<std::string>{"status", "seed", "clean_acc", "pgd_acc"}));
   query.all_params = true;
-  EXPECT_EQ(compare_runs(*store_, query).rows.size(), 7u) << "status, four params, two metrics";
+  EXPECT_EQ(compare_runs(store_->reader(), query).rows.size(), 7u) << "status, four params, two metrics";
   query.run_ids = {ids_[0], 999};
-  EXPECT_TRUE(contains(usage_error_of([&] { compare_runs(*store_, query); }), "has no run 999"));
+  EXPECT_TRUE(contains(usage_error_of([&] { compare_runs(store_->reader(), query); }), "has no run 999"));
 }
 
 TEST_F(DbQueriesTest, ListShowsEveryMetricByDefaultAndRefusesUnknownColumns) {
   ListQuery query;
   query.filter.where = "model.k = 2 and model.num_experts = 4";
-  const ResultTable table = list_runs(*store_, query);
+  const ResultTable table = list_runs(store_->reader(), query);
   EXPECT_EQ(table.columns, (std::vector<std::string>{"id", "sweep", "status", "overrides", "clean_acc", "pgd_acc"}));
   ASSERT_EQ(table.rows.size(), 2u);
   EXPECT_EQ(std::get<std::string>(table.rows[0][2]), "finished");
   query.columns = {"id", "no_such_column"};
-  EXPECT_TRUE(contains(usage_error_of([&] { list_runs(*store_, query); }), "unknown column 'no_such_column'"));
+  EXPECT_TRUE(contains(usage_error_of([&] { list_runs(store_->reader(), query); }), "unknown column 'no_such_column'"));
   query.columns = {"id"};
   query.limit = 3;
   query.filter = RunFilter{};
-  EXPECT_EQ(list_runs(*store_, query).rows.size(), 3u);
+  EXPECT_EQ(list_runs(store_->reader(), query).rows.size(), 3u);
 }
 
 TEST_F(DbQueriesTest, ExportHasRunFieldsThenParamsInConfigOrderThenMetrics) {
-  const ResultTable table = export_runs(*store_, RunFilter{});
+  const ResultTable table = export_runs(store_->reader(), RunFilter{});
   EXPECT_EQ(table.rows.size(), 8u);
   EXPECT_LT(column_of(table, "output_dir"), column_of(table, "model.num_experts"));
   EXPECT_LT(column_of(table, "model.num_experts"), column_of(table, "model.k"));
@@ -152,7 +152,7 @@ TEST_F(DbQueriesTest, ExportHasRunFieldsThenParamsInConfigOrderThenMetrics) {
 }
 
 TEST_F(DbQueriesTest, ShowGivesTheRunItsMetricsCurvesAndParams) {
-  const RunDetails details = show_run(*store_, ids_[2]);
+  const RunDetails details = show_run(store_->reader(), ids_[2]);
   std::vector<std::string> titles;
   for (const Section& section : details.sections) titles.push_back(section.first);
   EXPECT_EQ(titles, (std::vector<std::string>{"run " + std::to_string(ids_[2]), "metrics", "curves", "params"}));
@@ -161,24 +161,24 @@ TEST_F(DbQueriesTest, ShowGivesTheRunItsMetricsCurvesAndParams) {
   EXPECT_EQ(std::get<std::string>(curves.rows[0][0]), "train_loss");
   EXPECT_DOUBLE_EQ(std::get<double>(curves.rows[0][column_of(curves, "min")]), 1.0);
   EXPECT_TRUE(contains(details.config, "k = 2"));
-  EXPECT_TRUE(contains(usage_error_of([&] { show_run(*store_, 999); }), "has no run 999"));
+  EXPECT_TRUE(contains(usage_error_of([&] { show_run(store_->reader(), 999); }), "has no run 999"));
 }
 
 TEST_F(DbQueriesTest, SqlCellsKeepSqliteTypes) {
-  const ResultTable table = sql_query(*store_, "SELECT 1 AS one, 0.5 AS half, 'x' AS text, NULL AS missing");
+  const ResultTable table = sql_query(store_->reader(), "SELECT 1 AS one, 0.5 AS half, 'x' AS text, NULL AS missing");
   ASSERT_EQ(table.rows.size(), 1u);
   EXPECT_EQ(std::get<std::int64_t>(table.rows[0][0]), 1);
   EXPECT_DOUBLE_EQ(std::get<double>(table.rows[0][1]), 0.5);
   EXPECT_EQ(std::get<std::string>(table.rows[0][2]), "x");
   EXPECT_TRUE(std::holds_alternative<std::monostate>(table.rows[0][3]));
-  EXPECT_THROW(sql_query(*store_, "DELETE FROM runs"), StoreError);
+  EXPECT_THROW(sql_query(store_->reader(), "DELETE FROM runs"), StoreError);
 }
 
 TEST_F(DbQueriesTest, TheLatestSweepUnlessOneIsGiven) {
-  EXPECT_EQ(sweep_or_latest(*store_, std::nullopt), sweep_);
-  EXPECT_THROW(sweep_or_latest(*store_, 42), StoreError);
+  EXPECT_EQ(sweep_or_latest(store_->reader(), std::nullopt), sweep_);
+  EXPECT_THROW(sweep_or_latest(store_->reader(), 42), StoreError);
   RunStore empty(":memory:");
-  EXPECT_TRUE(contains(usage_error_of([&] { sweep_or_latest(empty, std::nullopt); }), "has no sweep yet"));
+  EXPECT_TRUE(contains(usage_error_of([&] { sweep_or_latest(empty.reader(), std::nullopt); }), "has no sweep yet"));
 }
 
 TEST(OpenStoreTest, AMissingDatabaseIsAUsageErrorNamingIt) {

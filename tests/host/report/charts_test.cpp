@@ -19,7 +19,7 @@ using armor::testing::contains;
 
 class ChartsTest : public armor::testing::SweepStoreTest {
  protected:
-  std::vector<RunSummary> runs() const { return store_->find_runs(RunFilter{}); }
+  std::vector<RunSummary> runs() const { return store_->reader().find_runs(RunFilter{}); }
 };
 
 TEST_F(ChartsTest, SeedsAreRepeatsNotAParamThatVaries) {
@@ -50,11 +50,11 @@ TEST_F(ChartsTest, LinesPlotDefaultsToTheLatestSweepAndTheOtherVaryingParams) {
   LinesPlotQuery query;
   query.x = "model.num_experts";
   query.metric = "clean_acc";
-  const LineChart chart = lines_plot(*store_, query);
+  const LineChart chart = lines_plot(store_->reader(), query);
   ASSERT_EQ(chart.series.size(), 2u);
   EXPECT_EQ(chart.series[1].name, "model.k=2");
   query.metric = "no_such_metric";
-  EXPECT_THROW(lines_plot(*store_, query), UsageError);
+  EXPECT_THROW(lines_plot(store_->reader(), query), UsageError);
 }
 
 TEST_F(ChartsTest, HeatMapPlotNamesItsSweep) {
@@ -62,30 +62,30 @@ TEST_F(ChartsTest, HeatMapPlotNamesItsSweep) {
   query.rows = "model.num_experts";
   query.cols = "model.k";
   query.metric = "clean_acc";
-  EXPECT_EQ(heat_map_plot(*store_, query).title,
+  EXPECT_EQ(heat_map_plot(store_->reader(), query).title,
             "clean_acc by model.num_experts and model.k (sweep " + std::to_string(sweep_) + ")");
 }
 
 TEST_F(ChartsTest, CurvesPlotDrawsOneLinePerRunAndRefusesAMissingCurve) {
   CurvesPlotQuery query;
   query.run_ids = {ids_[0], ids_[3]};
-  const LineChart chart = curves_plot(*store_, query);
+  const LineChart chart = curves_plot(store_->reader(), query);
   ASSERT_EQ(chart.series.size(), 2u);
   EXPECT_EQ(chart.series[0].y, (std::vector<double>{2.0, 1.0}));
   EXPECT_TRUE(contains(chart.series[1].name, "run " + std::to_string(ids_[3]) + ": model.num_experts=2 model.k=2"));
   query.curve = "train_acc";
-  EXPECT_THROW(curves_plot(*store_, query), UsageError);
+  EXPECT_THROW(curves_plot(store_->reader(), query), UsageError);
 }
 
 TEST_F(ChartsTest, TheSweepReportIsOnePageWithEverySection) {
-  const std::string page = sweep_report_html(*store_, sweep_);
+  const std::string page = sweep_report_html(store_->reader(), sweep_);
   EXPECT_TRUE(contains(page, "<title>armor sweep " + std::to_string(sweep_) + ": moe</title>"));
   for (const char* id : {"config", "runs", "pivots", "scatter", "lines", "heatmaps", "curves", "experts"}) {
     EXPECT_TRUE(contains(page, std::string("<h2 id=\"") + id + "\">")) << id;
   }
   EXPECT_TRUE(contains(page, "<svg"));
   EXPECT_FALSE(contains(page, "<script"));
-  EXPECT_THROW(sweep_report_html(*store_, 42), StoreError);
+  EXPECT_THROW(sweep_report_html(store_->reader(), 42), StoreError);
 }
 
 }  // namespace

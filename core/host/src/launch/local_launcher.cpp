@@ -172,12 +172,12 @@ LaunchSummary work_on_sweep(RunStore& store, std::int64_t sweep_id, const Launch
   bool forwarded_interrupt = false;
   while (true) {
     while (!stop_claiming && interrupted == 0 && static_cast<int>(slots.size()) < options.jobs) {
-      const std::optional<std::int64_t> run_id = store.claim_run(sweep_id, worker, options.only_run);
+      const std::optional<std::int64_t> run_id = store.queue().claim_run(sweep_id, worker, options.only_run);
       if (!run_id) {
         stop_claiming = true;
         break;
       }
-      const RunRecord record = store.run(*run_id);
+      const RunRecord record = store.reader().run(*run_id);
       fmt::print("\n== run {} (sweep {}, #{}{}) {}\n", record.id, sweep_id, record.index,
                  record.attempt > 1 ? fmt::format(", attempt {}", record.attempt) : "",
                  [&] { std::string text; for (const auto& o : record.overrides) text += o + " "; return text; }());
@@ -186,7 +186,7 @@ LaunchSummary work_on_sweep(RunStore& store, std::int64_t sweep_id, const Launch
         // Nothing is written into a folder that is not the run's own, not even its log.
         check_run_folder(record, options.db);
       } catch (const IdentityError& error) {
-        store.fail_run(record.id, error.what());
+        store.queue().fail_run(record.id, error.what());
         ++summary.refused;
         fmt::print(stderr, "run {} refused: {}\n", record.id, error.what());
         if (options.fail_fast) stop_claiming = true;
@@ -222,12 +222,12 @@ LaunchSummary work_on_sweep(RunStore& store, std::int64_t sweep_id, const Launch
       int status = 0;
       while (waitpid(slot.pid, &status, 0) < 0 && errno == EINTR) {
       }
-      RunRecord record = store.run(slot.run_id);
+      RunRecord record = store.reader().run(slot.run_id);
       if (record.status == RunStatus::running || record.status == RunStatus::pending) {
         // It could not record its own end: it crashed, or was killed.
         const bool by_interrupt = WIFSIGNALED(status) && (WTERMSIG(status) == SIGINT || WTERMSIG(status) == SIGTERM);
-        store.fail_run(slot.run_id, describe_exit(status), by_interrupt ? RunStatus::interrupted : RunStatus::failed);
-        record = store.run(slot.run_id);
+        store.queue().fail_run(slot.run_id, describe_exit(status), by_interrupt ? RunStatus::interrupted : RunStatus::failed);
+        record = store.reader().run(slot.run_id);
       }
       switch (record.status) {
         case RunStatus::finished:
@@ -242,7 +242,7 @@ LaunchSummary work_on_sweep(RunStore& store, std::int64_t sweep_id, const Launch
           fmt::print(stderr, "run {} interrupted: {}\n", record.id, record.error);
           break;
         default:
-          if (record.attempt <= options.max_retries && interrupted == 0 && store.requeue_run(record.id)) {
+          if (record.attempt <= options.max_retries && interrupted == 0 && store.queue().requeue_run(record.id)) {
             ++summary.retried;
             stop_claiming = false;  // the retry is pending again
             fmt::print(stderr, "run {} failed (attempt {}), retrying: {}\n", record.id, record.attempt, record.error);

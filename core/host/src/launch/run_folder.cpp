@@ -7,7 +7,7 @@
 #include <toml++/toml.h>
 
 #include "armor/error.h"
-#include "armor/store/run_store.h"
+#include "armor/store/results_reader.h"
 #include "armor/util/sha256.h"
 
 namespace armor {
@@ -101,7 +101,7 @@ void check_run_folder(const RunRecord& run, const std::string& database) {
   }
 }
 
-std::string recorded_sha256(const RunStore& store, const RunRecord& run, const std::string& kind, const std::string& path) {
+std::string recorded_sha256(const ResultsReader& store, const RunRecord& run, const std::string& kind, const std::string& path) {
   for (const ArtifactRecord& artifact : store.artifacts(run.id)) {
     if (artifact.kind == kind && fs::path(artifact.path).lexically_normal() == fs::path(path).lexically_normal()) {
       return artifact.sha256;
@@ -110,7 +110,7 @@ std::string recorded_sha256(const RunStore& store, const RunRecord& run, const s
   return "";
 }
 
-void check_recorded_file(const RunStore& store, const RunRecord& run, const std::string& kind, const std::string& path) {
+void check_recorded_file(const ResultsReader& store, const RunRecord& run, const std::string& kind, const std::string& path) {
   const std::string recorded = recorded_sha256(store, run, kind, path);
   if (recorded.empty()) {
     throw IdentityError(fmt::format("run {} (uid {}) has no {} recorded at {} in {}: refused to use a file runs.db does not vouch for",

@@ -17,6 +17,7 @@
 #include <fmt/core.h>
 
 #include "armor/error.h"
+#include "armor/launch/process_liveness.h"
 #include "armor/launch/local_launcher.h"
 #include "armor/store/run_store.h"
 
@@ -201,7 +202,7 @@ std::vector<std::string> sbatch_arguments(const SlurmOptions& slurm, std::int64_
 
 int submit_sweep(RunStore& store, std::int64_t sweep_id, const LaunchOptions& launch, const SlurmOptions& slurm) {
   if (launch.executable.empty()) throw RunError("the Slurm launcher was given no executable for its tasks");
-  const std::vector<RunRecord> pending = store.runs(sweep_id, RunStatus::pending);
+  const std::vector<RunRecord> pending = store.reader().runs(sweep_id, RunStatus::pending);
   if (pending.empty()) return 0;
   for (const RunRecord& run : pending) {
     if (run.output_dir.empty()) {
@@ -219,8 +220,8 @@ int submit_sweep(RunStore& store, std::int64_t sweep_id, const LaunchOptions& la
   std::vector<RunRecord> submitted;
   std::ofstream tasks(tasks_file);
   for (const RunRecord& run : pending) {
-    if (!store.claim_run(sweep_id, kSubmitting, run.id)) continue;  // taken by another worker meanwhile
-    store.export_run_shard(run.id, shard_of(run));
+    if (!store.queue().claim_run(sweep_id, kSubmitting, run.id)) continue;  // taken by another worker meanwhile
+    store.shards().export_run_shard(run.id, shard_of(run));
     fs::remove(collected_shard_of(run));
     tasks << run.id << '\t' << fs::absolute(shard_of(run)).string() << '\t' << run.output_dir << "/run.log\n";
     submitted.push_back(run);
@@ -239,8 +240,8 @@ int submit_sweep(RunStore& store, std::int64_t sweep_id, const LaunchOptions& la
   const std::string job = trimmed(result.output.substr(0, result.output.find(';')));
   if (result.exit_code != 0 || job.empty() || job.find_first_not_of("0123456789") != std::string::npos) {
     for (const RunRecord& run : submitted) {
-      store.fail_run(run.id, "sbatch failed", RunStatus::interrupted);
-      store.requeue_run(run.id);
+      store.queue().fail_run(run.id, "sbatch failed", RunStatus::interrupted);
+      store.queue().requeue_run(run.id);
     }
     throw RunError(fmt::format("sbatch could not submit sweep {} ({}): {}", sweep_id,
                                result.exit_code < 0 ? "sbatch not found: is Slurm installed here?"
@@ -248,7 +249,7 @@ int submit_sweep(RunStore& store, std::int64_t sweep_id, const LaunchOptions& la
                                trimmed(result.output)));
   }
   for (std::size_t i = 0; i < submitted.size(); ++i) {
-    store.assign_worker(submitted[i].id,
+    store.queue().assign_worker(submitted[i].id,
                         fmt::format("{}{}_{}", kWorkerPrefix, job, static_cast<int>(i) / slurm.runs_per_task));
   }
   fmt::print("sweep {}: {} run{} submitted as Slurm job array {} ({} task{}; script {})\n", sweep_id, submitted.size(),
@@ -262,7 +263,7 @@ CollectSummary collect_sweep(RunStore& store, std::int64_t sweep_id) {
   CollectSummary summary;
   std::vector<RunRecord> with_slurm;
   std::set<std::string> jobs;
-  for (RunRecord& run : store.runs(sweep_id, RunStatus::running)) {
+  for (RunRecord& run : store.reader().runs(sweep_id, RunStatus::running)) {
     if (run.worker.rfind(kWorkerPrefix, 0) != 0) continue;
     if (run.worker != kSubmitting) jobs.insert(run.worker.substr(6, run.worker.find('_') - 6));
     with_slurm.push_back(std::move(run));
@@ -272,14 +273,14 @@ CollectSummary collect_sweep(RunStore& store, std::int64_t sweep_id) {
   for (const RunRecord& run : with_slurm) {
     const std::string task = run.worker.substr(6);
     std::optional<RunStatus> in_shard;
-    if (fs::exists(shard_of(run))) in_shard = store.merge_shard(shard_of(run), run.id);
+    if (fs::exists(shard_of(run))) in_shard = store.shards().merge_shard(shard_of(run), run.id);
     const auto state = states.state.find(task);
     const std::string slurm_state = state == states.state.end() ? "" : state->second;
     if (!slurm_state.empty()) summary.slurm_state[run.id] = slurm_state;
     if (in_shard && *in_shard != RunStatus::pending && *in_shard != RunStatus::running) {
       fs::rename(shard_of(run), collected_shard_of(run));
       ++summary.merged;
-      const RunRecord merged = store.run(run.id);
+      const RunRecord merged = store.reader().run(run.id);
       fmt::print("run {}: {}{} (Slurm task {})\n", run.id, to_string(merged.status),
                  merged.error.empty() ? "" : ": " + merged.error, task);
       continue;
@@ -291,10 +292,10 @@ CollectSummary collect_sweep(RunStore& store, std::int64_t sweep_id) {
     const std::string why = run.worker == kSubmitting
                                 ? "its submission to Slurm did not complete"
                                 : fmt::format("Slurm task {} {} before the run recorded its end", task, describe_state(slurm_state));
-    store.fail_run(run.id, why, run.worker == kSubmitting ? RunStatus::interrupted : status_for_lost_run(slurm_state));
+    store.queue().fail_run(run.id, why, run.worker == kSubmitting ? RunStatus::interrupted : status_for_lost_run(slurm_state));
     if (fs::exists(shard_of(run))) fs::rename(shard_of(run), collected_shard_of(run));
     ++summary.lost;
-    fmt::print("run {}: {}: {}\n", run.id, to_string(store.run(run.id).status), why);
+    fmt::print("run {}: {}: {}\n", run.id, to_string(store.reader().run(run.id).status), why);
   }
   return summary;
 }
@@ -313,13 +314,13 @@ void wait_for_slurm_tasks(RunStore& store, std::int64_t sweep_id, const SlurmOpt
 SlurmStatus slurm_status(RunStore& store, std::int64_t sweep_id) {
   const CollectSummary collected = collect_sweep(store, sweep_id);
   // A local run whose process is gone is interrupted, not running: the status says so (and records it).
-  for (const std::int64_t id : store.reap_dead_runs(sweep_id, local_host_name(), kStaleAfterSeconds)) {
+  for (const std::int64_t id : store.queue().reap_dead_runs(sweep_id, local_process_liveness(local_host_name(), kStaleAfterSeconds))) {
     fmt::print("run {}: its process is gone; marked interrupted\n", id);
   }
   SlurmStatus status;
   status.runs.columns = {"run", "#", "status", "slurm task", "slurm state", "error"};
   std::map<std::string, int> counts;
-  for (const RunRecord& run : store.runs(sweep_id)) {
+  for (const RunRecord& run : store.reader().runs(sweep_id)) {
     const bool slurm_task = run.worker.rfind(kWorkerPrefix, 0) == 0;
     const auto state = collected.slurm_state.find(run.id);
     status.runs.rows.push_back({std::to_string(run.id), std::to_string(run.index), std::string(to_string(run.status)),

@@ -1,5 +1,7 @@
 #include "armor/launch/sweep_outcome.h"
 
+#include "armor/launch/process_liveness.h"
+
 #include <algorithm>
 #include <map>
 
@@ -11,23 +13,23 @@ namespace armor {
 
 SweepOutcome finish_sweep(RunStore& store, std::int64_t sweep_id) {
   SweepOutcome outcome;
-  for (const RunRecord& run : store.runs(sweep_id)) {
+  for (const RunRecord& run : store.reader().runs(sweep_id)) {
     ++outcome.runs;
     outcome.finished += run.status == RunStatus::finished ? 1 : 0;
     outcome.running += run.status == RunStatus::running ? 1 : 0;
   }
   // Runs still claimed belong to other workers (`armor sweep work`): the sweep is not over, and the
   // last worker to finish closes it.
-  if (outcome.running == 0) store.finish_sweep(sweep_id);
+  if (outcome.running == 0) store.queue().finish_sweep(sweep_id);
   return outcome;
 }
 
 app::ResultTable sweep_results_table(const RunStore& store, std::int64_t sweep_id) {
-  const std::vector<RunRecord> runs = store.runs(sweep_id);
+  const std::vector<RunRecord> runs = store.reader().runs(sweep_id);
   std::vector<std::string> metric_names;
   std::vector<std::map<std::string, double>> metrics;
   for (const auto& run : runs) {
-    metrics.push_back(store.metrics(run.id));
+    metrics.push_back(store.reader().metrics(run.id));
     for (const auto& [key, value] : metrics.back()) {
       if (std::find(metric_names.begin(), metric_names.end(), key) == metric_names.end()) metric_names.push_back(key);
     }
@@ -66,7 +68,7 @@ std::string describe_sweep_end(std::int64_t sweep_id, const SweepOutcome& outcom
 
 LaunchSummary summary_of_sweep(const RunStore& store, std::int64_t sweep_id) {
   LaunchSummary summary;
-  for (const RunRecord& run : store.runs(sweep_id)) {
+  for (const RunRecord& run : store.reader().runs(sweep_id)) {
     if (run.status == RunStatus::finished) ++summary.finished;
     if (run.status == RunStatus::failed) ++summary.failed;
     if (run.status == RunStatus::diverged) ++summary.diverged;
@@ -76,20 +78,20 @@ LaunchSummary summary_of_sweep(const RunStore& store, std::int64_t sweep_id) {
 }
 
 int requeue_unfinished_runs(RunStore& store, std::int64_t sweep_id, bool force) {
-  const auto reaped = store.reap_dead_runs(sweep_id, local_host_name(), kStaleAfterSeconds);
+  const auto reaped = store.queue().reap_dead_runs(sweep_id, local_process_liveness(local_host_name(), kStaleAfterSeconds));
   for (const auto id : reaped) fmt::print("run {}: its process is gone; marked interrupted\n", id);
   int queued = 0;
-  for (const RunRecord& run : store.runs(sweep_id)) {
+  for (const RunRecord& run : store.reader().runs(sweep_id)) {
     if (run.status == RunStatus::finished || run.status == RunStatus::running) continue;
     // A run that never ran always runs; one that failed is not retried when its exact config has
     // finished since (in any sweep).
     if (!force && run.status != RunStatus::pending) {
-      if (const auto twin = store.finished_run_with_hash(run.config_hash)) {
+      if (const auto twin = store.reader().finished_run_with_hash(run.config_hash)) {
         fmt::print("run {}: skipped, its config already finished as run {} (--force runs it)\n", run.id, *twin);
         continue;
       }
     }
-    if (run.status != RunStatus::pending && !store.requeue_run(run.id)) continue;
+    if (run.status != RunStatus::pending && !store.queue().requeue_run(run.id)) continue;
     ++queued;
   }
   return queued;

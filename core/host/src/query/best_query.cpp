@@ -8,7 +8,7 @@
 
 namespace armor::app {
 
-ResultTable best_runs(const RunStore& store, const BestQuery& query) {
+ResultTable best_runs(const ResultsReader& store, const BestQuery& query) {
   require_known(store, query.metric, "--metric");
   if (!query.by.empty()) require_known(store, query.by, "--by");
   RunFilter filter = query.filter;

@@ -9,7 +9,7 @@
 
 namespace armor::app {
 
-ResultTable compare_runs(const RunStore& store, const CompareQuery& query) {
+ResultTable compare_runs(const ResultsReader& store, const CompareQuery& query) {
   RunFilter filter;
   filter.run_ids = query.run_ids;
   std::vector<RunSummary> found = find_runs_as_they_are(store, filter);

@@ -44,7 +44,7 @@ ResultTable table_of(const std::vector<RunSummary>& runs, const std::vector<std:
 
 }  // namespace
 
-ResultTable list_runs(const RunStore& store, const ListQuery& query) {
+ResultTable list_runs(const ResultsReader& store, const ListQuery& query) {
   std::vector<RunSummary> runs = find_runs_as_they_are(store, query.filter);
   if (query.limit != 0 && runs.size() > query.limit) runs.resize(query.limit);
   std::vector<std::string> columns = query.columns;
@@ -68,7 +68,7 @@ ResultTable list_runs(const RunStore& store, const ListQuery& query) {
   return table_of(runs, columns);
 }
 
-ResultTable export_runs(const RunStore& store, const RunFilter& filter) {
+ResultTable export_runs(const ResultsReader& store, const RunFilter& filter) {
   const std::vector<RunSummary> runs = find_runs_as_they_are(store, filter);
   std::vector<std::string> columns{"id",       "sweep",       "idx",        "status",      "experiment",
                                    "overrides", "config_hash", "seed",       "revision",    "host",

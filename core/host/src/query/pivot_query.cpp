@@ -24,7 +24,7 @@ std::string header_of(const Cell& value) {
 
 }  // namespace
 
-ResultTable pivot_runs(const RunStore& store, const PivotQuery& query) {
+ResultTable pivot_runs(const ResultsReader& store, const PivotQuery& query) {
   RunFilter filter = query.filter;
   filter.sweep_id = sweep_or_latest(store, filter.sweep_id);
   require_known(store, query.rows, "--rows");

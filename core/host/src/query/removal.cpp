@@ -30,7 +30,7 @@ bool removable_run_folder(const std::string& folder, const std::string& uid, std
 
 }  // namespace
 
-RemovalPlan plan_removal(const RunStore& store, const RemovalQuery& query) {
+RemovalPlan plan_removal(const ResultsReader& store, const RemovalQuery& query) {
   const bool by_sweep = query.sweep.has_value();
   if (by_sweep == !query.run_ids.empty()) throw UsageError("armor db rm takes run ids or --sweep ID (one of them)");
   RemovalPlan plan;
@@ -62,7 +62,7 @@ RemovalPlan plan_removal(const RunStore& store, const RemovalQuery& query) {
 
 std::vector<std::string> carry_out_removal(RunStore& store, const RemovalPlan& plan) {
   const std::vector<std::string> dirs =
-      plan.query.sweep ? store.remove_sweep(*plan.query.sweep) : store.remove_runs(plan.query.run_ids);
+      plan.query.sweep ? store.queue().remove_sweep(*plan.query.sweep) : store.queue().remove_runs(plan.query.run_ids);
   std::vector<std::string> notes;
   if (plan.query.keep_files) return notes;
   for (const std::string& dir : dirs) {

@@ -1,5 +1,7 @@
 #include "armor/query/run_lookup.h"
 
+#include "armor/launch/process_liveness.h"
+
 #include <algorithm>
 #include <filesystem>
 #include <map>
@@ -10,14 +12,25 @@
 
 namespace armor::app {
 
-std::unique_ptr<RunStore> open_store(const std::string& db, RunStore::Mode mode) {
+namespace {
+void require_database(const std::string& db) {
   if (!std::filesystem::exists(db)) {
     throw UsageError("no results database at '" + db + "' (run an experiment first, or pass --db PATH)");
   }
-  return std::make_unique<RunStore>(db, mode);
+}
+}  // namespace
+
+std::unique_ptr<ResultsReader> open_reader(const std::string& db) {
+  require_database(db);
+  return std::make_unique<ResultsReader>(db, ResultsReader::Mode::query);
 }
 
-std::vector<RunSummary> find_runs_as_they_are(const RunStore& store, RunFilter filter) {
+std::unique_ptr<RunStore> open_store(const std::string& db) {
+  require_database(db);
+  return std::make_unique<RunStore>(db);
+}
+
+std::vector<RunSummary> find_runs_as_they_are(const ResultsReader& store, RunFilter filter) {
   const std::vector<RunStatus> wanted = filter.statuses;
   const auto wants = [&](RunStatus status) {
     return wanted.empty() || std::find(wanted.begin(), wanted.end(), status) != wanted.end();
@@ -28,7 +41,7 @@ std::vector<RunSummary> find_runs_as_they_are(const RunStore& store, RunFilter f
   }
   std::vector<RunSummary> runs = store.find_runs(filter);
   std::map<std::int64_t, std::string> dead;
-  for (auto& [id, why] : store.dead_runs(filter.sweep_id, local_host_name(), kStaleAfterSeconds)) dead[id] = why;
+  for (auto& [id, why] : store.dead_runs(filter.sweep_id, local_process_liveness(local_host_name(), kStaleAfterSeconds))) dead[id] = why;
   std::vector<RunSummary> shown;
   for (RunSummary& run : runs) {
     const auto it = dead.find(run.run.id);
@@ -41,7 +54,7 @@ std::vector<RunSummary> find_runs_as_they_are(const RunStore& store, RunFilter f
   return shown;
 }
 
-std::int64_t sweep_or_latest(const RunStore& store, std::optional<std::int64_t> given) {
+std::int64_t sweep_or_latest(const ResultsReader& store, std::optional<std::int64_t> given) {
   if (given) {
     store.sweep(*given);  // names a missing sweep
     return *given;
@@ -51,7 +64,7 @@ std::int64_t sweep_or_latest(const RunStore& store, std::optional<std::int64_t> 
   return *latest;
 }
 
-void require_known(const RunStore& store, const std::string& name, const std::string& option) {
+void require_known(const ResultsReader& store, const std::string& name, const std::string& option) {
   const std::vector<std::string> known = store.known_names();
   if (std::find(known.begin(), known.end(), name) == known.end()) {
     throw UsageError(option + ": " + store.path() + " has no run field, param or metric '" + name + "'" +

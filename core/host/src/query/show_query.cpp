@@ -84,7 +84,7 @@ ResultTable expert_table(const std::vector<ExpertMetric>& metrics) {
 
 }  // namespace
 
-RunDetails show_run(const RunStore& store, std::int64_t run_id) {
+RunDetails show_run(const ResultsReader& store, std::int64_t run_id) {
   RunFilter filter;
   filter.run_ids = {run_id};
   const std::vector<RunSummary> found = find_runs_as_they_are(store, filter);

@@ -16,7 +16,7 @@ Cell typed(const std::string& text, CellType type) {
 
 }  // namespace
 
-ResultTable sql_query(const RunStore& store, const std::string& statement) {
+ResultTable sql_query(const ResultsReader& store, const std::string& statement) {
   const QueryResult result = store.query(statement);
   ResultTable table;
   table.columns = result.columns;

@@ -8,7 +8,7 @@
 
 namespace armor::app {
 
-LineChart lines_plot(const RunStore& store, const LinesPlotQuery& query) {
+LineChart lines_plot(const ResultsReader& store, const LinesPlotQuery& query) {
   require_known(store, query.x, "--x");
   require_known(store, query.metric, "--metric");
   for (const std::string& key : query.lines) require_known(store, key, "--lines");
@@ -25,7 +25,7 @@ LineChart lines_plot(const RunStore& store, const LinesPlotQuery& query) {
   return metric_vs_param_chart(runs, query.x, query.metric, lines);
 }
 
-HeatMap heat_map_plot(const RunStore& store, const HeatMapPlotQuery& query) {
+HeatMap heat_map_plot(const ResultsReader& store, const HeatMapPlotQuery& query) {
   require_known(store, query.rows, "--rows");
   require_known(store, query.cols, "--cols");
   require_known(store, query.metric, "--metric");
@@ -37,7 +37,7 @@ HeatMap heat_map_plot(const RunStore& store, const HeatMapPlotQuery& query) {
                             std::to_string(*filter.sweep_id) + ")");
 }
 
-LineChart curves_plot(const RunStore& store, const CurvesPlotQuery& query) {
+LineChart curves_plot(const ResultsReader& store, const CurvesPlotQuery& query) {
   LineChart chart;
   chart.title = query.curve + " per epoch";
   chart.x_label = "epoch";

@@ -103,7 +103,7 @@ std::string table_html(const std::vector<std::string>& header, const std::vector
 
 class SweepReport {
  public:
-  SweepReport(const RunStore& store, std::int64_t sweep_id)
+  SweepReport(const ResultsReader& store, std::int64_t sweep_id)
       : store_(store), sweep_(store.sweep(sweep_id)) {
     RunFilter filter;
     filter.sweep_id = sweep_id;
@@ -341,7 +341,7 @@ class SweepReport {
     return out + "</div>\n";
   }
 
-  const RunStore& store_;
+  const ResultsReader& store_;
   SweepRecord sweep_;
   std::vector<RunSummary> runs_;
   std::vector<std::string> varying_;
@@ -351,6 +351,6 @@ class SweepReport {
 
 }  // namespace
 
-std::string sweep_report_html(const RunStore& store, std::int64_t sweep_id) { return SweepReport(store, sweep_id).html_page(); }
+std::string sweep_report_html(const ResultsReader& store, std::int64_t sweep_id) { return SweepReport(store, sweep_id).html_page(); }
 
 }  // namespace armor::app

@@ -15,7 +15,7 @@
 
 namespace armor {
 
-class RunStore;
+class ResultsReader;
 struct RunRecord;
 
 // Where plugins come from: --plugin-path values, then ARMOR_PLUGIN_PATH, then the default folders.
@@ -60,7 +60,7 @@ class RunSide {
   virtual int execute_run(const ExecRunRequest& request) = 0;
   virtual int evaluate(const EvalRequest& request) = 0;
   // check_resumable_checkpoint of armor/run/checkpoint_check.h (IdentityError when not the run's).
-  virtual void check_checkpoint(const RunStore& store, const RunRecord& run) const = 0;
+  virtual void check_checkpoint(const ResultsReader& store, const RunRecord& run) const = 0;
   // A warning when matrix products would run on the reference BLAS (armor/util/blas_check.h).
   virtual std::optional<std::string> reference_blas_warning() const = 0;
   // An exception's message without LibTorch's C++ backtrace.

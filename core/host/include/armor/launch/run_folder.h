@@ -12,7 +12,7 @@
 
 namespace armor {
 
-class RunStore;
+class ResultsReader;
 struct RunRecord;
 
 // Who owns a folder, as identity.toml says.
@@ -42,10 +42,10 @@ void claim_new_run_folder(const std::string& folder, const RunFolderOwner& owner
 void check_run_folder(const RunRecord& run, const std::string& database);
 
 // The sha256 runs.db recorded last for `run`'s artifact `kind` at `path` ("" when none).
-std::string recorded_sha256(const RunStore& store, const RunRecord& run, const std::string& kind, const std::string& path);
+std::string recorded_sha256(const ResultsReader& store, const RunRecord& run, const std::string& kind, const std::string& path);
 
 // `path` is the file runs.db recorded for `run` as artifact `kind` (same sha256). IdentityError when
 // it is not recorded or changed since.
-void check_recorded_file(const RunStore& store, const RunRecord& run, const std::string& kind, const std::string& path);
+void check_recorded_file(const ResultsReader& store, const RunRecord& run, const std::string& kind, const std::string& path);
 
 }  // namespace armor

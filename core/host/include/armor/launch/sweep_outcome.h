@@ -12,6 +12,7 @@
 
 namespace armor {
 
+class ResultsReader;
 class RunStore;
 
 struct SweepOutcome {

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "armor/report/result_table.h"
+#include "armor/store/results_reader.h"
 #include "armor/store/run_store.h"
 
 namespace armor::app {
@@ -17,6 +18,6 @@ struct BestQuery {
 
 // Columns [by,] run, <metric>, overrides; ties go to the lowest run id; runs whose metric is
 // missing or not finite are left out. UsageError for a name the database does not know.
-ResultTable best_runs(const RunStore& store, const BestQuery& query);
+ResultTable best_runs(const ResultsReader& store, const BestQuery& query);
 
 }  // namespace armor::app

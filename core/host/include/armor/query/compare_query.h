@@ -7,6 +7,7 @@
 #include "armor/report/result_table.h"
 
 namespace armor {
+class ResultsReader;
 class RunStore;
 }
 
@@ -19,6 +20,6 @@ struct CompareQuery {
 
 // Rows (kind, key, one value per run): the status, the params that differ (all with all_params),
 // every metric. UsageError naming a run the database does not have.
-ResultTable compare_runs(const RunStore& store, const CompareQuery& query);
+ResultTable compare_runs(const ResultsReader& store, const CompareQuery& query);
 
 }  // namespace armor::app

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "armor/report/result_table.h"
+#include "armor/store/results_reader.h"
 #include "armor/store/run_store.h"
 
 namespace armor::app {
@@ -19,9 +20,9 @@ struct ListQuery {
 
 // The runs as they are now (dead ones shown interrupted). UsageError for a column the database
 // does not know.
-ResultTable list_runs(const RunStore& store, const ListQuery& query);
+ResultTable list_runs(const ResultsReader& store, const ListQuery& query);
 
 // Every run `filter` selects with every run field, param (config order) and metric (by name).
-ResultTable export_runs(const RunStore& store, const RunFilter& filter);
+ResultTable export_runs(const ResultsReader& store, const RunFilter& filter);
 
 }  // namespace armor::app

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "armor/report/result_table.h"
+#include "armor/store/results_reader.h"
 #include "armor/store/run_store.h"
 
 namespace armor::app {
@@ -18,6 +19,6 @@ struct PivotQuery {
 };
 
 // UsageError for a name the database does not know, or several metrics with `cols`.
-ResultTable pivot_runs(const RunStore& store, const PivotQuery& query);
+ResultTable pivot_runs(const ResultsReader& store, const PivotQuery& query);
 
 }  // namespace armor::app

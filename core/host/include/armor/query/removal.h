@@ -10,6 +10,7 @@
 #include <vector>
 
 namespace armor {
+class ResultsReader;
 class RunStore;
 }
 
@@ -31,7 +32,7 @@ struct RemovalPlan {
 
 // StoreError naming a run or sweep the database does not have; UsageError unless exactly one of
 // run_ids and sweep is given.
-RemovalPlan plan_removal(const RunStore& store, const RemovalQuery& query);
+RemovalPlan plan_removal(const ResultsReader& store, const RemovalQuery& query);
 
 // Removes the planned runs (or sweep) from the database, then their folders unless keep_files.
 // Returns one note per folder left or that could not be removed ("left /x: it belongs to run 3 ...").

@@ -8,6 +8,7 @@
 #include "armor/report/result_table.h"
 
 namespace armor {
+class ResultsReader;
 class RunStore;
 }
 
@@ -21,6 +22,6 @@ struct RunDetails {
 };
 
 // UsageError when the database has no such run.
-RunDetails show_run(const RunStore& store, std::int64_t run_id);
+RunDetails show_run(const ResultsReader& store, std::int64_t run_id);
 
 }  // namespace armor::app

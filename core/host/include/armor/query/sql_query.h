@@ -6,12 +6,13 @@
 #include "armor/report/result_table.h"
 
 namespace armor {
+class ResultsReader;
 class RunStore;
 }
 
 namespace armor::app {
 
 // StoreError for a statement that is not read-only or that SQLite refuses.
-ResultTable sql_query(const RunStore& store, const std::string& statement);
+ResultTable sql_query(const ResultsReader& store, const std::string& statement);
 
 }  // namespace armor::app

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "armor/report/svg_plot.h"
+#include "armor/store/results_reader.h"
 #include "armor/store/run_store.h"
 
 namespace armor::app {
@@ -18,7 +19,7 @@ struct LinesPlotQuery {
   std::vector<std::string> lines;  // one line per value of these; empty: every other param that varies
 };
 // UsageError for an unknown name, or when no run of the sweep has the metric.
-LineChart lines_plot(const RunStore& store, const LinesPlotQuery& query);
+LineChart lines_plot(const ResultsReader& store, const LinesPlotQuery& query);
 
 struct HeatMapPlotQuery {
   RunFilter filter;  // filter.sweep_id unset: the latest sweep
@@ -26,13 +27,13 @@ struct HeatMapPlotQuery {
   std::string cols;
   std::string metric;  // in the cells: the mean over the runs sharing one
 };
-HeatMap heat_map_plot(const RunStore& store, const HeatMapPlotQuery& query);
+HeatMap heat_map_plot(const ResultsReader& store, const HeatMapPlotQuery& query);
 
 struct CurvesPlotQuery {
   std::vector<std::int64_t> run_ids;  // one line each
   std::string curve = "train_loss";   // the epoch metric
 };
 // StoreError for a missing run; UsageError for a run without the curve.
-LineChart curves_plot(const RunStore& store, const CurvesPlotQuery& query);
+LineChart curves_plot(const ResultsReader& store, const CurvesPlotQuery& query);
 
 }  // namespace armor::app

@@ -8,12 +8,13 @@
 #include <string>
 
 namespace armor {
+class ResultsReader;
 class RunStore;
 }
 
 namespace armor::app {
 
 // The page about sweep `sweep_id` (StoreError when the database has no such sweep).
-std::string sweep_report_html(const RunStore& store, std::int64_t sweep_id);
+std::string sweep_report_html(const ResultsReader& store, std::int64_t sweep_id);
 
 }  // namespace armor::app

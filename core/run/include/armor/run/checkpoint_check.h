@@ -4,13 +4,13 @@
 
 namespace armor {
 
-class RunStore;
+class ResultsReader;
 struct RunRecord;
 
 // The run's checkpoint (<folder>/checkpoint.pt), when it has one, is its own: it carries the run's uid
 // and config hash, and it is the file runs.db recorded last (sha256). A checkpoint whose rename was
 // cut short by a kill (only <folder>/checkpoint.pt.tmp, the recorded one) is completed first.
 // IdentityError naming both runs, or both hashes, and the file otherwise.
-void check_resumable_checkpoint(const RunStore& store, const RunRecord& run);
+void check_resumable_checkpoint(const ResultsReader& store, const RunRecord& run);
 
 }  // namespace armor

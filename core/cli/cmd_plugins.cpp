@@ -37,6 +37,10 @@ int show_component(const Registry& registry, const std::string& target) {
   } else {
     print_table({"parameter", "type", "default", "allowed", "doc"}, rows);
   }
+  if (!info.params.constraints().empty()) fmt::print("\nconstraints:\n");
+  for (const ParamConstraint& constraint : info.params.constraints()) {
+    fmt::print("  {}    {}\n", constraint.expression, constraint.doc);
+  }
   return kExitOk;
 }
 

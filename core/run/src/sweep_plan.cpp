@@ -132,13 +132,13 @@ void check_constraint_names(const Experiment& experiment, const std::string& tex
   }
 }
 
-// The first constraint the point breaks, or "".
+// The first constraint the point breaks, or "": the ones its plugins declare (e.g.
+// "model.k <= model.num_experts"), then the user's.
 std::string broken_constraint(const Experiment& experiment, const std::vector<std::string>& texts,
                               const std::vector<query::WhereExpression>& constraints) {
   const query::Lookup values = [&](const std::string& name) { return lookup(experiment, name); };
-  if (lookup(experiment, "model.k") && lookup(experiment, "model.num_experts") &&
-      !query::evaluate(query::parse_where(kDefaultMoeConstraint), values)) {
-    return kDefaultMoeConstraint;
+  for (const std::string& declared : experiment.declared_constraints) {
+    if (!query::evaluate(query::parse_where(declared), values)) return declared;
   }
   for (std::size_t i = 0; i < constraints.size(); ++i) {
     check_constraint_names(experiment, texts[i], constraints[i]);
@@ -359,8 +359,9 @@ SweepSettings SweepSettings::from_spec(const std::string& spec) {
 void add_sweep_options(boost::program_options::options_description& options, SweepCommandLine& sweep) {
   namespace po = boost::program_options;
   options.add_options()("constraint", po::value(&sweep.constraints)->composing(),
-                        "Sweep: run only the points where this holds, e.g. 'model.k <= model.num_experts' "
-                        "(the armor db --where syntax; repeatable; k <= num_experts is always implied)")(
+                        "Sweep: run only the points where this holds, e.g. 'trainer.lr <= 0.1' "
+                        "(the armor db --where syntax; repeatable; the plugins' declared constraints, such as "
+                        "model.k <= model.num_experts, are always implied)")(
       "sweeper", po::value(&sweep.sweeper), "Sweep: grid (every point, the default) or random (--trials points; "
                                             "uniform(a,b), loguniform(a,b), randint(a,b) allowed)")(
       "trials", po::value(&sweep.trials), "Random search: how many points to draw (default 10)")(
@@ -420,8 +421,8 @@ SweepPlan plan_runs(const std::string& experiment_path, const std::vector<std::s
   for (const auto& point : points) {
     const Config config = compose_experiment(experiment_path, point, registry);
     if (plan.is_sweep) {
-      // Read the point's values without the plugins' own checks first: k > num_experts is a
-      // point to drop, not an error that stops the sweep.
+      // Read the point's values without the plugins' own checks first: breaking a declared
+      // constraint (k > num_experts) is a point to drop, not an error that stops the sweep.
       const std::string broken = broken_constraint(resolve_experiment(config, registry, unchecked), plan.constraints, parsed);
       if (!broken.empty()) {
         plan.dropped.push_back({point, "breaks " + broken});

@@ -22,8 +22,6 @@
 namespace armor {
 
 struct DatasetInfo;
-struct GateShape;
-class Gate;
 class ExpertEnsemble;
 class DualModel;
 
@@ -39,10 +37,11 @@ class Classifier : public torch::nn::Module {
 };
 
 // What a model factory is given besides its parameters: the data it will see and a way to make
-// the configured gate for each MoE layer it builds.
+// the configured gate for each MoE layer it builds: pass make_gate to the MoeLayer, which calls it
+// with the layer's shape (MoeLayerOptions::gate_shape()).
 struct ModelContext {
   const DatasetInfo* data = nullptr;
-  std::function<std::shared_ptr<Gate>(const GateShape&)> make_gate;
+  MakeGate make_gate;
 };
 
 }  // namespace armor

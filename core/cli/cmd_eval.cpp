@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -213,11 +214,8 @@ int eval_command(const std::vector<std::string>& args) {
     return evaluate_model_file(model_file, first, overrides, outputs, host);
   }
   std::int64_t run_id = 0;
-  try {
-    std::size_t used = 0;
-    run_id = std::stoll(first, &used);
-    if (used != first.size() || run_id <= 0) throw std::invalid_argument(first);
-  } catch (const std::exception&) {
+  const auto [end, error] = std::from_chars(first.data(), first.data() + first.size(), run_id);
+  if (error != std::errc() || end != first.data() + first.size() || run_id <= 0) {
     throw UsageError(fmt::format("armor eval: '{}' is not a run id (to evaluate a model file: --model-file F {})", first, first));
   }
   return reevaluate_run(run_id, overrides, attack_list, host);

@@ -47,6 +47,7 @@ inline std::shared_ptr<armor::Classifier> make_model(const std::string& name, co
                                                      const Changes& gate_changes = {}) {
   armor::ModelContext context;
   context.data = &data;
+  context.check_constraints = armor::check_declared_constraints;
   context.make_gate = [gate_name, gate_changes](const armor::GateShape& shape) {
     return plugin_registry().gate(gate_name)(plugin_params(armor::PluginKind::gate, gate_name, gate_changes), shape);
   };

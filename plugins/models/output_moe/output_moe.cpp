@@ -81,6 +81,10 @@ class OutputMoe : public armor::ExpertEnsemble {
     const std::int64_t k = params.integer("k");
     const std::string& expert_name = params.string("expert");
     const armor::Params expert_params = parse_expert_params(registry, params);
+    // The expert's declared constraints (k <= num_experts), which only the host evaluates.
+    if (context.check_constraints) {
+      context.check_constraints(expert_params, registry.info(armor::PluginKind::model, expert_name).params);
+    }
 
     nn::Sequential stem{nullptr};
     // The gate routes on the stem's features or on the image.

@@ -22,6 +22,8 @@
 namespace armor {
 
 struct DatasetInfo;
+class Params;
+class ParamSchema;
 class ExpertEnsemble;
 class DualModel;
 
@@ -42,6 +44,10 @@ class Classifier : public torch::nn::Module {
 struct ModelContext {
   const DatasetInfo* data = nullptr;
   MakeGate make_gate;
+  // The host's evaluation of declared constraints (ParamSchema::constraint), for a section the
+  // model parses itself (output_moe's expert_params): throws ConfigError when `params` breaks one
+  // of `schema`. The SDK stores constraints and never evaluates them; empty when the host gives none.
+  std::function<void(const Params& params, const ParamSchema& schema)> check_constraints;
 };
 
 }  // namespace armor

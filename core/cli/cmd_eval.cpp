@@ -1,6 +1,8 @@
 // armor eval RUN_ID [overrides...] | --model-file F EXPERIMENT.toml [overrides...]: the options;
 // the work is the run side's (armor/run/evaluate_command.h).
 
+#include <charconv>
+
 #include <fmt/core.h>
 
 #include "armor/error.h"
@@ -51,11 +53,8 @@ int eval_command(const std::vector<std::string>& args) {
     request.experiment = first;
     return run_side().evaluate(request);
   }
-  try {
-    std::size_t used = 0;
-    request.run_id = std::stoll(first, &used);
-    if (used != first.size() || request.run_id <= 0) throw UsageError(first);
-  } catch (const std::exception&) {
+  const auto [end, error] = std::from_chars(first.data(), first.data() + first.size(), request.run_id);
+  if (error != std::errc() || end != first.data() + first.size() || request.run_id <= 0) {
     throw UsageError(fmt::format("armor eval: '{}' is not a run id (to evaluate a model file: --model-file F {})", first, first));
   }
   return run_side().evaluate(request);

@@ -36,6 +36,10 @@ int show_component(const Catalog& registry, const std::string& target) {
   } else {
     print_table({"parameter", "type", "default", "allowed", "doc"}, rows);
   }
+  if (!info.params.constraints().empty()) fmt::print("\nconstraints:\n");
+  for (const ParamConstraint& constraint : info.params.constraints()) {
+    fmt::print("  {}    {}\n", constraint.expression, constraint.doc);
+  }
   return kExitOk;
 }
 

@@ -64,8 +64,9 @@ PluginSearch plugin_search(const HostOptions& host) { return PluginSearch{host.p
 
 void add_sweep_options(po::options_description& options, SweepCommandLine& sweep) {
   options.add_options()("constraint", po::value(&sweep.constraints)->composing(),
-                        "Sweep: run only the points where this holds, e.g. 'model.k <= model.num_experts' "
-                        "(the armor db --where syntax; repeatable; k <= num_experts is always implied)")(
+                        "Sweep: run only the points where this holds, e.g. 'trainer.lr <= 0.1' "
+                        "(the armor db --where syntax; repeatable; the plugins' declared constraints, such as "
+                        "model.k <= model.num_experts, are always implied)")(
       "sweeper", po::value(&sweep.sweeper), "Sweep: grid (every point, the default) or random (--trials points; "
                                             "uniform(a,b), loguniform(a,b), randint(a,b) allowed)")(
       "trials", po::value(&sweep.trials), "Random search: how many points to draw (default 10)")(

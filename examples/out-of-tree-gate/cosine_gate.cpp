@@ -16,8 +16,6 @@ class CosineGate : public armor::Gate {
  public:
   CosineGate(const armor::Params& params, const armor::GateShape& shape)
       : k_(shape.k), temperature_(params.real("temperature")) {
-    TORCH_CHECK(shape.k >= 1 && shape.k <= shape.num_experts, "cosine gate: k must be in [1, ", shape.num_experts,
-                "] (got ", shape.k, ")");
     const std::int64_t dim = params.integer("dim");
     projection_ = register_module("projection", torch::nn::Linear(shape.in_channels, dim));
     embeddings_ = register_parameter("embeddings", torch::randn({shape.num_experts, dim}) * 0.1);

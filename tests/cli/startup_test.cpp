@@ -49,6 +49,12 @@ TEST_F(StartupTest, ConfigFromManifestsEqualsConfigFromThePlugins) {
                                        " model.num_expert=2 2>&1");
   EXPECT_EQ(typo.exit_code, 2) << typo.output;
   EXPECT_TRUE(contains(typo.output, "num_experts")) << typo.output;
+  // And the plugins' declared constraints, which manifests carry.
+  const Result k = run_command_line("ARMOR_CACHE_DIR=" + cache + " LD_DEBUG=libs " + armor_program() + " config " +
+                                    quickstart() + " model.k=5 model.num_experts=4 2>&1");
+  EXPECT_EQ(k.exit_code, 2) << k.output;
+  EXPECT_TRUE(contains(k.output, "k <= num_experts does not hold (k = 5, num_experts = 4)")) << k.output;
+  EXPECT_FALSE(contains(k.output, "libtorch_cpu.so")) << "checked from the manifests, without LibTorch";
 }
 
 }  // namespace

@@ -105,10 +105,9 @@ const armor::Registry& test_registry() {
                     .integer("k", 1, "Experts per input", 1)
                     .integer("num_experts", 4, "Experts", 1)
                     .real("dropout", 0.0, "Dropout", 0, 1)
+                    .constraint("k <= num_experts", "k of the experts")
                     .check([](const armor::Params& p) {
-                      if (p.integer("k") > p.integer("num_experts")) {
-                        p.fail("k", "must be <= model.num_experts (" + std::to_string(p.integer("num_experts")) + ")");
-                      }
+                      if (p.real("dropout") > 0.5 && p.integer("k") > 1) p.fail("dropout", "must be <= 0.5 with k > 1");
                     }),
                 [](const armor::Params&, const armor::ModelContext&) { return std::shared_ptr<armor::Classifier>(); });
     r.add_gate("topk", "test gate", armor::ParamSchema().boolean("noise", false, "Noisy gating"),
@@ -694,18 +693,34 @@ TEST(ResolveExperimentTest, UnknownPluginNameIsNamedWithASuggestion) {
   EXPECT_EQ(message.rfind("exp.toml:2:8: model.name: unknown model 'moee' (did you mean 'moe'?)", 0), 0u) << message;
 }
 
-TEST(ResolveExperimentTest, PluginCheckFailureNamesTheOverrideThatCausedIt) {
+TEST(ResolveExperimentTest, DeclaredConstraintFailureNamesTheOverrideAndTheValues) {
   const std::string message = resolve_error(kMinimal, {"model.k=5"});
-  EXPECT_EQ(message, "override 'model.k=5': model.k must be <= model.num_experts (4) (got 5)");
+  EXPECT_EQ(message, "override 'model.k=5': model: k <= num_experts does not hold (k = 5, num_experts = 4): k of the experts");
 }
 
-TEST(ResolveExperimentTest, PluginCheckFailureNamesTheFilePosition) {
+TEST(ResolveExperimentTest, DeclaredConstraintFailureNamesTheFilePosition) {
   TempDir dir;
   const std::string exp =
       dir.write("exp.toml", "[model]\nname = \"moe\"\nk = 3\nnum_experts = 2\n\n[trainer]\nname = \"standard\"\n");
   const armor::Config config = armor::Config::load(exp);
   const std::string message = config_error([&] { armor::resolve_experiment(config, test_registry()); });
-  EXPECT_EQ(message, exp + ":3:5: model.k must be <= model.num_experts (2) (got 3)");
+  EXPECT_EQ(message, exp + ":3:5: model: k <= num_experts does not hold (k = 3, num_experts = 2): k of the experts");
+}
+
+TEST(ResolveExperimentTest, DeclaredConstraintsAreRecordedOverDottedKeysAndSkippedWithoutChecks) {
+  EXPECT_EQ(resolve_text(kMinimal).declared_constraints, (std::vector<std::string>{"model.k <= model.num_experts"}));
+  armor::Config broken = armor::Config::parse(kMinimal, "exp.toml");
+  broken.apply({"model.k=5"});
+  armor::ResolveOptions unchecked;
+  unchecked.run_checks = false;
+  const armor::Experiment experiment = armor::resolve_experiment(broken, test_registry(), unchecked);
+  EXPECT_EQ(experiment.section("model").integer("k"), 5);
+  EXPECT_EQ(experiment.declared_constraints, (std::vector<std::string>{"model.k <= model.num_experts"}));
+}
+
+TEST(ResolveExperimentTest, PluginCheckFailureNamesTheOverrideThatCausedIt) {
+  const std::string message = resolve_error(kMinimal, {"model.k=2", "model.dropout=0.8"});
+  EXPECT_EQ(message, "override 'model.dropout=0.8': model.dropout must be <= 0.5 with k > 1 (got 0.8)");
 }
 
 TEST(ResolveExperimentTest, HostCheckRejectsAnUnknownDevice) {

@@ -50,7 +50,9 @@ const std::vector<BadInput> kCatalogue = {
   {"WrongTypeInAnOverride", "run {quickstart} --db {db} --multirun model.k=1,two", 2,
    {"model.k must be an integer", "\"two\""}},
   {"KAboveNumExperts", "run {quickstart} --db {db} model.k=5", 2,
-   {"override 'model.k=5'", "model.k must be <= model.num_experts = 4 (got 5)"}},
+   {"override 'model.k=5': model: k <= num_experts does not hold (k = 5, num_experts = 4)"}},
+  {"MalformedMilestones", "run {quickstart} --db {db} trainer.schedule=step trainer.milestones=ten", 2,
+   {"override 'trainer.milestones=ten': trainer.milestones must be a comma-separated list of epochs", "'ten'"}},
   {"NegativeEps", "run {quickstart} --db {db} attack.eps=-0.1", 2, {"override 'attack.eps=-0.1'", "attack.eps must be >= 0"}},
   {"NegativeEpochs", "run {quickstart} --db {db} trainer.epochs=-1", 2, {"override 'trainer.epochs=-1'", "trainer.epochs must be >= 0 (got -1)"}},
   // Values that cannot make sense, refused before anything is recorded (issue 17): exit 2, naming the

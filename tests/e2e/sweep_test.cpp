@@ -234,6 +234,13 @@ TEST_F(SweepTest, ConstraintsDropPointsAndTheDryRunListsThem) {
   EXPECT_TRUE(contains(bad.output, "sweep constraint 'model.k <<= 2'")) << bad.output;
 }
 
+TEST_F(SweepTest, APointBreakingTheModelsDeclaredConstraintIsDroppedWithItAsTheReason) {
+  const Result dry = run_armor("config " + quickstart() + " --multirun model.k=1,2,3 model.num_experts=2");
+  ASSERT_EQ(dry.exit_code, 0) << dry.output;
+  EXPECT_TRUE(contains(dry.output, "dropped: model.k=3 model.num_experts=2  (breaks model.k <= model.num_experts)")) << dry.output;
+  EXPECT_TRUE(contains(dry.output, "2 runs, 1 dropped")) << dry.output;
+}
+
 TEST_F(SweepTest, SweepTableInTheExperimentMakesASweepWithPairedValues) {
   const fs::path experiment = dir_ / "paired.toml";
   std::ofstream(experiment) << "defaults = [\"" << quickstart() << "\"]\n\n[sweep]\n"

@@ -28,6 +28,7 @@ class PluginManifestTest : public ::testing::Test {
         .real("noise", 0.5, "noise scale", 0)
         .boolean("train", true, "trains")
         .string("mode", "soft", "mode", {"soft", "hard"})
+        .constraint("noise <= num_experts", "noise stays small")
         .check([](const Params&) {});
     catalog_.add(gate);
     catalog_.add(ComponentInfo{PluginKind::dataset, "fake_data", "built in", ParamSchema().integer("size", 8, "n"), "built-in"});
@@ -69,6 +70,9 @@ TEST_F(PluginManifestTest, ReadsBackEverySchemaFieldWithoutTheChecks) {
   EXPECT_EQ(std::get<bool>(gate.params.find("train")->default_value), true);
   EXPECT_EQ(gate.params.find("mode")->choices, (std::vector<std::string>{"soft", "hard"}));
   EXPECT_TRUE(gate.params.checks().empty());
+  ASSERT_EQ(gate.params.constraints().size(), 1u);
+  EXPECT_EQ(gate.params.constraints()[0].expression, "noise <= num_experts");
+  EXPECT_EQ(gate.params.constraints()[0].doc, "noise stays small");
   EXPECT_EQ(read->info(PluginKind::dataset, "fake_data").library, "built-in");
 }
 

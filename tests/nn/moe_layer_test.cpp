@@ -324,4 +324,39 @@ TEST(MoeLayerTest, RejectsKLargerThanTheNumberOfExperts) {
   EXPECT_THROW(make_layer(2, 3), c10::Error);
 }
 
+TEST(MoeLayerTest, BuildsItsGateForTheShapeOfItsOptions) {
+  armor::GateShape told;
+  const auto options = armor::MoeLayerOptions(4, 2).in_channels(6).input_shape({6});
+  armor::MoeLayer moe(options, [&](const armor::GateShape& shape) {
+    told = shape;
+    return std::make_shared<LinearTopKGate>(shape.in_channels, shape.num_experts, shape.k);
+  }, [](std::int64_t) { return torch::nn::AnyModule(torch::nn::Linear(6, 5)); });
+  EXPECT_EQ(told.num_experts, 4);
+  EXPECT_EQ(told.k, 2);
+  EXPECT_EQ(told.in_channels, 6);
+  EXPECT_EQ(told.input_shape, (std::vector<std::int64_t>{6}));
+  EXPECT_EQ(moe->k(), 2);
+  EXPECT_EQ(moe->forward(torch::randn({7, 6})).sizes(), (std::vector<std::int64_t>{7, 5}));
+  EXPECT_EQ(moe->last_routing().indices.size(1), 2);
+  // The guard runs before the gate is built: no gate for a shape the layer cannot have.
+  bool built = false;
+  EXPECT_THROW(armor::MoeLayer(armor::MoeLayerOptions(2, 3),
+                               [&](const armor::GateShape& shape) {
+                                 built = true;
+                                 return std::make_shared<LinearTopKGate>(6, shape.num_experts, shape.k);
+                               },
+                               [](std::int64_t) { return torch::nn::AnyModule(torch::nn::Linear(6, 5)); }),
+               c10::Error);
+  EXPECT_FALSE(built);
+}
+
+TEST(MoeLayerTest, DispatchesTheKOfItsOptionsAndRefusesARoutingOfAnotherK) {
+  Layer layer = make_layer(4, 2);
+  const torch::Tensor x = torch::randn({5, 6});
+  armor::GateOutput top1;
+  top1.indices = torch::zeros({5, 1}, torch::kInt64);
+  top1.weights = torch::zeros({5, 4}).index_fill_(1, torch::tensor({0}), 1.0);
+  EXPECT_THROW(layer.moe->forward_routed(x, top1), c10::Error);
+}
+
 }  // namespace

@@ -7,8 +7,9 @@
 #include <utility>
 #include <vector>
 
-#include "armor/params/params.h"
+#include "armor/config/declared_constraints.h"
 #include "armor/data/dataset.h"
+#include "armor/params/params.h"
 #include "armor/nn/classifier.h"
 #include "armor/nn/gate.h"
 #include "armor/plugin/plugin_loader.h"
@@ -28,12 +29,14 @@ inline armor::Registry& plugin_registry() {
   return *registry;
 }
 
-// The plugin's defaults, then `changes` (origin "test"); the schema's checks run.
+// The plugin's defaults, then `changes` (origin "test"); the schema's declared constraints and
+// checks run, as the host runs them.
 inline armor::Params plugin_params(armor::PluginKind kind, const std::string& name, const Changes& changes = {}) {
   armor::Params p(to_string(kind));
   const auto& schema = plugin_registry().info(kind, name).params;
   for (const auto& spec : schema.specs()) p.set(spec.name, spec.default_value, "default");
   for (const auto& [key, value] : changes) p.set(key, value, "test");
+  armor::check_declared_constraints(p, schema);
   for (const auto& check : schema.checks()) check(p);
   return p;
 }
@@ -44,6 +47,7 @@ inline std::shared_ptr<armor::Classifier> make_model(const std::string& name, co
                                                      const Changes& gate_changes = {}) {
   armor::ModelContext context;
   context.data = &data;
+  context.check_constraints = armor::check_declared_constraints;
   context.make_gate = [gate_name, gate_changes](const armor::GateShape& shape) {
     return plugin_registry().gate(gate_name)(plugin_params(armor::PluginKind::gate, gate_name, gate_changes), shape);
   };

@@ -180,7 +180,10 @@ TEST(OutputMoeTest, ExpertsAreDenseNetworksBuiltFromTheirInlineParameters) {
   expect_config_error(ensemble({{"expert_params", std::string("depth = 10,")}}), "must be the body of a TOML inline table");
   expect_config_error(ensemble({{"expert_params", kSmallResnet + ", num_experts = 2, moe_layers = 'layer1'"}}), "the experts of output_moe must be dense");
   expect_config_error(ensemble({{"expert", std::string("resnett")}}), "did you mean 'resnet'?");
-  expect_config_error(ensemble({{"k", std::int64_t{4}}}), "model.k must be <= model.num_experts = 3");
+  expect_config_error(ensemble({{"k", std::int64_t{4}}}), "test: model: k <= num_experts does not hold (k = 4, num_experts = 3)");
+  // The expert's own declared constraint, on its dense default num_experts = 1.
+  expect_config_error(ensemble({{"expert_params", kSmallResnet + ", k = 2"}}),
+                      "test: model.expert_params: k <= num_experts does not hold (k = 2, num_experts = 1)");
 }
 
 TEST(OutputMoeTest, VitExpertsWork) {

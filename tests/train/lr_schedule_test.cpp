@@ -104,4 +104,20 @@ TEST(LrSchedule, SchemaChecksRejectWarmUpWithCyclicAndStepWithoutMilestones) {
   EXPECT_NO_THROW(run_checks(schedule_params({{"schedule", std::string("cosine")}, {"warmup_epochs", 1.0}})));
 }
 
+TEST(LrSchedule, SchemaChecksRejectMalformedMilestonesBeforeTheRun) {
+  const armor::ParamSchema schema = armor::lr_schedule_params();
+  for (const std::string bad : {"100,ten", "-5", "100,,150", "1.5"}) {
+    try {
+      for (const auto& check : schema.checks()) check(schedule_params({{"schedule", std::string("step")}, {"milestones", bad}}));
+      ADD_FAILURE() << "expected a ConfigError for milestones = '" << bad << "'";
+    } catch (const armor::ConfigError& error) {
+      EXPECT_NE(std::string(error.what()).find("trainer.milestones must be a comma-separated list"), std::string::npos)
+          << error.what();
+    }
+  }
+  for (const auto& check : schema.checks()) {
+    EXPECT_NO_THROW(check(schedule_params({{"schedule", std::string("step")}, {"milestones", std::string(" 100, 150 ")}})));
+  }
+}
+
 }  // namespace

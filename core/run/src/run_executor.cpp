@@ -12,6 +12,7 @@
 #include <torch/version.h>
 
 #include "armor/attack/attack.h"
+#include "armor/config/declared_constraints.h"
 #include "armor/data/augmentation.h"
 #include "armor/data/dataset.h"
 #include "armor/error.h"
@@ -150,6 +151,7 @@ std::shared_ptr<Classifier> make_model(const Experiment& experiment, const Regis
   const Params& gate_params = experiment.section("gate");
   ModelContext model_context;
   model_context.data = &info;
+  model_context.check_constraints = check_declared_constraints;
   model_context.make_gate = [&](const GateShape& layer_shape) {
     GateShape shape = layer_shape;
     shape.balancing_losses = balancing_names;

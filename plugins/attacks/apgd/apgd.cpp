@@ -33,10 +33,10 @@ void register_apgd(armor::Registry& registry) {
       [](const armor::Params& params) {
         return std::make_shared<armor::Apgd>(armor::ApgdOptions()
                                                  .eps(params.real("eps"))
-                                                 .norm(armor::norm_from_string(params.string("norm")))
+                                                 .norm(armor::norm_from_string(params, "norm"))
                                                  .steps(params.integer("steps"))
                                                  .restarts(params.integer("restarts"))
-                                                 .loss(armor::attack_loss_from_string(params.string("loss")))
+                                                 .loss(armor::attack_loss_from_string(params, "loss"))
                                                  .targeted(params.boolean("targeted"))
                                                  .target_classes(params.integer("target_classes"))
                                                  .rho(params.real("rho"))

@@ -27,8 +27,8 @@ class Pgd : public armor::Attack {
         steps_(params.integer("steps")),
         restarts_(params.integer("restarts")),
         random_start_(params.boolean("random_start")),
-        norm_(armor::norm_from_string(params.string("norm"))),
-        loss_(armor::attack_loss_from_string(params.string("loss"))) {}
+        norm_(armor::norm_from_string(params, "norm")),
+        loss_(armor::attack_loss_from_string(params, "loss")) {}
 
   torch::Tensor perturb(armor::Classifier& model, const torch::Tensor& x, const torch::Tensor& y) override {
     armor::FrozenParameters frozen(model);

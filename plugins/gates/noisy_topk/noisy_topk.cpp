@@ -19,8 +19,6 @@ class NoisyTopKGate : public armor::Gate {
  public:
   NoisyTopKGate(const armor::Params& params, const armor::GateShape& shape)
       : k_(shape.k), noise_(params.boolean("noise")), capacity_factor_(params.real("capacity_factor")) {
-    TORCH_CHECK(shape.k >= 1 && shape.k <= shape.num_experts, "noisy_topk gate: k must be in [1, ", shape.num_experts,
-                "] (got ", shape.k, ")");
     const auto options = armor::RoutingNetworkOptions(shape.in_channels, shape.num_experts)
                              .kind(params.string("router"))
                              .input_shape(shape.input_shape);

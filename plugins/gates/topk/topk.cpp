@@ -29,8 +29,6 @@ class TopKGate : public armor::Gate {
         noise_std_(params.real("noise_std")),
         capacity_factor_(params.real("capacity_factor")),
         plain_in_training_(shape.has_balancing_loss("entropy")) {
-    TORCH_CHECK(shape.k >= 1 && shape.k <= shape.num_experts, "topk gate: k must be in [1, ", shape.num_experts,
-                "] (got ", shape.k, ")");
     router_ = register_module("router", armor::RoutingNetwork(armor::RoutingNetworkOptions(shape.in_channels, shape.num_experts)
                                                                   .kind(params.string("router"))
                                                                   .input_shape(shape.input_shape)));

@@ -11,9 +11,9 @@
 #include "armor/data/dataset.h"
 #include "armor/nn/basic_block.h"
 #include "armor/nn/classifier.h"
-#include "armor/nn/gate.h"
 #include "armor/nn/moe_layer.h"
 #include "armor/nn/normalize.h"
+#include "armor/params/moe_params.h"
 #include "armor/plugin/plugin_info.h"
 #include "armor/plugin/registry.h"
 
@@ -39,14 +39,10 @@ class MoeCnn : public armor::Classifier {
       const auto block_options = BasicBlockOptions(channels[stage - 1], channels[stage]).stride(stage == 1 ? 1 : 2);
       nn::AnyModule block;
       if (stage == moe_stage_ && experts > 1) {
-        armor::GateShape shape;
-        shape.in_channels = channels[stage - 1];
-        shape.num_experts = experts;
-        shape.k = k;
         const auto expert_options = BasicBlockOptions(block_options).init_mode(
             params.string("expert_init") == "fan_in" ? torch::nn::init::FanModeType(torch::kFanIn)
                                                      : torch::nn::init::FanModeType(torch::kFanOut));
-        moe_ = armor::MoeLayer(armor::MoeLayerOptions(experts, k), context.make_gate(shape),
+        moe_ = armor::MoeLayer(armor::MoeLayerOptions(experts, k).in_channels(channels[stage - 1]), context.make_gate,
                                [&](std::int64_t) { return nn::AnyModule(BasicBlock(expert_options)); });
         block = nn::AnyModule(moe_);
       } else {
@@ -83,18 +79,12 @@ void register_moe_cnn(armor::Registry& registry) {
       "moe_cnn", "Small ResNet-style CNN (3 stages) with one top-k MoE stage of residual-block experts",
       armor::ParamSchema()
           .integer("width", 16, "Channels of the first stage (doubled at each later stage)", 1)
-          .integer("num_experts", 4, "Experts in the MoE stage (1 = no MoE)", 1)
-          .integer("k", 1, "Experts chosen per image", 1)
+          .extend(armor::moe_params(4, "1 = no MoE stage"))
           .integer("moe_stage", 3, "Which stage (1-3) is the MoE layer", 1, 3)
           .string("expert_init", "fan_in",
                   "Kaiming-normal mode of the experts' convolutions: fan_in (paper 2's released code) or fan_out "
                   "(torchvision's, as the convolutions outside the MoE layer)",
-                  {"fan_in", "fan_out"})
-          .check([](const armor::Params& p) {
-            if (p.integer("k") > p.integer("num_experts")) {
-              p.fail("k", "must be <= model.num_experts = " + std::to_string(p.integer("num_experts")));
-            }
-          }),
+                  {"fan_in", "fan_out"}),
       [](const armor::Params& params, const armor::ModelContext& context) {
         return std::make_shared<MoeCnn>(params, context);
       });

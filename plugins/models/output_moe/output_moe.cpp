@@ -29,6 +29,7 @@
 #include "armor/nn/gate.h"
 #include "armor/nn/moe_layer.h"
 #include "armor/nn/normalize.h"
+#include "armor/params/moe_params.h"
 #include "armor/plugin/registry.h"
 #include "armor/util/suggest.h"
 #include "output_moe.h"
@@ -80,24 +81,27 @@ class OutputMoe : public armor::ExpertEnsemble {
     const std::int64_t k = params.integer("k");
     const std::string& expert_name = params.string("expert");
     const armor::Params expert_params = parse_expert_params(registry, params);
-
-    armor::GateShape shape;
-    shape.num_experts = num_experts;
-    shape.k = k;
-    nn::Sequential stem{nullptr};
-    if (params.string("router_input") == "conv_stem") {
-      const std::int64_t channels = params.integer("router_stem_channels");
-      stem = nn::Sequential(nn::Conv2d(nn::Conv2dOptions(data.channels, channels, 3).padding(1).bias(false)),
-                            nn::BatchNorm2d(channels), nn::ReLU());
-      shape.in_channels = channels;
-      shape.input_shape = {channels, data.height, data.width};
-    } else {
-      shape.in_channels = data.channels;
-      shape.input_shape = {data.channels, data.height, data.width};
+    // The expert's declared constraints (k <= num_experts), which only the host evaluates.
+    if (context.check_constraints) {
+      context.check_constraints(expert_params, registry.info(armor::PluginKind::model, expert_name).params);
     }
-    auto router = std::make_shared<RouterGate>(armor::Normalize(data.mean, data.std), stem, context.make_gate(shape));
 
-    moe_ = register_module("moe", armor::MoeLayer(armor::MoeLayerOptions(num_experts, k), router, [&](std::int64_t) {
+    nn::Sequential stem{nullptr};
+    // The gate routes on the stem's features or on the image.
+    std::int64_t gate_channels = data.channels;
+    if (params.string("router_input") == "conv_stem") {
+      gate_channels = params.integer("router_stem_channels");
+      stem = nn::Sequential(nn::Conv2d(nn::Conv2dOptions(data.channels, gate_channels, 3).padding(1).bias(false)),
+                            nn::BatchNorm2d(gate_channels), nn::ReLU());
+    }
+    const auto options = armor::MoeLayerOptions(num_experts, k)
+                             .in_channels(gate_channels)
+                             .input_shape({gate_channels, data.height, data.width});
+    const armor::MakeGate make_router = [&](const armor::GateShape& shape) {
+      return std::make_shared<RouterGate>(armor::Normalize(data.mean, data.std), stem, context.make_gate(shape));
+    };
+
+    moe_ = register_module("moe", armor::MoeLayer(options, make_router, [&](std::int64_t) {
                              std::shared_ptr<armor::Classifier> expert = registry.model(expert_name)(expert_params, context);
                              if (!expert->moe_layers().empty()) {
                                params.fail("expert_params", "builds a '" + expert_name + "' with MoE layers (" +
@@ -162,19 +166,13 @@ armor::ParamSchema output_moe_params(const armor::Registry& registry) {
       .string("expert_params", "",
               "The experts' parameters as the body of a TOML inline table, e.g. \"depth = 10, width_multiplier = 0.25\" "
               "(see `armor plugins show model/<expert>`; num_experts defaults to 1)")
-      .integer("num_experts", 4, "Experts E", 1)
-      .integer("k", 1, "Experts combined per image (top-k of the router)", 1)
+      .extend(armor::moe_params(4, "whole networks"))
       .string("router_input", "image",
               "What the [gate] routes on: image (the normalised image; linear_router is paper 1's router) or "
               "conv_stem (conv3x3 + BN + ReLU features; e.g. gate topk with router gap_fc)",
               {"image", "conv_stem"})
       .integer("router_stem_channels", 16, "Channels of the router's conv stem (router_input = conv_stem)", 1)
-      .check([&registry](const armor::Params& p) {
-        if (p.integer("k") > p.integer("num_experts")) {
-          p.fail("k", "must be <= model.num_experts = " + std::to_string(p.integer("num_experts")));
-        }
-        OutputMoe::parse_expert_params(registry, p);
-      });
+      .check([&registry](const armor::Params& p) { OutputMoe::parse_expert_params(registry, p); });
 }
 
 std::shared_ptr<armor::ExpertEnsemble> make_output_moe(const armor::Registry& registry, const armor::Params& params,

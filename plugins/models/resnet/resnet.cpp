@@ -25,9 +25,9 @@
 
 #include "armor/data/dataset.h"
 #include "armor/nn/classifier.h"
-#include "armor/nn/gate.h"
 #include "armor/nn/moe_layer.h"
 #include "armor/nn/normalize.h"
+#include "armor/params/moe_params.h"
 #include "armor/plugin/plugin_info.h"
 #include "armor/plugin/registry.h"
 
@@ -161,13 +161,10 @@ class ResNet : public armor::Classifier {
     std::vector<std::string> all_names;  // every candidate, for the error message
     auto make_moe = [&](const std::string& name, std::int64_t in_channels, std::int64_t in_size,
                         const std::function<nn::AnyModule()>& make_expert) {
-      armor::GateShape shape;
-      shape.in_channels = in_channels;
-      shape.num_experts = experts;
-      shape.k = k;
-      shape.input_shape = {in_channels, in_size, in_size};
       nn::AnyModule first;
-      armor::MoeLayer moe(armor::MoeLayerOptions(experts, k), context.make_gate(shape), [&](std::int64_t e) {
+      const auto moe_options =
+          armor::MoeLayerOptions(experts, k).in_channels(in_channels).input_shape({in_channels, in_size, in_size});
+      armor::MoeLayer moe(moe_options, context.make_gate, [&](std::int64_t e) {
         nn::AnyModule expert = make_expert();
         if (copy_weights) {
           if (e == 0) first = make_expert();
@@ -255,8 +252,7 @@ void register_resnet(armor::Registry& registry) {
           .string("stem", "cifar", "cifar: 3x3 conv, stride 1; imagenet: 7x7 conv stride 2 + max-pool", {"cifar", "imagenet"})
           .real("width_multiplier", 1.0, "Channels of layer1 = round(64 * width_multiplier)", 0.01)
           .integer("stages", 4, "Residual layers kept (layer1..layerN); fewer makes a smaller network", 1, 4)
-          .integer("num_experts", 4, "Experts per MoE layer (1 = the plain ResNet)", 1)
-          .integer("k", 1, "Experts chosen per image", 1)
+          .extend(armor::moe_params(4, "1 = the plain ResNet"))
           .string("moe_type", "block", "block: residual-block experts; single_block: only the last matched block "
                   "of each layer; conv: one MoE layer per convolution", {"block", "single_block", "conv"})
           .string("moe_layers", "layer4", "Comma-separated names (or prefixes) of the blocks/convs to make MoE, "
@@ -269,9 +265,6 @@ void register_resnet(armor::Registry& registry) {
           .check([](const armor::Params& p) {
             const std::int64_t depth = p.integer("depth");
             if (depth != 10 && depth != 18 && depth != 34 && depth != 50) p.fail("depth", "must be 10, 18, 34 or 50");
-            if (p.integer("k") > p.integer("num_experts")) {
-              p.fail("k", "must be <= model.num_experts = " + std::to_string(p.integer("num_experts")));
-            }
             if (split_filter(p.string("moe_layers")).empty()) p.fail("moe_layers", "must name at least one block or conv");
           }),
       [](const armor::Params& params, const armor::ModelContext& context) {

@@ -23,9 +23,9 @@
 
 #include "armor/data/dataset.h"
 #include "armor/nn/classifier.h"
-#include "armor/nn/gate.h"
 #include "armor/nn/moe_layer.h"
 #include "armor/nn/normalize.h"
+#include "armor/params/moe_params.h"
 #include "armor/plugin/plugin_info.h"
 #include "armor/plugin/registry.h"
 
@@ -212,12 +212,8 @@ class VisionTransformer : public armor::Classifier {
       const std::string name = "blocks." + std::to_string(i) + ".mlp";
       nn::AnyModule mlp;
       if (std::find(moe_blocks.begin(), moe_blocks.end(), i) != moe_blocks.end()) {
-        armor::GateShape shape;
-        shape.in_channels = dim;
-        shape.num_experts = experts;
-        shape.k = k;
-        shape.input_shape = {dim, tokens, 1};
-        armor::MoeLayer moe(armor::MoeLayerOptions(experts, k), context.make_gate(shape),
+        const auto moe_options = armor::MoeLayerOptions(experts, k).in_channels(dim).input_shape({dim, tokens, 1});
+        armor::MoeLayer moe(moe_options, context.make_gate,
                             [&](std::int64_t) { return nn::AnyModule(ChannelsFirstMlp(dim, hidden)); });
         moe_layers_.emplace_back(name, moe);
         mlp = nn::AnyModule(TokenMoe(moe));
@@ -267,8 +263,7 @@ void register_vit(armor::Registry& registry) {
           .integer("heads", 0, "Attention heads; must divide embed_dim (0 = the preset's)", 0)
           .real("mlp_ratio", 0.0, "MLP hidden width / embed_dim (0 = the preset's)", 0)
           .boolean("class_token", true, "Classify the class token (false: the mean of the patch tokens)")
-          .integer("num_experts", 1, "Experts per MoE layer (1 = the dense ViT)", 1)
-          .integer("k", 1, "Experts chosen per image", 1)
+          .extend(armor::moe_params(1, "1 = the dense ViT"))
           .string("moe_layers", "", "Comma-separated indices of the blocks whose MLP is a MoE layer, e.g. \"10, 11\"")
           .check([](const armor::Params& p) {
             const Architecture arch = architecture(p);
@@ -282,9 +277,6 @@ void register_vit(armor::Registry& registry) {
               p.fail(p.integer("heads") != 0 ? "heads" : "embed_dim", "gives " + std::to_string(arch.heads) +
                                                                           " heads, which must divide the embedding width " +
                                                                           std::to_string(arch.embed_dim));
-            }
-            if (p.integer("k") > p.integer("num_experts")) {
-              p.fail("k", "must be <= model.num_experts = " + std::to_string(p.integer("num_experts")));
             }
             moe_block_indices(p, arch.depth);
           }),

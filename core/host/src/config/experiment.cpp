@@ -8,6 +8,7 @@
 
 #include <fmt/core.h>
 
+#include "armor/config/declared_constraints.h"
 #include "armor/data/augmentation_params.h"
 #include "armor/error.h"
 #include "armor/util/suggest.h"
@@ -208,6 +209,7 @@ void resolve_keys(bool run_checks, const std::string& section, const toml::table
     insert_value(resolved, spec.name, params.value(spec.name));
   }
   if (run_checks) {
+    check_declared_constraints(params, schema);
     for (const auto& check : schema.checks()) check(params);
   }
 }
@@ -236,9 +238,10 @@ const ComponentInfo& section_plugin(const SectionSpec& spec, const toml::table* 
   }
 }
 
+// `declared` gains the section's declared constraints over dotted keys ("model.k <= model.num_experts").
 Params resolve_section(bool run_checks, const SectionSpec& spec, const toml::table* given, const Catalog& catalog,
-                       toml::table& resolved, const std::vector<std::string>& allowed_tables = {},
-                       const toml::table* inherited = nullptr) {
+                       toml::table& resolved, std::vector<std::string>& declared,
+                       const std::vector<std::string>& allowed_tables = {}, const toml::table* inherited = nullptr) {
   Params params(spec.name);
   ParamSchema schema = spec.host_params;
   std::string label;
@@ -251,6 +254,9 @@ Params resolve_section(bool run_checks, const SectionSpec& spec, const toml::tab
     label = std::string(" (") + to_string(*spec.kind) + " '" + plugin_name + "')";
   }
   resolve_keys(run_checks, spec.name, given, schema, label, allowed_tables, params, resolved, inherited);
+  for (const ParamConstraint& constraint : schema.constraints()) {
+    declared.push_back(qualified_constraint(spec.name, constraint.expression));
+  }
   return params;
 }
 
@@ -382,7 +388,8 @@ Experiment resolve_experiment(const Config& config, const Catalog& catalog, cons
     const std::vector<std::string> tables = is_eval                     ? std::vector<std::string>{"attacks"}
                                             : spec.name == "balancing" ? std::vector<std::string>{"also"}
                                                                        : std::vector<std::string>{};
-    experiment.sections.emplace(spec.name, resolve_section(options.run_checks, spec, given, catalog, resolved, tables));
+    experiment.sections.emplace(spec.name, resolve_section(options.run_checks, spec, given, catalog, resolved,
+                                                                experiment.declared_constraints, tables));
     experiment.resolved.insert_or_assign(spec.name, std::move(resolved));
   }
   // Extra balancing losses: each [balancing.also.<label>] table is a balancing section.
@@ -404,7 +411,8 @@ Experiment resolve_experiment(const Config& config, const Catalog& catalog, cons
       SectionSpec spec{section, PluginKind::balancing, label,
                        ParamSchema().real("weight", 0.01, "Weight of this balancing loss (0 = off)", 0)};
       toml::table resolved;
-      experiment.extra_balancing.push_back(resolve_section(options.run_checks, spec, table, catalog, resolved));
+      experiment.extra_balancing.push_back(resolve_section(options.run_checks, spec, table, catalog, resolved,
+                                                               experiment.declared_constraints));
       resolved_also.insert_or_assign(label, std::move(resolved));
     }
     experiment.resolved["balancing"].as_table()->insert_or_assign("also", std::move(resolved_also));
@@ -431,7 +439,8 @@ Experiment resolve_experiment(const Config& config, const Catalog& catalog, cons
       SectionSpec spec{"eval.attacks." + metric, PluginKind::attack, same_plugin ? threat.string("name") : "",
                        eval_attack_host_params()};
       toml::table resolved;
-      experiment.eval_attacks.push_back(resolve_section(options.run_checks, spec, table, catalog, resolved, {}, inherited));
+      experiment.eval_attacks.push_back(resolve_section(options.run_checks, spec, table, catalog, resolved,
+                                                           experiment.declared_constraints, {}, inherited));
       resolved_attacks.insert_or_assign(metric, std::move(resolved));
     }
   }

@@ -21,7 +21,7 @@ using nlohmann::json;
 
 namespace {
 
-constexpr int kManifestFormat = 1;
+constexpr int kManifestFormat = 2;  // 2: declared constraints
 constexpr const char* kBuiltIn = "built-in";
 
 // A catalog made from manifests: schemas without their checks.
@@ -104,6 +104,9 @@ bool read_manifest(const std::string& library, Catalog& catalog) {
       info.summary = component.at("summary").get<std::string>();
       info.library = component.at("library").get<std::string>();
       for (const json& spec : component.at("params")) add_spec(info.params, spec);
+      for (const json& constraint : component.at("constraints")) {
+        info.params.constraint(constraint.at("expression").get<std::string>(), constraint.at("doc").get<std::string>());
+      }
       catalog.add(std::move(info));
     }
   } catch (const std::exception&) {
@@ -132,8 +135,13 @@ void write_manifest(const Catalog& catalog, const std::string& library) {
     if (info->library != library) continue;
     json params = json::array();
     for (const ParamSpec& spec : info->params.specs()) params.push_back(to_json(spec));
+    json constraints = json::array();
+    for (const ParamConstraint& constraint : info->params.constraints()) {
+      constraints.push_back({{"expression", constraint.expression}, {"doc", constraint.doc}});
+    }
     components.push_back({{"kind", to_string(info->kind)}, {"name", info->name}, {"summary", info->summary},
-                          {"library", info->library}, {"params", params}, {"checks", info->params.checks().size()}});
+                          {"library", info->library}, {"params", params}, {"constraints", constraints},
+                          {"checks", info->params.checks().size()}});
   }
   const json manifest{{"format", kManifestFormat}, {"api_version", kApiVersion}, {"library", file}, {"stamp", stamp},
                       {"components", components}};

@@ -125,13 +125,13 @@ void check_constraint_names(const Experiment& experiment, const std::string& tex
   }
 }
 
-// The first constraint the point breaks, or "".
+// The first constraint the point breaks, or "": the ones its plugins declare (e.g.
+// "model.k <= model.num_experts"), then the user's.
 std::string broken_constraint(const Experiment& experiment, const std::vector<std::string>& texts,
                               const std::vector<query::WhereExpression>& constraints) {
   const query::Lookup values = [&](const std::string& name) { return lookup(experiment, name); };
-  if (lookup(experiment, "model.k") && lookup(experiment, "model.num_experts") &&
-      !query::evaluate(query::parse_where(kDefaultMoeConstraint), values)) {
-    return kDefaultMoeConstraint;
+  for (const std::string& declared : experiment.declared_constraints) {
+    if (!query::evaluate(query::parse_where(declared), values)) return declared;
   }
   for (std::size_t i = 0; i < constraints.size(); ++i) {
     check_constraint_names(experiment, texts[i], constraints[i]);
@@ -242,8 +242,8 @@ SweepPlan plan_runs(const std::string& experiment_path, const std::vector<std::s
   for (const auto& point : points) {
     const Config config = compose_experiment(experiment_path, point, catalog);
     if (plan.is_sweep) {
-      // Read the point's values without the plugins' own checks first: k > num_experts is a
-      // point to drop, not an error that stops the sweep.
+      // Read the point's values without the plugins' own checks first: breaking a declared
+      // constraint (k > num_experts) is a point to drop, not an error that stops the sweep.
       const std::string broken = broken_constraint(resolve_experiment(config, catalog, unchecked), plan.constraints, parsed);
       if (!broken.empty()) {
         plan.dropped.push_back({point, "breaks " + broken});

@@ -1,15 +1,23 @@
 #include "armor/attack/attack_loss.h"
 
-#include <stdexcept>
-
 #include <torch/torch.h>
+
+#include "armor/error.h"
+#include "armor/params/params.h"
 
 namespace armor {
 
 AttackLoss attack_loss_from_string(const std::string& text) {
   if (text == "ce") return AttackLoss::cross_entropy;
   if (text == "dlr") return AttackLoss::dlr;
-  throw std::invalid_argument("unknown attack loss '" + text + "' (expected ce or dlr)");
+  throw ConfigError("attack loss must be ce or dlr (got '" + text + "')");
+}
+
+AttackLoss attack_loss_from_string(const Params& params, const std::string& name) {
+  const std::string& text = params.string(name);
+  if (text == "ce") return AttackLoss::cross_entropy;
+  if (text == "dlr") return AttackLoss::dlr;
+  params.fail(name, "must be ce or dlr");
 }
 
 const char* to_string(AttackLoss loss) { return loss == AttackLoss::cross_entropy ? "ce" : "dlr"; }

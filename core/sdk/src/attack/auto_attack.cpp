@@ -1,7 +1,6 @@
 #include "armor/attack/auto_attack.h"
 
 #include <algorithm>
-#include <stdexcept>
 
 #include <fmt/core.h>
 #include <fmt/format.h>
@@ -11,6 +10,7 @@
 #include "armor/attack/fab.h"
 #include "armor/attack/input_gradient.h"
 #include "armor/attack/square.h"
+#include "armor/error.h"
 #include "armor/nn/classifier.h"
 
 namespace armor {
@@ -28,8 +28,8 @@ std::shared_ptr<Attack> make_member(const std::string& name, const AutoAttackOpt
   if (name == "square") {
     return std::make_shared<Square>(SquareOptions().eps(options.eps).queries(options.square_queries).seed(options.seed));
   }
-  throw std::invalid_argument(fmt::format("unknown AutoAttack member '{}' (known: {})", name,
-                                          fmt::join(AutoAttack::known_members(), ", ")));
+  throw ConfigError(fmt::format("attacks names an unknown AutoAttack member (got '{}'; known: {})", name,
+                                fmt::join(AutoAttack::known_members(), ", ")));
 }
 
 }  // namespace
@@ -40,7 +40,7 @@ const std::vector<std::string>& AutoAttack::known_members() {
 }
 
 AutoAttack::AutoAttack(AutoAttackOptions options) : options_(std::move(options)) {
-  if (options_.members.empty()) throw std::invalid_argument("AutoAttack needs at least one member attack");
+  if (options_.members.empty()) throw ConfigError("attacks must list at least one AutoAttack member (got none)");
   for (const std::string& name : options_.members) {
     members_.push_back(make_member(name, options_));
     fooled_.emplace_back(name, 0);

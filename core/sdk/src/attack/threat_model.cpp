@@ -1,9 +1,10 @@
 #include "armor/attack/threat_model.h"
 
-#include <stdexcept>
-
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/torch.h>
+
+#include "armor/error.h"
+#include "armor/params/params.h"
 
 namespace armor {
 torch::Tensor per_image_view(const torch::Tensor& values, std::int64_t dims) {
@@ -15,7 +16,14 @@ torch::Tensor per_image_view(const torch::Tensor& values, std::int64_t dims) {
 Norm norm_from_string(const std::string& text) {
   if (text == "Linf" || text == "linf") return Norm::linf;
   if (text == "L2" || text == "l2") return Norm::l2;
-  throw std::invalid_argument("unknown norm '" + text + "' (expected Linf or L2)");
+  throw ConfigError("norm must be Linf or L2 (got '" + text + "')");
+}
+
+Norm norm_from_string(const Params& params, const std::string& name) {
+  const std::string& text = params.string(name);
+  if (text == "Linf" || text == "linf") return Norm::linf;
+  if (text == "L2" || text == "l2") return Norm::l2;
+  params.fail(name, "must be Linf or L2");
 }
 
 const char* to_string(Norm norm) { return norm == Norm::linf ? "Linf" : "L2"; }

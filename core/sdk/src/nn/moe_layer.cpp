@@ -14,14 +14,32 @@ torch::Tensor per_image(const torch::Tensor& w, std::int64_t dims) {
   return w.view(shape);
 }
 
+// The layer's one runtime guard of its shape. A config never gets here with a bad k: the declared
+// constraint of armor::moe_params() refuses it first, as a ConfigError; this is for code that
+// builds a layer itself.
+const MoeLayerOptions& checked(const MoeLayerOptions& options) {
+  TORCH_CHECK(options.num_experts() >= 1, "MoeLayer: num_experts must be >= 1 (got ", options.num_experts(), ")");
+  TORCH_CHECK(options.k() >= 1 && options.k() <= options.num_experts(),
+              "MoeLayer: k must be in [1, num_experts = ", options.num_experts(), "] (got ", options.k(), ")");
+  return options;
+}
+
 }  // namespace
 
-MoeLayerImpl::MoeLayerImpl(MoeLayerOptions options, std::shared_ptr<Gate> gate,
-                           const std::function<torch::nn::AnyModule(std::int64_t)>& make_expert)
-    : options_(options), gate_(std::move(gate)) {
-  TORCH_CHECK(options_.num_experts() >= 1, "MoeLayer: num_experts must be >= 1 (got ", options_.num_experts(), ")");
-  TORCH_CHECK(options_.k() >= 1 && options_.k() <= options_.num_experts(),
-              "MoeLayer: k must be in [1, num_experts = ", options_.num_experts(), "] (got ", options_.k(), ")");
+GateShape MoeLayerOptions::gate_shape() const {
+  GateShape shape;
+  shape.in_channels = in_channels();
+  shape.num_experts = num_experts();
+  shape.k = k();
+  shape.input_shape = input_shape();
+  return shape;
+}
+
+MoeLayerImpl::MoeLayerImpl(MoeLayerOptions options, const MakeGate& make_gate, const MakeExpert& make_expert)
+    : MoeLayerImpl(options, make_gate(checked(options).gate_shape()), make_expert) {}
+
+MoeLayerImpl::MoeLayerImpl(MoeLayerOptions options, std::shared_ptr<Gate> gate, const MakeExpert& make_expert)
+    : options_(checked(options)), gate_(std::move(gate)) {
   TORCH_CHECK(gate_ != nullptr, "MoeLayer: a gate is required");
   register_module("gate", gate_);
   for (std::int64_t e = 0; e < options_.num_experts(); ++e) {
@@ -63,7 +81,9 @@ torch::Tensor MoeLayerImpl::forward_routed(const torch::Tensor& x, const GateOut
 
 torch::Tensor MoeLayerImpl::dispatch(const torch::Tensor& x, const GateOutput& routing) {
   const std::int64_t experts = options_.num_experts();
-  const std::int64_t k = routing.indices.size(1);
+  const std::int64_t k = options_.k();
+  TORCH_CHECK(routing.indices.dim() == 2 && routing.indices.size(1) == k, "MoeLayer: the routing must choose k = ", k,
+              " experts per image, indices [N,", k, "] (got ", routing.indices.sizes(), ")");
   // Sort the N*k (image, expert) pairs by expert once; the counts are the forward's one host sync.
   const torch::Tensor flat_experts = routing.indices.reshape({-1});
   const torch::Tensor order = flat_experts.argsort();

@@ -47,9 +47,15 @@ ParamSchema& ParamSchema::check(Check check) {
   return *this;
 }
 
+ParamSchema& ParamSchema::constraint(std::string expression, std::string doc) {
+  constraints_.push_back({std::move(expression), std::move(doc)});
+  return *this;
+}
+
 ParamSchema& ParamSchema::extend(const ParamSchema& other) {
   for (const auto& spec : other.specs_) add(spec);
   for (const auto& check : other.checks_) checks_.push_back(check);
+  for (const auto& constraint : other.constraints_) constraints_.push_back(constraint);
   return *this;
 }
 

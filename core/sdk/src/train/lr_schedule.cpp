@@ -1,10 +1,36 @@
 #include "armor/train/lr_schedule.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <sstream>
 
 namespace armor {
+
+namespace {
+
+std::vector<std::int64_t> parse_milestones(const Params& params) {
+  std::vector<std::int64_t> epochs;
+  std::stringstream list(params.string("milestones"));
+  std::string item;
+  while (std::getline(list, item, ',')) {
+    // An epoch: a whole number >= 0, blanks around it allowed.
+    const std::size_t first = item.find_first_not_of(" \t");
+    const std::size_t last = item.find_last_not_of(" \t");
+    std::int64_t epoch = -1;
+    const char* begin = item.data() + (first == std::string::npos ? item.size() : first);
+    const char* end = item.data() + (last == std::string::npos ? item.size() : last + 1);
+    const auto [stop, error] = std::from_chars(begin, end, epoch);
+    if (begin == end || error != std::errc() || stop != end || epoch < 0) {
+      params.fail("milestones", "must be a comma-separated list of epochs, like \"100,150\" (bad item '" + item + "')");
+    }
+    epochs.push_back(epoch);
+  }
+  std::sort(epochs.begin(), epochs.end());
+  return epochs;
+}
+
+}  // namespace
 
 ParamSchema lr_schedule_params() {
   return ParamSchema()
@@ -23,30 +49,9 @@ ParamSchema lr_schedule_params() {
         if (params.string("schedule") == "step" && params.string("milestones").empty()) {
           params.fail("milestones", "must list at least one epoch for schedule = \"step\"");
         }
+        parse_milestones(params);
       });
 }
-
-namespace {
-
-std::vector<std::int64_t> parse_milestones(const Params& params) {
-  std::vector<std::int64_t> epochs;
-  std::stringstream list(params.string("milestones"));
-  std::string item;
-  while (std::getline(list, item, ',')) {
-    try {
-      std::size_t used = 0;
-      const long long epoch = std::stoll(item, &used);
-      if (item.find_first_not_of(" \t", used) != std::string::npos || epoch < 0) throw std::invalid_argument(item);
-      epochs.push_back(epoch);
-    } catch (const std::exception&) {
-      params.fail("milestones", "must be a comma-separated list of epochs, like \"100,150\" (bad item '" + item + "')");
-    }
-  }
-  std::sort(epochs.begin(), epochs.end());
-  return epochs;
-}
-
-}  // namespace
 
 LrSchedule::LrSchedule(const Params& params, std::int64_t epochs, std::int64_t steps_per_epoch)
     : kind_(params.string("schedule")),

@@ -34,6 +34,10 @@ struct Experiment {
   std::vector<Params> eval_attacks;           // section "eval.attacks.<metric>", by metric name
   std::vector<Params> extra_balancing;        // section "balancing.also.<label>", by label
   std::vector<std::pair<std::string, ParamValue>> flat_params;  // "model.k" -> 2, ...
+  // What the sections' schemas declare (ParamSchema::constraint) over dotted keys, e.g.
+  // "model.k <= model.num_experts": checked while resolving (with run_checks), and what a sweep
+  // drops a point for.
+  std::vector<std::string> declared_constraints;
 
   const Params& section(const std::string& name) const;
   std::string to_toml() const;

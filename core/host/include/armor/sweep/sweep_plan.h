@@ -59,13 +59,13 @@ struct SweepPlan {
   std::string description;                   // describe_multirun of the grid
   std::vector<PlannedRun> runs;
   std::vector<DroppedPoint> dropped;         // points that broke a sweep constraint
-  std::vector<std::string> constraints;      // the user's, [sweep] first (the default is implied)
+  std::vector<std::string> constraints;      // the user's, [sweep] first (the declared ones are implied)
 };
 
 // Sweep constraints: expressions in `armor db list --where` syntax over the point's resolved params
 // (`model.k <= model.num_experts`). A point is dropped unless every constraint is true. Besides the
-// user's (--constraint, [sweep] constraint), k <= num_experts holds by default wherever a model has both.
-inline constexpr const char* kDefaultMoeConstraint = "model.k <= model.num_experts";
+// user's (--constraint, [sweep] constraint), every constraint the point's plugins declare holds
+// (Experiment::declared_constraints: a MoE model's "model.k <= model.num_experts"), checked first.
 
 // ConfigError (nothing planned) on any bad point, except points dropped by a constraint: each
 // section checked against its schema (and the schemas' checks where the catalog has them), and no

@@ -13,10 +13,14 @@
 
 namespace armor {
 
+class Params;
+
 enum class AttackLoss { cross_entropy, dlr };
 
-// "ce" -> cross_entropy, "dlr" -> dlr; std::invalid_argument naming the text otherwise.
+// "ce" -> cross_entropy, "dlr" -> dlr; a ConfigError naming the text otherwise.
 AttackLoss attack_loss_from_string(const std::string& text);
+// The loss the section's key `name` holds; a ConfigError naming the key, its origin and the value otherwise.
+AttackLoss attack_loss_from_string(const Params& params, const std::string& name);
 const char* to_string(AttackLoss loss);
 
 torch::Tensor cross_entropy_per_image(const torch::Tensor& logits, const torch::Tensor& y);

@@ -29,6 +29,7 @@ struct AutoAttackOptions {
 
 class AutoAttack : public Attack {
  public:
+  // ConfigError naming `attacks` when the members are empty or one is not a known_members() name.
   explicit AutoAttack(AutoAttackOptions options);
   torch::Tensor perturb(Classifier& model, const torch::Tensor& x, const torch::Tensor& y) override;
   std::string describe() const override;

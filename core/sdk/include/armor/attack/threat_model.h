@@ -10,10 +10,14 @@
 
 namespace armor {
 
+class Params;
+
 enum class Norm { linf, l2 };
 
-// "Linf"/"linf" -> linf, "L2"/"l2" -> l2; std::invalid_argument naming the text otherwise.
+// "Linf"/"linf" -> linf, "L2"/"l2" -> l2; a ConfigError naming the text otherwise.
 Norm norm_from_string(const std::string& text);
+// The norm the section's key `name` holds; a ConfigError naming the key, its origin and the value otherwise.
+Norm norm_from_string(const Params& params, const std::string& name);
 const char* to_string(Norm norm);
 
 // values [N] -> [N,1,...,1], to broadcast over a batch of `dims`-dimensional images.

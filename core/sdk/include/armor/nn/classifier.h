@@ -22,8 +22,8 @@
 namespace armor {
 
 struct DatasetInfo;
-struct GateShape;
-class Gate;
+class Params;
+class ParamSchema;
 class ExpertEnsemble;
 class DualModel;
 
@@ -39,10 +39,15 @@ class Classifier : public torch::nn::Module {
 };
 
 // What a model factory is given besides its parameters: the data it will see and a way to make
-// the configured gate for each MoE layer it builds.
+// the configured gate for each MoE layer it builds: pass make_gate to the MoeLayer, which calls it
+// with the layer's shape (MoeLayerOptions::gate_shape()).
 struct ModelContext {
   const DatasetInfo* data = nullptr;
-  std::function<std::shared_ptr<Gate>(const GateShape&)> make_gate;
+  MakeGate make_gate;
+  // The host's evaluation of declared constraints (ParamSchema::constraint), for a section the
+  // model parses itself (output_moe's expert_params): throws ConfigError when `params` breaks one
+  // of `schema`. The SDK stores constraints and never evaluates them; empty when the host gives none.
+  std::function<void(const Params& params, const ParamSchema& schema)> check_constraints;
 };
 
 }  // namespace armor

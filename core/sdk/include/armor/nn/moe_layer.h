@@ -9,6 +9,10 @@
 // gate's business (see top_k_with_capacity in gate.h): the layer runs whatever routing it gets.
 // With fixed_expert(i) set, the gate is bypassed and expert i runs on every image; with a held
 // routing set, the gate is bypassed and the held routing combines the experts.
+// The layer's options are the one source of its shape: num_experts and k (a model plugin reads them
+// from armor::moe_params(), whose declared constraint keeps k <= num_experts), and what the gate
+// routes on; the layer builds its gate from a factory told options.gate_shape(), and dispatches k
+// experts per image.
 
 #include <cstdint>
 #include <functional>
@@ -29,15 +33,29 @@ namespace armor {
 
 struct MoeLayerOptions {
   MoeLayerOptions(std::int64_t num_experts, std::int64_t k) : num_experts_(num_experts), k_(k) {}
+  // The shape the layer's gate is built for: these options' num_experts, k, in_channels, input_shape.
+  GateShape gate_shape() const;
+
   TORCH_ARG(std::int64_t, num_experts);
   TORCH_ARG(std::int64_t, k);
+  // What the gate routes on: the channels (dim 1) of its input and one image's input [C,H,W] (or
+  // [C]; empty when unknown).
+  TORCH_ARG(std::int64_t, in_channels) = 0;
+  TORCH_ARG(std::vector<std::int64_t>, input_shape) = {};
 };
+
+// Builds the gate of one MoE layer for the shape the layer gives it (ModelContext::make_gate).
+using MakeGate = std::function<std::shared_ptr<Gate>(const GateShape&)>;
 
 class MoeLayerImpl : public torch::nn::Module {
  public:
-  // make_expert(i) builds expert i; every expert maps x [n, ...] to outputs of one common shape.
-  MoeLayerImpl(MoeLayerOptions options, std::shared_ptr<Gate> gate,
-               const std::function<torch::nn::AnyModule(std::int64_t)>& make_expert);
+  using MakeExpert = std::function<torch::nn::AnyModule(std::int64_t)>;
+
+  // make_gate(options.gate_shape()) builds the gate; make_expert(i) builds expert i; every expert
+  // maps x [n, ...] to outputs of one common shape.
+  MoeLayerImpl(MoeLayerOptions options, const MakeGate& make_gate, const MakeExpert& make_expert);
+  // A gate built already; it must choose options.k() experts per image.
+  MoeLayerImpl(MoeLayerOptions options, std::shared_ptr<Gate> gate, const MakeExpert& make_expert);
 
   torch::Tensor forward(const torch::Tensor& x);
   // The experts combined with a given routing instead of the gate's (a route held fixed while an
@@ -66,6 +84,7 @@ class MoeLayerImpl : public torch::nn::Module {
   const MoeLayerOptions& options() const noexcept { return options_; }
   Gate& gate() { return *gate_; }
   std::int64_t num_experts() const noexcept { return options_.num_experts(); }
+  std::int64_t k() const noexcept { return options_.k(); }
   torch::nn::AnyModule& expert(std::int64_t index) { return experts_.at(static_cast<std::size_t>(index)); }
 
   void pretty_print(std::ostream& stream) const override;

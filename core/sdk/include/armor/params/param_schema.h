@@ -2,6 +2,8 @@
 // ParamSchema: the parameters a plugin (or a host section such as [run]) declares: name, type,
 // default, one-line doc, and optional bounds or choices. Every key of a config section must be
 // declared here; an undeclared or ill-typed key is a ConfigError, never a silent default.
+// Constraints between keys (k <= num_experts) are declared as data, expressions the host evaluates
+// where it resolves the section and where a sweep planner drops the points that break them.
 
 #include <functional>
 #include <optional>
@@ -27,9 +29,18 @@ struct ParamSpec {
   std::vector<std::string> choices;   // allowed values of a string, empty = any
 };
 
+// A rule between the section's own keys, in the `armor db --where` syntax over their plain names
+// ("k <= num_experts"). The SDK only stores it: the host parses and evaluates it (a section whose
+// values break it is a ConfigError naming the values; a sweep drops the point, with the names
+// prefixed by the section: "model.k <= model.num_experts").
+struct ParamConstraint {
+  std::string expression;
+  std::string doc;  // one line: why the rule holds
+};
+
 class ParamSchema {
  public:
-  // Cross-parameter validation (e.g. k <= num_experts); throws through Params::fail.
+  // Cross-parameter validation that no constraint expression can state; throws through Params::fail.
   using Check = std::function<void(const Params&)>;
 
   ParamSchema& integer(std::string name, std::int64_t default_value, std::string doc,
@@ -40,11 +51,15 @@ class ParamSchema {
   ParamSchema& string(std::string name, std::string default_value, std::string doc,
                       std::vector<std::string> choices = {});
   ParamSchema& check(Check check);
-  // Appends every parameter and check of `other` (for parameters shared by several plugins).
+  // Declares a rule between this schema's keys, e.g. constraint("k <= num_experts", "...").
+  ParamSchema& constraint(std::string expression, std::string doc);
+  // Appends every parameter, check and constraint of `other` (for parameters shared by several
+  // plugins, e.g. armor::moe_params()).
   ParamSchema& extend(const ParamSchema& other);
 
   const std::vector<ParamSpec>& specs() const noexcept { return specs_; }
   const std::vector<Check>& checks() const noexcept { return checks_; }
+  const std::vector<ParamConstraint>& constraints() const noexcept { return constraints_; }
   const ParamSpec* find(const std::string& name) const;
   std::vector<std::string> names() const;
 
@@ -53,6 +68,7 @@ class ParamSchema {
 
   std::vector<ParamSpec> specs_;
   std::vector<Check> checks_;
+  std::vector<ParamConstraint> constraints_;
 };
 
 }  // namespace armor

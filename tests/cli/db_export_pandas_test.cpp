@@ -61,7 +61,7 @@ TEST(DbExportPandasTest, PandasReadsCsvAndJsonAsTheyAre) {
   ASSERT_EQ(shell(armor + " --format json -o " + json).exit_code, 0);
 
   const Result pandas = shell("/usr/bin/python3 " + std::string(ARMOR_TEST_SOURCE_DIR) +
-                              "/tests/app/read_export_with_pandas.py " + csv + " " + json);
+                              "/tests/cli/read_export_with_pandas.py " + csv + " " + json);
   EXPECT_EQ(pandas.exit_code, 0) << pandas.output
                                  << "\n(needs Debian's python3-pandas: tools/bootstrap.sh installs it)";
   EXPECT_NE(pandas.output.find("pandas reads the export"), std::string::npos) << pandas.output;

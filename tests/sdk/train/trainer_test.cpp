@@ -12,7 +12,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
-#include "../plugins/model_test_support.h"
+#include "../../plugins/model_test_support.h"
 #include "armor/attack/attack.h"
 #include "armor/data/builtin_datasets.h"
 #include "armor/data/dataset.h"

@@ -23,7 +23,8 @@ int config_command(const std::vector<std::string>& args) {
   SweepCommandLine sweep_options;
   po::options_description visible("options");
   add_sweep_options(visible, sweep_options);
-  visible.add_options()("multirun,m", po::bool_switch(&multirun), "Print the runs of the sweep instead, and the points its constraints drop (a dry run)");
+  visible.add_options()("multirun,m", po::bool_switch(&multirun),
+                        "Print the runs of the sweep instead, and the points its constraints drop (a dry run)");
   visible.add_options()("check", po::bool_switch(&check),
                         "Also run the plugins' own checks and build each run's model on the CPU, as armor run does "
                         "before recording (loads LibTorch)");
@@ -57,7 +58,8 @@ int config_command(const std::vector<std::string>& args) {
   // A sweep in the file, no --multirun: its first run's config, then the runs (which differ from it
   // only in their overrides).
   if (!multirun && !plan.runs.empty()) {
-    fmt::print("# the config of run 0 of the sweep ({}); the runs follow\n", join_overrides(plan.runs.front().overrides));
+    fmt::print("# the config of run 0 of the sweep ({}); the runs follow\n",
+               join_overrides(plan.runs.front().overrides));
     std::cout << plan.runs.front().experiment.to_toml() << "\n";
   }
   std::vector<std::vector<std::string>> rows;

@@ -34,7 +34,8 @@ int eval_command(const std::vector<std::string>& args) {
                         "Evaluate this TorchScript model with EXPERIMENT's data and eval sections (a new run)")(
       "attacks", po::value(&request.attacks)->value_name("A,B"),
       "RUN_ID: run these [eval.attacks] metrics (default: those the overrides add or change, else all)")(
-      "outputs", po::value(&request.outputs)->default_value("outputs"), "--model-file: root of the run folder (<outputs>/eval/<run>)");
+      "outputs", po::value(&request.outputs)->default_value("outputs"),
+      "--model-file: root of the run folder (<outputs>/eval/<run>)");
   add_db_option(visible, host);
   add_plugin_path_option(visible, host);
   po::options_description hidden;
@@ -43,7 +44,8 @@ int eval_command(const std::vector<std::string>& args) {
   positional.add("args", -1);
   po::variables_map values;
   if (!parse_command_line(kUsage, args, visible, hidden, positional, values)) return kExitOk;
-  if (positional_args.empty()) throw UsageError(std::string("armor eval needs a RUN_ID or --model-file F EXPERIMENT.toml\nusage: ") + kUsage);
+  if (positional_args.empty())
+    throw UsageError(std::string("armor eval needs a RUN_ID or --model-file F EXPERIMENT.toml\nusage: ") + kUsage);
   warn_if_reference_blas();
   request.db = host.db;
   request.plugins = plugin_search(host);
@@ -55,7 +57,8 @@ int eval_command(const std::vector<std::string>& args) {
   }
   const auto [end, error] = std::from_chars(first.data(), first.data() + first.size(), request.run_id);
   if (error != std::errc() || end != first.data() + first.size() || request.run_id <= 0) {
-    throw UsageError(fmt::format("armor eval: '{}' is not a run id (to evaluate a model file: --model-file F {})", first, first));
+    throw UsageError(
+        fmt::format("armor eval: '{}' is not a run id (to evaluate a model file: --model-file F {})", first, first));
   }
   return run_side().evaluate(request);
 }

@@ -14,10 +14,11 @@ int exec_run_command(const std::vector<std::string>& args) {
   add_db_option(visible, host);
   add_plugin_path_option(visible, host);
   visible.add_options()("run", po::value(&request.run_id)->required(), "Id of the claimed run to execute")(
-      "shard", po::value(&request.shard), "Execute the run in this shard database (written by the Slurm launcher), not --db");
+      "shard", po::value(&request.shard),
+      "Execute the run in this shard database (written by the Slurm launcher), not --db");
   po::variables_map values;
-  if (!parse_command_line("armor _exec-run --db PATH --run ID | --shard PATH --run ID", args, visible, po::options_description(),
-                          po::positional_options_description(), values)) {
+  if (!parse_command_line("armor _exec-run --db PATH --run ID | --shard PATH --run ID", args, visible,
+                          po::options_description(), po::positional_options_description(), values)) {
     return kExitOk;
   }
   if (!request.shard.empty() && !values["db"].defaulted()) throw UsageError("give --db or --shard, not both");

@@ -4,8 +4,8 @@
 
 #include <fmt/core.h>
 
-#include "armor/params/param_schema.h"
 #include "armor/error.h"
+#include "armor/params/param_schema.h"
 #include "command.h"
 
 namespace armor::app {
@@ -29,7 +29,8 @@ int show_component(const Catalog& registry, const std::string& target) {
   fmt::print("{} {}: {}\nlibrary: {}\n\n", to_string(info.kind), info.name, info.summary, info.library);
   std::vector<std::vector<std::string>> rows;
   for (const ParamSpec& spec : info.params.specs()) {
-    rows.push_back({spec.name, to_string(spec.type), to_display_string(spec.default_value), describe_range(spec), spec.doc});
+    rows.push_back(
+        {spec.name, to_string(spec.type), to_display_string(spec.default_value), describe_range(spec), spec.doc});
   }
   if (rows.empty()) {
     fmt::print("(no parameters besides name)\n");
@@ -69,7 +70,8 @@ int plugins_command(const std::vector<std::string>& args) {
   }
   std::vector<std::vector<std::string>> rows;
   for (const ComponentInfo* info : registry.components()) {
-    rows.push_back({to_string(info->kind), info->name, std::filesystem::path(info->library).filename().string(), info->summary});
+    rows.push_back(
+        {to_string(info->kind), info->name, std::filesystem::path(info->library).filename().string(), info->summary});
   }
   print_table({"kind", "name", "library", "summary"}, rows);
   return kExitOk;

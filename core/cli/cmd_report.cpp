@@ -23,11 +23,12 @@ int report_command(const std::vector<std::string>& args) {
   po::options_description hidden;
   po::positional_options_description positional;
   po::variables_map values;
-  if (!parse_command_line("armor report [--sweep ID] [-o report.html] [--db runs.db]\n"
-                          "One self-contained HTML page (inline SVG, no script, no network) about a sweep: its config,\n"
-                          "runs, pivot tables, accuracy vs robustness, metrics vs params, heat maps, training curves\n"
-                          "and expert usage.",
-                          args, visible, hidden, positional, values)) {
+  if (!parse_command_line(
+          "armor report [--sweep ID] [-o report.html] [--db runs.db]\n"
+          "One self-contained HTML page (inline SVG, no script, no network) about a sweep: its config,\n"
+          "runs, pivot tables, accuracy vs robustness, metrics vs params, heat maps, training curves\n"
+          "and expert usage.",
+          args, visible, hidden, positional, values)) {
     return kExitOk;
   }
   const auto store = open_reader(host.db);

@@ -14,9 +14,9 @@
 #include "armor/error.h"
 #include "armor/launch/process_liveness.h"
 #include "armor/launch/run_folder.h"
+#include "armor/launch/slurm_launcher.h"
 #include "armor/store/run_store.h"
 #include "command.h"
-#include "armor/launch/slurm_launcher.h"
 #include "launch_args.h"
 
 namespace armor::app {
@@ -38,7 +38,8 @@ void place_runs(RunStore& store, std::int64_t sweep_id, const std::vector<std::i
   const std::string sweep_uid = store.reader().sweep(sweep_id).uid;
   std::vector<std::string> folders;
   for (std::size_t i = 0; i < run_ids.size(); ++i) {
-    folders.push_back(std::filesystem::absolute(sweep_run_folder(outputs, sweep_id, sweep_uid, static_cast<int>(i))).string());
+    folders.push_back(
+        std::filesystem::absolute(sweep_run_folder(outputs, sweep_id, sweep_uid, static_cast<int>(i))).string());
   }
   std::size_t placed = 0;
   try {
@@ -61,17 +62,16 @@ int resume_run(std::int64_t run_id, LaunchArgs launch) {
   RunStore store(launch.host.db);
   RunRecord record = store.reader().run(run_id);
   if (!record.sweep_id) throw UsageError(fmt::format("run {} belongs to no sweep and cannot be resumed", run_id));
-  for (const auto id : store.queue().reap_dead_runs(*record.sweep_id, local_process_liveness(host_name(), kStaleAfterSeconds))) {
+  for (const auto id :
+       store.queue().reap_dead_runs(*record.sweep_id, local_process_liveness(host_name(), kStaleAfterSeconds))) {
     fmt::print("run {}: its process is gone; marked interrupted\n", id);
   }
   record = store.reader().run(run_id);
   switch (record.status) {
-    case RunStatus::finished:
-      throw UsageError(fmt::format("run {} has finished: there is nothing to resume", run_id));
+    case RunStatus::finished: throw UsageError(fmt::format("run {} has finished: there is nothing to resume", run_id));
     case RunStatus::running:
       throw UsageError(fmt::format("run {} is still running (worker {}, pid {})", run_id, record.worker, record.pid));
-    case RunStatus::pending:
-      break;
+    case RunStatus::pending: break;
     default:
       if (!store.queue().requeue_run(run_id)) throw UsageError(fmt::format("run {} cannot be resumed", run_id));
   }
@@ -104,9 +104,10 @@ int run_command(const std::vector<std::string>& args) {
   SlurmOptions slurm;
   po::options_description visible("options");
   add_sweep_options(visible, sweep_options);
-  visible.add_options()("multirun,m", po::bool_switch(&multirun),
-                        "Sweep: each override may list values (a,b,c  choice(a,b)  range(start,stop[,step])  zip(a,b)); "
-                        "the grid runs, one run per point, all under one sweep")(
+  visible.add_options()(
+      "multirun,m", po::bool_switch(&multirun),
+      "Sweep: each override may list values (a,b,c  choice(a,b)  range(start,stop[,step])  zip(a,b)); "
+      "the grid runs, one run per point, all under one sweep")(
       "outputs", po::value(&outputs)->default_value("outputs"),
       "Root of the run folders (<outputs>/<sweep>-<uid>/<index>: identity, config, overrides, log, checkpoint)")(
       "record-only", po::bool_switch(&record_only),
@@ -118,8 +119,8 @@ int run_command(const std::vector<std::string>& args) {
   add_db_option(visible, launch.host);
   add_plugin_path_option(visible, launch.host);
   po::options_description hidden;
-  hidden.add_options()("experiment", po::value(&experiment_path), "")(
-      "overrides", po::value(&overrides)->composing(), "");
+  hidden.add_options()("experiment", po::value(&experiment_path), "")("overrides", po::value(&overrides)->composing(),
+                                                                      "");
   po::positional_options_description positional;
   positional.add("experiment", 1).add("overrides", -1);
   po::variables_map values;
@@ -140,7 +141,8 @@ int run_command(const std::vector<std::string>& args) {
       throw UsageError("--resume RUN_ID runs here; for Slurm use `armor sweep resume SWEEP --launcher slurm`");
     }
     if (!experiment_path.empty() || !overrides.empty()) {
-      throw UsageError("--resume RUN_ID continues a recorded run with its recorded config: give no experiment or overrides");
+      throw UsageError(
+          "--resume RUN_ID continues a recorded run with its recorded config: give no experiment or overrides");
     }
     return resume_run(resume, launch);
   }
@@ -191,9 +193,10 @@ int run_command(const std::vector<std::string>& args) {
   if (slurm.enabled()) {
     submit_sweep(store, sweep_id, launch.resolved(), slurm);
     if (slurm.wait) return wait_for_sweep(store, sweep_id, slurm, launch.host.db);
-    fmt::print("follow it with: armor sweep status {0} --db {1}\n"
-               "collect results: armor sweep collect {0} --db {1}\n",
-               sweep_id, launch.host.db);
+    fmt::print(
+        "follow it with: armor sweep status {0} --db {1}\n"
+        "collect results: armor sweep collect {0} --db {1}\n",
+        sweep_id, launch.host.db);
     return kExitOk;
   }
   const LaunchSummary summary = work_on_sweep(store, sweep_id, launch.resolved());

@@ -23,8 +23,9 @@ const std::vector<Subcommand>& sweep_subcommands() {
 }
 
 void print_sweep_usage() {
-  fmt::print("usage: armor sweep <subcommand> SWEEP_ID [options]   (armor sweep <subcommand> --help for each)\n\n"
-             "subcommands:\n");
+  fmt::print(
+      "usage: armor sweep <subcommand> SWEEP_ID [options]   (armor sweep <subcommand> --help for each)\n\n"
+      "subcommands:\n");
   for (const auto& subcommand : sweep_subcommands()) fmt::print("  {:<8} {}\n", subcommand.name, subcommand.summary);
   fmt::print("\nCommon options: --db PATH (default runs.db).\n");
 }

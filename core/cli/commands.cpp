@@ -17,9 +17,12 @@ const std::vector<Command>& commands() {
       {"run", "Run an experiment, or a sweep of it with --multirun", run_command, false},
       {"config", "Print the composed, resolved config of an experiment", config_command, false},
       {"plugins", "List the registered plugins, or `show KIND/NAME` with its parameters", plugins_command, false},
-      {"sweep", "Work on a sweep from another terminal, resume one, or collect its Slurm tasks: work, resume, collect, status", sweep_command, false},
+      {"sweep",
+       "Work on a sweep from another terminal, resume one, or collect its Slurm tasks: work, resume, collect, status",
+       sweep_command, false},
       {"db", "Query the results database: list, show, compare, pivot, best, export, sql, rm, plot", db_command, false},
-      {"eval", "Evaluate a finished run again (other attacks, MoE passes), or a TorchScript model", eval_command, false},
+      {"eval", "Evaluate a finished run again (other attacks, MoE passes), or a TorchScript model", eval_command,
+       false},
       {"report", "Write one self-contained HTML page about a sweep: config, tables and charts", report_command, false},
       {"_exec-run", "Execute one recorded run (used by `armor run`)", exec_run_command, true},
   };
@@ -67,9 +70,10 @@ void add_sweep_options(po::options_description& options, SweepCommandLine& sweep
                         "Sweep: run only the points where this holds, e.g. 'trainer.lr <= 0.1' "
                         "(the armor db --where syntax; repeatable; the plugins' declared constraints, such as "
                         "model.k <= model.num_experts, are always implied)")(
-      "sweeper", po::value(&sweep.sweeper), "Sweep: grid (every point, the default) or random (--trials points; "
-                                            "uniform(a,b), loguniform(a,b), randint(a,b) allowed)")(
-      "trials", po::value(&sweep.trials), "Random search: how many points to draw (default 10)")(
+      "sweeper", po::value(&sweep.sweeper),
+      "Sweep: grid (every point, the default) or random (--trials points; "
+      "uniform(a,b), loguniform(a,b), randint(a,b) allowed)")("trials", po::value(&sweep.trials),
+                                                              "Random search: how many points to draw (default 10)")(
       "early-stop", po::value(&sweep.early_stop),
       "Sweep: asha (successive halving on an epoch metric; settings in [sweep] early_stop) or none");
 }

@@ -12,9 +12,9 @@ namespace armor::app {
 const std::vector<std::string>& shared_options();
 
 struct CommandLine {
-  bool help = false;     // --help, -h or help before any command
-  bool version = false;  // --version before any command
-  std::string command;   // "" when none was given
+  bool help = false;              // --help, -h or help before any command
+  bool version = false;           // --version before any command
+  std::string command;            // "" when none was given
   std::vector<std::string> args;  // the command's arguments, the shared options given first appended
 };
 

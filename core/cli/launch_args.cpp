@@ -29,8 +29,8 @@ void add_launch_options(po::options_description& options, LaunchArgs& launch) {
   options.add_options()("jobs,j", po::value(&launch.jobs)->default_value(1),
                         "Runs at once, each in its own process; threads = 0 gives each cores/jobs threads")(
       "max-retries", po::value(&launch.max_retries)->default_value(0),
-      "Retry a failed run (not a diverged one) this many times")(
-      "fail-fast", po::bool_switch(&launch.fail_fast), "Start no further run after one fails; resume later");
+      "Retry a failed run (not a diverged one) this many times")("fail-fast", po::bool_switch(&launch.fail_fast),
+                                                                 "Start no further run after one fails; resume later");
 }
 
 void check_launch_options(const LaunchArgs& launch) {
@@ -50,7 +50,8 @@ void add_slurm_options(po::options_description& options, SlurmOptions& slurm) {
       "slurm-time", po::value(&slurm.time), "slurm: time limit of each task, e.g. 04:00:00")(
       "slurm-cpus-per-task", po::value(&slurm.cpus_per_task), "slurm: CPUs of each task (also its training threads)")(
       "slurm-gpus-per-task", po::value(&slurm.gpus_per_task), "slurm: GPUs of each task, e.g. 1 or a100:1")(
-      "slurm-runs-per-task", po::value(&slurm.runs_per_task), "slurm: runs each task executes, one after the other (1)")(
+      "slurm-runs-per-task", po::value(&slurm.runs_per_task),
+      "slurm: runs each task executes, one after the other (1)")(
       "slurm-max-parallel", po::value(&slurm.max_parallel), "slurm: at most this many tasks at once (0: no limit)")(
       "sbatch-option", po::value(&slurm.sbatch_options)->composing(),
       "slurm: one more sbatch option, e.g. --sbatch-option=--account=abc (repeatable)")(
@@ -74,7 +75,8 @@ void apply_slurm_config(SlurmOptions& slurm, const po::variables_map& values) {
   }
 }
 
-int finish_sweep_and_report(RunStore& store, std::int64_t sweep_id, const LaunchSummary& summary, const std::string& db) {
+int finish_sweep_and_report(RunStore& store, std::int64_t sweep_id, const LaunchSummary& summary,
+                            const std::string& db) {
   const SweepOutcome outcome = finish_sweep(store, sweep_id);
   fmt::print("\n");
   print_table(sweep_results_table(store, sweep_id), OutputFormat::table);

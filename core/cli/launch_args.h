@@ -40,7 +40,8 @@ void apply_slurm_config(SlurmOptions& slurm, const po::variables_map& values);
 
 // Closes the sweep (unless other workers are on it), prints its results table and summary; the exit
 // code: 0 when every run finished, 2 when one was refused its folder or checkpoint, 1 otherwise.
-int finish_sweep_and_report(RunStore& store, std::int64_t sweep_id, const LaunchSummary& summary, const std::string& db);
+int finish_sweep_and_report(RunStore& store, std::int64_t sweep_id, const LaunchSummary& summary,
+                            const std::string& db);
 
 // --wait: collects the sweep's Slurm tasks until none is left, then finish_sweep_and_report.
 int wait_for_sweep(RunStore& store, std::int64_t sweep_id, const SlurmOptions& slurm, const std::string& db);

@@ -23,7 +23,8 @@ int dispatch_subcommand(const std::string& command, const std::vector<Subcommand
     names.emplace_back(subcommand.name);
   }
   if (!name.empty() && name[0] == '-') {
-    throw UsageError(command + " needs a subcommand before its options (got '" + name + "'); see " + command + " --help");
+    throw UsageError(command + " needs a subcommand before its options (got '" + name + "'); see " + command +
+                     " --help");
   }
   const std::string kind = command.substr(command.find(' ') + 1);
   throw UsageError("unknown " + kind + " subcommand '" + name + "'" + did_you_mean(name, names) + "; see " + command +

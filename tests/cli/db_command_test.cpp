@@ -42,7 +42,8 @@ class DbCommandTest : public ::testing::Test {
     }
     runs.push_back(make_run(4, 2, 1, runs.size()));
     runs.push_back(make_run(2, 1, 5, runs.size()));  // fails
-    const auto [sweep, ids] = store.queue().add_sweep(NewSweep{"grid", "quick.toml", "model.num_experts=2,4 model.k=1,2"}, runs);
+    const auto [sweep, ids] =
+        store.queue().add_sweep(NewSweep{"grid", "quick.toml", "model.num_experts=2,4 model.k=1,2"}, runs);
     for (std::size_t i = 0; i + 1 < ids.size(); ++i) {
       const double experts = static_cast<double>(std::get<std::int64_t>(runs[i].params[0].second));
       const double k = static_cast<double>(std::get<std::int64_t>(runs[i].params[1].second));
@@ -63,7 +64,8 @@ class DbCommandTest : public ::testing::Test {
     fs::create_directories(output_dir_);
     std::ofstream(output_dir_ + "/log.txt") << "log";
     single.output_dir = output_dir_;
-    const std::int64_t later = store.queue().add_sweep(NewSweep{"one", "quick.toml", "trainer.beta=3"}, {single}).second[0];
+    const std::int64_t later =
+        store.queue().add_sweep(NewSweep{"one", "quick.toml", "trainer.beta=3"}, {single}).second[0];
     store.queue().finish_run(later, {{"clean_acc", 0.99}});
     write_identity(store.reader().run(later).uid);
   }
@@ -71,7 +73,8 @@ class DbCommandTest : public ::testing::Test {
 
   // The identity.toml of run 7's folder, naming the run with `uid`.
   void write_identity(const std::string& uid) const {
-    std::ofstream(output_dir_ + "/identity.toml") << "run_uid = \"" << uid << "\"\nrun_id = 7\ndatabase = \"" << db_ << "\"\n";
+    std::ofstream(output_dir_ + "/identity.toml")
+        << "run_uid = \"" << uid << "\"\nrun_id = 7\ndatabase = \"" << db_ << "\"\n";
   }
 
   static NewRun make_run(std::int64_t experts, std::int64_t k, std::int64_t seed, std::size_t index) {
@@ -84,8 +87,10 @@ class DbCommandTest : public ::testing::Test {
     run.seed = seed;
     run.revision = "rev1";
     run.host = "box";
-    run.params = {{"model.num_experts", ParamValue{experts}}, {"model.k", ParamValue{k}},
-                  {"run.seed", ParamValue{seed}}, {"trainer.name", ParamValue{std::string("pgd_at")}}};
+    run.params = {{"model.num_experts", ParamValue{experts}},
+                  {"model.k", ParamValue{k}},
+                  {"run.seed", ParamValue{seed}},
+                  {"trainer.name", ParamValue{std::string("pgd_at")}}};
     return run;
   }
 
@@ -101,8 +106,9 @@ class DbCommandTest : public ::testing::Test {
 };
 
 TEST_F(DbCommandTest, ListFiltersWithWhereAndPrintsChosenColumns) {
-  const Result out = armor("list --where 'model.k = 2 and (model.num_experts >= 4 or run.seed = 9)' "
-                           "--columns id,model.k,run.seed,clean_acc --format csv");
+  const Result out = armor(
+      "list --where 'model.k = 2 and (model.num_experts >= 4 or run.seed = 9)' "
+      "--columns id,model.k,run.seed,clean_acc --format csv");
   ASSERT_EQ(out.exit_code, 0) << out.output;
   EXPECT_EQ(out.output, "id,model.k,run.seed,clean_acc\n4,2,0,0.78125\n5,2,1,0.8125\n");
 }
@@ -112,8 +118,7 @@ TEST_F(DbCommandTest, ListSortsAndFiltersByStatusAndSweep) {
   ASSERT_EQ(out.exit_code, 0) << out.output;
   EXPECT_EQ(out.output, "id\n5\n4\n3\n2\n1\n");
   out = armor("list --status diverged,failed --format csv");
-  EXPECT_EQ(out.output,
-            "id,sweep,status,overrides,error\n6,1,diverged,model.num_experts=2 model.k=1,loss is nan\n");
+  EXPECT_EQ(out.output, "id,sweep,status,overrides,error\n6,1,diverged,model.num_experts=2 model.k=1,loss is nan\n");
 }
 
 TEST_F(DbCommandTest, ListPrintsTabSeparatedWhenPipedAndAlignedOnRequest) {
@@ -142,10 +147,12 @@ TEST_F(DbCommandTest, ShowPrintsRunProvenanceMetricsCurvesAndExperts) {
   EXPECT_TRUE(contains(out.output, "overrides\tmodel.num_experts=2 model.k=2\n"));
   EXPECT_TRUE(contains(out.output, "provenance\nkey\tvalue\ncompiler\tGNU 12\ntorch_version\t1.13.1\n"));
   EXPECT_TRUE(contains(out.output, "metrics\nkey\tvalue\nclean_acc\t0.53125\npgd20_acc\t0.265625\n"));
-  EXPECT_TRUE(contains(out.output, "curves\ncurve\tepochs\tfirst\tlast\tmin\tmin_epoch\tmax\tmax_epoch\n"
-                                 "train_acc\t2\t0.3\t0.4\t0.3\t1\t0.4\t2\ntrain_loss\t2\t2\t1.5\t1.5\t2\t2\t1\n"));
-  EXPECT_TRUE(contains(out.output, "experts\nlayer\texpert\tusage_share\tclean_acc\nstage3\t0\t0.75\t0.6\n"
-                                 "stage3\t1\t0.25\t0.4\n"));
+  EXPECT_TRUE(contains(out.output,
+                       "curves\ncurve\tepochs\tfirst\tlast\tmin\tmin_epoch\tmax\tmax_epoch\n"
+                       "train_acc\t2\t0.3\t0.4\t0.3\t1\t0.4\t2\ntrain_loss\t2\t2\t1.5\t1.5\t2\t2\t1\n"));
+  EXPECT_TRUE(contains(out.output,
+                       "experts\nlayer\texpert\tusage_share\tclean_acc\nstage3\t0\t0.75\t0.6\n"
+                       "stage3\t1\t0.25\t0.4\n"));
   EXPECT_TRUE(contains(out.output, "num_experts = 2"));
   EXPECT_EQ(armor("show 99").exit_code, 2);
 }
@@ -177,7 +184,8 @@ TEST_F(DbCommandTest, PivotAveragesRunsSharingACellWithStdAndCount) {
 }
 
 TEST_F(DbCommandTest, PivotWithSeveralMetricsGivesOneColumnEach) {
-  Result out = armor("pivot --rows model.k --metric clean_acc,pgd20_acc --where 'model.num_experts = 2' --sweep 1 --format csv");
+  Result out =
+      armor("pivot --rows model.k --metric clean_acc,pgd20_acc --where 'model.num_experts = 2' --sweep 1 --format csv");
   ASSERT_EQ(out.exit_code, 0) << out.output;
   EXPECT_EQ(out.output,
             "model.k,clean_acc,clean_acc std,clean_acc n,pgd20_acc,pgd20_acc std,pgd20_acc n\n"
@@ -197,8 +205,9 @@ TEST_F(DbCommandTest, PivotDefaultsToTheLatestSweep) {
 TEST_F(DbCommandTest, BestFindsTheTopRunPerGroup) {
   Result out = armor("best --metric clean_acc --by model.k --sweep 1 --format csv");
   ASSERT_EQ(out.exit_code, 0) << out.output;
-  EXPECT_EQ(out.output, "model.k,run,clean_acc,overrides\n1,3,0.765625,model.num_experts=4 model.k=1\n"
-                      "2,5,0.8125,model.num_experts=4 model.k=2\n");
+  EXPECT_EQ(out.output,
+            "model.k,run,clean_acc,overrides\n1,3,0.765625,model.num_experts=4 model.k=1\n"
+            "2,5,0.8125,model.num_experts=4 model.k=2\n");
   out = armor("best --metric pgd20_acc --min --format csv");
   EXPECT_EQ(out.output, "run,pgd20_acc,overrides\n1,0.2578125,model.num_experts=2 model.k=1\n");
 }
@@ -211,7 +220,8 @@ TEST_F(DbCommandTest, ExportFlattensParamsAndMetricsOneRowPerRun) {
   EXPECT_TRUE(contains(header, ",model.num_experts,model.k,run.seed,trainer.name,clean_acc,pgd20_acc"));
   EXPECT_EQ(std::count(out.output.begin(), out.output.end(), '\n'), 6);
   out = armor("export --format json --where 'id = 1'", false);
-  EXPECT_TRUE(contains(out.output, "\"model.k\": 1, \"run.seed\": 0, \"trainer.name\": \"pgd_at\", \"clean_acc\": 0.515625"));
+  EXPECT_TRUE(
+      contains(out.output, "\"model.k\": 1, \"run.seed\": 0, \"trainer.name\": \"pgd_at\", \"clean_acc\": 0.515625"));
 }
 
 TEST_F(DbCommandTest, SqlReadsAndSqliteItselfRefusesWrites) {
@@ -246,7 +256,8 @@ TEST_F(DbCommandTest, RmLeavesAFolderThatBelongsToAnotherRun) {
   write_identity("0123456789abcdef0123456789abcdef");
   const Result out = armor("rm 7 --yes");
   ASSERT_EQ(out.exit_code, 0) << out.output;
-  EXPECT_TRUE(contains(out.output, "left " + output_dir_ + ": it belongs to run 7 (uid 0123456789abcdef")) << out.output;
+  EXPECT_TRUE(contains(out.output, "left " + output_dir_ + ": it belongs to run 7 (uid 0123456789abcdef"))
+      << out.output;
   EXPECT_TRUE(fs::exists(output_dir_ + "/log.txt"));
 }
 

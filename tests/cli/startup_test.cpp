@@ -22,7 +22,8 @@ class StartupTest : public CliTest {};
 TEST_F(StartupTest, CommandsThatTrainNothingNeverLoadLibTorch) {
   const std::string cache = (dir_ / "cache").string();
   // A first `armor config` writes the plugins' manifests (it loads the plugins to do so).
-  const Result first = run_command_line("ARMOR_CACHE_DIR=" + cache + " " + armor_program() + " config " + quickstart() + " 2>&1");
+  const Result first =
+      run_command_line("ARMOR_CACHE_DIR=" + cache + " " + armor_program() + " config " + quickstart() + " 2>&1");
   ASSERT_EQ(first.exit_code, 0) << first.output;
   ASSERT_EQ(run_armor("run " + quickstart() + " " + tiny() + " --record-only --db " + db_).exit_code, 0);
   EXPECT_FALSE(loads_libtorch("--help", cache));

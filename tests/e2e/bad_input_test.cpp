@@ -165,7 +165,8 @@ class BadInputTest : public ::testing::TestWithParam<BadInput> {
     std::ofstream(dir / "malformed.toml") << "[model\nk = 1\n";
     std::ofstream(dir / "typo.toml") << "defaults = [\"" << quickstart_file << "\"]\n\n[model]\nnum_expert = 2\n";
     std::ofstream(dir / "section.toml") << "defaults = [\"" << quickstart_file << "\"]\n\n[modle]\nk = 2\n";
-    std::ofstream(dir / "wrong_type.toml") << "defaults = [\"" << quickstart_file << "\"]\n[trainer]\nepochs = \"three\"\n";
+    std::ofstream(dir / "wrong_type.toml")
+        << "defaults = [\"" << quickstart_file << "\"]\n[trainer]\nepochs = \"three\"\n";
     std::ofstream(dir / "torchscript.toml")
         << "[data]\nname = \"synthetic\"\nimage_size = 8\ntrain_size = 64\ntest_size = 32\n"
         << "[model]\nname = \"torchscript\"\npath = \"" << torchscript_model() << "\"\n"
@@ -183,22 +184,24 @@ class BadInputTest : public ::testing::TestWithParam<BadInput> {
     write_idx(dir / "bad_label" / "t10k-images-idx3-ubyte", {150, 28, 28}, 150 * 28 * 28);
     write_idx(dir / "bad_label" / "t10k-labels-idx1-ubyte", {150}, 150);
     {
-      std::fstream labels(dir / "bad_label" / "train-labels-idx1-ubyte", std::ios::binary | std::ios::in | std::ios::out);
+      std::fstream labels(dir / "bad_label" / "train-labels-idx1-ubyte",
+                          std::ios::binary | std::ios::in | std::ios::out);
       labels.seekp(8 + 3);
       labels.put(static_cast<char>(200));
     }
-    std::ofstream(dir / "wide_eps.toml") << "defaults = [\"" << quickstart_file << "\"]\n\n[eval.attacks.pgd20]\neps = 2\n";
+    std::ofstream(dir / "wide_eps.toml") << "defaults = [\"" << quickstart_file
+                                         << "\"]\n\n[eval.attacks.pgd20]\neps = 2\n";
     std::ofstream(dir / "zero_steps.toml") << "defaults = [\"" << quickstart_file << "\"]\n\n[attack]\nsteps = 0\n";
     fs::create_directories(dir / "wrong_format");
-    for (const char* name : {"train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"}) {
+    for (const char* name :
+         {"train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"}) {
       std::ofstream(dir / "wrong_format" / name) << "P5 28 28 255 these are not IDX files\n";
     }
     { armor::RunStore empty((dir / "empty.db").string()); }
-    {
-      armor::RunStore store((dir / "newer.db").string());
-    }
+    { armor::RunStore store((dir / "newer.db").string()); }
     SQLite::Database((dir / "newer.db").string(), SQLite::OPEN_READWRITE).exec("PRAGMA user_version = 99");
-    std::ofstream(dir / "text.db") << "not a database, but long enough to have a header that SQLite reads and rejects\n";
+    std::ofstream(dir / "text.db")
+        << "not a database, but long enough to have a header that SQLite reads and rejects\n";
   }
   static void TearDownTestSuite() { fs::remove_all(fixture_dir()); }
 
@@ -226,7 +229,8 @@ TEST_P(BadInputTest, ExitsWithItsCodeAndAMessageNamingTheProblem) {
   const std::string db = fixture_dir() + "/" + input.name + ".db";
   const Result result = run_armor(expand(input.arguments, db));
   EXPECT_EQ(result.exit_code, input.exit_code) << result.output;
-  for (const std::string& part : input.message) EXPECT_TRUE(contains(result.output, part)) << part << "\n" << result.output;
+  for (const std::string& part : input.message)
+    EXPECT_TRUE(contains(result.output, part)) << part << "\n" << result.output;
   EXPECT_FALSE(contains(result.output, "terminate called")) << result.output;
 
   // Nothing half-written: no run at all, or the one run, recorded failed with the reason.

@@ -34,7 +34,9 @@ inline Result run_command_line(const std::string& command) {
 }
 
 // Runs `armor <arguments>` through the shell and waits for it; stdout and stderr together.
-inline Result run_armor(const std::string& arguments) { return run_command_line(armor_program() + " " + arguments + " 2>&1"); }
+inline Result run_armor(const std::string& arguments) {
+  return run_command_line(armor_program() + " " + arguments + " 2>&1");
+}
 
 inline bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 

@@ -14,7 +14,7 @@ using namespace armor::testing;
 
 TEST_F(CliTest, MultirunRecordsOneSweepWithAFinishedRunPerPoint) {
   const Result result = run_armor("run " + quickstart() + " --db " + db_ + " --outputs " + outputs() +
-                              " --multirun model.num_experts=2,4 model.k=1,2 " + tiny());
+                                  " --multirun model.num_experts=2,4 model.k=1,2 " + tiny());
   ASSERT_EQ(result.exit_code, 0) << result.output;
   EXPECT_EQ(scalar("SELECT count(*) FROM sweeps"), "1");
   EXPECT_EQ(scalar("SELECT status FROM sweeps"), "finished");
@@ -29,13 +29,15 @@ TEST_F(CliTest, MultirunRecordsOneSweepWithAFinishedRunPerPoint) {
   EXPECT_EQ(scalar("SELECT count(*) FROM params WHERE key = 'model.num_experts' AND value > 3"), "2");
   EXPECT_EQ(scalar("SELECT count(*) FROM epoch_metrics WHERE key = 'train_loss' AND epoch = 1"), "4");
   EXPECT_EQ(scalar("SELECT count(DISTINCT run_id) FROM expert_metrics WHERE key = 'usage_share'"), "4");
-  EXPECT_EQ(scalar("SELECT abs(sum(value) - 1) < 1e-6 FROM expert_metrics WHERE run_id = 1 AND key = 'usage_share'"), "1");
+  EXPECT_EQ(scalar("SELECT abs(sum(value) - 1) < 1e-6 FROM expert_metrics WHERE run_id = 1 AND key = 'usage_share'"),
+            "1");
   EXPECT_TRUE(contains(result.output, "clean_acc")) << result.output;
   EXPECT_TRUE(contains(result.output, "4 of 4 runs finished")) << result.output;
 }
 
 TEST_F(CliTest, SharedOptionsMayComeBeforeTheCommand) {
-  const Result run = run_armor("--db " + db_ + " --outputs " + outputs() + " run " + quickstart() + " " + tiny() + " --record-only");
+  const Result run =
+      run_armor("--db " + db_ + " --outputs " + outputs() + " run " + quickstart() + " " + tiny() + " --record-only");
   ASSERT_EQ(run.exit_code, 0) << run.output;
   EXPECT_EQ(scalar("SELECT status FROM runs WHERE id = 1"), "pending");
   EXPECT_TRUE(contains(scalar("SELECT output_dir FROM runs WHERE id = 1"), outputs())) << "--outputs reached armor run";
@@ -49,7 +51,8 @@ TEST_F(CliTest, SharedOptionsMayComeBeforeTheCommand) {
 }
 
 TEST_F(CliTest, ASingleRunRecordsItsResolvedConfigAndOverrides) {
-  const Result result = run_armor("run " + quickstart() + " --db " + db_ + " --outputs " + outputs() + " " + tiny() + " model.num_experts=2");
+  const Result result = run_armor("run " + quickstart() + " --db " + db_ + " --outputs " + outputs() + " " + tiny() +
+                                  " model.num_experts=2");
   ASSERT_EQ(result.exit_code, 0) << result.output;
   EXPECT_EQ(scalar("SELECT status FROM runs WHERE id = 1"), "finished");
   EXPECT_EQ(scalar("SELECT count(*) FROM sweeps"), "1");  // a single run is a sweep of one
@@ -63,9 +66,10 @@ TEST_F(CliTest, ASingleRunRecordsItsResolvedConfigAndOverrides) {
 }
 
 TEST_F(CliTest, AFailingRunIsRecordedWithItsReasonAndTheSweepGoesOn) {
-  const Result result = run_armor("run " + quickstart() + " --db " + db_ + " --outputs " + outputs() + " --multirun " + tiny() +
-                              " data.name=faulty,fashion_mnist --plugin-path " + std::string(ARMOR_TEST_BINARY_DIR) +
-                              "/test_plugins/faulty_plugin.so");  // a missing data.path is refused before any run
+  const Result result =
+      run_armor("run " + quickstart() + " --db " + db_ + " --outputs " + outputs() + " --multirun " + tiny() +
+                " data.name=faulty,fashion_mnist --plugin-path " + std::string(ARMOR_TEST_BINARY_DIR) +
+                "/test_plugins/faulty_plugin.so");  // a missing data.path is refused before any run
   EXPECT_EQ(result.exit_code, 1) << result.output;
   EXPECT_EQ(scalar("SELECT status FROM runs WHERE idx = 0"), "failed");
   EXPECT_TRUE(contains(scalar("SELECT error FROM runs WHERE idx = 0"), "factory threw on purpose"));
@@ -108,7 +112,8 @@ TEST_F(CliTest, PluginsShowDocumentsParametersAndHelpIsTrue) {
   for (const char* command : {"run", "config", "plugins", "db"}) {
     const Result help = run_armor(std::string(command) + " --help");
     EXPECT_EQ(help.exit_code, 0) << command << ": " << help.output;
-    EXPECT_TRUE(contains(help.output, "usage") || contains(help.output, std::string("armor ") + command)) << help.output;
+    EXPECT_TRUE(contains(help.output, "usage") || contains(help.output, std::string("armor ") + command))
+        << help.output;
   }
   EXPECT_EQ(run_armor("rnu").exit_code, 2);
   EXPECT_TRUE(contains(run_armor("rnu").output, "did you mean 'run'")) << run_armor("rnu").output;

@@ -22,9 +22,9 @@
 #include <cctype>
 #include <cstdint>
 #include <cstdlib>
-#include <iostream>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <regex>
 #include <set>
 #include <sstream>
@@ -70,7 +70,8 @@ void write_file(const fs::path& path, const std::string& bytes) {
 }
 
 std::string big_endian(std::uint32_t value) {
-  return {static_cast<char>(value >> 24), static_cast<char>(value >> 16), static_cast<char>(value >> 8), static_cast<char>(value)};
+  return {static_cast<char>(value >> 24), static_cast<char>(value >> 16), static_cast<char>(value >> 8),
+          static_cast<char>(value)};
 }
 
 // IDX (MNIST, Fashion-MNIST): magic 0x0000080N (N dimensions), the sizes, the bytes.
@@ -178,7 +179,7 @@ struct Shipped {
   fs::path file;      // the .toml under experiments/
   std::string group;  // "" for an experiment; else the group, and `option` its option
   std::string option;
-  fs::path host;      // a group option's experiment: the quickstart, or one beside the group folder
+  fs::path host;  // a group option's experiment: the quickstart, or one beside the group folder
 
   std::string experiment() const { return group.empty() ? file.string() : host.string(); }
   std::string group_override() const { return group.empty() ? "" : group + "=" + option; }
@@ -192,7 +193,9 @@ struct Shipped {
   }
 };
 
-void PrintTo(const Shipped& shipped, std::ostream* out) { *out << shipped.file.string() << " " << shipped.group_override(); }
+void PrintTo(const Shipped& shipped, std::ostream* out) {
+  *out << shipped.file.string() << " " << shipped.group_override();
+}
 
 // The sections of an experiment: a folder of that name holds options of a config group.
 bool is_group_folder(const fs::path& folder) {
@@ -280,9 +283,9 @@ void cut_attack_work(const toml::table& table, const std::string& prefix, std::v
 
 // The overrides that make the composed experiment a tiny run on the tiny data.
 std::vector<std::string> tiny_overrides(const toml::table& config) {
-  std::vector<std::string> overrides{"run.device=cpu", "trainer.epochs=1", "trainer.batch_size=" + std::to_string(kBatchSize),
-                                     "data.train_limit=" + std::to_string(kTrainImages),
-                                     "data.test_limit=" + std::to_string(kTestImages)};
+  std::vector<std::string> overrides{
+      "run.device=cpu", "trainer.epochs=1", "trainer.batch_size=" + std::to_string(kBatchSize),
+      "data.train_limit=" + std::to_string(kTrainImages), "data.test_limit=" + std::to_string(kTestImages)};
   const toml::table* data = table_at(config, "data");
   const std::string dataset = data != nullptr ? data->get("name")->value_or(std::string()) : std::string();
   const std::string path = TinyData::path_for(dataset);
@@ -294,7 +297,8 @@ std::vector<std::string> tiny_overrides(const toml::table& config) {
   // (ResNet: an eighth of the width; ViT: 2 blocks of width 32), the architecture otherwise as shipped.
   if (const toml::table* model = table_at(config, "model")) {
     const std::string expert = model->get("expert") != nullptr ? model->get("expert")->value_or(std::string()) : "";
-    std::string params = model->get("expert_params") != nullptr ? model->get("expert_params")->value_or(std::string()) : "";
+    std::string params =
+        model->get("expert_params") != nullptr ? model->get("expert_params")->value_or(std::string()) : "";
     const auto add = [&](const std::string& key, const std::string& value) {
       if (params.find(key) == std::string::npos) params += (params.empty() ? "" : ", ") + key + " = " + value;
     };
@@ -358,7 +362,8 @@ TEST_P(ExperimentsTest, ComposesAndRunsEndToEndAtTinyScale) {
   // meant for a GPU on a machine without one too.
   const std::string config_command = armor_program() + " config " + shell_quote(shipped.experiment()) + join(base);
   const Result composed_output = run_command_line(config_command + " 2>/dev/null");
-  ASSERT_EQ(composed_output.exit_code, 0) << config_command << "\n" << run_command_line(config_command + " 2>&1").output;
+  ASSERT_EQ(composed_output.exit_code, 0) << config_command << "\n"
+                                          << run_command_line(config_command + " 2>&1").output;
   const Composed composed = parse_config_output(composed_output.output, shipped.file.string());
   const toml::table& config = composed.config.table();
 
@@ -377,13 +382,16 @@ TEST_P(ExperimentsTest, ComposesAndRunsEndToEndAtTinyScale) {
   EXPECT_EQ(query("SELECT status FROM runs"), "finished") << run.output;
   for (const std::string& metric : expected_metrics(config)) {
     EXPECT_EQ(query("SELECT count(*) FROM metrics WHERE key = '" + metric + "' AND value IS NOT NULL"), "1")
-        << metric << " missing\n" << run.output;
+        << metric << " missing\n"
+        << run.output;
   }
   EXPECT_EQ(query("SELECT count(*) FROM epoch_metrics WHERE epoch = 1 AND key = 'train_loss'"), "1") << run.output;
   const toml::table* eval = table_at(config, "eval");
-  const std::string fixed_layer = eval != nullptr ? eval->get("fixed_expert_layer")->value_or(std::string()) : std::string();
+  const std::string fixed_layer =
+      eval != nullptr ? eval->get("fixed_expert_layer")->value_or(std::string()) : std::string();
   if (!fixed_layer.empty()) {
-    EXPECT_NE(query("SELECT count(*) FROM expert_metrics WHERE layer = '" + fixed_layer + "' AND key LIKE 'fixed_%'"), "0")
+    EXPECT_NE(query("SELECT count(*) FROM expert_metrics WHERE layer = '" + fixed_layer + "' AND key LIKE 'fixed_%'"),
+              "0")
         << run.output;
   }
 }
@@ -451,7 +459,8 @@ TEST(ExperimentHeadersTest, EveryQuotedCommandIsReal) {
       for (const std::string& word : words) {
         if (word.rfind("--", 0) != 0) continue;
         const std::string option = word.substr(0, word.find('='));
-        EXPECT_TRUE(contains(help.output, option + " ")) << where << ": armor " << subcommand << " has no option " << option;
+        EXPECT_TRUE(contains(help.output, option + " "))
+            << where << ": armor " << subcommand << " has no option " << option;
         config_knows_all = config_knows_all && contains(config_help.output, option + " ");
       }
       if (words[0] == "run" && config_knows_all) {

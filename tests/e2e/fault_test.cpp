@@ -89,7 +89,8 @@ class FaultTest : public CliTest {
     std::ofstream(folder / "data" / "synthetic.toml")
         << "name = \"synthetic\"\ntrain_size = 64\ntest_size = 32\nimage_size = 8\ntest_limit = 0\n";
     for (const char* fault : {"throw", "segfault", "abort"}) {
-      std::ofstream(folder / "data" / (std::string(fault) + ".toml")) << "name = \"faulty\"\nfault = \"" << fault << "\"\n";
+      std::ofstream(folder / "data" / (std::string(fault) + ".toml"))
+          << "name = \"faulty\"\nfault = \"" << fault << "\"\n";
     }
     return (folder / "faults.toml").string();
   }
@@ -170,10 +171,12 @@ class FaultTest : public CliTest {
     SCOPED_TRACE(when);
     EXPECT_EQ(scalar("PRAGMA integrity_check"), "ok");
     EXPECT_EQ(scalar("PRAGMA foreign_key_check"), "");
-    EXPECT_EQ(scalar("SELECT count(*) FROM runs r WHERE status = 'finished' AND "
-                     "(SELECT count(*) FROM metrics m WHERE m.run_id = r.id AND key IN ('clean_acc', 'pgd20_acc')) != 2"),
+    EXPECT_EQ(
+        scalar("SELECT count(*) FROM runs r WHERE status = 'finished' AND "
+               "(SELECT count(*) FROM metrics m WHERE m.run_id = r.id AND key IN ('clean_acc', 'pgd20_acc')) != 2"),
+        "0");
+    EXPECT_EQ(scalar("SELECT count(*) FROM metrics m JOIN runs r ON r.id = m.run_id WHERE r.status != 'finished'"),
               "0");
-    EXPECT_EQ(scalar("SELECT count(*) FROM metrics m JOIN runs r ON r.id = m.run_id WHERE r.status != 'finished'"), "0");
   }
 };
 
@@ -191,7 +194,9 @@ TEST_F(FaultTest, SweepKilledAtRandomPointsResumesWithNoRunLostOrRepeated) {
 
   // Three kills: the sweep itself, then two resumes, each at a random moment.
   std::map<std::int64_t, std::string> finished;  // run id -> its attempt and end, which must never change
-  const auto signature = [](const armor::RunRecord& run) { return std::to_string(run.attempt) + " " + run.finished_at; };
+  const auto signature = [](const armor::RunRecord& run) {
+    return std::to_string(run.attempt) + " " + run.finished_at;
+  };
   int interrupted = 0;
   pid_t process = first;
   for (int round = 0; round < 3; ++round) {
@@ -232,8 +237,9 @@ TEST_F(FaultTest, SweepKilledAtRandomPointsResumesWithNoRunLostOrRepeated) {
   EXPECT_EQ(scalar("SELECT count(*) FROM runs"), std::to_string(kRuns));
   EXPECT_EQ(scalar("SELECT count(DISTINCT idx) FROM runs"), std::to_string(kRuns));
   EXPECT_EQ(scalar("SELECT count(*) FROM runs WHERE status = 'finished'"), std::to_string(kRuns));
-  EXPECT_EQ(scalar("SELECT group_concat(value, ',') FROM (SELECT value FROM params WHERE key = 'run.seed' ORDER BY value)"),
-            "0,1,2,3,4,5");
+  EXPECT_EQ(
+      scalar("SELECT group_concat(value, ',') FROM (SELECT value FROM params WHERE key = 'run.seed' ORDER BY value)"),
+      "0,1,2,3,4,5");
   EXPECT_EQ(scalar("SELECT count(*) FROM epoch_metrics WHERE key = 'train_loss'"), std::to_string(2 * kRuns));
   EXPECT_EQ(scalar("SELECT status FROM sweeps WHERE id = 1"), "finished");
   for (const auto& run : store_runs()) {
@@ -262,7 +268,8 @@ TEST_F(FaultTest, RunsThatThrowCrashAbortOrDivergeAreRecordedWithTheirReasonAndT
 
 TEST_F(FaultTest, TwoSweepsAndAReaderShareOneDatabaseWithoutLosingAWrite) {
   // Both sweeps start at once on a database that does not exist yet: both create it.
-  const std::string sweep = "run " + experiment() + run_args() + small_runs() + " trainer.epochs=1 --multirun 'run.seed=range(0,2)'";
+  const std::string sweep =
+      "run " + experiment() + run_args() + small_runs() + " trainer.epochs=1 --multirun 'run.seed=range(0,2)'";
   const pid_t first = start(sweep, "first.log");
   const pid_t second = start(sweep + " trainer.lr=0.1", "second.log");
   int reads = 0;
@@ -300,10 +307,11 @@ TEST_F(FaultTest, AReadOnlyDatabaseIsAClearErrorAndNothingIsWritten) {
   { armor::RunStore create(db_); }  // an empty, current database
   const bool root = geteuid() == 0;
   fs::permissions(db_, fs::perms::owner_read | fs::perms::group_read | fs::perms::others_read);
-  fs::permissions(dir_, fs::perms::owner_read | fs::perms::owner_exec | fs::perms::group_read |
-                            fs::perms::group_exec | fs::perms::others_read | fs::perms::others_exec);
-  const pid_t pid = start("run " + experiment() + " --db " + db_ + " --outputs " + outputs() + " " + small_runs(), "../readonly.log",
-                          root ? std::function<bool()>(drop_permission_override) : std::function<bool()>());
+  fs::permissions(dir_, fs::perms::owner_read | fs::perms::owner_exec | fs::perms::group_read | fs::perms::group_exec |
+                            fs::perms::others_read | fs::perms::others_exec);
+  const pid_t pid =
+      start("run " + experiment() + " --db " + db_ + " --outputs " + outputs() + " " + small_runs(), "../readonly.log",
+            root ? std::function<bool()>(drop_permission_override) : std::function<bool()>());
   const int code = wait_exit(pid, 60);
   fs::permissions(dir_, fs::perms::owner_all, fs::perm_options::add);
   std::ifstream in(dir_.parent_path() / "readonly.log");
@@ -327,9 +335,9 @@ TEST_F(FaultTest, AFullDiskIsAClearErrorAndLeavesNoPartialSweep) {
     const rlimit limit{64 * 1024, 64 * 1024};
     return setrlimit(RLIMIT_FSIZE, &limit) == 0;
   };
-  const pid_t pid = start("run " + experiment() + run_args() + small_runs() +
-                              " --multirun 'run.seed=range(0,400)' --record-only",
-                          "full.log", limit_file_size);
+  const pid_t pid =
+      start("run " + experiment() + run_args() + small_runs() + " --multirun 'run.seed=range(0,400)' --record-only",
+            "full.log", limit_file_size);
   const int code = wait_exit(pid, 60);
   const std::string output = log("full.log");
   EXPECT_EQ(code, 1) << output;

@@ -126,10 +126,11 @@ class ReportTest : public ::testing::Test {
     dir_ = fs::temp_directory_path() / ("armor_e2e_report_" + std::to_string(getpid()));
     fs::remove_all(dir_);
     fs::create_directories(dir_);
-    sweep_ = run_armor("run " + quickstart() + " --db " + db() + " --outputs " + (dir_ / "outputs").string() +
-                       " --multirun model.num_experts=2,4 model.k=1,2 trainer=standard trainer.epochs=2"
-                       " data.name=synthetic +data.train_size=64 +data.test_size=32 +data.image_size=12 data.test_limit=0"
-                       " eval.attacks.pgd20.steps=1");
+    sweep_ =
+        run_armor("run " + quickstart() + " --db " + db() + " --outputs " + (dir_ / "outputs").string() +
+                  " --multirun model.num_experts=2,4 model.k=1,2 trainer=standard trainer.epochs=2"
+                  " data.name=synthetic +data.train_size=64 +data.test_size=32 +data.image_size=12 data.test_limit=0"
+                  " eval.attacks.pgd20.steps=1");
   }
   static void TearDownTestSuite() { fs::remove_all(dir_); }
   void SetUp() override { ASSERT_EQ(sweep_.exit_code, 0) << sweep_.output; }
@@ -187,7 +188,7 @@ TEST_F(ReportTest, ReportIsOneSelfContainedPageWithEveryTableAndChart) {
     EXPECT_TRUE(contains(page, "<h2 id=\"" + section + "\">")) << section;
   }
   for (const std::string& id : kCharts) EXPECT_EQ(count(page, "id=\"" + id + "\""), 1) << id;
-  EXPECT_TRUE(contains(page, "grid = &quot;model.num_experts=2,4 model.k=1,2"));  // the sweep's spec
+  EXPECT_TRUE(contains(page, "grid = &quot;model.num_experts=2,4 model.k=1,2"));             // the sweep's spec
   EXPECT_TRUE(contains(page, "<th>model.num_experts \\ model.k</th><th>1</th><th>2</th>"));  // a pivot table
   EXPECT_EQ(count(page, "<td>finished</td>") + count(page, "<td class=\"text\">finished</td>"), 4);
   // Nothing to fetch: no script, no stylesheet or image by reference, no address but SVG's namespace.
@@ -204,7 +205,8 @@ TEST_F(ReportTest, ReportRendersInHeadlessChromium) {
   ASSERT_EQ(dom.exit_code, 0) << dom.output;
   EXPECT_TRUE(contains(dom.output, "<title>armor sweep 1: quickstart</title>")) << dom.output.substr(0, 2000);
   EXPECT_TRUE(contains(dom.output, "</html>"));
-  for (const std::string& id : kCharts) EXPECT_EQ(count(dom.output, "<svg xmlns=\"http://www.w3.org/2000/svg\" id=\"" + id + "\""), 1) << id;
+  for (const std::string& id : kCharts)
+    EXPECT_EQ(count(dom.output, "<svg xmlns=\"http://www.w3.org/2000/svg\" id=\"" + id + "\""), 1) << id;
   EXPECT_GE(count(dom.output, "<svg "), static_cast<int>(kCharts.size()));
 
   const fs::path screenshot = dir_ / "report.png";
@@ -215,7 +217,8 @@ TEST_F(ReportTest, ReportRendersInHeadlessChromium) {
   EXPECT_EQ(image.height, 3000);
   // Lines, markers and heat map cells in colour: the charts were drawn, not only the text.
   EXPECT_GT(coloured_pixels(image), 20000);
-  if (const char* keep = std::getenv("ARMOR_KEEP_REPORT_SCREENSHOT")) fs::copy_file(screenshot, keep, fs::copy_options::overwrite_existing);
+  if (const char* keep = std::getenv("ARMOR_KEEP_REPORT_SCREENSHOT"))
+    fs::copy_file(screenshot, keep, fs::copy_options::overwrite_existing);
 }
 
 TEST_F(ReportTest, ReportOfAMissingSweepNamesIt) {

@@ -31,7 +31,8 @@ class SweepTest : public CliTest {
 
   // Starts `armor <arguments>` without waiting; its output goes to a file in the test folder.
   pid_t start(const std::string& arguments) const {
-    const std::string command = "exec " + armor_program() + " " + arguments + " > " + (dir_ / "background.log").string() + " 2>&1";
+    const std::string command =
+        "exec " + armor_program() + " " + arguments + " > " + (dir_ / "background.log").string() + " 2>&1";
     const pid_t pid = fork();
     if (pid == 0) {
       execl("/bin/sh", "sh", "-c", command.c_str(), static_cast<char*>(nullptr));
@@ -58,7 +59,8 @@ class SweepTest : public CliTest {
 };
 
 TEST_F(SweepTest, JobsRunInParallelAndAResumeOfAFinishedSweepDoesNothing) {
-  const Result result = run_armor("run " + quickstart() + run_args() + "--multirun model.k=1,2 " + tiny() + " --jobs 2");
+  const Result result =
+      run_armor("run " + quickstart() + run_args() + "--multirun model.k=1,2 " + tiny() + " --jobs 2");
   ASSERT_EQ(result.exit_code, 0) << result.output;
   EXPECT_EQ(scalar("SELECT count(*) FROM runs WHERE status = 'finished'"), "2");
   // Each of the 2 jobs gets half of the cores when run.threads = 0.
@@ -74,8 +76,8 @@ TEST_F(SweepTest, JobsRunInParallelAndAResumeOfAFinishedSweepDoesNothing) {
 
 TEST_F(SweepTest, ADivergingRunIsRecordedAsDivergedAndTheOthersGoOn) {
   // A constant rate: the quickstart's cyclic schedule starts at 0 and would spare the first steps.
-  const Result result =
-      run_armor("run " + quickstart() + run_args() + "--multirun trainer.lr=1e30,0.05 trainer.schedule=constant " + tiny());
+  const Result result = run_armor("run " + quickstart() + run_args() +
+                                  "--multirun trainer.lr=1e30,0.05 trainer.schedule=constant " + tiny());
   EXPECT_EQ(result.exit_code, 1) << result.output;
   EXPECT_EQ(scalar("SELECT status FROM runs WHERE idx = 0"), "diverged");
   EXPECT_TRUE(contains(scalar("SELECT error FROM runs WHERE idx = 0"), "non-finite training loss"));
@@ -86,14 +88,15 @@ TEST_F(SweepTest, ADivergingRunIsRecordedAsDivergedAndTheOthersGoOn) {
 TEST_F(SweepTest, FailFastStopsClaimingAndResumeFinishesTheRest) {
   // The first run fails (the faulty plugin's dataset throws); --fail-fast leaves the second one pending.
   const Result result = run_armor("run " + quickstart() + run_args() + "--multirun " + faulty_data() + " " + tiny() +
-                              " model.k=1,2 --fail-fast");
+                                  " model.k=1,2 --fail-fast");
   EXPECT_EQ(result.exit_code, 1) << result.output;
   EXPECT_EQ(scalar("SELECT group_concat(status, ',') FROM (SELECT status FROM runs ORDER BY idx)"), "failed,pending");
   EXPECT_TRUE(contains(result.output, "armor sweep resume 1")) << result.output;
 }
 
 TEST_F(SweepTest, MaxRetriesRetriesAFailedRun) {
-  const Result result = run_armor("run " + quickstart() + run_args() + faulty_data() + " " + tiny() + " --max-retries 2");
+  const Result result =
+      run_armor("run " + quickstart() + run_args() + faulty_data() + " " + tiny() + " --max-retries 2");
   EXPECT_EQ(result.exit_code, 1) << result.output;
   EXPECT_EQ(scalar("SELECT attempt FROM runs"), "3");
   EXPECT_EQ(scalar("SELECT status FROM runs"), "failed");
@@ -126,10 +129,12 @@ TEST_F(SweepTest, ResumeAfterTheSweepProcessIsKilledLosesNoRunAndRunsNoneTwice) 
 
 TEST_F(SweepTest, ARunKilledAfterEpochOneAndResumedEndsWithTheWeightsOfAStraightRun) {
   const std::string settings =
-      quickstart() + " trainer=pgd_at trainer.epochs=3 data.train_limit=384 data.test_limit=64 eval.attacks.pgd20.steps=2 "
-                     "run.threads=1";  // the quickstart's balancing weight: its four experts share the images
+      quickstart() +
+      " trainer=pgd_at trainer.epochs=3 data.train_limit=384 data.test_limit=64 eval.attacks.pgd20.steps=2 "
+      "run.threads=1";  // the quickstart's balancing weight: its four experts share the images
   const std::string straight_db = (dir_ / "straight.db").string();
-  const Result straight = run_armor("run " + settings + " --db " + straight_db + " --outputs " + (dir_ / "straight").string());
+  const Result straight =
+      run_armor("run " + settings + " --db " + straight_db + " --outputs " + (dir_ / "straight").string());
   ASSERT_EQ(straight.exit_code, 0) << straight.output;
 
   const pid_t run = start("run " + settings + run_args());
@@ -149,7 +154,8 @@ TEST_F(SweepTest, ARunKilledAfterEpochOneAndResumedEndsWithTheWeightsOfAStraight
   EXPECT_EQ(scalar("SELECT count(DISTINCT epoch) FROM epoch_metrics"), "3");
   // The same weights, byte for byte, as the run that was never interrupted.
   const std::string weights = "SELECT sha256 FROM artifacts WHERE run_id = 1 AND kind = 'weights'";
-  const std::string expected = armor::ResultsReader(straight_db, armor::ResultsReader::Mode::read_only).query(weights).rows.at(0).at(0);
+  const std::string expected =
+      armor::ResultsReader(straight_db, armor::ResultsReader::Mode::read_only).query(weights).rows.at(0).at(0);
   EXPECT_EQ(scalar(weights), expected);
 
   const Result again = run_armor("run --resume 1" + run_args());
@@ -167,13 +173,15 @@ TEST_F(SweepTest, ARunInASecondDatabaseTrainsFromScratchAndLeavesTheFirstRunsFol
     std::map<std::string, std::string> files;
     for (const auto& entry : fs::recursive_directory_iterator(folder)) {
       std::ifstream in(entry.path(), std::ios::binary);
-      files[entry.path().string()] = std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      files[entry.path().string()] =
+          std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     }
     return files;
   };
   const auto before = snapshot(first_folder);
 
-  const Result second = run_armor("run " + quickstart() + " --db " + other_db + " --outputs " + outputs() + " " + tiny() + " run.seed=2");
+  const Result second =
+      run_armor("run " + quickstart() + " --db " + other_db + " --outputs " + outputs() + " " + tiny() + " run.seed=2");
   ASSERT_EQ(second.exit_code, 0) << second.output;
   EXPECT_FALSE(contains(second.output, "resumed from")) << second.output;
   const armor::ResultsReader other(other_db, armor::ResultsReader::Mode::read_only);
@@ -185,7 +193,9 @@ TEST_F(SweepTest, ARunInASecondDatabaseTrainsFromScratchAndLeavesTheFirstRunsFol
 
   // A checkpoint copied into another run's folder is refused, naming both runs and the file.
   ASSERT_EQ(run_armor("run " + quickstart() + " --db " + other_db + " --outputs " + outputs() + " " + tiny() +
-                      " run.seed=3 --record-only").exit_code, 0);
+                      " run.seed=3 --record-only")
+                .exit_code,
+            0);
   const armor::RunRecord pending = armor::ResultsReader(other_db, armor::ResultsReader::Mode::read_only).run(2);
   fs::copy_file(first_folder / "checkpoint.pt", fs::path(pending.output_dir) / "checkpoint.pt");
   const Result refused = run_armor("run --resume 2 --db " + other_db + " --outputs " + outputs());
@@ -193,20 +203,19 @@ TEST_F(SweepTest, ARunInASecondDatabaseTrainsFromScratchAndLeavesTheFirstRunsFol
   EXPECT_TRUE(contains(refused.output, "run 2 (uid " + pending.uid + ")")) << refused.output;
   EXPECT_TRUE(contains(refused.output, "run 1 of " + fs::absolute(db_).string())) << refused.output;
   EXPECT_TRUE(contains(refused.output, (fs::path(pending.output_dir) / "checkpoint.pt").string())) << refused.output;
-  EXPECT_EQ(armor::ResultsReader(other_db, armor::ResultsReader::Mode::read_only).run(2).status, armor::RunStatus::pending);
+  EXPECT_EQ(armor::ResultsReader(other_db, armor::ResultsReader::Mode::read_only).run(2).status,
+            armor::RunStatus::pending);
 
   // A checkpoint changed since runs.db recorded it is refused too, and so is a changed model.pt.
-  {
-    std::ofstream(first_folder / "model.pt", std::ios::app) << "x";
-  }
+  { std::ofstream(first_folder / "model.pt", std::ios::app) << "x"; }
   const Result changed = run_armor("eval 1 --db " + db_);
   EXPECT_EQ(changed.exit_code, 2) << changed.output;
   EXPECT_TRUE(contains(changed.output, "changed since")) << changed.output;
 }
 
 TEST_F(SweepTest, TwoWorkersShareASweepWithoutRunningARunTwice) {
-  const Result recorded = run_armor("run " + quickstart() + run_args() + "--multirun model.k=1,2 trainer.lr=0.05,0.1 " + tiny() +
-                                " --record-only");
+  const Result recorded = run_armor("run " + quickstart() + run_args() + "--multirun model.k=1,2 trainer.lr=0.05,0.1 " +
+                                    tiny() + " --record-only");
   ASSERT_EQ(recorded.exit_code, 0) << recorded.output;
   ASSERT_EQ(scalar("SELECT count(*) FROM runs WHERE status = 'pending'"), "4");
   EXPECT_TRUE(contains(recorded.output, "armor sweep work 1")) << recorded.output;
@@ -222,11 +231,14 @@ TEST_F(SweepTest, TwoWorkersShareASweepWithoutRunningARunTwice) {
 }
 
 TEST_F(SweepTest, ConstraintsDropPointsAndTheDryRunListsThem) {
-  const Result dry = run_armor("config " + quickstart() + " --multirun model.num_experts=1,2 model.k=1,2 --constraint 'trainer.lr < 1'");
+  const Result dry = run_armor("config " + quickstart() +
+                               " --multirun model.num_experts=1,2 model.k=1,2 --constraint 'trainer.lr < 1'");
   ASSERT_EQ(dry.exit_code, 0) << dry.output;
-  EXPECT_TRUE(contains(dry.output, "dropped: model.num_experts=1 model.k=2  (breaks model.k <= model.num_experts)")) << dry.output;
+  EXPECT_TRUE(contains(dry.output, "dropped: model.num_experts=1 model.k=2  (breaks model.k <= model.num_experts)"))
+      << dry.output;
   EXPECT_TRUE(contains(dry.output, "3 runs, 1 dropped")) << dry.output;
-  const Result user = run_armor("config " + quickstart() + " --multirun trainer.lr=0.01,0.1,1 --constraint 'trainer.lr between 0.05 and 0.5'");
+  const Result user = run_armor("config " + quickstart() +
+                                " --multirun trainer.lr=0.01,0.1,1 --constraint 'trainer.lr between 0.05 and 0.5'");
   ASSERT_EQ(user.exit_code, 0) << user.output;
   EXPECT_TRUE(contains(user.output, "1 runs, 2 dropped")) << user.output;
   const Result bad = run_armor("config " + quickstart() + " --multirun model.k=1,2 --constraint 'model.k <<= 2'");
@@ -237,14 +249,16 @@ TEST_F(SweepTest, ConstraintsDropPointsAndTheDryRunListsThem) {
 TEST_F(SweepTest, APointBreakingTheModelsDeclaredConstraintIsDroppedWithItAsTheReason) {
   const Result dry = run_armor("config " + quickstart() + " --multirun model.k=1,2,3 model.num_experts=2");
   ASSERT_EQ(dry.exit_code, 0) << dry.output;
-  EXPECT_TRUE(contains(dry.output, "dropped: model.k=3 model.num_experts=2  (breaks model.k <= model.num_experts)")) << dry.output;
+  EXPECT_TRUE(contains(dry.output, "dropped: model.k=3 model.num_experts=2  (breaks model.k <= model.num_experts)"))
+      << dry.output;
   EXPECT_TRUE(contains(dry.output, "2 runs, 1 dropped")) << dry.output;
 }
 
 TEST_F(SweepTest, SweepTableInTheExperimentMakesASweepWithPairedValues) {
   const fs::path experiment = dir_ / "paired.toml";
-  std::ofstream(experiment) << "defaults = [\"" << quickstart() << "\"]\n\n[sweep]\n"
-                            << "overrides = [\"trainer.lr=zip(0.05,0.1)\", \"attack.eps=zip(0.05,0.1)\", \"run.seed=range(0,2)\"]\n";
+  std::ofstream(experiment)
+      << "defaults = [\"" << quickstart() << "\"]\n\n[sweep]\n"
+      << "overrides = [\"trainer.lr=zip(0.05,0.1)\", \"attack.eps=zip(0.05,0.1)\", \"run.seed=range(0,2)\"]\n";
   const Result dry = run_armor("config " + experiment.string());
   ASSERT_EQ(dry.exit_code, 0) << dry.output;
   EXPECT_TRUE(contains(dry.output, "trainer.lr=0.05 attack.eps=0.05 run.seed=1")) << dry.output;
@@ -258,7 +272,8 @@ TEST_F(SweepTest, SweepTableInTheExperimentMakesASweepWithPairedValues) {
 }
 
 TEST_F(SweepTest, GroupsOverridesAndInterpolationComposeOnTheCommandLine) {
-  const Result config = run_armor("config " + quickstart() + " model=moe_cnn_wide 'eval.batch_size=${trainer.batch_size}'");
+  const Result config =
+      run_armor("config " + quickstart() + " model=moe_cnn_wide 'eval.batch_size=${trainer.batch_size}'");
   ASSERT_EQ(config.exit_code, 0) << config.output;
   EXPECT_TRUE(contains(config.output, "width = 32")) << config.output;
   EXPECT_TRUE(contains(config.output, "num_experts = 8")) << config.output;
@@ -275,7 +290,8 @@ TEST_F(SweepTest, EachRunHasAFolderWithItsConfigLogAndCheckpoint) {
   const fs::path folder = scalar("SELECT output_dir FROM runs WHERE id = 1");
   const std::string sweep_uid = scalar("SELECT uid FROM sweeps WHERE id = 1");
   EXPECT_EQ(folder, fs::absolute(fs::path(outputs()) / ("1-" + sweep_uid.substr(0, 8)) / "0"));
-  for (const char* file : {"identity.toml", "config.toml", "overrides.txt", "run.log", "model.pt", "weights.pt", "checkpoint.pt"}) {
+  for (const char* file :
+       {"identity.toml", "config.toml", "overrides.txt", "run.log", "model.pt", "weights.pt", "checkpoint.pt"}) {
     EXPECT_TRUE(fs::exists(folder / file)) << file;
   }
   std::ifstream log(folder / "run.log");
@@ -301,7 +317,8 @@ TEST_F(SweepTest, AshaStopsRunsThatTrailAtARung) {
 }
 
 TEST_F(SweepTest, RandomSearchRunsTheDrawnTrials) {
-  const Result dry = run_armor("config " + quickstart() + " --multirun 'trainer.lr=loguniform(0.01,0.1)' model.k=1,2 "
+  const Result dry = run_armor("config " + quickstart() +
+                               " --multirun 'trainer.lr=loguniform(0.01,0.1)' model.k=1,2 "
                                "--sweeper random --trials 5");
   ASSERT_EQ(dry.exit_code, 0) << dry.output;
   EXPECT_TRUE(contains(dry.output, "5 runs, 0 dropped")) << dry.output;

@@ -9,9 +9,9 @@
 
 #include "armor/config/declared_constraints.h"
 #include "armor/data/dataset.h"
-#include "armor/params/params.h"
 #include "armor/nn/classifier.h"
 #include "armor/nn/gate.h"
+#include "armor/params/params.h"
 #include "armor/plugin/plugin_loader.h"
 #include "armor/plugin/registry.h"
 
@@ -43,7 +43,8 @@ inline armor::Params plugin_params(armor::PluginKind kind, const std::string& na
 
 // A model whose MoE layers take gate `gate_name` with `gate_changes`.
 inline std::shared_ptr<armor::Classifier> make_model(const std::string& name, const Changes& changes,
-                                                     const armor::DatasetInfo& data, const std::string& gate_name = "topk",
+                                                     const armor::DatasetInfo& data,
+                                                     const std::string& gate_name = "topk",
                                                      const Changes& gate_changes = {}) {
   armor::ModelContext context;
   context.data = &data;

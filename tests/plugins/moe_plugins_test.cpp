@@ -6,7 +6,6 @@
 #include <torch/torch.h>
 
 #include "armor/data/dataset.h"
-#include "model_test_support.h"
 #include "armor/error.h"
 #include "armor/nn/balancing_loss.h"
 #include "armor/nn/classifier.h"
@@ -14,6 +13,7 @@
 #include "armor/nn/moe_layer.h"
 #include "armor/plugin/plugin_loader.h"
 #include "armor/plugin/registry.h"
+#include "model_test_support.h"
 
 namespace {
 
@@ -37,8 +37,8 @@ class MoePluginsTest : public ::testing::Test {
   static double loss(const std::string& name, const armor::GateOutput& routing) {
     return registry().balancing(name)(params(PluginKind::balancing, name))->forward(routing).item<double>();
   }
-  static std::shared_ptr<armor::Classifier> resnet(const std::vector<std::pair<std::string, armor::ParamValue>>& changes,
-                                                   const armor::DatasetInfo& data) {
+  static std::shared_ptr<armor::Classifier> resnet(
+      const std::vector<std::pair<std::string, armor::ParamValue>>& changes, const armor::DatasetInfo& data) {
     armor::ModelContext context;
     context.data = &data;
     context.make_gate = [](const armor::GateShape& shape) { return gate("topk", shape); };
@@ -132,7 +132,8 @@ TEST_F(MoePluginsTest, TwoConvGapRouterIsTheReleasedLayoutWithoutBiases) {
   std::vector<std::string> names;
   for (const auto& item : g->named_parameters()) names.push_back(item.key());
   // Conv(C->8, 1x1, no bias) -> BN(8) -> Conv(8->E, 1x1, no bias): DoubleConvGlobalAvgRoutingNetwork, bias=False.
-  EXPECT_EQ(names, (std::vector<std::string>{"router.conv1.weight", "router.bn.weight", "router.bn.bias", "router.conv2.weight"}));
+  EXPECT_EQ(names, (std::vector<std::string>{"router.conv1.weight", "router.bn.weight", "router.bn.bias",
+                                             "router.conv2.weight"}));
   EXPECT_EQ(g->named_parameters()["router.conv1.weight"].sizes(), (std::vector<std::int64_t>{8, 8, 1, 1}));
   EXPECT_EQ(g->named_parameters()["router.conv2.weight"].sizes(), (std::vector<std::int64_t>{4, 8, 1, 1}));
 }
@@ -169,7 +170,8 @@ TEST_F(MoePluginsTest, LinearRouterIsTrainableSoftOrTheSeedsFixedHardArgmax) {
     EXPECT_EQ(out.weights.requires_grad(), mode == "soft") << mode;
     // The fixed router is fixed for every loss: no balancing loss has a gradient into it.
     for (const std::string loss_name : {"switch", "entropy", "importance", "z_loss"}) {
-      const torch::Tensor value = registry().balancing(loss_name)(params(PluginKind::balancing, loss_name))->forward(out);
+      const torch::Tensor value =
+          registry().balancing(loss_name)(params(PluginKind::balancing, loss_name))->forward(out);
       EXPECT_EQ(value.requires_grad(), mode == "soft") << mode << ", " << loss_name;
     }
     EXPECT_EQ(g->is_fixed(), mode == "hard");
@@ -247,7 +249,8 @@ TEST_F(MoePluginsTest, ExpertVarianceLossIsPaperTwosVarianceAlphaTerm) {
   auto layer = model->moe_layers().front().second;
   const armor::GateOutput& routing = layer->last_routing();
   ASSERT_TRUE(routing.expert_means.defined());
-  const torch::Tensor value = registry().balancing("expert_variance")(params(PluginKind::balancing, "expert_variance"))->forward(routing);
+  const torch::Tensor value =
+      registry().balancing("expert_variance")(params(PluginKind::balancing, "expert_variance"))->forward(routing);
   ASSERT_GT(value.item<double>(), 0.0);  // freshly initialised experts have close mean outputs
   value.backward();
   bool experts_learn = false;
@@ -298,8 +301,12 @@ TEST_F(MoePluginsTest, ResNetMoeTypesReplaceTheNamedLayers) {
 
 TEST_F(MoePluginsTest, ResNetFiftyAndTheImageNetStemTakeAnyInputSize) {
   const armor::DatasetInfo grey{"grey", 1, 40, 40, 7, {0.5}, {0.25}};
-  auto model = resnet({{"depth", std::int64_t{50}}, {"stem", "imagenet"}, {"width_multiplier", 0.0625},
-                       {"moe_type", "conv"}, {"moe_layers", "layer4.2.conv3"}, {"copy_weights", true}},
+  auto model = resnet({{"depth", std::int64_t{50}},
+                       {"stem", "imagenet"},
+                       {"width_multiplier", 0.0625},
+                       {"moe_type", "conv"},
+                       {"moe_layers", "layer4.2.conv3"},
+                       {"copy_weights", true}},
                       grey);
   ASSERT_EQ(model->moe_layers().size(), 1u);
   EXPECT_EQ(model->forward(torch::rand({2, 1, 40, 40})).sizes(), (std::vector<std::int64_t>{2, 7}));
@@ -307,9 +314,9 @@ TEST_F(MoePluginsTest, ResNetFiftyAndTheImageNetStemTakeAnyInputSize) {
 
 TEST_F(MoePluginsTest, ResNetCopiedExpertsStartCloseButNotEqual) {
   torch::manual_seed(13);
-  auto model = resnet({{"width_multiplier", 0.125}, {"moe_type", "conv"}, {"moe_layers", "layer4.1.conv2"},
-                       {"copy_weights", true}},
-                      kCifar);
+  auto model = resnet(
+      {{"width_multiplier", 0.125}, {"moe_type", "conv"}, {"moe_layers", "layer4.1.conv2"}, {"copy_weights", true}},
+      kCifar);
   auto layer = model->moe_layers().front().second;
   const auto params = layer->named_parameters();
   const torch::Tensor w0 = params["expert0.weight"], w1 = params["expert1.weight"];
@@ -330,7 +337,8 @@ TEST_F(MoePluginsTest, ExpertConvolutionsStartAsTheReleasedCodeInitialisesThem) 
   auto expect_std = [](const torch::Tensor& weight, bool fan_in, const std::string& what) {
     const double expected = kaiming_std(weight, fan_in);
     EXPECT_NEAR(weight.std().item<double>() / expected, 1.0, 0.05)
-        << what << ": std " << weight.std().item<double>() << ", expected " << expected << " (" << (fan_in ? "fan_in" : "fan_out") << ")";
+        << what << ": std " << weight.std().item<double>() << ", expected " << expected << " ("
+        << (fan_in ? "fan_in" : "fan_out") << ")";
   };
   torch::manual_seed(16);
   for (const std::string init : {"fan_in", "fan_out"}) {

@@ -52,17 +52,19 @@ TEST(OutputMoeTest, LogitsAreTheRouterWeightedSumOfTheChosenExperts) {
     EXPECT_TRUE(torch::equal(per_expert[1], moe.expert(1).forward(x)));
     // Off the chosen experts the weight is 0; on them, softmax of the chosen router logits.
     const torch::Tensor chosen_logits = routing.logits.gather(1, routing.indices);
-    const torch::Tensor expected_weights = torch::zeros({10, 3}).scatter(1, routing.indices, torch::softmax(chosen_logits, 1));
+    const torch::Tensor expected_weights =
+        torch::zeros({10, 3}).scatter(1, routing.indices, torch::softmax(chosen_logits, 1));
     EXPECT_TRUE(torch::allclose(routing.weights, expected_weights, 1e-5, 1e-6)) << "k = " << k;
     EXPECT_EQ(routing.weights.gt(0).sum(1).eq(k).all().item<bool>(), true);
-    EXPECT_TRUE(torch::allclose(logits, armor::combine_expert_logits(routing.weights, per_expert), 1e-5, 1e-5)) << "k = " << k;
+    EXPECT_TRUE(torch::allclose(logits, armor::combine_expert_logits(routing.weights, per_expert), 1e-5, 1e-5))
+        << "k = " << k;
     // Held routing: the same route gives the same logits; another route other logits.
     EXPECT_TRUE(torch::allclose(moe.forward_routed(x, routing), logits, 1e-5, 1e-5));
     armor::GateOutput shifted = routing;
     shifted.indices = (routing.indices + 1).remainder(3);
     shifted.weights = torch::zeros({10, 3}).scatter(1, shifted.indices, 1.0 / static_cast<double>(k));
-    EXPECT_TRUE(torch::allclose(moe.forward_routed(x, shifted), armor::combine_expert_logits(shifted.weights, per_expert), 1e-5,
-                                1e-5));
+    EXPECT_TRUE(torch::allclose(moe.forward_routed(x, shifted),
+                                armor::combine_expert_logits(shifted.weights, per_expert), 1e-5, 1e-5));
     const auto layers = model->moe_layers();
     ASSERT_EQ(layers.size(), 1u);
     EXPECT_EQ(layers[0].first, "moe");
@@ -99,8 +101,10 @@ TEST(OutputMoeTest, TheSeedsFixedRouterNeverMovesUnderAnyLossOrOptimiser) {
   for (const auto& spec : builtin.info(armor::PluginKind::dataset, "synthetic").params.specs()) {
     data_params.set(spec.name, spec.default_value, "default");
   }
-  for (const auto& [key, value] : Changes{{"train_size", std::int64_t{64}}, {"test_size", std::int64_t{16}},
-                                          {"image_size", std::int64_t{8}}, {"channels", std::int64_t{1}},
+  for (const auto& [key, value] : Changes{{"train_size", std::int64_t{64}},
+                                          {"test_size", std::int64_t{16}},
+                                          {"image_size", std::int64_t{8}},
+                                          {"channels", std::int64_t{1}},
                                           {"num_classes", std::int64_t{4}}}) {
     data_params.set(key, value, "test");
   }
@@ -108,8 +112,10 @@ TEST(OutputMoeTest, TheSeedsFixedRouterNeverMovesUnderAnyLossOrOptimiser) {
   armor::BalancingTerm balancing;
   for (const auto& [name, weight] : std::vector<std::pair<std::string, double>>{
            {"switch", 0.5}, {"entropy", 0.1}, {"importance", 0.1}, {"z_loss", 0.01}, {"expert_variance", 0.1}}) {
-    balancing.add(name, armor_test::plugin_registry().balancing(name)(armor_test::plugin_params(armor::PluginKind::balancing, name)),
-                  weight);
+    balancing.add(
+        name,
+        armor_test::plugin_registry().balancing(name)(armor_test::plugin_params(armor::PluginKind::balancing, name)),
+        weight);
   }
   for (const std::string router_input : {"image", "conv_stem"}) {
     for (const std::string optimizer : {"sgd", "adam"}) {
@@ -119,21 +125,26 @@ TEST(OutputMoeTest, TheSeedsFixedRouterNeverMovesUnderAnyLossOrOptimiser) {
       std::map<std::string, torch::Tensor> before;
       for (const auto& item : model->named_parameters()) before[item.key()] = item.value().detach().clone();
       for (const auto& item : model->named_buffers()) before[item.key()] = item.value().detach().clone();
-      auto trainer = armor_test::plugin_registry().trainer("standard")(armor_test::plugin_params(
-          armor::PluginKind::trainer, "standard",
-          {{"epochs", std::int64_t{2}}, {"batch_size", std::int64_t{16}}, {"optimizer", optimizer}, {"lr", 0.05},
-           {"weight_decay", 0.01}}));
+      auto trainer = armor_test::plugin_registry().trainer("standard")(
+          armor_test::plugin_params(armor::PluginKind::trainer, "standard",
+                                    {{"epochs", std::int64_t{2}},
+                                     {"batch_size", std::int64_t{16}},
+                                     {"optimizer", optimizer},
+                                     {"lr", 0.05},
+                                     {"weight_decay", 0.01}}));
       NullSink sink;
       armor::TrainContext context{*model, data->train, torch::kCPU, nullptr, balancing, sink, /*seed=*/3};
       trainer->fit(context);
       std::size_t router_tensors = 0;
       bool experts_moved = false;
       for (const auto& [key, value] : before) {
-        torch::Tensor now = model->named_parameters().contains(key) ? model->named_parameters()[key] : model->named_buffers()[key];
+        torch::Tensor now =
+            model->named_parameters().contains(key) ? model->named_parameters()[key] : model->named_buffers()[key];
         const bool router = key.rfind("moe.gate.", 0) == 0;
         if (router) {
           ++router_tensors;
-          EXPECT_TRUE(torch::equal(now, value)) << router_input << ", " << optimizer << ": the fixed router's " << key << " moved";
+          EXPECT_TRUE(torch::equal(now, value))
+              << router_input << ", " << optimizer << ": the fixed router's " << key << " moved";
           if (model->named_parameters().contains(key)) {
             EXPECT_FALSE(now.grad().defined()) << key << " has a gradient";
           }
@@ -149,8 +160,9 @@ TEST(OutputMoeTest, TheSeedsFixedRouterNeverMovesUnderAnyLossOrOptimiser) {
 
 TEST(OutputMoeTest, GapFcRouterOnAConvStemRoutesEveryImage) {
   torch::manual_seed(5);
-  auto model = make_model("output_moe", ensemble({{"router_input", std::string("conv_stem")}, {"router_stem_channels", std::int64_t{4}}}),
-                          kTiny, "topk", {{"router", std::string("gap_fc")}, {"noise", false}});
+  auto model = make_model(
+      "output_moe", ensemble({{"router_input", std::string("conv_stem")}, {"router_stem_channels", std::int64_t{4}}}),
+      kTiny, "topk", {{"router", std::string("gap_fc")}, {"noise", false}});
   model->eval();
   const torch::Tensor x = torch::rand({5, 1, 8, 8});
   EXPECT_EQ(model->forward(x).sizes(), (std::vector<std::int64_t>{5, 4}));
@@ -176,11 +188,15 @@ TEST(OutputMoeTest, ExpertsAreDenseNetworksBuiltFromTheirInlineParameters) {
   };
   expect_config_error(ensemble({{"expert_params", std::string("depht = 10")}}),
                       "test: unknown key model.expert_params.depht (did you mean 'depth'?)");
-  expect_config_error(ensemble({{"expert_params", std::string("depth = 'ten'")}}), "model.expert_params.depth must be an integer");
-  expect_config_error(ensemble({{"expert_params", std::string("depth = 10,")}}), "must be the body of a TOML inline table");
-  expect_config_error(ensemble({{"expert_params", kSmallResnet + ", num_experts = 2, moe_layers = 'layer1'"}}), "the experts of output_moe must be dense");
+  expect_config_error(ensemble({{"expert_params", std::string("depth = 'ten'")}}),
+                      "model.expert_params.depth must be an integer");
+  expect_config_error(ensemble({{"expert_params", std::string("depth = 10,")}}),
+                      "must be the body of a TOML inline table");
+  expect_config_error(ensemble({{"expert_params", kSmallResnet + ", num_experts = 2, moe_layers = 'layer1'"}}),
+                      "the experts of output_moe must be dense");
   expect_config_error(ensemble({{"expert", std::string("resnett")}}), "did you mean 'resnet'?");
-  expect_config_error(ensemble({{"k", std::int64_t{4}}}), "test: model: k <= num_experts does not hold (k = 4, num_experts = 3)");
+  expect_config_error(ensemble({{"k", std::int64_t{4}}}),
+                      "test: model: k <= num_experts does not hold (k = 4, num_experts = 3)");
   // The expert's own declared constraint, on its dense default num_experts = 1.
   expect_config_error(ensemble({{"expert_params", kSmallResnet + ", k = 2"}}),
                       "test: model.expert_params: k <= num_experts does not hold (k = 2, num_experts = 1)");

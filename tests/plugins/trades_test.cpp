@@ -38,8 +38,10 @@ double first_inner_step(const Changes& trades_changes) {
   for (const auto& spec : builtin.info(armor::PluginKind::dataset, "synthetic").params.specs()) {
     data_params.set(spec.name, spec.default_value, "default");
   }
-  for (const auto& [key, value] : Changes{{"train_size", std::int64_t{32}}, {"image_size", std::int64_t{8}},
-                                          {"channels", std::int64_t{1}}, {"num_classes", std::int64_t{4}}}) {
+  for (const auto& [key, value] : Changes{{"train_size", std::int64_t{32}},
+                                          {"image_size", std::int64_t{8}},
+                                          {"channels", std::int64_t{1}},
+                                          {"num_classes", std::int64_t{4}}}) {
     data_params.set(key, value, "test");
   }
   const auto data = builtin.dataset("synthetic")(data_params);

@@ -54,7 +54,8 @@ TEST(VitTest, RejectsPatchesThatDoNotTileTheImageAndIncompleteCustomSettings) {
     FAIL() << "a 16-pixel patch cannot tile an 8x8 image";
   } catch (const armor::ConfigError& error) {
     EXPECT_NE(std::string(error.what()).find("model.preset gives patch size 16, which must divide the image size 8x8"),
-              std::string::npos) << error.what();
+              std::string::npos)
+        << error.what();
   }
   EXPECT_THROW(make_model("vit", {{"preset", std::string("custom")}, {"patch_size", std::int64_t{4}}}, kTiny),
                armor::ConfigError);
@@ -66,8 +67,8 @@ TEST(VitTest, RejectsPatchesThatDoNotTileTheImageAndIncompleteCustomSettings) {
 
 TEST(VitTest, MoeBlocksRoutePerImageAndReportTheirLayers) {
   torch::manual_seed(2);
-  auto model = make_model("vit", tiny_vit({{"num_experts", std::int64_t{3}}, {"moe_layers", std::string("0, 1")}}), kTiny,
-                          "topk", {{"noise", false}});
+  auto model = make_model("vit", tiny_vit({{"num_experts", std::int64_t{3}}, {"moe_layers", std::string("0, 1")}}),
+                          kTiny, "topk", {{"noise", false}});
   auto layers = model->moe_layers();
   ASSERT_EQ(layers.size(), 2u);
   EXPECT_EQ(layers[0].first, "blocks.0.mlp");

@@ -49,7 +49,9 @@ class TwoLayerMoe : public armor::Classifier {
                            }));
   }
   torch::Tensor forward(const torch::Tensor& x) override { return moe2(torch::tanh(moe1(x.flatten(1)))); }
-  std::vector<std::pair<std::string, armor::MoeLayer>> moe_layers() override { return {{"moe1", moe1}, {"moe2", moe2}}; }
+  std::vector<std::pair<std::string, armor::MoeLayer>> moe_layers() override {
+    return {{"moe1", moe1}, {"moe2", moe2}};
+  }
 
   std::shared_ptr<LinearGate> gate1, gate2;
   armor::MoeLayer moe1{nullptr}, moe2{nullptr};
@@ -94,7 +96,8 @@ TEST(RouteHeldClassifierTest, ExpertsAttackHoldsTheCleanRoute) {
   held.hold(x);
   {
     torch::NoGradGuard no_grad;
-    EXPECT_TRUE(torch::allclose(held.forward(x), model.forward(x))) << "holding the clean route changes no clean output";
+    EXPECT_TRUE(torch::allclose(held.forward(x), model.forward(x)))
+        << "holding the clean route changes no clean output";
   }
   SignAttack attack(0.25);
   const torch::Tensor adversarial = attack.perturb(held, x, y);
@@ -103,7 +106,8 @@ TEST(RouteHeldClassifierTest, ExpertsAttackHoldsTheCleanRoute) {
   model.forward(adversarial);  // the model's own route on x_adv: the attack was free to change it
   bool free_route_changed = false;
   for (const auto& [name, layer] : model.moe_layers()) {
-    free_route_changed |= !torch::equal(layer->last_routing().indices, held.clean_routing()[name == "moe1" ? 0 : 1].indices);
+    free_route_changed |=
+        !torch::equal(layer->last_routing().indices, held.clean_routing()[name == "moe1" ? 0 : 1].indices);
   }
   held.forward(adversarial);
   const auto layers = model.moe_layers();
@@ -112,10 +116,12 @@ TEST(RouteHeldClassifierTest, ExpertsAttackHoldsTheCleanRoute) {
         << "layer " << layers[i].first << " left the clean route under RA-E";
     EXPECT_FALSE(layers[i].second->has_held_routing()) << "the hold is released after the forward";
   }
-  EXPECT_TRUE(free_route_changed) << "eps 0.25 should move some route of the unheld model (else the test shows nothing)";
+  EXPECT_TRUE(free_route_changed)
+      << "eps 0.25 should move some route of the unheld model (else the test shows nothing)";
   // A subset of the batch (an ensemble attacking only the images still robust) keeps its own route.
   const torch::Tensor rows = torch::tensor({3, 7, 11}, torch::kInt64);
-  EXPECT_TRUE(torch::allclose(held.forward(adversarial.index_select(0, rows)), held.forward(adversarial).index_select(0, rows)));
+  EXPECT_TRUE(torch::allclose(held.forward(adversarial.index_select(0, rows)),
+                              held.forward(adversarial).index_select(0, rows)));
 }
 
 TEST(RouteHeldClassifierTest, RouterAttackReachesTheOutputOnlyThroughTheGates) {
@@ -145,7 +151,8 @@ TEST(RouteHeldClassifierTest, RouterAttackReachesTheOutputOnlyThroughTheGates) {
     armor::FrozenParameters frozen(model);
     const torch::Tensor input = x.clone().requires_grad_(true);
     const torch::Tensor loss = view.forward(input).sum();
-    return torch::autograd::grad({loss}, {input}, /*grad_outputs=*/{}, /*retain_graph=*/c10::nullopt, /*create_graph=*/false,
+    return torch::autograd::grad({loss}, {input}, /*grad_outputs=*/{}, /*retain_graph=*/c10::nullopt,
+                                 /*create_graph=*/false,
                                  /*allow_unused=*/true)[0];
   };
   const torch::Tensor router_grad = input_gradient(router);
@@ -215,7 +222,8 @@ TEST(EvaluationTest, FixedExpertPassesRunOnlyTheNamedAttacks) {
   const armor::EvaluationResult result = armor::evaluate(model, test, options, torch::kCPU, attacks);
   std::map<std::int64_t, std::set<std::string>> keys;
   for (const auto& statistic : result.routing) {
-    if (statistic.layer == "moe2" && statistic.key.rfind("fixed_", 0) == 0) keys[statistic.expert].insert(statistic.key);
+    if (statistic.layer == "moe2" && statistic.key.rfind("fixed_", 0) == 0)
+      keys[statistic.expert].insert(statistic.key);
   }
   ASSERT_EQ(keys.size(), 4u);
   const std::set<std::string> expected{"fixed_clean_acc", "fixed_clean_loss", "fixed_strong_acc", "fixed_strong_loss"};
@@ -237,8 +245,10 @@ TEST(EvaluationTest, OptionsThatDoNotFitTheModelAreConfigErrors) {
 }
 
 TEST(EvaluationTest, CombinedOutcomesKeepTheEarliestBreak) {
-  const std::vector<armor::ImageOutcome> earlier{{0, true, true, ""}, {1, true, false, "pgd20"}, {2, false, false, "clean"}};
-  const std::vector<armor::ImageOutcome> later{{0, true, false, "aa"}, {1, true, false, "aa"}, {2, false, false, "clean"}};
+  const std::vector<armor::ImageOutcome> earlier{
+      {0, true, true, ""}, {1, true, false, "pgd20"}, {2, false, false, "clean"}};
+  const std::vector<armor::ImageOutcome> later{
+      {0, true, false, "aa"}, {1, true, false, "aa"}, {2, false, false, "clean"}};
   const auto combined = armor::combine_outcomes(earlier, later);
   EXPECT_EQ(combined[0].broken_by, "aa");
   EXPECT_EQ(combined[1].broken_by, "pgd20");
@@ -253,7 +263,8 @@ TEST(RunStoreEvaluationTest, ImageResultsAndMetricsAddedToAFinishedRun) {
   run.config = "";
   run.config_hash = "h";
   const std::int64_t id = store.queue().add_run(run);
-  EXPECT_THROW(store.records().add_metrics(id, {{"aa_acc", 0.5}}), armor::StoreError) << "a pending run gets no added metrics";
+  EXPECT_THROW(store.records().add_metrics(id, {{"aa_acc", 0.5}}), armor::StoreError)
+      << "a pending run gets no added metrics";
   store.queue().finish_run(id, {{"clean_acc", 0.9}});
   store.records().add_metrics(id, {{"aa_acc", 0.5}});
   const auto metrics = store.reader().metrics(id);

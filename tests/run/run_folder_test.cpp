@@ -57,7 +57,9 @@ class RunFolderTest : public ::testing::Test {
     archive.write("weights", torch::ones({2}));
     write_checkpoint_identity(archive, {owner.uid, config_hash, "run " + std::to_string(owner.id) + " of " + db_});
     archive.save_to(path);
-    if (record) store_->records().record_artifact(owner.id, "training_state", owner.output_dir + "/checkpoint.pt", sha256_file_hex(path));
+    if (record)
+      store_->records().record_artifact(owner.id, "training_state", owner.output_dir + "/checkpoint.pt",
+                                        sha256_file_hex(path));
   }
 
   template <typename Body>
@@ -87,7 +89,8 @@ TEST_F(RunFolderTest, TwoSweepsOfTwoDatabasesNeverShareAFolder) {
 
 TEST_F(RunFolderTest, ANewRunNeverTakesAFolderThatExists) {
   const std::string message = refusal([&] { claim_new_run_folder(first_.output_dir, owner_of(second_, db_)); });
-  EXPECT_NE(message.find("belongs to run " + std::to_string(first_.id) + " (uid " + first_.uid), std::string::npos) << message;
+  EXPECT_NE(message.find("belongs to run " + std::to_string(first_.id) + " (uid " + first_.uid), std::string::npos)
+      << message;
   EXPECT_NE(message.find("run " + std::to_string(second_.id) + " (uid " + second_.uid), std::string::npos) << message;
   EXPECT_EQ(read_run_folder_owner(first_.output_dir)->run_uid, first_.uid) << "the folder's identity stays";
 }
@@ -118,26 +121,29 @@ TEST_F(RunFolderTest, ItsOwnRecordedCheckpointResumes) {
 TEST_F(RunFolderTest, ACheckpointOfAnotherRunIsRefusedNamingBoth) {
   write_checkpoint(first_, second_.output_dir + "/checkpoint.pt", first_.config_hash, false);
   const std::string message = refusal([&] { check_resumable_checkpoint(store_->reader(), second_); });
-  EXPECT_NE(message.find("belongs to run " + std::to_string(first_.id) + " (uid " + first_.uid), std::string::npos) << message;
-  EXPECT_NE(message.find("not to run " + std::to_string(second_.id) + " (uid " + second_.uid), std::string::npos) << message;
+  EXPECT_NE(message.find("belongs to run " + std::to_string(first_.id) + " (uid " + first_.uid), std::string::npos)
+      << message;
+  EXPECT_NE(message.find("not to run " + std::to_string(second_.id) + " (uid " + second_.uid), std::string::npos)
+      << message;
   EXPECT_NE(message.find(second_.output_dir + "/checkpoint.pt"), std::string::npos) << message;
 }
 
 TEST_F(RunFolderTest, ACheckpointOfAnotherConfigOrChangedSinceRecordedIsRefused) {
   write_checkpoint(first_, first_.output_dir + "/checkpoint.pt", "hash-b", true);
-  EXPECT_NE(refusal([&] { check_resumable_checkpoint(store_->reader(), first_); }).find("trained under config hash-b"), std::string::npos);
-  write_checkpoint(first_, first_.output_dir + "/checkpoint.pt", first_.config_hash, true);
-  write_checkpoint(first_, first_.output_dir + "/checkpoint.pt", first_.config_hash, false);  // same identity, not recorded
-  {
-    std::ofstream(first_.output_dir + "/checkpoint.pt", std::ios::app) << "tampered";
-  }
-  EXPECT_NE(refusal([&] { check_resumable_checkpoint(store_->reader(), first_); }).find("changed since runs.db recorded it"),
+  EXPECT_NE(refusal([&] { check_resumable_checkpoint(store_->reader(), first_); }).find("trained under config hash-b"),
             std::string::npos);
+  write_checkpoint(first_, first_.output_dir + "/checkpoint.pt", first_.config_hash, true);
+  write_checkpoint(first_, first_.output_dir + "/checkpoint.pt", first_.config_hash,
+                   false);  // same identity, not recorded
+  { std::ofstream(first_.output_dir + "/checkpoint.pt", std::ios::app) << "tampered"; }
+  EXPECT_NE(
+      refusal([&] { check_resumable_checkpoint(store_->reader(), first_); }).find("changed since runs.db recorded it"),
+      std::string::npos);
 }
 
 TEST_F(RunFolderTest, ACheckpointRecordedButNotYetRenamedIsCompleted) {
   const std::string checkpoint = first_.output_dir + "/checkpoint.pt";
-  write_checkpoint(first_, checkpoint, first_.config_hash, true);   // epoch 1, renamed
+  write_checkpoint(first_, checkpoint, first_.config_hash, true);           // epoch 1, renamed
   write_checkpoint(first_, checkpoint + ".tmp", first_.config_hash, true);  // epoch 2: killed before the rename
   const std::string epoch_two = sha256_file_hex(checkpoint + ".tmp");
   EXPECT_NO_THROW(check_resumable_checkpoint(store_->reader(), first_));
@@ -148,12 +154,15 @@ TEST_F(RunFolderTest, ACheckpointRecordedButNotYetRenamedIsCompleted) {
 TEST_F(RunFolderTest, ModelFilesAreCheckedAgainstTheRecordedHash) {
   const std::string model = first_.output_dir + "/model.pt";
   std::ofstream(model) << "weights";
-  EXPECT_NE(refusal([&] { check_recorded_file(store_->reader(), first_, "checkpoint", model); }).find("has no checkpoint recorded"),
+  EXPECT_NE(refusal([&] {
+              check_recorded_file(store_->reader(), first_, "checkpoint", model);
+            }).find("has no checkpoint recorded"),
             std::string::npos);
   store_->records().record_artifact(first_.id, "checkpoint", model, sha256_file_hex(model));
   EXPECT_NO_THROW(check_recorded_file(store_->reader(), first_, "checkpoint", model));
   std::ofstream(model, std::ios::app) << "!";
-  EXPECT_NE(refusal([&] { check_recorded_file(store_->reader(), first_, "checkpoint", model); }).find("changed since"), std::string::npos);
+  EXPECT_NE(refusal([&] { check_recorded_file(store_->reader(), first_, "checkpoint", model); }).find("changed since"),
+            std::string::npos);
 }
 
 }  // namespace

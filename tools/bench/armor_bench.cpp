@@ -62,8 +62,8 @@ class Report {
     out << "{\n  \"figures\": [\n";
     for (std::size_t i = 0; i < figures_.size(); ++i) {
       const Figure& f = figures_[i];
-      out << fmt::format("    {{\"name\": \"{}\", \"value\": {:.6g}, \"unit\": \"{}\", \"target\": \"{}\"}}{}\n", f.name, f.value,
-                         f.unit, f.target, i + 1 < figures_.size() ? "," : "");
+      out << fmt::format("    {{\"name\": \"{}\", \"value\": {:.6g}, \"unit\": \"{}\", \"target\": \"{}\"}}{}\n",
+                         f.name, f.value, f.unit, f.target, i + 1 < figures_.size() ? "," : "");
     }
     out << "  ]\n}\n";
   }
@@ -109,8 +109,8 @@ class PythonReference {
       dup2(from_child[1], STDOUT_FILENO);
       close(to_child[1]);
       close(from_child[0]);
-      execl("/usr/bin/python3", "python3", script.c_str(), workload.c_str(), "--threads", thread_count.c_str(), "--warmup",
-            "2", "--serve", static_cast<char*>(nullptr));
+      execl("/usr/bin/python3", "python3", script.c_str(), workload.c_str(), "--threads", thread_count.c_str(),
+            "--warmup", "2", "--serve", static_cast<char*>(nullptr));
       _exit(127);
     }
     close(to_child[0]);
@@ -202,7 +202,8 @@ armor::Params params(armor::PluginKind kind, const std::string& name, const Chan
   return p;
 }
 
-std::shared_ptr<armor::Classifier> model(const std::string& name, const Changes& changes, const armor::DatasetInfo& data) {
+std::shared_ptr<armor::Classifier> model(const std::string& name, const Changes& changes,
+                                         const armor::DatasetInfo& data) {
   armor::ModelContext context;
   context.data = &data;
   context.make_gate = [](const armor::GateShape& shape) {
@@ -213,9 +214,10 @@ std::shared_ptr<armor::Classifier> model(const std::string& name, const Changes&
 
 const armor::DatasetInfo kCifar{"cifar10", 3, 32, 32, 10, {0.5, 0.5, 0.5}, {0.25, 0.25, 0.25}};
 const armor::DatasetInfo kFashion{"fashion_mnist", 1, 28, 28, 10, {0.286}, {0.353}};
-const Changes kSmallResnet{{"depth", std::int64_t{10}}, {"width_multiplier", 0.25}, {"stages", std::int64_t{3}},
-                           {"num_experts", std::int64_t{4}}, {"k", std::int64_t{1}}, {"moe_type", std::string("block")},
-                           {"moe_layers", std::string("layer3")}};
+const Changes kSmallResnet{
+    {"depth", std::int64_t{10}},          {"width_multiplier", 0.25}, {"stages", std::int64_t{3}},
+    {"num_experts", std::int64_t{4}},     {"k", std::int64_t{1}},     {"moe_type", std::string("block")},
+    {"moe_layers", std::string("layer3")}};
 
 // 0. The machine's single-precision matrix-multiply peak, GFLOP/s.
 double matmul_peak(Report& report) {
@@ -280,8 +282,9 @@ void moe_layer_scaling(Report& report) {
     std::vector<std::pair<std::int64_t, armor::MoeLayer>> layers;
     for (const std::int64_t experts : {1, 2, 4, 8, 16}) {
       if (k > experts) continue;
-      armor::MoeLayer layer(armor::MoeLayerOptions(experts, k), std::make_shared<BenchGate>(64, experts, k),
-                            [&](std::int64_t) { return torch::nn::AnyModule(armor::BasicBlock(armor::BasicBlockOptions(64, 64))); });
+      armor::MoeLayer layer(
+          armor::MoeLayerOptions(experts, k), std::make_shared<BenchGate>(64, experts, k),
+          [&](std::int64_t) { return torch::nn::AnyModule(armor::BasicBlock(armor::BasicBlockOptions(64, 64))); });
       layer->train();
       layers.emplace_back(experts, layer);
     }
@@ -314,7 +317,12 @@ void moe_layer_scaling(Report& report) {
       for (std::size_t r = 0; r < rounds[1].size(); ++r) ratios.push_back(rounds[16][r] / rounds[1][r]);
     }
     for (auto& [experts, layer] : layers) {
-      const double dense = median_seconds([&] { layer->zero_grad(); layer->forward_dense(x).sum().backward(); }, 1, 3);
+      const double dense = median_seconds(
+          [&] {
+            layer->zero_grad();
+            layer->forward_dense(x).sum().backward();
+          },
+          1, 3);
       report.add(fmt::format("moe_layer_E{}_k{}_sparse", experts, k), sparse[experts] * 1e3, "ms");
       report.add(fmt::format("moe_layer_E{}_k{}_dense", experts, k), dense * 1e3, "ms");
     }
@@ -334,7 +342,8 @@ void pgd_step(Report& report) {
         torch::nn::functional::cross_entropy(net->forward(x), y).backward();
       },
       1, 5);
-  auto attack = registry().attack("pgd")(params(armor::PluginKind::attack, "pgd", {{"eps", 0.1}, {"steps", std::int64_t{10}}, {"step_size", 0.025}}));
+  auto attack = registry().attack("pgd")(
+      params(armor::PluginKind::attack, "pgd", {{"eps", 0.1}, {"steps", std::int64_t{10}}, {"step_size", 0.025}}));
   const auto perturb = [&] { attack->perturb(*net, x, y); };
   const double pgd = median_seconds(perturb, 1, 3);
   report.add("pgd10_step_over_forward_backward", pgd / 10.0 / pass, "x", "<= 1.1");
@@ -350,7 +359,8 @@ void rt_er_step(Report& report) {
   armor::Params data_params = params(armor::PluginKind::dataset, "synthetic",
                                      {{"train_size", std::int64_t{512}}, {"image_size", std::int64_t{28}}});
   const auto data = registry().dataset("synthetic")(data_params);
-  auto attack = registry().attack("pgd")(params(armor::PluginKind::attack, "pgd", {{"eps", 0.1}, {"steps", std::int64_t{10}}, {"step_size", 0.025}}));
+  auto attack = registry().attack("pgd")(
+      params(armor::PluginKind::attack, "pgd", {{"eps", 0.1}, {"steps", std::int64_t{10}}, {"step_size", 0.025}}));
   const Changes moe{{"expert", std::string("resnet")},
                     {"expert_params", std::string("depth = 10, width_multiplier = 0.25, stages = 2")},
                     {"num_experts", std::int64_t{4}}};
@@ -365,8 +375,8 @@ void rt_er_step(Report& report) {
       return registry().gate("linear_router")(params(armor::PluginKind::gate, "linear_router", {}), shape);
     };
     auto net = registry().model("output_moe")(params(armor::PluginKind::model, "output_moe", moe), context);
-    auto trainer = registry().trainer(trainers[i])(params(armor::PluginKind::trainer, trainers[i],
-                                                          {{"epochs", std::int64_t{1}}, {"batch_size", std::int64_t{128}}}));
+    auto trainer = registry().trainer(trainers[i])(params(
+        armor::PluginKind::trainer, trainers[i], {{"epochs", std::int64_t{1}}, {"batch_size", std::int64_t{128}}}));
     NullSink sink;
     armor::BalancingTerm balancing;
     armor::TrainContext ctx{*net, data->train, torch::kCPU, attack.get(), balancing, sink, 0};
@@ -392,11 +402,15 @@ void fast_at_step(Report& report) {
   torch::manual_seed(0);
   auto net = model("resnet", kSmallResnet, data->info);
   auto attack = registry().attack("pgd")(params(armor::PluginKind::attack, "pgd", {{"eps", 0.1}}));
-  armor::BalancingTerm balancing(registry().balancing("switch")(params(armor::PluginKind::balancing, "switch", {})), 0.5);
-  auto trainer = registry().trainer("fast_at")(params(
-      armor::PluginKind::trainer, "fast_at",
-      {{"epochs", std::int64_t{1}}, {"batch_size", std::int64_t{128}}, {"lr", 0.2}, {"schedule", std::string("cyclic")},
-       {"nesterov", true}, {"weight_decay", 5e-4}}));
+  armor::BalancingTerm balancing(registry().balancing("switch")(params(armor::PluginKind::balancing, "switch", {})),
+                                 0.5);
+  auto trainer = registry().trainer("fast_at")(params(armor::PluginKind::trainer, "fast_at",
+                                                      {{"epochs", std::int64_t{1}},
+                                                       {"batch_size", std::int64_t{128}},
+                                                       {"lr", 0.2},
+                                                       {"schedule", std::string("cyclic")},
+                                                       {"nesterov", true},
+                                                       {"weight_decay", 5e-4}}));
   NullSink sink;
   armor::TrainContext ctx{*net, data->train, torch::kCPU, attack.get(), balancing, sink, 0};
   setenv("ARMOR_PROGRESS", "off", 1);
@@ -460,7 +474,8 @@ void host_overhead(Report& report, const fs::path& scratch) {
   for (const auto& [label, seconds] : work_by_label) work += seconds;
   report.add("one_epoch_run_wall", run.seconds, "s");
   report.add("one_epoch_run_outside_train_and_eval", std::max(0.0, run.seconds - work), "s");
-  report.add("one_epoch_run_share_outside_train_and_eval", std::max(0.0, run.seconds - work) / run.seconds, "fraction", "< 0.05");
+  report.add("one_epoch_run_share_outside_train_and_eval", std::max(0.0, run.seconds - work) / run.seconds, "fraction",
+             "< 0.05");
 }
 
 // 7. runs.db: one epoch's metrics of 100 runs, then 8 processes writing at once.
@@ -474,7 +489,8 @@ void store_writes(Report& report, const fs::path& scratch) {
     ids = store.queue().add_sweep({"bench", "bench.toml", ""}, runs).second;
     const auto start = Clock::now();
     for (const std::int64_t id : ids) {
-      store.records().record_epoch_metrics(id, 1, {{"train_loss", 0.5}, {"train_acc", 0.8}, {"lr", 0.1}, {"seconds", 3.0}});
+      store.records().record_epoch_metrics(id, 1,
+                                           {{"train_loss", 0.5}, {"train_acc", 0.8}, {"lr", 0.1}, {"seconds", 3.0}});
     }
     report.add("store_one_epoch_of_100_runs", seconds_since(start) * 1e3, "ms");
   }
@@ -488,7 +504,8 @@ void store_writes(Report& report, const fs::path& scratch) {
       for (int epoch = 2; epoch < 12; ++epoch) {
         for (int r = p; r < 100; r += 8) {
           try {
-            store.records().record_epoch_metrics(ids[static_cast<std::size_t>(r)], epoch, {{"train_loss", 0.5}, {"seconds", 3.0}});
+            store.records().record_epoch_metrics(ids[static_cast<std::size_t>(r)], epoch,
+                                                 {{"train_loss", 0.5}, {"seconds", 3.0}});
           } catch (const std::exception& error) {
             if (std::string(error.what()).find("locked") != std::string::npos) ++locked;
           }
@@ -537,11 +554,12 @@ int main(int argc, char** argv) {
   int threads = 0;
   std::string only;
   const auto usage = [](std::FILE* to) {
-    fmt::print(to, "usage: armor_bench [--json FILE] [--threads N] [--only startup]\n"
-                   "  prints one line per figure (`name value unit`) and writes them all to FILE (default bench.json);\n"
-                   "  N threads for LibTorch (default: every core). About 4 minutes on 2 cores\n"
-                   "  (the PyTorch side by side needs /usr/bin/python3 with python3-torch; skipped without it).\n"
-                   "  --only startup: the runs.db and command start-up figures alone (seconds).\n");
+    fmt::print(to,
+               "usage: armor_bench [--json FILE] [--threads N] [--only startup]\n"
+               "  prints one line per figure (`name value unit`) and writes them all to FILE (default bench.json);\n"
+               "  N threads for LibTorch (default: every core). About 4 minutes on 2 cores\n"
+               "  (the PyTorch side by side needs /usr/bin/python3 with python3-torch; skipped without it).\n"
+               "  --only startup: the runs.db and command start-up figures alone (seconds).\n");
   };
   for (int i = 1; i < argc; ++i) {
     const std::string flag = argv[i];
@@ -592,8 +610,12 @@ int main(int argc, char** argv) {
     training_step(report, "quickstart_model_28px", *net, kFashion, peak, "quickstart_sgd", "");
   }
   for (const std::string type : {"conv", "block"}) {
-    auto net = model("resnet", {{"depth", std::int64_t{18}}, {"num_experts", std::int64_t{4}}, {"k", std::int64_t{1}},
-                                {"moe_type", type}, {"moe_layers", std::string("layer4")}},
+    auto net = model("resnet",
+                     {{"depth", std::int64_t{18}},
+                      {"num_experts", std::int64_t{4}},
+                      {"k", std::int64_t{1}},
+                      {"moe_type", type},
+                      {"moe_layers", std::string("layer4")}},
                      kCifar);
     training_step(report, "resnet18_" + type + "moe_32px", *net, kCifar, peak, "resnet18_" + type + "moe", ">= 1.05");
   }

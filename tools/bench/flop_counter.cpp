@@ -20,7 +20,9 @@ std::int64_t product(c10::IntArrayRef sizes, std::size_t from = 0) {
 double flops_of(const at::RecordFunction& fn) {
   const std::string name = fn.name();
   const auto inputs = fn.inputs();
-  const auto tensor = [&](std::size_t i) { return i < inputs.size() && inputs[i].isTensor() ? inputs[i].toTensor() : at::Tensor(); };
+  const auto tensor = [&](std::size_t i) {
+    return i < inputs.size() && inputs[i].isTensor() ? inputs[i].toTensor() : at::Tensor();
+  };
   if (name == "aten::convolution") {  // not _convolution, which it calls: counted once
     const at::Tensor x = tensor(0), w = tensor(1);
     if (!x.defined() || !w.defined() || x.dim() != 4) return 0;
@@ -51,14 +53,14 @@ double flops_of(const at::RecordFunction& fn) {
 
 FlopCounter::FlopCounter() {
   counted = 0.0;
-  handle_ = at::addThreadLocalCallback(at::RecordFunctionCallback(
-                                           [](const at::RecordFunction& fn) -> std::unique_ptr<at::ObserverContext> {
-                                             const double f = flops_of(fn);
-                                             if (f > 0) counted = counted + f;
-                                             return nullptr;
-                                           })
-                                           .needsInputs(true)
-                                           .scopes({at::RecordScope::FUNCTION}));
+  handle_ = at::addThreadLocalCallback(
+      at::RecordFunctionCallback([](const at::RecordFunction& fn) -> std::unique_ptr<at::ObserverContext> {
+        const double f = flops_of(fn);
+        if (f > 0) counted = counted + f;
+        return nullptr;
+      })
+          .needsInputs(true)
+          .scopes({at::RecordScope::FUNCTION}));
 }
 
 FlopCounter::~FlopCounter() { at::removeCallback(handle_); }

@@ -21,8 +21,9 @@ int db_pivot(const std::vector<std::string>& args) {
       "The metric in the cells: mean ± std over the runs that share one. Without --cols, several "
       "(repeated or a,b,c) give one column each");
   po::variables_map values;
-  if (!parse_db_args("armor db pivot --rows KEY [--cols KEY] --metric M[,M2...] [--sweep ID (default: the latest)] [--where EXPR]",
-                     args, visible, common, values)) {
+  if (!parse_db_args(
+          "armor db pivot --rows KEY [--cols KEY] --metric M[,M2...] [--sweep ID (default: the latest)] [--where EXPR]",
+          args, visible, common, values)) {
     return kExitOk;
   }
   require_no_arguments("armor db pivot", common);

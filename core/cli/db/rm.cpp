@@ -37,7 +37,8 @@ int db_rm(const std::vector<std::string>& args) {
   auto store = open_store(common.host.db);
   const RemovalPlan plan = plan_removal(store->reader(), query);
   if (values.count("yes") == 0) {
-    if (::isatty(STDIN_FILENO) == 0) throw UsageError("armor db rm would remove " + plan.description + ": confirm with --yes");
+    if (::isatty(STDIN_FILENO) == 0)
+      throw UsageError("armor db rm would remove " + plan.description + ": confirm with --yes");
     fmt::print("remove {} from {}? [y/N] ", plan.description, store->path());
     std::fflush(stdout);
     std::string answer;

@@ -22,7 +22,8 @@ bool parse_db_args(const std::string& usage, const std::vector<std::string>& arg
 OutputFormat format_of(const DbArgs& common) { return output_format_from_string(common.format); }
 
 void require_no_arguments(const std::string& command, const DbArgs& common) {
-  if (!common.positional.empty()) throw UsageError(command + " takes no arguments (got '" + common.positional[0] + "')");
+  if (!common.positional.empty())
+    throw UsageError(command + " takes no arguments (got '" + common.positional[0] + "')");
 }
 
 void add_filter_options(po::options_description& options, FilterArgs& filter) {
@@ -52,7 +53,8 @@ RunFilter filter_of(const FilterArgs& filter, const po::variables_map& values) {
 std::int64_t parse_id(const std::string& text, const std::string& what) {
   char* end = nullptr;
   const long long id = std::strtoll(text.c_str(), &end, 10);
-  if (text.empty() || *end != '\0' || id <= 0) throw UsageError(what + " must be a positive integer (got '" + text + "')");
+  if (text.empty() || *end != '\0' || id <= 0)
+    throw UsageError(what + " must be a positive integer (got '" + text + "')");
   return id;
 }
 

@@ -22,8 +22,8 @@ int sweep_collect(const std::vector<std::string>& args) {
   RunStore store(host.db);
   store.reader().sweep(sweep_id);  // a StoreError names an unknown sweep
   const CollectSummary collected = collect_sweep(store, sweep_id);
-  fmt::print("sweep {}: {} shard{} merged, {} run{} lost with {} task, {} still with Slurm\n", sweep_id, collected.merged,
-             collected.merged == 1 ? "" : "s", collected.lost, collected.lost == 1 ? "" : "s",
+  fmt::print("sweep {}: {} shard{} merged, {} run{} lost with {} task, {} still with Slurm\n", sweep_id,
+             collected.merged, collected.merged == 1 ? "" : "s", collected.lost, collected.lost == 1 ? "" : "s",
              collected.lost == 1 ? "its" : "their", collected.active);
   return kExitOk;
 }

@@ -30,7 +30,7 @@ int sweep_resume(const std::vector<std::string>& args) {
   check_launch_options(launch);
   apply_slurm_config(slurm, values);
   RunStore store(launch.host.db);
-  store.reader().sweep(sweep_id);  // a StoreError names an unknown sweep
+  store.reader().sweep(sweep_id);                       // a StoreError names an unknown sweep
   run_side().load_plugins(plugin_search(launch.host));  // a plugin problem shows here, not in every run
   // Runs with Slurm tasks are brought up to date first: those that ended without a record resume.
   collect_sweep(store, sweep_id);

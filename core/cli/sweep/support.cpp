@@ -14,7 +14,8 @@ bool parse_sweep_args(const std::string& usage, const std::vector<std::string>& 
   po::positional_options_description positional;
   positional.add("args", -1);
   if (!parse_command_line(usage, args, visible, hidden, positional, values)) return false;
-  if (positional_args.size() != 1) throw UsageError("expected `" + usage.substr(0, usage.find(" SWEEP_ID")) + " SWEEP_ID`");
+  if (positional_args.size() != 1)
+    throw UsageError("expected `" + usage.substr(0, usage.find(" SWEEP_ID")) + " SWEEP_ID`");
   try {
     std::size_t used = 0;
     sweep_id = std::stoll(positional_args[0], &used);

@@ -17,14 +17,14 @@ int sweep_work(const std::vector<std::string>& args) {
   add_plugin_path_option(visible, launch.host);
   po::variables_map values;
   std::int64_t sweep_id = 0;
-  if (!parse_sweep_args("armor sweep work SWEEP_ID   execute pending runs of a sweep (run it in several terminals)", args,
-                        visible, sweep_id, values)) {
+  if (!parse_sweep_args("armor sweep work SWEEP_ID   execute pending runs of a sweep (run it in several terminals)",
+                        args, visible, sweep_id, values)) {
     return kExitOk;
   }
   check_launch_options(launch);
   apply_slurm_config(slurm, values);
   RunStore store(launch.host.db);
-  store.reader().sweep(sweep_id);  // a StoreError names an unknown sweep
+  store.reader().sweep(sweep_id);                       // a StoreError names an unknown sweep
   run_side().load_plugins(plugin_search(launch.host));  // a plugin problem shows here, not in every run
   // Runs with Slurm tasks are brought up to date first.
   collect_sweep(store, sweep_id);

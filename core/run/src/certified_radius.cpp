@@ -35,7 +35,8 @@ double spectral_norm(const torch::Tensor& matrix, int iterations) {
 namespace {
 
 bool skipped(const std::string& name, const std::vector<std::string>& skip) {
-  return std::any_of(skip.begin(), skip.end(), [&](const std::string& part) { return name.find(part) != std::string::npos; });
+  return std::any_of(skip.begin(), skip.end(),
+                     [&](const std::string& part) { return name.find(part) != std::string::npos; });
 }
 
 // The bound of one module's own parameters and buffers (its children are visited separately).
@@ -54,7 +55,8 @@ double layer_bound(const torch::nn::Module& module, const std::string& name, std
   }
   const torch::Tensor& w = weight->second;
   if (w.dim() == 2) return spectral_norm(w);
-  if (w.dim() == 4) return std::sqrt(static_cast<double>(w.size(2) * w.size(3))) * spectral_norm(w.reshape({w.size(0), -1}));
+  if (w.dim() == 4)
+    return std::sqrt(static_cast<double>(w.size(2) * w.size(3))) * spectral_norm(w.reshape({w.size(0), -1}));
   uncovered.push_back(name);  // LayerNorm, attention, ...
   return 1.0;
 }
@@ -62,7 +64,8 @@ double layer_bound(const torch::nn::Module& module, const std::string& name, std
 // S(x) [N] of one model: sum_e (a_e(x) L_e + r) for an ensemble, L for a dense model.
 torch::Tensor slope(Classifier& model, const torch::Tensor& x, CertifiedRadius& result) {
   if (DualModel* dual = model.dual_model()) {
-    return slope(dual->standard(), x, result) * (1.0 - dual->alpha()) + slope(dual->robust(), x, result) * dual->alpha();
+    return slope(dual->standard(), x, result) * (1.0 - dual->alpha()) +
+           slope(dual->robust(), x, result) * dual->alpha();
   }
   std::vector<std::string> uncovered;
   torch::Tensor s;
@@ -84,7 +87,9 @@ torch::Tensor slope(Classifier& model, const torch::Tensor& x, CertifiedRadius& 
     uncovered = whole.uncovered;
     s = torch::full({x.size(0)}, whole.value, torch::kFloat64);
   }
-  if (!uncovered.empty()) result.assumptions += " Not bounded (treated as 1-Lipschitz): " + uncovered.front() + (uncovered.size() > 1 ? " and " + std::to_string(uncovered.size() - 1) + " more." : ".");
+  if (!uncovered.empty())
+    result.assumptions += " Not bounded (treated as 1-Lipschitz): " + uncovered.front() +
+                          (uncovered.size() > 1 ? " and " + std::to_string(uncovered.size() - 1) + " more." : ".");
   return s;
 }
 
@@ -105,8 +110,10 @@ CertifiedRadius certified_radius(Classifier& model, const torch::Tensor& x, cons
   torch::NoGradGuard no_grad;
   CertifiedRadius result;
   result.assumptions =
-      "Lipschitz constants are products of per-layer L2 operator norms (conv: sqrt(kh*kw) x reshaped kernel; BatchNorm: "
-      "max |gamma|/sigma; ReLU 1): a bound for plain chains of layers, an estimate only with skip connections, attention "
+      "Lipschitz constants are products of per-layer L2 operator norms (conv: sqrt(kh*kw) x reshaped kernel; "
+      "BatchNorm: "
+      "max |gamma|/sigma; ReLU 1): a bound for plain chains of layers, an estimate only with skip connections, "
+      "attention "
       "or LayerNorm; a hard top-k router is not Lipschitz, its r is that of its scores.";
   const torch::Tensor probs = torch::softmax(model.forward(x), 1).to(torch::kCPU, torch::kFloat64);
   const auto top = probs.topk(2, 1);
@@ -137,7 +144,8 @@ std::vector<std::pair<std::string, double>> evaluate_certified_radius(Classifier
     progress.update(++done);
   }
   const auto n = static_cast<double>(std::max<std::int64_t>(1, data.size()));
-  progress.finish(fmt::format("mean L2 radius {:.4g}, certified at {:.4g}: {:.4f}", radius_sum / n, eps_l2, certified / n));
+  progress.finish(
+      fmt::format("mean L2 radius {:.4g}, certified at {:.4g}: {:.4f}", radius_sum / n, eps_l2, certified / n));
   fmt::print("certified radius: {}\n", assumptions);
   return {{"cert_radius_mean", radius_sum / n},
           {"cert_acc", certified / n},

@@ -18,9 +18,11 @@ namespace {
 // checkpoint says of itself ("run 1 of /data/a.db").
 std::string whose(const ResultsReader& store, const CheckpointIdentity& identity) {
   for (const RunRecord& other : store.runs()) {
-    if (other.uid == identity.run_uid) return fmt::format("run {} (uid {}) of {}", other.id, identity.run_uid, store.path());
+    if (other.uid == identity.run_uid)
+      return fmt::format("run {} (uid {}) of {}", other.id, identity.run_uid, store.path());
   }
-  return fmt::format("{} (uid {})", identity.owner.empty() ? "a run of another database" : identity.owner, identity.run_uid);
+  return fmt::format("{} (uid {})", identity.owner.empty() ? "a run of another database" : identity.owner,
+                     identity.run_uid);
 }
 
 }  // namespace
@@ -42,22 +44,25 @@ void check_resumable_checkpoint(const ResultsReader& store, const RunRecord& run
   const std::optional<CheckpointIdentity> identity = read_checkpoint_identity(checkpoint);
   const std::string this_run = fmt::format("run {} (uid {}) of {}", run.id, run.uid, store.path());
   if (!identity) {
-    throw IdentityError(fmt::format("checkpoint {} carries no run identity (an armor before identities wrote it): {} does "
-                                    "not resume from it; move it away to start the run over",
-                                    checkpoint, this_run));
+    throw IdentityError(
+        fmt::format("checkpoint {} carries no run identity (an armor before identities wrote it): {} does "
+                    "not resume from it; move it away to start the run over",
+                    checkpoint, this_run));
   }
   if (identity->run_uid != run.uid) {
-    throw IdentityError(fmt::format("checkpoint {} belongs to {}, not to {}: refused", checkpoint, whose(store, *identity),
-                                    this_run));
+    throw IdentityError(
+        fmt::format("checkpoint {} belongs to {}, not to {}: refused", checkpoint, whose(store, *identity), this_run));
   }
   if (identity->config_hash != run.config_hash) {
-    throw IdentityError(fmt::format("checkpoint {} of {} was trained under config {}, the run's recorded config is {}: refused",
-                                    checkpoint, this_run, identity->config_hash, run.config_hash));
+    throw IdentityError(
+        fmt::format("checkpoint {} of {} was trained under config {}, the run's recorded config is {}: refused",
+                    checkpoint, this_run, identity->config_hash, run.config_hash));
   }
   const std::string actual = sha256_file_hex(checkpoint);
   if (actual != recorded) {
-    throw IdentityError(fmt::format("checkpoint {} of {} changed since runs.db recorded it (sha256 {}, recorded {}): refused",
-                                    checkpoint, this_run, actual, recorded.empty() ? "none" : recorded));
+    throw IdentityError(
+        fmt::format("checkpoint {} of {} changed since runs.db recorded it (sha256 {}, recorded {}): refused",
+                    checkpoint, this_run, actual, recorded.empty() ? "none" : recorded));
   }
 }
 

@@ -11,14 +11,14 @@
 #include <fmt/format.h>
 
 #include "armor/config/config.h"
-#include "armor/error.h"
-#include "armor/plugin/registry.h"
 #include "armor/config/experiment.h"
-#include "armor/run/run_executor.h"
+#include "armor/error.h"
+#include "armor/host/program_info.h"
 #include "armor/launch/run_folder.h"
+#include "armor/plugin/registry.h"
+#include "armor/run/run_executor.h"
 #include "armor/store/run_store.h"
 #include "armor/util/sha256.h"
-#include "armor/host/program_info.h"
 
 namespace armor {
 namespace {
@@ -40,9 +40,10 @@ std::vector<std::string> split_list(const std::string& text) {
 void check_reevaluation_override(const std::string& text) {
   const std::string key = text.substr(text.find_first_not_of("+~"), text.find('=') - text.find_first_not_of("+~"));
   if (key.rfind("eval.", 0) == 0 || key == "run.device" || key == "run.threads") return;
-  throw UsageError(fmt::format("armor eval RUN_ID: override '{}' changes {}; a re-evaluation may change only eval.*, "
-                               "run.device and run.threads",
-                               text, key));
+  throw UsageError(
+      fmt::format("armor eval RUN_ID: override '{}' changes {}; a re-evaluation may change only eval.*, "
+                  "run.device and run.threads",
+                  text, key));
 }
 
 // The metrics of the [eval.attacks] tables that `now` adds or changes compared with `before`.
@@ -58,7 +59,8 @@ std::vector<std::string> new_or_changed_attacks(const Experiment& before, const 
   if (new_attacks == nullptr) return changed;
   for (const auto& [key, node] : *new_attacks) {
     const toml::node* old = old_attacks != nullptr ? old_attacks->get(key.str()) : nullptr;
-    if (old == nullptr || old->as_table() == nullptr || node.as_table() == nullptr || *old->as_table() != *node.as_table()) {
+    if (old == nullptr || old->as_table() == nullptr || node.as_table() == nullptr ||
+        *old->as_table() != *node.as_table()) {
       changed.emplace_back(key.str());
     }
   }
@@ -70,31 +72,37 @@ int reevaluate_run(std::int64_t run_id, const std::vector<std::string>& override
   RunStore store(db);
   const RunRecord record = store.reader().run(run_id);
   if (record.status != RunStatus::finished) {
-    throw UsageError(fmt::format("run {} is {}: only a finished run can be re-evaluated", run_id, to_string(record.status)));
+    throw UsageError(
+        fmt::format("run {} is {}: only a finished run can be re-evaluated", run_id, to_string(record.status)));
   }
   for (const std::string& text : overrides) check_reevaluation_override(text);
   const std::string source = fmt::format("run {} config", run_id);
   const Experiment recorded = resolve_experiment(Config::parse(record.config, source), registry);
   Config config = Config::parse(record.config, source);
-  config.apply(overrides, [&registry](const Config& c, const std::string& key) { return is_declared_key(c, registry, key); });
+  config.apply(overrides,
+               [&registry](const Config& c, const std::string& key) { return is_declared_key(c, registry, key); });
   config.interpolate();
   const Experiment experiment = resolve_experiment(config, registry);
 
   EvaluationRequest request;
   request.add_to_finished_run = true;
   request.checkpoint = record.output_dir.empty() ? std::string() : record.output_dir + "/model.pt";
-  if (request.checkpoint.empty()) throw UsageError(fmt::format("run {} has no output folder, so no checkpoint", run_id));
+  if (request.checkpoint.empty())
+    throw UsageError(fmt::format("run {} has no output folder, so no checkpoint", run_id));
   // The model evaluated is the file runs.db recorded for this run, unchanged (not another run's).
-  if (std::filesystem::exists(request.checkpoint)) check_recorded_file(store.reader(), record, "checkpoint", request.checkpoint);
+  if (std::filesystem::exists(request.checkpoint))
+    check_recorded_file(store.reader(), record, "checkpoint", request.checkpoint);
   request.attacks = attack_list.empty() ? new_or_changed_attacks(recorded, experiment) : split_list(attack_list);
   for (const std::string& name : request.attacks) {
     const bool known = std::any_of(experiment.eval_attacks.begin(), experiment.eval_attacks.end(),
                                    [&](const Params& p) { return eval_attack_metric(p) == name; });
-    if (!known) throw UsageError(fmt::format("--attacks names '{}', which is no [eval.attacks] table of run {}", name, run_id));
+    if (!known)
+      throw UsageError(fmt::format("--attacks names '{}', which is no [eval.attacks] table of run {}", name, run_id));
   }
-  fmt::print("run {}: evaluating {} from {}\n", run_id,
-             request.attacks.empty() ? std::string("every attack") : fmt::format("{}", fmt::join(request.attacks, ", ")),
-             request.checkpoint);
+  fmt::print(
+      "run {}: evaluating {} from {}\n", run_id,
+      request.attacks.empty() ? std::string("every attack") : fmt::format("{}", fmt::join(request.attacks, ", ")),
+      request.checkpoint);
   RunEnvironment environment;
   environment.output_dir = record.output_dir;
   environment.revision = source_revision();
@@ -107,7 +115,8 @@ int reevaluate_run(std::int64_t run_id, const std::vector<std::string>& override
 int evaluate_model_file(const std::string& model_file, const std::string& experiment_path,
                         const std::vector<std::string>& overrides, const std::string& outputs, const std::string& db,
                         const Registry& registry, const std::vector<std::string>& plugin_libraries) {
-  if (!std::filesystem::is_regular_file(model_file)) throw UsageError(fmt::format("--model-file: no file at {}", model_file));
+  if (!std::filesystem::is_regular_file(model_file))
+    throw UsageError(fmt::format("--model-file: no file at {}", model_file));
   const std::string model_path = std::filesystem::absolute(model_file).string();
   Config config = compose_experiment(experiment_path, overrides, registry);
   toml::table model;
@@ -168,7 +177,8 @@ int evaluate_model_file(const std::string& model_file, const std::string& experi
 
 }  // namespace
 
-int evaluate_command(const EvalRequest& request, const Registry& registry, const std::vector<std::string>& plugin_libraries) {
+int evaluate_command(const EvalRequest& request, const Registry& registry,
+                     const std::vector<std::string>& plugin_libraries) {
   if (!request.model_file.empty()) {
     if (!request.attacks.empty()) throw UsageError("--attacks applies to armor eval RUN_ID, not to --model-file");
     return evaluate_model_file(request.model_file, request.experiment, request.overrides, request.outputs, request.db,

@@ -75,7 +75,8 @@ Pass clean_pass(Classifier& model, BatchLoader& loader, std::int64_t num_classes
   std::vector<torch::Tensor> class_counts;  // [C*E] per layer: class c, expert e at c*E + e
   std::vector<double> entropy_sum(layers.size(), 0.0);
   std::vector<std::int64_t> entropy_images(layers.size(), 0);
-  for (auto& [name, layer] : layers) class_counts.push_back(torch::zeros({num_classes * layer->num_experts()}, torch::kInt64));
+  for (auto& [name, layer] : layers)
+    class_counts.push_back(torch::zeros({num_classes * layer->num_experts()}, torch::kInt64));
   PassTally tally;
   Progress progress(label, loader.num_batches());
   std::int64_t done = 0;
@@ -115,7 +116,8 @@ Pass clean_pass(Classifier& model, BatchLoader& loader, std::int64_t num_classes
         result->routing.push_back({name, e, fmt::format("class_{}_share", c), per_class[c][e].item<double>()});
       }
     }
-    result->routing.push_back({name, -1, "usage_entropy", -(usage * usage.clamp_min(1e-12).log()).sum().item<double>()});
+    result->routing.push_back(
+        {name, -1, "usage_entropy", -(usage * usage.clamp_min(1e-12).log()).sum().item<double>()});
     if (entropy_images[i] > 0) {
       result->routing.push_back({name, -1, "routing_entropy", entropy_sum[i] / static_cast<double>(entropy_images[i])});
     }
@@ -127,7 +129,8 @@ Pass clean_pass(Classifier& model, BatchLoader& loader, std::int64_t num_classes
 // the route-held view of the model (RA-E / RA-R); otherwise on the model itself, where
 // `route_change` also measures how many images the attack moved to another top-1 expert.
 Pass attacked_pass(Classifier& model, const LabelledImages& test, std::int64_t batch_size, torch::Device device,
-                   const EvalAttack& eval_attack, const std::string& label, RouteHeldClassifier* held, bool route_change) {
+                   const EvalAttack& eval_attack, const std::string& label, RouteHeldClassifier* held,
+                   bool route_change) {
   BatchLoader loader(test, batch_size, device);
   const std::vector<MoeLayer> layers = route_change && held == nullptr ? layers_of(model) : std::vector<MoeLayer>{};
   PassTally tally;
@@ -155,7 +158,8 @@ Pass attacked_pass(Classifier& model, const LabelledImages& test, std::int64_t b
     progress.update(++done, fmt::format("acc {:.3f}", tally.accuracy()));
   }
   Pass pass = tally.pass();
-  if (!layers.empty()) pass.route_change = changed / static_cast<double>(std::max<std::int64_t>(1, loader.num_images()));
+  if (!layers.empty())
+    pass.route_change = changed / static_cast<double>(std::max<std::int64_t>(1, loader.num_images()));
   progress.finish(fmt::format("acc {:.4f}  ({})", pass.accuracy, eval_attack.attack->describe()));
   return pass;
 }
@@ -170,8 +174,9 @@ MoeLayer find_layer(Classifier& model, const std::string& name) {
     if (layer_name == name) return layer;
     names += (names.empty() ? "" : ", ") + layer_name;
   }
-  throw ConfigError(fmt::format("eval.fixed_expert_layer = \"{}\" names no MoE layer of this model (its MoE layers: {})",
-                                name, names.empty() ? "none" : names));
+  throw ConfigError(
+      fmt::format("eval.fixed_expert_layer = \"{}\" names no MoE layer of this model (its MoE layers: {})", name,
+                  names.empty() ? "none" : names));
 }
 
 // Whether the fixed-expert passes run the attack recorded as `metric`.
@@ -250,25 +255,28 @@ std::vector<ImageOutcome> image_outcomes(const Pass& clean, const std::vector<st
 
 void check_evaluation_options(Classifier& model, const EvaluationOptions& options) {
   const bool moe = !model.moe_layers().empty();
-  if (options.route_attacks && !moe) throw ConfigError("eval.route_attacks = true needs a MoE model; this model has no MoE layer");
-  if (options.route_change && !moe) throw ConfigError("eval.route_change = true needs a MoE model; this model has no MoE layer");
+  if (options.route_attacks && !moe)
+    throw ConfigError("eval.route_attacks = true needs a MoE model; this model has no MoE layer");
+  if (options.route_change && !moe)
+    throw ConfigError("eval.route_change = true needs a MoE model; this model has no MoE layer");
   if (!options.fixed_expert_layer.empty()) find_layer(model, options.fixed_expert_layer);
   if (options.dual_members && model.dual_model() == nullptr) {
     throw ConfigError("eval.dual_members = true needs a dual model (model.name = \"dual_moe\")");
   }
 }
 
-std::vector<ImageOutcome> combine_outcomes(const std::vector<ImageOutcome>& earlier, const std::vector<ImageOutcome>& later) {
+std::vector<ImageOutcome> combine_outcomes(const std::vector<ImageOutcome>& earlier,
+                                           const std::vector<ImageOutcome>& later) {
   std::vector<ImageOutcome> combined = later;
   for (ImageOutcome& outcome : combined) {
-    const auto it = std::find_if(earlier.begin(), earlier.end(), [&](const ImageOutcome& o) { return o.image == outcome.image; });
+    const auto it =
+        std::find_if(earlier.begin(), earlier.end(), [&](const ImageOutcome& o) { return o.image == outcome.image; });
     if (it == earlier.end() || it->robust) continue;
     outcome.robust = false;
     outcome.broken_by = it->broken_by;
   }
   return combined;
 }
-
 
 double worst_case_accuracy(const std::vector<ImageOutcome>& outcomes) {
   if (outcomes.empty()) return 0.0;
@@ -288,7 +296,8 @@ EvaluationResult evaluate(Classifier& model, const LabelledImages& test, const E
   std::vector<std::pair<std::string, Pass>> attacked;
   for (const EvalAttack& attack : attacks) {
     const std::int64_t batch_size = attack_batch_size(attack, options);
-    const Pass pass = attacked_pass(model, test, batch_size, device, attack, "eval " + attack.name, nullptr, options.route_change);
+    const Pass pass =
+        attacked_pass(model, test, batch_size, device, attack, "eval " + attack.name, nullptr, options.route_change);
     result.metrics.emplace_back(attack.name + "_acc", pass.accuracy);
     if (pass.route_change >= 0) result.metrics.emplace_back(attack.name + "_route_change", pass.route_change);
     attacked.emplace_back(attack.name, pass);

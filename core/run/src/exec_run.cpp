@@ -2,20 +2,20 @@
 
 #include <unistd.h>
 
-#include <memory>
 #include <chrono>
 #include <condition_variable>
+#include <memory>
 #include <mutex>
 #include <thread>
 
 #include <fmt/core.h>
 
 #include "armor/config/config.h"
-#include "armor/error.h"
 #include "armor/config/experiment.h"
-#include "armor/run/run_executor.h"
+#include "armor/error.h"
 #include "armor/launch/run_folder.h"
 #include "armor/run/checkpoint_check.h"
+#include "armor/run/run_executor.h"
 #include "armor/store/run_store.h"
 #include "armor/sweep/sweep_plan.h"
 
@@ -65,7 +65,8 @@ int execute_claimed_run(const ExecRunRequest& request, const Registry& registry,
   RunStore store(db, mode);
   const RunRecord record = store.reader().run(run_id);
   if (record.status != RunStatus::running && record.status != RunStatus::pending) {
-    throw UsageError(fmt::format("run {} is {}: only a pending or claimed run can execute", run_id, to_string(record.status)));
+    throw UsageError(
+        fmt::format("run {} is {}: only a pending or claimed run can execute", run_id, to_string(record.status)));
   }
   try {
     // A run continues only in its own folder and from its own recorded checkpoint.
@@ -79,7 +80,8 @@ int execute_claimed_run(const ExecRunRequest& request, const Registry& registry,
   store.queue().start_run(run_id, getpid());
   Heartbeat heartbeat(db, mode, run_id);
   try {
-    const Experiment experiment = resolve_experiment(Config::parse(record.config, fmt::format("run {} config", run_id)), registry);
+    const Experiment experiment =
+        resolve_experiment(Config::parse(record.config, fmt::format("run {} config", run_id)), registry);
     RunEnvironment environment;
     environment.output_dir = record.output_dir;
     environment.revision = record.revision;

@@ -47,7 +47,9 @@ struct ModelFacts {
 class PlanChecks {
  public:
   PlanChecks(const Registry& registry, PlanTarget target)
-      : registry_(registry), data_must_exist_(target != PlanTarget::dry_run), device_must_exist_(target == PlanTarget::here) {}
+      : registry_(registry),
+        data_must_exist_(target != PlanTarget::dry_run),
+        device_must_exist_(target == PlanTarget::here) {}
 
   void check(const Experiment& experiment) {
     if (device_must_exist_) check_device_available(experiment.section("run"));
@@ -88,19 +90,23 @@ class PlanChecks {
     const std::string& name = data.string("name");
     const std::int64_t train_limit = data.integer("train_limit");
     if (train_limit > shape.train_size) {
-      data.fail("train_limit", fmt::format("exceeds the {} training images of dataset '{}' (0 = all)", shape.train_size, name));
+      data.fail("train_limit",
+                fmt::format("exceeds the {} training images of dataset '{}' (0 = all)", shape.train_size, name));
     }
     const std::int64_t test_limit = data.integer("test_limit");
     if (test_limit > shape.test_size) {
-      data.fail("test_limit", fmt::format("exceeds the {} test images of dataset '{}' (0 = all)", shape.test_size, name));
+      data.fail("test_limit",
+                fmt::format("exceeds the {} test images of dataset '{}' (0 = all)", shape.test_size, name));
     }
     const std::int64_t train = train_limit > 0 ? train_limit : shape.train_size;
     const double validation = data.real("validation");
     if (validation <= 0) return;
     const auto count = validation < 1 ? static_cast<std::int64_t>(std::llround(validation * static_cast<double>(train)))
                                       : static_cast<std::int64_t>(validation);
-    const std::string of = fmt::format("of the {} training images{}", train, train_limit > 0 ? " (data.train_limit)" : "");
-    if (count >= train) data.fail("validation", fmt::format("leaves no training data: {} {} would be held out", count, of));
+    const std::string of =
+        fmt::format("of the {} training images{}", train, train_limit > 0 ? " (data.train_limit)" : "");
+    if (count >= train)
+      data.fail("validation", fmt::format("leaves no training data: {} {} would be held out", count, of));
     if (count == 0) data.fail("validation", "holds out no image " + of + " (0 = no validation split)");
   }
 
@@ -113,29 +119,34 @@ class PlanChecks {
     } catch (const Error&) {
       throw;
     } catch (const std::exception& error) {
-      throw ConfigError(params.section() + " (attack '" + params.string("name") + "') cannot be built: " + describe_exception(error));
+      throw ConfigError(params.section() + " (attack '" + params.string("name") +
+                        "') cannot be built: " + describe_exception(error));
     }
     const std::optional<ThreatBall> ball = attack ? attack->threat_ball() : std::nullopt;
     if (!ball) return;
     std::string problem;
-    if (ball->norm == Norm::linf && ball->eps > 1) problem = "must be <= 1 for an L-infinity ball (pixels lie in [0,1])";
+    if (ball->norm == Norm::linf && ball->eps > 1)
+      problem = "must be <= 1 for an L-infinity ball (pixels lie in [0,1])";
     if (ball->norm == Norm::l2 && shape) {
       const DatasetInfo& info = shape->info;
       const double diameter = std::sqrt(static_cast<double>(info.channels * info.height * info.width));
       if (ball->eps > diameter) {
-        problem = fmt::format("must be <= {:.4g} for an L2 ball: the diameter sqrt(C*H*W) of the [0,1] box of {}x{}x{} images",
-                              diameter, info.channels, info.height, info.width);
+        problem = fmt::format(
+            "must be <= {:.4g} for an L2 ball: the diameter sqrt(C*H*W) of the [0,1] box of {}x{}x{} images", diameter,
+            info.channels, info.height, info.width);
       }
     }
     if (problem.empty()) return;
     if (params.has("eps")) params.fail("eps", problem);
-    throw ConfigError(params.section() + " (attack '" + params.string("name") + "'): radius " + fmt::format("{}", ball->eps) + " " + problem);
+    throw ConfigError(params.section() + " (attack '" + params.string("name") + "'): radius " +
+                      fmt::format("{}", ball->eps) + " " + problem);
   }
 
   // Builds the model on the CPU as the run would (gates included), once per distinct config.
   const ModelFacts& model_facts(const Experiment& experiment, const DatasetInfo& info) {
-    const std::string key = sections_text(experiment, {"model", "gate", "balancing"}) +
-                            fmt::format("{} {} {} {} {}", info.name, info.channels, info.height, info.width, info.num_classes);
+    const std::string key =
+        sections_text(experiment, {"model", "gate", "balancing"}) +
+        fmt::format("{} {} {} {} {}", info.name, info.channels, info.height, info.width, info.num_classes);
     if (const auto it = models_.find(key); it != models_.end()) return it->second;
     const Params& model_params = experiment.section("model");
     ModelFacts facts;
@@ -150,8 +161,8 @@ class PlanChecks {
     } catch (const Error&) {
       throw;
     } catch (const std::exception& error) {
-      throw ConfigError("model '" + model_params.string("name") + "' cannot be built from [model] and [gate]: " +
-                        describe_exception(error));
+      throw ConfigError("model '" + model_params.string("name") +
+                        "' cannot be built from [model] and [gate]: " + describe_exception(error));
     }
     return models_.emplace(key, std::move(facts)).first->second;
   }
@@ -160,14 +171,18 @@ class PlanChecks {
   static void check_evaluation(const Experiment& experiment, const ModelFacts& model) {
     const Params& eval = experiment.section("eval");
     const bool moe = !model.moe_layers.empty();
-    if (eval.boolean("route_attacks") && !moe) eval.fail("route_attacks", "needs a MoE model; this model has no MoE layer");
-    if (eval.boolean("route_change") && !moe) eval.fail("route_change", "needs a MoE model; this model has no MoE layer");
+    if (eval.boolean("route_attacks") && !moe)
+      eval.fail("route_attacks", "needs a MoE model; this model has no MoE layer");
+    if (eval.boolean("route_change") && !moe)
+      eval.fail("route_change", "needs a MoE model; this model has no MoE layer");
     const std::string& layer = eval.string("fixed_expert_layer");
-    if (!layer.empty() && std::find(model.moe_layers.begin(), model.moe_layers.end(), layer) == model.moe_layers.end()) {
+    if (!layer.empty() &&
+        std::find(model.moe_layers.begin(), model.moe_layers.end(), layer) == model.moe_layers.end()) {
       std::string names;
       for (const auto& name : model.moe_layers) names += (names.empty() ? "" : ", ") + name;
-      eval.fail("fixed_expert_layer", "names no MoE layer of this model (its MoE layers: " + (names.empty() ? "none" : names) +
-                                          ")" + did_you_mean(layer, model.moe_layers));
+      eval.fail("fixed_expert_layer",
+                "names no MoE layer of this model (its MoE layers: " + (names.empty() ? "none" : names) + ")" +
+                    did_you_mean(layer, model.moe_layers));
     }
     if (eval.boolean("dual_members") && !model.dual) {
       eval.fail("dual_members", "needs a dual model (model.name = \"dual_moe\")");

@@ -13,6 +13,7 @@
 
 #include "armor/attack/attack.h"
 #include "armor/config/declared_constraints.h"
+#include "armor/config/experiment.h"
 #include "armor/data/augmentation.h"
 #include "armor/data/dataset.h"
 #include "armor/error.h"
@@ -22,7 +23,6 @@
 #include "armor/plugin/registry.h"
 #include "armor/run/certified_radius.h"
 #include "armor/run/evaluation.h"
-#include "armor/config/experiment.h"
 #include "armor/store/run_store.h"
 #include "armor/train/balancing_term.h"
 #include "armor/train/metric_sink.h"
@@ -49,7 +49,8 @@ class StoreMetricSink : public MetricSink {
       throw RunError("early stopping reads epoch metric '" + stop->metric + "', which this trainer does not record");
     }
     std::vector<double> rung;
-    for (const auto& [id, value] : store_.reader().sweep_epoch_metric(environment_.sweep_id, epoch, stop->metric)) rung.push_back(value);
+    for (const auto& [id, value] : store_.reader().sweep_epoch_metric(environment_.sweep_id, epoch, stop->metric))
+      rung.push_back(value);
     const bool go_on = stop->promotes(it->second, rung);
     fmt::print("{} at epoch {}: {} {:.4f} among {} run(s) -> {}\n", stop->describe(), epoch, stop->metric, it->second,
                rung.size(), go_on ? "continue" : "stop");
@@ -75,13 +76,15 @@ auto make_component(const Registry& registry, PluginKind kind, const Params& par
   const std::string& name = params.string("name");
   try {
     auto component = make();
-    if (!component) throw PluginError(registry.info(kind, name).library, std::string(to_string(kind)) + " '" + name + "' factory returned nothing");
+    if (!component)
+      throw PluginError(registry.info(kind, name).library,
+                        std::string(to_string(kind)) + " '" + name + "' factory returned nothing");
     return component;
   } catch (const Error&) {
     throw;
   } catch (const std::exception& error) {
-    throw PluginError(registry.info(kind, name).library,
-                      std::string(to_string(kind)) + " '" + name + "' could not be built: " + describe_exception(error));
+    throw PluginError(registry.info(kind, name).library, std::string(to_string(kind)) + " '" + name +
+                                                             "' could not be built: " + describe_exception(error));
   }
 }
 
@@ -92,7 +95,8 @@ std::string last_line(const std::string& text) {
   const std::size_t end = text.find_last_not_of("\n ");
   if (end == std::string::npos) return text;
   const std::size_t start = text.rfind('\n', end);
-  return text.substr(start == std::string::npos ? 0 : start + 1, end + 1 - (start == std::string::npos ? 0 : start + 1));
+  return text.substr(start == std::string::npos ? 0 : start + 1,
+                     end + 1 - (start == std::string::npos ? 0 : start + 1));
 }
 
 // One forward of two training images before anything trains, so that a model that cannot take the
@@ -144,7 +148,8 @@ EvaluationOptions evaluation_options(const Experiment& experiment) {
 std::shared_ptr<Classifier> make_model(const Experiment& experiment, const Registry& registry, const DatasetInfo& info,
                                        const torch::Device& device) {
   std::vector<std::string> balancing_names;
-  if (experiment.section("balancing").real("weight") != 0.0) balancing_names.push_back(experiment.section("balancing").string("name"));
+  if (experiment.section("balancing").real("weight") != 0.0)
+    balancing_names.push_back(experiment.section("balancing").string("name"));
   for (const Params& params : experiment.extra_balancing) {
     if (params.real("weight") != 0.0) balancing_names.push_back(params.string("name"));
   }
@@ -188,11 +193,15 @@ void check_device_available(const Params& run) {
 
 namespace {
 
-std::vector<std::pair<std::string, std::string>> provenance(const Experiment& experiment, const RunEnvironment& environment) {
+std::vector<std::pair<std::string, std::string>> provenance(const Experiment& experiment,
+                                                            const RunEnvironment& environment) {
   const Params& run = experiment.section("run");
   std::vector<std::pair<std::string, std::string>> values{
       {"revision", environment.revision},
-      {"dirty", environment.revision.size() > 6 && environment.revision.rfind("-dirty") == environment.revision.size() - 6 ? "true" : "false"},
+      {"dirty",
+       environment.revision.size() > 6 && environment.revision.rfind("-dirty") == environment.revision.size() - 6
+           ? "true"
+           : "false"},
       {"compiler", fmt::format("{} {}", "gcc", __VERSION__)},
       {"build_type", ARMOR_BUILD_TYPE},
       {"torch_version", TORCH_VERSION},
@@ -232,21 +241,21 @@ std::vector<EvalAttack> make_eval_attacks(const Experiment& experiment, const Re
   for (const Params& params : experiment.eval_attacks) {
     const std::string metric = eval_attack_metric(params);
     if (only != nullptr && std::find(only->begin(), only->end(), metric) == only->end()) continue;
-    eval_attacks.push_back({metric, make_component(registry, PluginKind::attack, params, [&] {
-                              return registry.attack(params.string("name"))(params);
-                            }),
+    eval_attacks.push_back({metric,
+                            make_component(registry, PluginKind::attack, params,
+                                           [&] { return registry.attack(params.string("name"))(params); }),
                             params.integer("batch_size")});
   }
   return eval_attacks;
 }
-
 
 // Routing statistics and fixed-expert rows: one write per (layer, expert).
 // [eval] certified_radius: paper 1's certified-radius estimate, added to the run's metrics.
 void add_certified_radius(const Params& eval, Classifier& model, const LabelledImages& test, torch::Device device,
                           EvaluationResult& result) {
   if (!eval.boolean("certified_radius")) return;
-  for (auto& metric : evaluate_certified_radius(model, test, eval.integer("batch_size"), device, eval.real("certified_eps"))) {
+  for (auto& metric :
+       evaluate_certified_radius(model, test, eval.integer("batch_size"), device, eval.real("certified_eps"))) {
     result.metrics.push_back(std::move(metric));
   }
 }
@@ -259,7 +268,8 @@ void record_expert_rows(RunStore& store, std::int64_t run_id, const EvaluationRe
   for (const RoutingStatistic& statistic : result.routing) {
     expert_values[{statistic.layer, static_cast<int>(statistic.expert)}].emplace_back(statistic.key, statistic.value);
   }
-  for (const auto& [where, values] : expert_values) store.records().record_expert_metrics(run_id, where.first, where.second, values);
+  for (const auto& [where, values] : expert_values)
+    store.records().record_expert_metrics(run_id, where.first, where.second, values);
 }
 
 // "run 3 of /data/runs.db": who a checkpoint belongs to, in messages of other runs.
@@ -306,9 +316,9 @@ void execute_run(const Experiment& experiment, const Registry& registry, RunStor
                        static_cast<std::uint64_t>(data_params.integer("validation_seed")));
   const LabelledImages& train = split.train;
   const LabelledImages test = data->test.head(data_params.integer("test_limit"));
-  fmt::print("data: {} ({} train, {} validation, {} test images, {}x{}x{}, {} classes)\n", data->info.name, train.size(),
-             split.validation.size(), test.size(), data->info.channels, data->info.height, data->info.width,
-             data->info.num_classes);
+  fmt::print("data: {} ({} train, {} validation, {} test images, {}x{}x{}, {} classes)\n", data->info.name,
+             train.size(), split.validation.size(), test.size(), data->info.channels, data->info.height,
+             data->info.width, data->info.num_classes);
   std::fflush(stdout);  // the run's output interleaves with the parent's in logs
 
   // Every balancing section: [balancing], then [balancing.also.<label>].
@@ -322,9 +332,10 @@ void execute_run(const Experiment& experiment, const Registry& registry, RunStor
 
   BalancingTerm balancing;
   for (const Params* params : balancing_sections) {
-    balancing.add(params->string("name"), make_component(registry, PluginKind::balancing, *params, [&] {
-                    return registry.balancing(params->string("name"))(*params);
-                  }), params->real("weight"));
+    balancing.add(params->string("name"),
+                  make_component(registry, PluginKind::balancing, *params,
+                                 [&] { return registry.balancing(params->string("name"))(*params); }),
+                  params->real("weight"));
   }
 
   const Params& attack_params = experiment.section("attack");
@@ -341,7 +352,8 @@ void execute_run(const Experiment& experiment, const Registry& registry, RunStor
   run_provenance.emplace_back("test_images", std::to_string(test.size()));
   store.records().record_provenance(run_id, run_provenance);
   StoreMetricSink sink(store, run_id, environment);
-  TrainContext context{*model, train, device, attack.get(), balancing, sink, static_cast<std::uint64_t>(experiment.seed())};
+  TrainContext context{
+      *model, train, device, attack.get(), balancing, sink, static_cast<std::uint64_t>(experiment.seed())};
   context.augmentation = AugmentationOptions::from(data_params);
   if (split.validation.size() > 0) context.validation = &split.validation;
   context.validation_every = experiment.section("eval").integer("validation_every");
@@ -351,8 +363,12 @@ void execute_run(const Experiment& experiment, const Registry& registry, RunStor
     // Only its own: the checkpoint carries the run's uid and the hash of the config as resolved now
     // (an armor whose plugins resolve the recorded config differently refuses to continue it), and
     // the launcher checked (check_resumable_checkpoint) that it is the file runs.db recorded.
-    context.checkpoint = {environment.output_dir + "/checkpoint.pt", run.integer("checkpoint_every"), /*resume=*/true,
-                          store.reader().run(run_id).uid, experiment.hash(), run_owner(store, run_id)};
+    context.checkpoint = {environment.output_dir + "/checkpoint.pt",
+                          run.integer("checkpoint_every"),
+                          /*resume=*/true,
+                          store.reader().run(run_id).uid,
+                          experiment.hash(),
+                          run_owner(store, run_id)};
   }
   trainer->fit(context);
 
@@ -388,14 +404,17 @@ void execute_evaluation(const Experiment& experiment, const Registry& registry, 
     try {
       archive.load_from(request.checkpoint, device);
     } catch (const c10::Error& error) {
-      throw RunError(fmt::format("{} is not a LibTorch archive: {}", request.checkpoint, last_line(error.what_without_backtrace())));
+      throw RunError(fmt::format("{} is not a LibTorch archive: {}", request.checkpoint,
+                                 last_line(error.what_without_backtrace())));
     }
     load_module_strict(*model, archive, request.checkpoint);
     model->to(device);
   }
-  if (test.size() > 0) check_model_fits_data(*model, experiment.section("model").string("name"), test, data->info, device);
+  if (test.size() > 0)
+    check_model_fits_data(*model, experiment.section("model").string("name"), test, data->info, device);
   const EvaluationOptions options = evaluation_options(experiment);
-  const std::vector<EvalAttack> attacks = make_eval_attacks(experiment, registry, request.attacks.empty() ? nullptr : &request.attacks);
+  const std::vector<EvalAttack> attacks =
+      make_eval_attacks(experiment, registry, request.attacks.empty() ? nullptr : &request.attacks);
   std::vector<std::pair<std::string, std::string>> run_provenance = provenance(experiment, environment);
   run_provenance.emplace_back("test_images", std::to_string(test.size()));
   if (!request.add_to_finished_run) store.records().record_provenance(run_id, run_provenance);
@@ -425,7 +444,8 @@ void execute_evaluation(const Experiment& experiment, const Registry& registry, 
     added.emplace_back(key, value);
   }
   if (!result.images.empty()) {
-    const std::vector<ImageOutcome> combined = combine_outcomes(to_outcomes(store.reader().image_results(run_id)), result.images);
+    const std::vector<ImageOutcome> combined =
+        combine_outcomes(to_outcomes(store.reader().image_results(run_id)), result.images);
     store.records().record_image_results(run_id, to_image_results(combined));
     added.emplace_back("worst_case_acc", worst_case_accuracy(combined));
   }

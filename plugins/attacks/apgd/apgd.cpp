@@ -13,7 +13,8 @@ namespace {
 // Pixels lie in [0,1]: an L-infinity ball wider than 1 is the whole image box, surely a typo. (An
 // L2 radius is checked against the image box's diameter when the run is planned.)
 void check_linf_eps(const armor::Params& params) {
-  if (params.string("norm") == "Linf" && params.real("eps") > 1) params.fail("eps", "must be <= 1 for norm = \"Linf\" (pixels lie in [0,1])");
+  if (params.string("norm") == "Linf" && params.real("eps") > 1)
+    params.fail("eps", "must be <= 1 for norm = \"Linf\" (pixels lie in [0,1])");
 }
 
 void register_apgd(armor::Registry& registry) {

@@ -65,8 +65,8 @@ class Pgd : public armor::Attack {
 
   std::optional<armor::ThreatBall> threat_ball() const override { return armor::ThreatBall{norm_, eps_}; }
   std::string describe() const override {
-    return fmt::format("PGD-{} {} {} eps={:.5g} step={:.5g}{}{}", steps_, armor::to_string(norm_), armor::to_string(loss_),
-                       eps_, step_size_, random_start_ ? " random-start" : "",
+    return fmt::format("PGD-{} {} {} eps={:.5g} step={:.5g}{}{}", steps_, armor::to_string(norm_),
+                       armor::to_string(loss_), eps_, step_size_, random_start_ ? " random-start" : "",
                        restarts_ > 1 ? fmt::format(" restarts={}", restarts_) : "");
   }
 
@@ -96,7 +96,8 @@ class Pgd : public armor::Attack {
 // Pixels lie in [0,1]: an L-infinity ball wider than 1 is the whole image box, surely a typo (2
 // for 2/255). (An L2 radius is checked against the image box's diameter when the run is planned.)
 void check_linf_eps(const armor::Params& params) {
-  if (params.string("norm") == "Linf" && params.real("eps") > 1) params.fail("eps", "must be <= 1 for norm = \"Linf\" (pixels lie in [0,1])");
+  if (params.string("norm") == "Linf" && params.real("eps") > 1)
+    params.fail("eps", "must be <= 1 for norm = \"Linf\" (pixels lie in [0,1])");
 }
 
 void register_pgd(armor::Registry& registry) {

@@ -43,9 +43,9 @@ torch::Tensor cv_squared(const torch::Tensor& v) {
 // Shazeer's smooth load: P(logit_e + noise stays above the k-th best of the others), summed over images.
 torch::Tensor smooth_load(const armor::GateOutput& routing, std::int64_t k) {
   const torch::Tensor& noisy = routing.logits;
-  const torch::Tensor top = std::get<0>(noisy.topk(k + 1, 1));   // [N,k+1]
-  const torch::Tensor threshold_in = top.select(1, k).unsqueeze(1);      // for experts in the top k
-  const torch::Tensor threshold_out = top.select(1, k - 1).unsqueeze(1); // for the others
+  const torch::Tensor top = std::get<0>(noisy.topk(k + 1, 1));            // [N,k+1]
+  const torch::Tensor threshold_in = top.select(1, k).unsqueeze(1);       // for experts in the top k
+  const torch::Tensor threshold_out = top.select(1, k - 1).unsqueeze(1);  // for the others
   const torch::Tensor in_top = noisy.gt(threshold_in);
   const torch::Tensor threshold = torch::where(in_top, threshold_in, threshold_out);
   const torch::Tensor z = (routing.clean_logits - threshold) / routing.noise_std;
@@ -70,16 +70,15 @@ armor::BalancingFactory simple(F f) {
 void register_losses(armor::Registry& registry) {
   registry.add_balancing("switch", "Switch load balancing: E * sum f_i * mean p_i - 1", armor::ParamSchema(),
                          simple([](const armor::GateOutput& r) { return switch_loss(r.probs); }));
-  registry.add_balancing("entropy", "mean_n H(p_n) - H(mean p): sharp per image, balanced marginal (topk trains noise-free)",
-                         armor::ParamSchema(), simple([](const armor::GateOutput& r) {
-                           return entropy(r.probs, 1).mean() - entropy(r.probs.mean(0), 0);
-                         }));
+  registry.add_balancing(
+      "entropy", "mean_n H(p_n) - H(mean p): sharp per image, balanced marginal (topk trains noise-free)",
+      armor::ParamSchema(),
+      simple([](const armor::GateOutput& r) { return entropy(r.probs, 1).mean() - entropy(r.probs.mean(0), 0); }));
   registry.add_balancing("column_entropy", "-H(mean p): balanced marginal", armor::ParamSchema(),
                          simple([](const armor::GateOutput& r) { return -entropy(r.probs.mean(0), 0); }));
-  registry.add_balancing("variance", "switch - mean_i std_n(p_n,i) + 1", armor::ParamSchema(),
-                         simple([](const armor::GateOutput& r) {
-                           return switch_loss(r.probs) - r.probs.std(0).mean() + 1.0;
-                         }));
+  registry.add_balancing(
+      "variance", "switch - mean_i std_n(p_n,i) + 1", armor::ParamSchema(),
+      simple([](const armor::GateOutput& r) { return switch_loss(r.probs) - r.probs.std(0).mean() + 1.0; }));
   registry.add_balancing(
       "importance", "Shazeer et al.: CV² of importance (sum of the sparse gate values) + load_weight * CV² of load",
       armor::ParamSchema().real("load_weight", 1.0, "Weight of the load term relative to the importance term", 0),

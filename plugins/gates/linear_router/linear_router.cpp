@@ -24,9 +24,10 @@ namespace {
 class LinearRouter : public armor::Gate {
  public:
   LinearRouter(const armor::GateShape& shape, bool hard) : k_(shape.k), hard_(hard) {
-    router_ = register_module("router", armor::RoutingNetwork(armor::RoutingNetworkOptions(shape.in_channels, shape.num_experts)
-                                                                  .kind("linear")
-                                                                  .input_shape(shape.input_shape)));
+    router_ = register_module("router",
+                              armor::RoutingNetwork(armor::RoutingNetworkOptions(shape.in_channels, shape.num_experts)
+                                                        .kind("linear")
+                                                        .input_shape(shape.input_shape)));
   }
 
   armor::GateOutput forward(const torch::Tensor& x) override {
@@ -50,20 +51,20 @@ class LinearRouter : public armor::Gate {
 };
 
 void register_linear_router(armor::Registry& registry) {
-  registry.add_gate("linear_router", "Paper 1's router: Linear on the flattened input (soft trainable or seed's hard argmax)",
-                    armor::ParamSchema().string("mode", "soft",
-                                                "soft: trainable softmax weights; hard: the seed's fixed argmax (k = 1)",
-                                                {"soft", "hard"}),
-                    [](const armor::Params& params, const armor::GateShape& shape) {
-                      if (shape.input_shape.empty()) {
-                        params.fail("mode", "needs the input shape of one image, which this model does not give");
-                      }
-                      if (params.string("mode") == "hard" && shape.k != 1) {
-                        params.fail("mode", "hard routing chooses one expert: it needs model.k = 1 (got k = " +
-                                                std::to_string(shape.k) + ")");
-                      }
-                      return std::make_shared<LinearRouter>(shape, params.string("mode") == "hard");
-                    });
+  registry.add_gate(
+      "linear_router", "Paper 1's router: Linear on the flattened input (soft trainable or seed's hard argmax)",
+      armor::ParamSchema().string(
+          "mode", "soft", "soft: trainable softmax weights; hard: the seed's fixed argmax (k = 1)", {"soft", "hard"}),
+      [](const armor::Params& params, const armor::GateShape& shape) {
+        if (shape.input_shape.empty()) {
+          params.fail("mode", "needs the input shape of one image, which this model does not give");
+        }
+        if (params.string("mode") == "hard" && shape.k != 1) {
+          params.fail("mode", "hard routing chooses one expert: it needs model.k = 1 (got k = " +
+                                  std::to_string(shape.k) + ")");
+        }
+        return std::make_shared<LinearRouter>(shape, params.string("mode") == "hard");
+      });
 }
 
 }  // namespace

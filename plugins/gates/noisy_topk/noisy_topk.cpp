@@ -52,16 +52,16 @@ class NoisyTopKGate : public armor::Gate {
 };
 
 void register_noisy_topk(armor::Registry& registry) {
-  registry.add_gate("noisy_topk", "Noisy top-k gate (Shazeer et al. 2017): learned softplus noise, softmax over the top k",
-                    armor::ParamSchema()
-                        .string("router", "gap_fc", "Routing network of the logits and of the noise",
-                                {"gap_fc", "conv_gap", "2conv_gap"})
-                        .boolean("noise", true, "Add the learned noise while training")
-                        .real("capacity_factor", 0.0,
-                              "Expert capacity max(1, ceil(k*N/E*factor)) while training (0 = unlimited)", 0),
-                    [](const armor::Params& params, const armor::GateShape& shape) {
-                      return std::make_shared<NoisyTopKGate>(params, shape);
-                    });
+  registry.add_gate(
+      "noisy_topk", "Noisy top-k gate (Shazeer et al. 2017): learned softplus noise, softmax over the top k",
+      armor::ParamSchema()
+          .string("router", "gap_fc", "Routing network of the logits and of the noise",
+                  {"gap_fc", "conv_gap", "2conv_gap"})
+          .boolean("noise", true, "Add the learned noise while training")
+          .real("capacity_factor", 0.0, "Expert capacity max(1, ceil(k*N/E*factor)) while training (0 = unlimited)", 0),
+      [](const armor::Params& params, const armor::GateShape& shape) {
+        return std::make_shared<NoisyTopKGate>(params, shape);
+      });
 }
 
 }  // namespace

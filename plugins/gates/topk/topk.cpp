@@ -29,9 +29,10 @@ class TopKGate : public armor::Gate {
         noise_std_(params.real("noise_std")),
         capacity_factor_(params.real("capacity_factor")),
         plain_in_training_(shape.has_balancing_loss("entropy")) {
-    router_ = register_module("router", armor::RoutingNetwork(armor::RoutingNetworkOptions(shape.in_channels, shape.num_experts)
-                                                                  .kind(params.string("router"))
-                                                                  .input_shape(shape.input_shape)));
+    router_ = register_module("router",
+                              armor::RoutingNetwork(armor::RoutingNetworkOptions(shape.in_channels, shape.num_experts)
+                                                        .kind(params.string("router"))
+                                                        .input_shape(shape.input_shape)));
   }
 
   armor::GateOutput forward(const torch::Tensor& x) override {
@@ -61,18 +62,18 @@ class TopKGate : public armor::Gate {
 };
 
 void register_topk(armor::Registry& registry) {
-  registry.add_gate("topk", "Top-k gate of paper 2: GAP-FC/Conv-GAP/2Conv-GAP router, training noise, capacity",
-                    armor::ParamSchema()
-                        .string("router", "gap_fc", "Routing network: gap_fc, conv_gap or 2conv_gap",
-                                {"gap_fc", "conv_gap", "2conv_gap"})
-                        .boolean("noise", true,
-                                 "Add Gaussian noise to the normalised scores while training (never with the entropy loss)")
-                        .real("noise_std", 0.1, "Standard deviation of the training noise", 0)
-                        .real("capacity_factor", 0.0,
-                              "Expert capacity max(1, ceil(k*N/E*factor)) while training (0 = unlimited)", 0),
-                    [](const armor::Params& params, const armor::GateShape& shape) {
-                      return std::make_shared<TopKGate>(params, shape);
-                    });
+  registry.add_gate(
+      "topk", "Top-k gate of paper 2: GAP-FC/Conv-GAP/2Conv-GAP router, training noise, capacity",
+      armor::ParamSchema()
+          .string("router", "gap_fc", "Routing network: gap_fc, conv_gap or 2conv_gap",
+                  {"gap_fc", "conv_gap", "2conv_gap"})
+          .boolean("noise", true,
+                   "Add Gaussian noise to the normalised scores while training (never with the entropy loss)")
+          .real("noise_std", 0.1, "Standard deviation of the training noise", 0)
+          .real("capacity_factor", 0.0, "Expert capacity max(1, ceil(k*N/E*factor)) while training (0 = unlimited)", 0),
+      [](const armor::Params& params, const armor::GateShape& shape) {
+        return std::make_shared<TopKGate>(params, shape);
+      });
 }
 
 }  // namespace

@@ -32,16 +32,18 @@ class MoeCnn : public armor::Classifier {
     const std::int64_t k = params.integer("k");
     moe_stage_ = params.integer("moe_stage");
     normalize_ = register_module("normalize", armor::Normalize(data.mean, data.std));
-    stem_ = register_module("stem", nn::Sequential(nn::Conv2d(nn::Conv2dOptions(data.channels, width, 3).padding(1).bias(false)),
-                                                   nn::BatchNorm2d(width), nn::ReLU()));
+    stem_ = register_module(
+        "stem", nn::Sequential(nn::Conv2d(nn::Conv2dOptions(data.channels, width, 3).padding(1).bias(false)),
+                               nn::BatchNorm2d(width), nn::ReLU()));
     const std::int64_t channels[4] = {width, width, 2 * width, 4 * width};
     for (std::int64_t stage = 1; stage <= 3; ++stage) {
       const auto block_options = BasicBlockOptions(channels[stage - 1], channels[stage]).stride(stage == 1 ? 1 : 2);
       nn::AnyModule block;
       if (stage == moe_stage_ && experts > 1) {
-        const auto expert_options = BasicBlockOptions(block_options).init_mode(
-            params.string("expert_init") == "fan_in" ? torch::nn::init::FanModeType(torch::kFanIn)
-                                                     : torch::nn::init::FanModeType(torch::kFanOut));
+        const auto expert_options =
+            BasicBlockOptions(block_options)
+                .init_mode(params.string("expert_init") == "fan_in" ? torch::nn::init::FanModeType(torch::kFanIn)
+                                                                    : torch::nn::init::FanModeType(torch::kFanOut));
         moe_ = armor::MoeLayer(armor::MoeLayerOptions(experts, k).in_channels(channels[stage - 1]), context.make_gate,
                                [&](std::int64_t) { return nn::AnyModule(BasicBlock(expert_options)); });
         block = nn::AnyModule(moe_);

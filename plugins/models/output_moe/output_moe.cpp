@@ -22,13 +22,13 @@
 
 #include <torch/torch.h>
 
-#include "armor/params/inline_params.h"
 #include "armor/data/dataset.h"
 #include "armor/error.h"
 #include "armor/nn/classifier.h"
 #include "armor/nn/gate.h"
 #include "armor/nn/moe_layer.h"
 #include "armor/nn/normalize.h"
+#include "armor/params/inline_params.h"
 #include "armor/params/moe_params.h"
 #include "armor/plugin/registry.h"
 #include "armor/util/suggest.h"
@@ -102,7 +102,8 @@ class OutputMoe : public armor::ExpertEnsemble {
     };
 
     moe_ = register_module("moe", armor::MoeLayer(options, make_router, [&](std::int64_t) {
-                             std::shared_ptr<armor::Classifier> expert = registry.model(expert_name)(expert_params, context);
+                             std::shared_ptr<armor::Classifier> expert =
+                                 registry.model(expert_name)(expert_params, context);
                              if (!expert->moe_layers().empty()) {
                                params.fail("expert_params", "builds a '" + expert_name + "' with MoE layers (" +
                                                                 expert->moe_layers().front().first +
@@ -119,7 +120,8 @@ class OutputMoe : public armor::ExpertEnsemble {
 
   std::int64_t num_experts() const override { return moe_->num_experts(); }
   armor::Classifier& expert(std::int64_t index) override {
-    TORCH_CHECK(index >= 0 && index < num_experts(), "output_moe: expert must be in [0, ", num_experts(), ") (got ", index, ")");
+    TORCH_CHECK(index >= 0 && index < num_experts(), "output_moe: expert must be in [0, ", num_experts(), ") (got ",
+                index, ")");
     return *experts_[static_cast<std::size_t>(index)];
   }
   armor::GateOutput route(const torch::Tensor& x) override { return moe_->gate().forward(x); }
@@ -138,7 +140,8 @@ class OutputMoe : public armor::ExpertEnsemble {
     }
     // Experts are dense by default: paper 1's experts are plain networks.
     std::map<std::string, armor::ParamValue> preset;
-    if (const armor::ParamSpec* spec = info->params.find("num_experts"); spec != nullptr && spec->type == armor::ParamType::integer) {
+    if (const armor::ParamSpec* spec = info->params.find("num_experts");
+        spec != nullptr && spec->type == armor::ParamType::integer) {
       preset["num_experts"] = std::int64_t{1};
     }
     return armor::parse_inline_params(params.string("expert_params"), info->params, params.section() + ".expert_params",
@@ -163,9 +166,10 @@ class OutputMoe : public armor::ExpertEnsemble {
 armor::ParamSchema output_moe_params(const armor::Registry& registry) {
   return armor::ParamSchema()
       .string("expert", "resnet", "Model plugin of every expert (a dense network: resnet, vit, ...)")
-      .string("expert_params", "",
-              "The experts' parameters as the body of a TOML inline table, e.g. \"depth = 10, width_multiplier = 0.25\" "
-              "(see `armor plugins show model/<expert>`; num_experts defaults to 1)")
+      .string(
+          "expert_params", "",
+          "The experts' parameters as the body of a TOML inline table, e.g. \"depth = 10, width_multiplier = 0.25\" "
+          "(see `armor plugins show model/<expert>`; num_experts defaults to 1)")
       .extend(armor::moe_params(4, "whole networks"))
       .string("router_input", "image",
               "What the [gate] routes on: image (the normalised image; linear_router is paper 1's router) or "
@@ -182,12 +186,12 @@ std::shared_ptr<armor::ExpertEnsemble> make_output_moe(const armor::Registry& re
 
 void register_output_moe(armor::Registry& registry) {
   // The factory and checks keep a reference to `registry`: the host's registry outlives every model.
-  registry.add_model("output_moe",
-                     "Paper 1's output-level MoE: E whole networks (resnet, vit, ...) combined by a trained or fixed router",
-                     output_moe_params(registry),
-                     [&registry](const armor::Params& params, const armor::ModelContext& context) {
-                       return make_output_moe(registry, params, context);
-                     });
+  registry.add_model(
+      "output_moe",
+      "Paper 1's output-level MoE: E whole networks (resnet, vit, ...) combined by a trained or fixed router",
+      output_moe_params(registry), [&registry](const armor::Params& params, const armor::ModelContext& context) {
+        return make_output_moe(registry, params, context);
+      });
 }
 
 }  // namespace armor_output_moe

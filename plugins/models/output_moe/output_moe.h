@@ -4,9 +4,9 @@
 
 #include <memory>
 
+#include "armor/nn/expert_ensemble.h"
 #include "armor/params/param_schema.h"
 #include "armor/params/params.h"
-#include "armor/nn/expert_ensemble.h"
 
 namespace armor {
 class Registry;

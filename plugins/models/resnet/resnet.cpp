@@ -50,8 +50,8 @@ class ResidualBlockImpl : public nn::Module {
     const std::int64_t out_size = (size - 1) / stride + 1;
     auto conv = [&](const char* local, std::int64_t cin, std::int64_t cout, std::int64_t kernel, std::int64_t s,
                     std::int64_t in_size) {
-      nn::AnyModule module = make_conv(name + "." + local,
-                                       nn::Conv2dOptions(cin, cout, kernel).stride(s).padding(kernel / 2).bias(false), in_size);
+      nn::AnyModule module = make_conv(
+          name + "." + local, nn::Conv2dOptions(cin, cout, kernel).stride(s).padding(kernel / 2).bias(false), in_size);
       register_module(local, module.ptr());
       return module;
     };
@@ -153,7 +153,8 @@ class ResNet : public armor::Classifier {
                              nn::BatchNorm2d(width), nn::ReLU());
     } else {
       stem_ = nn::Sequential(nn::Conv2d(nn::Conv2dOptions(data.channels, width, 7).stride(2).padding(3).bias(false)),
-                             nn::BatchNorm2d(width), nn::ReLU(), nn::MaxPool2d(nn::MaxPool2dOptions(3).stride(2).padding(1)));
+                             nn::BatchNorm2d(width), nn::ReLU(),
+                             nn::MaxPool2d(nn::MaxPool2dOptions(3).stride(2).padding(1)));
       size = ((size - 1) / 2) / 2 + 1;
     }
     register_module("stem", stem_);
@@ -175,9 +176,9 @@ class ResNet : public armor::Classifier {
       moe_layers_.emplace_back(name, moe);
       return nn::AnyModule(moe);
     };
-    const torch::nn::init::FanModeType expert_mode =
-        params.string("expert_init") == "fan_in" ? torch::nn::init::FanModeType(torch::kFanIn)
-                                                 : torch::nn::init::FanModeType(torch::kFanOut);
+    const torch::nn::init::FanModeType expert_mode = params.string("expert_init") == "fan_in"
+                                                         ? torch::nn::init::FanModeType(torch::kFanIn)
+                                                         : torch::nn::init::FanModeType(torch::kFanOut);
     const ConvMaker plain_conv = [](const std::string&, const nn::Conv2dOptions& options, std::int64_t) {
       return nn::AnyModule(kaiming(nn::Conv2d(options), torch::kFanOut));
     };
@@ -201,11 +202,12 @@ class ResNet : public armor::Classifier {
         const std::string name = "layer" + std::to_string(layer) + "." + std::to_string(b);
         const std::int64_t stride = layer > 1 && b == 0 ? 2 : 1;
         const bool last = b + 1 == blocks[static_cast<std::size_t>(layer - 1)];
-        const bool moe_block = experts > 1 && matches(name, filter) &&
-                               (moe_type == "block" || (moe_type == "single_block" && last));
+        const bool moe_block =
+            experts > 1 && matches(name, filter) && (moe_type == "block" || (moe_type == "single_block" && last));
         if (moe_type != "conv") all_names.push_back(name);
         auto make_block = [=, &moe_conv, &expert_conv] {
-          return nn::AnyModule(ResidualBlock(name, bottleneck, in, planes, stride, size, moe_block ? expert_conv : moe_conv));
+          return nn::AnyModule(
+              ResidualBlock(name, bottleneck, in, planes, stride, size, moe_block ? expert_conv : moe_conv));
         };
         blocks_of_layer->push_back(std::to_string(b), moe_block ? make_moe(name, in, size, make_block) : make_block());
         in = bottleneck ? planes * 4 : planes;
@@ -216,8 +218,8 @@ class ResNet : public armor::Classifier {
     if (experts > 1 && moe_layers_.empty()) {
       std::string names;
       for (const auto& n : all_names) names += (names.empty() ? "" : ", ") + n;
-      params.fail("moe_layers", "matches no " + std::string(moe_type == "conv" ? "convolution" : "block") + " of this ResNet (" +
-                                    names + ")");
+      params.fail("moe_layers", "matches no " + std::string(moe_type == "conv" ? "convolution" : "block") +
+                                    " of this ResNet (" + names + ")");
     }
     head_ = register_module("head", nn::Linear(in, data.num_classes));
   }
@@ -249,13 +251,17 @@ void register_resnet(armor::Registry& registry) {
       "resnet", "ResNet-10/18/34/50 with block- or conv-level top-k MoE layers (paper 2)",
       armor::ParamSchema()
           .integer("depth", 18, "10, 18, 34 (BasicBlock) or 50 (Bottleneck)", 10, 50)
-          .string("stem", "cifar", "cifar: 3x3 conv, stride 1; imagenet: 7x7 conv stride 2 + max-pool", {"cifar", "imagenet"})
+          .string("stem", "cifar", "cifar: 3x3 conv, stride 1; imagenet: 7x7 conv stride 2 + max-pool",
+                  {"cifar", "imagenet"})
           .real("width_multiplier", 1.0, "Channels of layer1 = round(64 * width_multiplier)", 0.01)
           .integer("stages", 4, "Residual layers kept (layer1..layerN); fewer makes a smaller network", 1, 4)
           .extend(armor::moe_params(4, "1 = the plain ResNet"))
-          .string("moe_type", "block", "block: residual-block experts; single_block: only the last matched block "
-                  "of each layer; conv: one MoE layer per convolution", {"block", "single_block", "conv"})
-          .string("moe_layers", "layer4", "Comma-separated names (or prefixes) of the blocks/convs to make MoE, "
+          .string("moe_type", "block",
+                  "block: residual-block experts; single_block: only the last matched block "
+                  "of each layer; conv: one MoE layer per convolution",
+                  {"block", "single_block", "conv"})
+          .string("moe_layers", "layer4",
+                  "Comma-separated names (or prefixes) of the blocks/convs to make MoE, "
                   "e.g. layer4, layer4.1, layer3.1.conv2")
           .boolean("copy_weights", false, "Experts start from one set of weights plus 10% noise instead of fresh ones")
           .string("expert_init", "fan_in",
@@ -265,7 +271,8 @@ void register_resnet(armor::Registry& registry) {
           .check([](const armor::Params& p) {
             const std::int64_t depth = p.integer("depth");
             if (depth != 10 && depth != 18 && depth != 34 && depth != 50) p.fail("depth", "must be 10, 18, 34 or 50");
-            if (split_filter(p.string("moe_layers")).empty()) p.fail("moe_layers", "must name at least one block or conv");
+            if (split_filter(p.string("moe_layers")).empty())
+              p.fail("moe_layers", "must name at least one block or conv");
           }),
       [](const armor::Params& params, const armor::ModelContext& context) {
         return std::make_shared<ResNet>(params, context);

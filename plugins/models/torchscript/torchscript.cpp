@@ -58,12 +58,12 @@ class TorchScriptClassifier : public armor::Classifier {
 };
 
 void register_torchscript(armor::Registry& registry) {
-  registry.add_model(
-      "torchscript", "A model exported from PyTorch (torch.jit.trace/script): inputs in [0,1], logits out",
-      armor::ParamSchema().string("path", "model.pt", "The TorchScript file (torch.jit.save)"),
-      [](const armor::Params& params, const armor::ModelContext&) {
-        return std::make_shared<TorchScriptClassifier>(params.string("path"));
-      });
+  registry.add_model("torchscript",
+                     "A model exported from PyTorch (torch.jit.trace/script): inputs in [0,1], logits out",
+                     armor::ParamSchema().string("path", "model.pt", "The TorchScript file (torch.jit.save)"),
+                     [](const armor::Params& params, const armor::ModelContext&) {
+                       return std::make_shared<TorchScriptClassifier>(params.string("path"));
+                     });
 }
 
 }  // namespace

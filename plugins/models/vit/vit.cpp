@@ -43,8 +43,10 @@ struct Architecture {
 
 const std::vector<std::pair<std::string, Architecture>>& presets() {
   static const std::vector<std::pair<std::string, Architecture>> table{
-      {"vit_tiny_16", {16, 192, 12, 3, 4.0}},  {"vit_small_16", {16, 384, 12, 6, 4.0}},
-      {"vit_base_16", {16, 768, 12, 12, 4.0}}, {"vit_small_8", {8, 384, 12, 6, 4.0}},
+      {"vit_tiny_16", {16, 192, 12, 3, 4.0}},
+      {"vit_small_16", {16, 384, 12, 6, 4.0}},
+      {"vit_base_16", {16, 768, 12, 12, 4.0}},
+      {"vit_small_8", {8, 384, 12, 6, 4.0}},
       {"custom", {}},
   };
   return table;
@@ -87,7 +89,8 @@ std::vector<std::int64_t> moe_block_indices(const armor::Params& params, std::in
       used = 0;
     }
     if (used != part.size() || index < 0 || index >= depth) {
-      params.fail("moe_layers", "must list block indices in [0, " + std::to_string(depth - 1) + "] ('" + part + "' is not one)");
+      params.fail("moe_layers",
+                  "must list block indices in [0, " + std::to_string(depth - 1) + "] ('" + part + "' is not one)");
     }
     indices.push_back(index);
   }
@@ -144,7 +147,9 @@ TORCH_MODULE(Mlp);
 class ChannelsFirstMlpImpl : public nn::Module {
  public:
   ChannelsFirstMlpImpl(std::int64_t dim, std::int64_t hidden) { mlp_ = register_module("mlp", Mlp(dim, hidden)); }
-  torch::Tensor forward(const torch::Tensor& x) { return mlp_(x.squeeze(3).transpose(1, 2)).transpose(1, 2).unsqueeze(3); }
+  torch::Tensor forward(const torch::Tensor& x) {
+    return mlp_(x.squeeze(3).transpose(1, 2)).transpose(1, 2).unsqueeze(3);
+  }
 
  private:
   Mlp mlp_{nullptr};
@@ -156,7 +161,9 @@ TORCH_MODULE(ChannelsFirstMlp);
 class TokenMoeImpl : public nn::Module {
  public:
   explicit TokenMoeImpl(armor::MoeLayer moe) : moe_(register_module("moe", std::move(moe))) {}
-  torch::Tensor forward(const torch::Tensor& x) { return moe_(x.transpose(1, 2).unsqueeze(3)).squeeze(3).transpose(1, 2); }
+  torch::Tensor forward(const torch::Tensor& x) {
+    return moe_(x.transpose(1, 2).unsqueeze(3)).squeeze(3).transpose(1, 2);
+  }
 
  private:
   armor::MoeLayer moe_;
@@ -186,14 +193,17 @@ TORCH_MODULE(Block);
 
 class VisionTransformer : public armor::Classifier {
  public:
-  VisionTransformer(const armor::Params& params, const armor::ModelContext& context) : class_token_(params.boolean("class_token")) {
+  VisionTransformer(const armor::Params& params, const armor::ModelContext& context)
+      : class_token_(params.boolean("class_token")) {
     const armor::DatasetInfo& data = *context.data;
     const Architecture arch = architecture(params);
     const std::int64_t experts = params.integer("num_experts");
     const std::int64_t k = params.integer("k");
     const std::vector<std::int64_t> moe_blocks = moe_block_indices(params, arch.depth);
-    if (experts > 1 && moe_blocks.empty()) params.fail("moe_layers", "must list the blocks whose MLP is a MoE layer when num_experts > 1");
-    if (experts == 1 && !moe_blocks.empty()) params.fail("moe_layers", "needs num_experts > 1 (num_experts = 1 is the dense ViT)");
+    if (experts > 1 && moe_blocks.empty())
+      params.fail("moe_layers", "must list the blocks whose MLP is a MoE layer when num_experts > 1");
+    if (experts == 1 && !moe_blocks.empty())
+      params.fail("moe_layers", "needs num_experts > 1 (num_experts = 1 is the dense ViT)");
     if (data.height % arch.patch_size != 0 || data.width % arch.patch_size != 0) {
       params.fail(params.integer("patch_size") != 0 ? "patch_size" : "preset",
                   "gives patch size " + std::to_string(arch.patch_size) + ", which must divide the image size " +
@@ -201,7 +211,8 @@ class VisionTransformer : public armor::Classifier {
     }
     const std::int64_t dim = arch.embed_dim;
     const auto hidden = static_cast<std::int64_t>(std::llround(static_cast<double>(dim) * arch.mlp_ratio));
-    const std::int64_t tokens = (data.height / arch.patch_size) * (data.width / arch.patch_size) + (class_token_ ? 1 : 0);
+    const std::int64_t tokens =
+        (data.height / arch.patch_size) * (data.width / arch.patch_size) + (class_token_ ? 1 : 0);
 
     normalize_ = register_module("normalize", armor::Normalize(data.mean, data.std));
     patch_embed_ = register_module(
@@ -274,9 +285,9 @@ void register_vit(armor::Registry& registry) {
               if (missing[i]) p.fail(keys[i], "must be set (> 0) with preset = \"custom\"");
             }
             if (arch.embed_dim % arch.heads != 0) {
-              p.fail(p.integer("heads") != 0 ? "heads" : "embed_dim", "gives " + std::to_string(arch.heads) +
-                                                                          " heads, which must divide the embedding width " +
-                                                                          std::to_string(arch.embed_dim));
+              p.fail(p.integer("heads") != 0 ? "heads" : "embed_dim",
+                     "gives " + std::to_string(arch.heads) + " heads, which must divide the embedding width " +
+                         std::to_string(arch.embed_dim));
             }
             moe_block_indices(p, arch.depth);
           }),

@@ -43,9 +43,10 @@ class FastAtTrainer : public armor::EpochTrainer {
 };
 
 void register_fast_at(armor::Registry& registry) {
-  registry.add_trainer("fast_at", "Fast adversarial training (Wong et al. 2020): random start + one FGSM step at [attack]'s eps",
-                       armor::adversarial_trainer_params().real("step_ratio", 1.25, "FGSM step as a multiple of eps", 0),
-                       [](const armor::Params& params) { return std::make_shared<FastAtTrainer>(params); });
+  registry.add_trainer(
+      "fast_at", "Fast adversarial training (Wong et al. 2020): random start + one FGSM step at [attack]'s eps",
+      armor::adversarial_trainer_params().real("step_ratio", 1.25, "FGSM step as a multiple of eps", 0),
+      [](const armor::Params& params) { return std::make_shared<FastAtTrainer>(params); });
 }
 
 }  // namespace

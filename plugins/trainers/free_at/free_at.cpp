@@ -60,7 +60,8 @@ class FreeAtTrainer : public armor::EpochTrainer {
 };
 
 void register_free_at(armor::Registry& registry) {
-  registry.add_trainer("free_at", "Free adversarial training (Shafahi et al. 2019): m replays per batch at [attack]'s eps",
+  registry.add_trainer("free_at",
+                       "Free adversarial training (Shafahi et al. 2019): m replays per batch at [attack]'s eps",
                        armor::epoch_trainer_params()
                            .integer("replays", 8, "Replays of each batch (m)", 1)
                            .real("step_ratio", 1.0, "Perturbation step as a multiple of eps", 0),

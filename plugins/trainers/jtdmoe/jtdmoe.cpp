@@ -59,11 +59,13 @@ class JtdMoeTrainer : public armor::EpochTrainer {
     return *dual;
   }
 
-  armor::StepLoss robust_step(armor::TrainContext& ctx, armor::DualModel& dual, const torch::Tensor& x, const torch::Tensor& y) {
+  armor::StepLoss robust_step(armor::TrainContext& ctx, armor::DualModel& dual, const torch::Tensor& x,
+                              const torch::Tensor& y) {
     if (ctx.attack == nullptr) throw armor::RunError("trainer jtdmoe needs an [attack] section (PGD-10 in the paper)");
     armor::ExpertEnsemble* robust = dual.robust().expert_ensemble();
     if (robust == nullptr) throw armor::RunError("trainer jtdmoe needs F_R to be an output-level MoE");
-    const armor::CraftAttack craft = [&](armor::Classifier& target, const torch::Tensor& images, const torch::Tensor& labels) {
+    const armor::CraftAttack craft = [&](armor::Classifier& target, const torch::Tensor& images,
+                                         const torch::Tensor& labels) {
       return while_crafting(ctx, [&] { return ctx.attack->perturb(target, images, labels); });
     };
     armor::RtErStep step = armor::rt_er_step(*robust, craft, x, y, beta_, armor::ExpertSelection::all);
@@ -88,12 +90,13 @@ class JtdMoeTrainer : public armor::EpochTrainer {
 };
 
 void register_jtdmoe(armor::Registry& registry) {
-  registry.add_trainer("jtdmoe", "JTDMoE (paper 1): alternating RT-ER steps on F_R and clean steps on the dual model for F_S",
-                       armor::adversarial_trainer_params()
-                           .real("beta", 6.0, "Weight of the expert KL term of the robust step", 0)
-                           .string("phases", "both", "Train both members (robust then standard step per batch) or one alone",
-                                   {"both", "robust", "standard"}),
-                       [](const armor::Params& params) { return std::make_shared<JtdMoeTrainer>(params); });
+  registry.add_trainer(
+      "jtdmoe", "JTDMoE (paper 1): alternating RT-ER steps on F_R and clean steps on the dual model for F_S",
+      armor::adversarial_trainer_params()
+          .real("beta", 6.0, "Weight of the expert KL term of the robust step", 0)
+          .string("phases", "both", "Train both members (robust then standard step per batch) or one alone",
+                  {"both", "robust", "standard"}),
+      [](const armor::Params& params) { return std::make_shared<JtdMoeTrainer>(params); });
 }
 
 }  // namespace

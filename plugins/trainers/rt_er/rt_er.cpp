@@ -30,9 +30,11 @@ class RtErTrainer : public armor::EpochTrainer {
     if (ctx.attack == nullptr) throw armor::RunError("trainer rt_er needs an [attack] section (PGD-10 in the paper)");
     armor::ExpertEnsemble* ensemble = ctx.model.expert_ensemble();
     if (ensemble == nullptr) {
-      throw armor::RunError("trainer rt_er needs an output-level MoE (model output_moe): this model has no experts to robustify");
+      throw armor::RunError(
+          "trainer rt_er needs an output-level MoE (model output_moe): this model has no experts to robustify");
     }
-    const armor::CraftAttack craft = [&](armor::Classifier& target, const torch::Tensor& images, const torch::Tensor& labels) {
+    const armor::CraftAttack craft = [&](armor::Classifier& target, const torch::Tensor& images,
+                                         const torch::Tensor& labels) {
       return while_crafting(ctx, [&] { return ctx.attack->perturb(target, images, labels); });
     };
     armor::RtErStep step = armor::rt_er_step(*ensemble, craft, x, y, beta_, selection_);

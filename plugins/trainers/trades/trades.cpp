@@ -39,8 +39,8 @@ class TradesTrainer : public armor::EpochTrainer {
     const torch::Tensor logits = ctx.model.forward(x);
     const torch::Tensor natural = F::cross_entropy(logits, y);
     const torch::Tensor robust =
-        F::kl_div(F::log_softmax(adversarial_logits, F::LogSoftmaxFuncOptions(1)), F::softmax(logits, F::SoftmaxFuncOptions(1)),
-                  F::KLDivFuncOptions().reduction(torch::kSum)) /
+        F::kl_div(F::log_softmax(adversarial_logits, F::LogSoftmaxFuncOptions(1)),
+                  F::softmax(logits, F::SoftmaxFuncOptions(1)), F::KLDivFuncOptions().reduction(torch::kSum)) /
         static_cast<double>(x.size(0));
     return {natural + beta_ * robust, logits};
   }
@@ -75,9 +75,11 @@ class TradesTrainer : public armor::EpochTrainer {
 
 void register_trades(armor::Registry& registry) {
   registry.add_trainer(
-      "trades", "TRADES (Zhang et al. 2019): clean CE + beta x KL(clean || adversarial), KL inner attack at [attack]'s eps",
+      "trades",
+      "TRADES (Zhang et al. 2019): clean CE + beta x KL(clean || adversarial), KL inner attack at [attack]'s eps",
       armor::epoch_trainer_params()
-          .string("attack_mode", "eval", "Model mode while crafting the inner attack (TRADES' code: eval)", {"train", "eval"})
+          .string("attack_mode", "eval", "Model mode while crafting the inner attack (TRADES' code: eval)",
+                  {"train", "eval"})
           .real("beta", 6.0, "Weight of the robust KL term", 0)
           .integer("steps", 10, "Steps of the KL inner attack", 1)
           .real("step_size", 0.007, "Inner step size in [0,1] pixel units (TRADES' code: 0.007 at eps 0.031)", 0)

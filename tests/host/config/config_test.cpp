@@ -19,14 +19,14 @@
 #include <vector>
 
 #include "armor/config/config.h"
+#include "armor/config/experiment.h"
 #include "armor/config/override.h"
+#include "armor/config/sweep.h"
+#include "armor/error.h"
 #include "armor/params/param_schema.h"
 #include "armor/params/param_value.h"
 #include "armor/params/params.h"
-#include "armor/config/sweep.h"
-#include "armor/error.h"
 #include "armor/plugin/registry.h"
-#include "armor/config/experiment.h"
 
 namespace {
 
@@ -513,9 +513,8 @@ TEST(ConfigParseTest, SyntaxErrorNamesTheSourceLineAndColumn) {
 TEST(MultirunTest, CartesianProductVariesTheLastOverrideFastest) {
   const auto points = armor::expand_multirun({"model.num_experts=2,4", "model.k=1,2,3"});
   const std::vector<Strings> expected{
-      {"model.num_experts=2", "model.k=1"}, {"model.num_experts=2", "model.k=2"},
-      {"model.num_experts=2", "model.k=3"}, {"model.num_experts=4", "model.k=1"},
-      {"model.num_experts=4", "model.k=2"}, {"model.num_experts=4", "model.k=3"},
+      {"model.num_experts=2", "model.k=1"}, {"model.num_experts=2", "model.k=2"}, {"model.num_experts=2", "model.k=3"},
+      {"model.num_experts=4", "model.k=1"}, {"model.num_experts=4", "model.k=2"}, {"model.num_experts=4", "model.k=3"},
   };
   EXPECT_EQ(points, expected);
 }
@@ -572,8 +571,9 @@ TEST(MultirunTest, MalformedRangesAreErrors) {
 // Found by tests/fuzz/override_fuzz: bounds whose count is not a number were cast to an integer.
 TEST(MultirunTest, RangesOfHugeOrNonFiniteBoundsAreErrors) {
   const std::string huge(120, '4');
-  for (const std::string& value : std::vector<std::string>{"range(" + huge + ",0)", "range(0," + huge + ")", "range(-1e308,1e308)",
-                                  "range(nan,3)", "range(0,inf)", "range(0,3,nan)"}) {
+  for (const std::string& value :
+       std::vector<std::string>{"range(" + huge + ",0)", "range(0," + huge + ")", "range(-1e308,1e308)", "range(nan,3)",
+                                "range(0,inf)", "range(0,3,nan)"}) {
     const std::string text = "run.seed=" + value;
     const std::string message = config_error([&] { armor::sweep_values(text, value); });
     EXPECT_TRUE(contains(message, "override '" + text + "'")) << message;
@@ -695,7 +695,8 @@ TEST(ResolveExperimentTest, UnknownPluginNameIsNamedWithASuggestion) {
 
 TEST(ResolveExperimentTest, DeclaredConstraintFailureNamesTheOverrideAndTheValues) {
   const std::string message = resolve_error(kMinimal, {"model.k=5"});
-  EXPECT_EQ(message, "override 'model.k=5': model: k <= num_experts does not hold (k = 5, num_experts = 4): k of the experts");
+  EXPECT_EQ(message,
+            "override 'model.k=5': model: k <= num_experts does not hold (k = 5, num_experts = 4): k of the experts");
 }
 
 TEST(ResolveExperimentTest, DeclaredConstraintFailureNamesTheFilePosition) {
@@ -846,7 +847,8 @@ TEST(ResolveExperimentTest, HashChangesWithAValueAndIsStableOtherwise) {
 TEST(ConfigGroupTest, DefaultsListChoiceNestsTheOptionUnderItsGroup) {
   TempDir dir;
   dir.write("model/small.toml", "name = \"moe\"\nnum_experts = 2\n");
-  const std::string experiment = dir.write("exp.toml", "defaults = [{ model = \"small\" }]\n[trainer]\nname = \"standard\"\n");
+  const std::string experiment =
+      dir.write("exp.toml", "defaults = [{ model = \"small\" }]\n[trainer]\nname = \"standard\"\n");
   const armor::Config config = armor::Config::load(experiment);
   EXPECT_EQ(value_at<std::int64_t>(config, "model.num_experts"), 2);
   EXPECT_EQ(value_at<std::string>(config, "model.name"), "moe");
@@ -926,7 +928,8 @@ TEST(InterpolationTest, AMissingKeyIsAnErrorWithItsPositionAndASuggestion) {
 }
 
 TEST(InterpolationTest, InterpolatedValuesAreValidatedWithTheirOrigin) {
-  armor::Config config = armor::Config::parse(kMinimal + "[data]\nroot = \"x\"\n[run]\nseed = \"${data.root}\"\n", "exp.toml");
+  armor::Config config =
+      armor::Config::parse(kMinimal + "[data]\nroot = \"x\"\n[run]\nseed = \"${data.root}\"\n", "exp.toml");
   config.interpolate();
   const std::string message = config_error([&] { armor::resolve_experiment(config, test_registry()); });
   EXPECT_TRUE(contains(message, "interpolation '${data.root}' at exp.toml:")) << message;
@@ -941,11 +944,13 @@ TEST(ExistenceRuleTest, SettingAKeyTheConfigLacksNeedsAPlus) {
   };
   // Declared by the model plugin: exists with its default.
   EXPECT_NO_THROW(armor::Config::compose(experiment, {"model.num_experts=8"}, declared));
-  const std::string message = config_error([&] { armor::Config::compose(experiment, {"model.num_expert=8"}, declared); });
+  const std::string message =
+      config_error([&] { armor::Config::compose(experiment, {"model.num_expert=8"}, declared); });
   EXPECT_TRUE(contains(message, "key model.num_expert is not in the config")) << message;
   EXPECT_TRUE(contains(message, "use +model.num_expert=8 to add it")) << message;
   // A new evaluation attack is a new table: it takes a `+`; once there, its plugin's keys exist.
-  const std::string table = config_error([&] { armor::Config::compose(experiment, {"eval.attacks.x.steps=3"}, declared); });
+  const std::string table =
+      config_error([&] { armor::Config::compose(experiment, {"eval.attacks.x.steps=3"}, declared); });
   EXPECT_TRUE(contains(table, "use +eval.attacks.x.steps=3 to add it")) << table;
   EXPECT_NO_THROW(armor::Config::compose(experiment, {"+eval.attacks.x.steps=3", "eval.attacks.x.eps=0.2"}, declared));
 }

@@ -77,7 +77,8 @@ TEST(DeclaredConstraintsTest, ABrokenConstraintIsAConfigErrorNamingTheSectionThe
   // With k at its default, the position is that of num_experts, the value that was given.
   armor::Params params = moe_section(schema, 1, 0);
   params.set("k", std::int64_t{1}, "default");
-  EXPECT_EQ(config_error(params, schema).rfind("exp.toml:3:15: model: k <= num_experts does not hold (k = 1, num_experts = 0)", 0),
+  EXPECT_EQ(config_error(params, schema)
+                .rfind("exp.toml:3:15: model: k <= num_experts does not hold (k = 1, num_experts = 0)", 0),
             0u)
       << config_error(params, schema);
 }
@@ -87,11 +88,13 @@ TEST(DeclaredConstraintsTest, AConstraintOverAnUndeclaredKeyIsThePluginsMistake)
   schema.integer("k", 1, "K").constraint("k <= experts", "");
   armor::Params params("gate");
   params.set("k", std::int64_t{1}, "default");
-  EXPECT_NE(config_error(params, schema).find("gate: the declared constraint 'k <= experts' names 'experts'"), std::string::npos)
+  EXPECT_NE(config_error(params, schema).find("gate: the declared constraint 'k <= experts' names 'experts'"),
+            std::string::npos)
       << config_error(params, schema);
   armor::ParamSchema unparsable;
   unparsable.integer("k", 1, "K").constraint("k <=", "");
-  EXPECT_NE(config_error(params, unparsable).find("gate: the declared constraint 'k <=' does not parse"), std::string::npos)
+  EXPECT_NE(config_error(params, unparsable).find("gate: the declared constraint 'k <=' does not parse"),
+            std::string::npos)
       << config_error(params, unparsable);
 }
 

@@ -31,7 +31,8 @@ class PluginManifestTest : public ::testing::Test {
         .constraint("noise <= num_experts", "noise stays small")
         .check([](const Params&) {});
     catalog_.add(gate);
-    catalog_.add(ComponentInfo{PluginKind::dataset, "fake_data", "built in", ParamSchema().integer("size", 8, "n"), "built-in"});
+    catalog_.add(
+        ComponentInfo{PluginKind::dataset, "fake_data", "built in", ParamSchema().integer("size", 8, "n"), "built-in"});
     search_.cli_paths = {(dir_ / "plugins").string()};
   }
   void TearDown() override {

@@ -7,13 +7,13 @@
 #include <filesystem>
 #include <fstream>
 
+#include "../host_test_support.h"
 #include "armor/error.h"
 #include "armor/launch/local_launcher.h"
 #include "armor/launch/run_folder.h"
 #include "armor/launch/slurm_launcher.h"
 #include "armor/launch/sweep_outcome.h"
 #include "armor/store/run_store.h"
-#include "../host_test_support.h"
 
 namespace armor {
 namespace {
@@ -61,7 +61,8 @@ TEST(SlurmLauncherTest, TheTaskScriptQuotesTheExecutableAndPluginPaths) {
   const std::string script = slurm_task_script("/w/submit-0.tasks", 3, "/opt/it's/armor", {"/p 1"});
   EXPECT_TRUE(contains(script, "#!/bin/bash\n"));
   EXPECT_TRUE(contains(script, "first=$(( SLURM_ARRAY_TASK_ID * 3 + 1 ))"));
-  EXPECT_TRUE(contains(script, "'/opt/it'\\''s/armor' _exec-run --shard \"$shard\" --run \"$run\" --plugin-path '/p 1'"));
+  EXPECT_TRUE(
+      contains(script, "'/opt/it'\\''s/armor' _exec-run --shard \"$shard\" --run \"$run\" --plugin-path '/p 1'"));
   EXPECT_TRUE(contains(script, "$(( first + 3 - 1 ))p\" '/w/submit-0.tasks')"));
 }
 
@@ -173,7 +174,8 @@ TEST(RunFolderTest, ANewFolderIsClaimedOnceAndNamesItsRun) {
   const auto [sweep, ids] = store.queue().add_sweep(NewSweep{"s", "e.toml", ""}, {run});
   const RunRecord record = store.reader().run(ids[0]);
   const std::string path = sweep_run_folder(folder.file("outputs"), sweep, store.reader().sweep(sweep).uid, 0);
-  EXPECT_TRUE(contains(path, "/outputs/" + std::to_string(sweep) + "-" + store.reader().sweep(sweep).uid.substr(0, 8) + "/0"));
+  EXPECT_TRUE(
+      contains(path, "/outputs/" + std::to_string(sweep) + "-" + store.reader().sweep(sweep).uid.substr(0, 8) + "/0"));
   claim_new_run_folder(path, owner_of(record, folder.file("runs.db")));
   ASSERT_TRUE(read_run_folder_owner(path).has_value());
   EXPECT_EQ(read_run_folder_owner(path)->run_uid, record.uid);

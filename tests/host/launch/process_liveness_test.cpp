@@ -7,9 +7,9 @@
 #include <string>
 #include <vector>
 
+#include "../store/store_test_support.h"
 #include "armor/launch/process_liveness.h"
 #include "armor/store/run_store.h"
-#include "../store/store_test_support.h"
 
 namespace armor {
 namespace {
@@ -18,7 +18,8 @@ using namespace store_test;
 
 TEST(ProcessLivenessTest, ReapDeadRunsFindsAVanishedProcessOnThisHost) {
   RunStore store(":memory:");
-  const auto [sweep_id, run_ids] = store.queue().add_sweep(make_sweep(), {make_run(0, 1), make_run(1, 2), make_run(2, 3)});
+  const auto [sweep_id, run_ids] =
+      store.queue().add_sweep(make_sweep(), {make_run(0, 1), make_run(1, 2), make_run(2, 3)});
   const pid_t gone = ::fork();
   if (gone == 0) ::_exit(0);
   ::waitpid(gone, nullptr, 0);
@@ -29,7 +30,8 @@ TEST(ProcessLivenessTest, ReapDeadRunsFindsAVanishedProcessOnThisHost) {
   store.queue().claim_run(sweep_id, "otherhost:1");
   store.queue().start_run(run_ids[2], gone);  // another host: its pids mean nothing here
 
-  EXPECT_EQ(store.queue().reap_dead_runs(sweep_id, local_process_liveness("thishost", 3600)), std::vector<std::int64_t>{run_ids[0]});
+  EXPECT_EQ(store.queue().reap_dead_runs(sweep_id, local_process_liveness("thishost", 3600)),
+            std::vector<std::int64_t>{run_ids[0]});
   const RunRecord reaped = store.reader().run(run_ids[0]);
   EXPECT_EQ(reaped.status, RunStatus::interrupted);
   EXPECT_TRUE(contains(reaped.error, std::to_string(gone)));

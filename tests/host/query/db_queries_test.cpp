@@ -4,6 +4,7 @@
 
 #include <cmath>
 
+#include "../host_test_support.h"
 #include "armor/error.h"
 #include "armor/query/best_query.h"
 #include "armor/query/compare_query.h"
@@ -14,7 +15,6 @@
 #include "armor/query/run_values.h"
 #include "armor/query/show_query.h"
 #include "armor/query/sql_query.h"
-#include "../host_test_support.h"
 
 namespace armor::app {
 namespace {
@@ -60,7 +60,8 @@ TEST_F(DbQueriesTest, PivotAveragesTheSeedsOfEachCell) {
   query.metrics = {"clean_acc"};
   query.split_stats = true;
   const ResultTable table = pivot_runs(store_->reader(), query);
-  EXPECT_EQ(table.columns, (std::vector<std::string>{"model.num_experts \\ model.k", "1", "1 std", "1 n", "2", "2 std", "2 n"}));
+  EXPECT_EQ(table.columns,
+            (std::vector<std::string>{"model.num_experts \\ model.k", "1", "1 std", "1 n", "2", "2 std", "2 n"}));
   ASSERT_EQ(table.rows.size(), 2u);
   EXPECT_EQ(std::get<std::int64_t>(table.rows[0][0]), 2);
   EXPECT_NEAR(std::get<double>(table.rows[0][1]), (clean_acc_of(2, 1, 0) + clean_acc_of(2, 1, 1)) / 2, 1e-12);
@@ -118,7 +119,8 @@ TEST_F(DbQueriesTest, CompareShowsOnlyTheParamsThatDifferUnlessAskedForAll) {
   CompareQuery query;
   query.run_ids = {ids_[1], ids_[0]};
   const ResultTable table = compare_runs(store_->reader(), query);
-  EXPECT_EQ(table.columns, (std::vector<std::string>{"", "key", "run " + std::to_string(ids_[1]), "run " + std::to_string(ids_[0])}));
+  EXPECT_EQ(table.columns,
+            (std::vector<std::string>{"", "key", "run " + std::to_string(ids_[1]), "run " + std::to_string(ids_[0])}));
   std::vector<std::string> keys;
   for (const auto& row : table.rows) keys.push_back(std::get<std::string>(row[1]));
   EXPECT_EQ(keys, (std::vector<std::string>{"status", "seed", "clean_acc", "pgd_acc"}));

@@ -4,12 +4,12 @@
 
 #include <cmath>
 
+#include "../host_test_support.h"
 #include "armor/error.h"
 #include "armor/query/pivot.h"
 #include "armor/report/charts.h"
 #include "armor/report/plot_query.h"
 #include "armor/report/sweep_report.h"
-#include "../host_test_support.h"
 
 namespace armor::app {
 namespace {

@@ -33,7 +33,8 @@ TEST(RecordWriterTest, RecordExpertMetricsKeysByLayerAndExpert) {
   store.records().record_expert_metrics(run_id, "moe1", 0, {{"load", 0.5}});
   store.records().record_expert_metrics(run_id, "moe1", 1, {{"load", 0.25}});
   store.records().record_expert_metrics(run_id, "moe1", 1, {{"load", 0.125}});
-  const QueryResult result = store.reader().query("SELECT layer, expert, key, value FROM expert_metrics ORDER BY expert");
+  const QueryResult result =
+      store.reader().query("SELECT layer, expert, key, value FROM expert_metrics ORDER BY expert");
   const std::vector<std::vector<std::string>> expected{{"moe1", "0", "load", "0.5"}, {"moe1", "1", "load", "0.125"}};
   EXPECT_EQ(result.rows, expected);
 }
@@ -43,7 +44,9 @@ TEST(RecordWriterTest, WritesToAnUnknownRunThrowStoreErrorNamingIt) {
   EXPECT_TRUE(contains(store_error_of([&] { store.queue().start_run(999); }), "no run 999"));
   EXPECT_TRUE(contains(store_error_of([&] { store.queue().finish_run(999, {{"a", 1.0}}); }), "no run 999"));
   EXPECT_TRUE(contains(store_error_of([&] { store.queue().fail_run(999, "x"); }), "no run 999"));
-  EXPECT_TRUE(contains(store_error_of([&] { store.records().record_epoch_metrics(999, 1, {{"a", 1.0}}); }),
+  EXPECT_TRUE(contains(store_error_of([&] {
+                         store.records().record_epoch_metrics(999, 1, {{"a", 1.0}});
+                       }),
                        "no run 999"));
   EXPECT_EQ(scalar(store, "SELECT count(*) FROM metrics"), "0");
 }

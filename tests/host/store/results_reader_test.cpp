@@ -74,8 +74,8 @@ TEST(ResultsReaderTest, SweepReadsBackAndLatestSweepIsTheNewest) {
 TEST(ResultsReaderTest, QueryReturnsColumnsAndRowsAsText) {
   RunStore store(":memory:");
   store.queue().add_run(make_run(0, 2));
-  const QueryResult result =
-      store.reader().query("SELECT id, config_hash, error, seed * 0.5 AS half, 1.0 / 3 AS third, x'0aff' AS b FROM runs");
+  const QueryResult result = store.reader().query(
+      "SELECT id, config_hash, error, seed * 0.5 AS half, 1.0 / 3 AS third, x'0aff' AS b FROM runs");
   const std::vector<std::string> columns{"id", "config_hash", "error", "half", "third", "b"};
   EXPECT_EQ(result.columns, columns);
   const std::vector<std::vector<std::string>> rows{{"1", "hash2", "NULL", "21", "0.3333333333333333", "X'0AFF'"}};
@@ -94,8 +94,8 @@ TEST(ResultsReaderTest, QueryRejectsStatementsThatWrite) {
   const std::int64_t run_id = store.queue().add_run(make_run(0, 2));
   for (const std::string sql :
        {"INSERT INTO runs (experiment, config, config_hash, seed, revision, host) VALUES ('e','c','h',1,'r','x')",
-        "UPDATE runs SET status = 'failed'", "DELETE FROM params", "DROP TABLE metrics",
-        "CREATE TABLE extra (x)", "PRAGMA user_version = 5", "BEGIN", "ATTACH ':memory:' AS other",
+        "UPDATE runs SET status = 'failed'", "DELETE FROM params", "DROP TABLE metrics", "CREATE TABLE extra (x)",
+        "PRAGMA user_version = 5", "BEGIN", "ATTACH ':memory:' AS other",
         // These write and still return rows: only sqlite3_stmt_readonly catches them.
         "DELETE FROM params RETURNING key", "UPDATE runs SET status = 'failed' RETURNING id"}) {
     EXPECT_TRUE(contains(store_error_of([&] { store.reader().query(sql); }), "read-only statements only: " + sql));
@@ -127,7 +127,8 @@ TEST(ResultsReaderTest, OverridesThatAreNoJsonArrayOfStringsNameTheStoredText) {
   TempDir dir;
   const std::string path = dir.file("runs.db");
   { RunStore(path).queue().add_run(make_run(0, 1)); }
-  for (const std::string& stored : {std::string("[\"a=1\", 2]"), std::string("{\"a\": 1}"), std::string("[\"unterminated")}) {
+  for (const std::string& stored :
+       {std::string("[\"a=1\", 2]"), std::string("{\"a\": 1}"), std::string("[\"unterminated")}) {
     {
       SQLite::Database raw(path, SQLite::OPEN_READWRITE);
       SQLite::Statement update(raw, "UPDATE runs SET overrides = ?");
@@ -217,7 +218,8 @@ TEST_F(ResultsReaderQueryTest, WhereCombinesTypedComparisonsWithBooleanLogic) {
   EXPECT_EQ(where("model.k between 2 and 3 and trainer.beta < 2"), (std::vector<std::int64_t>{ids_[2], ids_[4]}));
   EXPECT_EQ(where("clean_acc is null"), std::vector<std::int64_t>{ids_[5]});
   EXPECT_EQ(where("clean_acc > 0.3"), std::vector<std::int64_t>{ids_[4]});
-  EXPECT_EQ(where("status = 'failed' or id = " + std::to_string(ids_[0])), (std::vector<std::int64_t>{ids_[0], ids_[5]}));
+  EXPECT_EQ(where("status = 'failed' or id = " + std::to_string(ids_[0])),
+            (std::vector<std::int64_t>{ids_[0], ids_[5]}));
   EXPECT_EQ(where("model.name = \"moe\" and train.augment = true and model.k != 2").size(), 4u);
   EXPECT_TRUE(where("model.k > 10").empty()) << "numbers compare as numbers, not text";
 }
@@ -264,8 +266,9 @@ TEST_F(ResultsReaderQueryTest, FindRunsFiltersSortsAndCarriesParamsAndMetrics) {
 
 TEST_F(ResultsReaderQueryTest, ResultsViewHasOneRowPerRunWithParamsAndMetricsAsColumns) {
   EXPECT_EQ(scalar(store_, "SELECT count(*) FROM results"), "6");
-  EXPECT_EQ(scalar(store_, R"(SELECT group_concat(run_id, ' ') FROM results WHERE "trainer.beta" > 3 AND "model.k" <= 2)"),
-            std::to_string(ids_[1]) + " " + std::to_string(ids_[3]));
+  EXPECT_EQ(
+      scalar(store_, R"(SELECT group_concat(run_id, ' ') FROM results WHERE "trainer.beta" > 3 AND "model.k" <= 2)"),
+      std::to_string(ids_[1]) + " " + std::to_string(ids_[3]));
   EXPECT_EQ(scalar(store_, R"(SELECT clean_acc FROM results WHERE "model.k" = 3 AND "trainer.beta" = 1)"), "0.31");
 }
 

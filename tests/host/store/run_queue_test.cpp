@@ -50,13 +50,13 @@ TEST(RunQueueTest, OverridesAreStoredAsJsonArray) {
   NewRun new_run = make_run(0, 2);
   new_run.overrides = {"a=1", "b=\"x\""};
   const std::int64_t run_id = store.queue().add_run(new_run);
-  EXPECT_EQ(scalar(store, "SELECT overrides FROM runs WHERE id = " + std::to_string(run_id)),
-            R"(["a=1","b=\"x\""])");
+  EXPECT_EQ(scalar(store, "SELECT overrides FROM runs WHERE id = " + std::to_string(run_id)), R"(["a=1","b=\"x\""])");
 }
 
 TEST(RunQueueTest, AddSweepWritesSweepRunsAndParamsWithNumericTypes) {
   RunStore store(":memory:");
-  const auto [sweep_id, run_ids] = store.queue().add_sweep(make_sweep(), {make_run(0, 1), make_run(1, 2), make_run(2, 3)});
+  const auto [sweep_id, run_ids] =
+      store.queue().add_sweep(make_sweep(), {make_run(0, 1), make_run(1, 2), make_run(2, 3)});
 
   ASSERT_EQ(run_ids.size(), 3u);
   const std::vector<RunRecord> runs = store.reader().runs(sweep_id);
@@ -124,7 +124,8 @@ TEST(RunQueueTest, FinishSweepIsFailedWhenAnyRunDidNotFinish) {
 
 TEST(RunQueueTest, ClaimRunTakesPendingRunsInIndexOrderOnce) {
   RunStore store(":memory:");
-  const auto [sweep_id, run_ids] = store.queue().add_sweep(make_sweep(), {make_run(0, 1), make_run(1, 2), make_run(2, 3)});
+  const auto [sweep_id, run_ids] =
+      store.queue().add_sweep(make_sweep(), {make_run(0, 1), make_run(1, 2), make_run(2, 3)});
   store.queue().finish_run(run_ids[0], {});
   EXPECT_EQ(store.queue().claim_run(sweep_id, "hostA:10"), run_ids[1]);
   EXPECT_EQ(store.queue().claim_run(sweep_id, "hostA:11"), run_ids[2]);

@@ -21,12 +21,14 @@ using namespace store_test;
 TEST(StoreSchemaTest, MigrationSetsUserVersionToSchemaVersion) {
   RunStore store(":memory:");
   EXPECT_EQ(scalar(store, "PRAGMA user_version"), std::to_string(RunStore::kSchemaVersion));
-  EXPECT_EQ(scalar(store, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN "
-                          "('sweeps', 'runs', 'params', 'metrics', 'epoch_metrics', 'expert_metrics', "
-                          "'artifacts', 'provenance')"),
+  EXPECT_EQ(scalar(store,
+                   "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN "
+                   "('sweeps', 'runs', 'params', 'metrics', 'epoch_metrics', 'expert_metrics', "
+                   "'artifacts', 'provenance')"),
             "8");
-  EXPECT_EQ(scalar(store, "SELECT count(*) FROM sqlite_master WHERE type = 'view' AND name IN "
-                          "('results', 'curves', 'experts')"),
+  EXPECT_EQ(scalar(store,
+                   "SELECT count(*) FROM sqlite_master WHERE type = 'view' AND name IN "
+                   "('results', 'curves', 'experts')"),
             "3");
 }
 
@@ -51,10 +53,10 @@ TEST(StoreSchemaTest, RefusesDatabaseFromNewerSchema) {
     SQLite::Database raw(path, SQLite::OPEN_READWRITE);
     raw.exec("PRAGMA user_version = 7");
   }
-  for (const std::string& message :
-       {store_error_of([&] { RunStore store(path); }),
-        store_error_of([&] { ResultsReader reader(path, ResultsReader::Mode::read_only); }),
-        store_error_of([&] { ResultsReader reader(path, ResultsReader::Mode::query); })}) {
+  for (const std::string& message : {store_error_of([&] { RunStore store(path); }), store_error_of([&] {
+                                       ResultsReader reader(path, ResultsReader::Mode::read_only);
+                                     }),
+                                     store_error_of([&] { ResultsReader reader(path, ResultsReader::Mode::query); })}) {
     EXPECT_TRUE(contains(message, path));
     EXPECT_TRUE(contains(message, "schema version 7"));
     EXPECT_TRUE(contains(message, "supports up to " + std::to_string(RunStore::kSchemaVersion)));

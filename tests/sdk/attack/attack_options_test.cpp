@@ -53,7 +53,8 @@ TEST(AttackOptionsTest, AutoAttackMembersThatCannotRunAreAConfigErrorNamingTheKe
   EXPECT_NE(message.find("attacks names an unknown AutoAttack member (got 'pgd'"), std::string::npos) << message;
   armor::AutoAttackOptions none;
   none.members.clear();
-  EXPECT_EQ(config_error([&] { armor::AutoAttack attack(none); }), "attacks must list at least one AutoAttack member (got none)");
+  EXPECT_EQ(config_error([&] { armor::AutoAttack attack(none); }),
+            "attacks must list at least one AutoAttack member (got none)");
 }
 
 }  // namespace

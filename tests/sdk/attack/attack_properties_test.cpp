@@ -56,16 +56,27 @@ std::vector<AttackCase> every_attack(double eps) {
   return {
       {"fgsm", {{"eps", eps}}},
       {"pgd", {{"eps", eps}, {"steps", std::int64_t{5}}, {"step_size", eps / 2}}},
-      {"pgd", {{"eps", eps}, {"steps", std::int64_t{5}}, {"step_size", eps / 2}, {"restarts", std::int64_t{2}}, {"loss", std::string("dlr")}}},
+      {"pgd",
+       {{"eps", eps},
+        {"steps", std::int64_t{5}},
+        {"step_size", eps / 2},
+        {"restarts", std::int64_t{2}},
+        {"loss", std::string("dlr")}}},
       {"pgd", {{"eps", 4 * eps}, {"steps", std::int64_t{5}}, {"step_size", eps}, {"norm", std::string("L2")}}, true},
       {"apgd", {{"eps", eps}, {"steps", std::int64_t{10}}}},
-      {"apgd", {{"eps", 4 * eps}, {"steps", std::int64_t{10}}, {"norm", std::string("L2")}, {"loss", std::string("dlr")}}, true},
+      {"apgd",
+       {{"eps", 4 * eps}, {"steps", std::int64_t{10}}, {"norm", std::string("L2")}, {"loss", std::string("dlr")}},
+       true},
       {"apgd", {{"eps", eps}, {"steps", std::int64_t{10}}, {"targeted", true}, {"target_classes", std::int64_t{3}}}},
       {"square", {{"eps", eps}, {"queries", std::int64_t{50}}}},
       {"fab", {{"eps", eps}, {"steps", std::int64_t{10}}, {"target_classes", std::int64_t{2}}}},
       {"autoattack",
-       {{"eps", eps}, {"version", std::string("custom")}, {"attacks", std::string("apgd-ce,apgd-t,fab-t,square")},
-        {"apgd_steps", std::int64_t{5}}, {"fab_steps", std::int64_t{5}}, {"target_classes", std::int64_t{2}},
+       {{"eps", eps},
+        {"version", std::string("custom")},
+        {"attacks", std::string("apgd-ce,apgd-t,fab-t,square")},
+        {"apgd_steps", std::int64_t{5}},
+        {"fab_steps", std::int64_t{5}},
+        {"target_classes", std::int64_t{2}},
         {"square_queries", std::int64_t{20}}}},
   };
 }
@@ -201,11 +212,13 @@ TEST(AttackProperties, TargetedAttacksReachTheirTargetOnAnEasyModel) {
   x = x.view({32, 3, 4, 4});
   ASSERT_TRUE(armor::predict_labels(model, x).equal(y));
   for (const auto& [plugin, values] : std::vector<std::pair<std::string, Values>>{
-           {"apgd", {{"eps", 0.05}, {"steps", std::int64_t{50}}, {"targeted", true}, {"target_classes", std::int64_t{1}}}},
+           {"apgd",
+            {{"eps", 0.05}, {"steps", std::int64_t{50}}, {"targeted", true}, {"target_classes", std::int64_t{1}}}},
            {"fab", {{"eps", 0.05}, {"steps", std::int64_t{50}}, {"target_classes", std::int64_t{1}}}}}) {
     auto attack = armor_test::make_attack(plugin, values);
     const torch::Tensor predicted = armor::predict_labels(model, attack->perturb(model, x, y));
-    EXPECT_TRUE(predicted.equal(target)) << attack->describe() << ": " << predicted.eq(target).sum().item<int>() << "/32";
+    EXPECT_TRUE(predicted.equal(target)) << attack->describe() << ": " << predicted.eq(target).sum().item<int>()
+                                         << "/32";
   }
 }
 
@@ -219,8 +232,11 @@ TEST(AttackProperties, PgdL2RandomStartIsUniformInTheBall) {
   const torch::Tensor x = torch::full({n, 3, 4, 4}, 0.5);
   const torch::Tensor y = torch::zeros({n}, torch::kInt64);
   // One step of size 0: the start itself comes back.
-  auto attack = armor_test::make_attack("pgd", {{"eps", eps}, {"steps", std::int64_t{1}}, {"step_size", 0.0},
-                                                {"norm", std::string("L2")}, {"random_start", true}});
+  auto attack = armor_test::make_attack("pgd", {{"eps", eps},
+                                                {"steps", std::int64_t{1}},
+                                                {"step_size", 0.0},
+                                                {"norm", std::string("L2")},
+                                                {"random_start", true}});
   const torch::Tensor radius = (attack->perturb(model, x, y) - x).flatten(1).norm(2, 1);
   EXPECT_LE(radius.max().item<double>(), eps + 1e-5);
   const double d = 48;

@@ -8,8 +8,8 @@
 #include <vector>
 
 #include "armor/attack/attack.h"
-#include "armor/params/params.h"
 #include "armor/nn/classifier.h"
+#include "armor/params/params.h"
 #include "armor/plugin/plugin_loader.h"
 #include "armor/plugin/registry.h"
 
@@ -36,8 +36,8 @@ inline armor::Params component_params(armor::PluginKind kind, const std::string&
   return params;
 }
 
-inline std::shared_ptr<armor::Attack> make_attack(const std::string& name,
-                                                  const std::vector<std::pair<std::string, armor::ParamValue>>& values) {
+inline std::shared_ptr<armor::Attack> make_attack(
+    const std::string& name, const std::vector<std::pair<std::string, armor::ParamValue>>& values) {
   const armor::Params params = component_params(armor::PluginKind::attack, name, values);
   for (const auto& check : shipped_registry().info(armor::PluginKind::attack, name).params.checks()) check(params);
   return shipped_registry().attack(name)(params);

@@ -33,9 +33,11 @@ struct Reference {
 
 Reference& reference() {
   static Reference* loaded = [] {
-    if (!std::filesystem::exists(kFixtureDir + "/model.pt") || !std::filesystem::exists(kFixtureDir + "/reference_eps0.055.pt")) {
-      throw std::runtime_error("AutoAttack reference fixtures missing: expected model.pt and reference_eps0.055.pt in " +
-                               kFixtureDir + " (the shared/ checkout beside the repository)");
+    if (!std::filesystem::exists(kFixtureDir + "/model.pt") ||
+        !std::filesystem::exists(kFixtureDir + "/reference_eps0.055.pt")) {
+      throw std::runtime_error(
+          "AutoAttack reference fixtures missing: expected model.pt and reference_eps0.055.pt in " + kFixtureDir +
+          " (the shared/ checkout beside the repository)");
     }
     torch::set_num_threads(1);  // the reference ran on one thread
     auto* r = new Reference();
@@ -170,7 +172,8 @@ TEST(ReferenceFixture, StandardAutoAttackMembersFoolTheReferencesImages) {
   ASSERT_NE(ensemble, nullptr);
   Reference& r = reference();
   const torch::Tensor& adversarial = c.adversarial;
-  const std::vector<std::pair<std::string, std::int64_t>> expected{{"apgd-ce", 49}, {"apgd-t", 44}, {"fab-t", 0}, {"square", 0}};
+  const std::vector<std::pair<std::string, std::int64_t>> expected{
+      {"apgd-ce", 49}, {"apgd-t", 44}, {"fab-t", 0}, {"square", 0}};
   EXPECT_EQ(ensemble->fooled_by_member(), expected);
   // The images APGD-CE alone fools are exactly the ones the ensemble's first member fools.
   const torch::Tensor after_ce = r.tensor("apgd_ce_robust").to(torch::kBool);

@@ -138,7 +138,8 @@ TEST(Augmentation, AdjustHueTurnsTheHueCircleKeepingSaturationAndValue) {
   EXPECT_TRUE(torch::allclose(shifted(pixel(1, 0, 0), 1.0 / 3), pixel(0, 1, 0), 1e-5, 1e-5)) << "red -> green";
   EXPECT_TRUE(torch::allclose(shifted(pixel(1, 0, 0), 2.0 / 3), pixel(0, 0, 1), 1e-5, 1e-5)) << "red -> blue";
   EXPECT_TRUE(torch::allclose(shifted(pixel(1, 0, 0), -1.0 / 6), pixel(1, 0, 1), 1e-5, 1e-5)) << "red -> magenta";
-  EXPECT_TRUE(torch::allclose(shifted(pixel(0.4f, 0.4f, 0.4f), 0.3), pixel(0.4f, 0.4f, 0.4f), 1e-6, 1e-6)) << "grey stays";
+  EXPECT_TRUE(torch::allclose(shifted(pixel(0.4f, 0.4f, 0.4f), 0.3), pixel(0.4f, 0.4f, 0.4f), 1e-6, 1e-6))
+      << "grey stays";
   const torch::Tensor x = random_batch();
   EXPECT_TRUE(torch::allclose(shifted(x, 0.0), x, 1e-5, 1e-5));
   EXPECT_TRUE(torch::allclose(shifted(shifted(x, 0.27), -0.27), x, 1e-4, 1e-4));
@@ -173,8 +174,10 @@ TEST(Augmentation, HueJitterTurnsEachImageByOneShiftUniformInPlusMinusH) {
   const auto b = out.accessor<float, 4>();
   double low = 1, high = -1, sum = 0;
   for (std::int64_t n = 0; n < count; ++n) {
-    const double shift = hue_difference(hue_of(b[n][0][0][0], b[n][1][0][0], b[n][2][0][0]), hue_of(a[n][0][0][0], a[n][1][0][0], a[n][2][0][0]));
-    const double second = hue_difference(hue_of(b[n][0][0][1], b[n][1][0][1], b[n][2][0][1]), hue_of(a[n][0][0][1], a[n][1][0][1], a[n][2][0][1]));
+    const double shift = hue_difference(hue_of(b[n][0][0][0], b[n][1][0][0], b[n][2][0][0]),
+                                        hue_of(a[n][0][0][0], a[n][1][0][0], a[n][2][0][0]));
+    const double second = hue_difference(hue_of(b[n][0][0][1], b[n][1][0][1], b[n][2][0][1]),
+                                         hue_of(a[n][0][0][1], a[n][1][0][1], a[n][2][0][1]));
     EXPECT_NEAR(shift, second, 1e-4) << "one shift per image, image " << n;
     EXPECT_LE(std::abs(shift), 0.3 + 1e-4) << n;
     for (int c = 0; c < 3; ++c) EXPECT_NEAR(b[n][c][0][2], 0.5, 1e-6) << "grey has no hue, image " << n;
@@ -208,7 +211,12 @@ TEST(Augmentation, JitterKeepsGreyPixelsGreyAndScalesAUniformImageWithinTheFacto
 }
 
 armor::LabelledImages numbered_images(std::int64_t count) {
-  return {torch::arange(count, torch::kInt64).remainder(256).to(torch::kUInt8).view({count, 1, 1, 1}).expand({count, 1, 2, 2}).contiguous(),
+  return {torch::arange(count, torch::kInt64)
+              .remainder(256)
+              .to(torch::kUInt8)
+              .view({count, 1, 1, 1})
+              .expand({count, 1, 2, 2})
+              .contiguous(),
           torch::arange(count, torch::kInt64)};
 }
 
@@ -262,7 +270,8 @@ TEST(BatchLoader, AugmentedBatchesRepeatForTheSameSeedAndEpoch) {
   options.seed = 1;
   options.augmentation.flip = true;
   options.augmentation.jitter = 0.3;
-  const armor::LabelledImages data{torch::randint(0, 256, {16, 3, 4, 4}).to(torch::kUInt8), torch::zeros({16}, torch::kInt64)};
+  const armor::LabelledImages data{torch::randint(0, 256, {16, 3, 4, 4}).to(torch::kUInt8),
+                                   torch::zeros({16}, torch::kInt64)};
   armor::BatchLoader a(data, options), b(data, options);
   a.start_epoch(2);
   b.start_epoch(2);

@@ -42,7 +42,9 @@ class LoadersTest : public ::testing::Test {
     for (std::size_t i = 0; i < total; ++i) bytes.push_back(static_cast<char>((first_value + i) % 10));
     return bytes;
   }
-  void write_plain(const std::string& name, const std::string& bytes) { std::ofstream(dir_ / name, std::ios::binary) << bytes; }
+  void write_plain(const std::string& name, const std::string& bytes) {
+    std::ofstream(dir_ / name, std::ios::binary) << bytes;
+  }
   void write_gzip(const std::string& name, const std::string& bytes) {
     gzFile file = gzopen((dir_ / name).c_str(), "wb");
     gzwrite(file, bytes.data(), static_cast<unsigned>(bytes.size()));
@@ -134,7 +136,8 @@ TEST_F(LoadersTest, LabelBeyondTheClassCountNamesTheFileTheLabelAndItsIndex) {
   std::string labels = idx_bytes({4}, 5);
   labels[8 + 2] = static_cast<char>(200);
   write_plain("t10k-labels-idx1-ubyte", labels);
-  expect_data_error_naming([&] { load("mnist", dir_); }, "t10k-labels-idx1-ubyte: label 200 at index 2 is out of range for 10 classes");
+  expect_data_error_naming([&] { load("mnist", dir_); },
+                           "t10k-labels-idx1-ubyte: label 200 at index 2 is out of range for 10 classes");
 }
 
 // The shape probe reads split sizes from the IDX headers alone: planning checks [data] limits with

@@ -33,7 +33,9 @@ class LinearTopKGate : public armor::Gate {
 
 // An expert that remembers how many images each forward saw.
 struct CountingLinearImpl : torch::nn::Module {
-  explicit CountingLinearImpl(std::int64_t features) { linear = register_module("linear", torch::nn::Linear(features, 5)); }
+  explicit CountingLinearImpl(std::int64_t features) {
+    linear = register_module("linear", torch::nn::Linear(features, 5));
+  }
   torch::Tensor forward(const torch::Tensor& x) {
     seen.push_back(x.size(0));
     return linear(x);
@@ -50,8 +52,8 @@ struct Layer {
 
 Layer make_layer(std::int64_t experts, std::int64_t k, std::int64_t features = 6) {
   Layer layer;
-  layer.moe = armor::MoeLayer(armor::MoeLayerOptions(experts, k), std::make_shared<LinearTopKGate>(features, experts, k),
-                              [&](std::int64_t) {
+  layer.moe = armor::MoeLayer(armor::MoeLayerOptions(experts, k),
+                              std::make_shared<LinearTopKGate>(features, experts, k), [&](std::int64_t) {
                                 layer.experts.push_back(CountingLinear(features));
                                 return torch::nn::AnyModule(layer.experts.back());
                               });
@@ -169,7 +171,8 @@ TEST(MoeLayerTest, RecordsEachExpertsMeanOutputOnItsImages) {
     ASSERT_EQ(routing.expert_means.sizes(), (std::vector<std::int64_t>{4}));
     for (std::int64_t e = 0; e < 4; ++e) {
       const torch::Tensor mine = routing.indices.eq(e).any(1).nonzero().squeeze(1);
-      const double expected = mine.numel() == 0 ? 0.0 : layer.experts[e]->linear(x.index_select(0, mine)).mean().item<double>();
+      const double expected =
+          mine.numel() == 0 ? 0.0 : layer.experts[e]->linear(x.index_select(0, mine)).mean().item<double>();
       EXPECT_NEAR(routing.expert_means[e].item<double>(), expected, 1e-6) << "k = " << k << ", expert " << e;
     }
     // Differentiable into the experts (what paper 2's variance_alpha term trains).
@@ -228,7 +231,8 @@ torch::Tensor seed_capacity_routing(const torch::Tensor& scores, std::int64_t k,
         if (!placed[i][e] && (last || room[e] > 0)) open.push_back(e);
       }
       std::stable_sort(open.begin(), open.end(), [&](auto a, auto b) { return gate[i][a] > gate[i][b]; });
-      for (std::size_t j = 0; j < open.size() && static_cast<std::int64_t>(j) < need[i]; ++j) proposed[i][open[j]] = true;
+      for (std::size_t j = 0; j < open.size() && static_cast<std::int64_t>(j) < need[i]; ++j)
+        proposed[i][open[j]] = true;
     }
     for (std::int64_t e = 0; e < experts; ++e) {  // each expert: the proposals with the highest gates
       std::vector<std::int64_t> images;
@@ -271,8 +275,7 @@ TEST(ExpertCapacityTest, MatchesTheReleasedCodesRoutingImageByImage) {
         const std::int64_t capacity = armor::expert_capacity(n, experts, k, factor);
         const torch::Tensor ours = armor::top_k_with_capacity(scores, k, capacity);
         const torch::Tensor reference = seed_capacity_routing(scores, k, capacity);
-        EXPECT_TRUE(torch::equal(ours, reference))
-            << "E = " << experts << ", k = " << k << ", capacity " << capacity;
+        EXPECT_TRUE(torch::equal(ours, reference)) << "E = " << experts << ", k = " << k << ", capacity " << capacity;
         if (factor >= 1.0 && k == 1) {  // room for every image: no expert over capacity (for k > 1 an image
                                         // can still be stuck: the one expert with room already holds it)
           EXPECT_LE(torch::bincount(ours.reshape({-1}), {}, experts).max().item<std::int64_t>(), capacity);
@@ -295,7 +298,8 @@ TEST(ExpertCapacityTest, EachExpertKeepsTheImagesWithTheHighestGateValues) {
     if (wanted.numel() <= capacity) continue;
     ++crowded;
     // Expert e is full with exactly the `capacity` of them with the highest gate values for e.
-    const torch::Tensor best = wanted.index_select(0, std::get<1>(gates.index_select(0, wanted).select(1, e).topk(capacity)));
+    const torch::Tensor best =
+        wanted.index_select(0, std::get<1>(gates.index_select(0, wanted).select(1, e).topk(capacity)));
     const torch::Tensor kept = chosen.index_select(0, wanted).eq(e);
     EXPECT_EQ(kept.sum().item<std::int64_t>(), capacity) << "expert " << e;
     EXPECT_TRUE(std::get<0>(torch::sort(wanted.masked_select(kept))).equal(std::get<0>(torch::sort(best))))
@@ -320,17 +324,18 @@ TEST(ExpertCapacityTest, PermutingTheBatchPermutesTheRouting) {
   }
 }
 
-TEST(MoeLayerTest, RejectsKLargerThanTheNumberOfExperts) {
-  EXPECT_THROW(make_layer(2, 3), c10::Error);
-}
+TEST(MoeLayerTest, RejectsKLargerThanTheNumberOfExperts) { EXPECT_THROW(make_layer(2, 3), c10::Error); }
 
 TEST(MoeLayerTest, BuildsItsGateForTheShapeOfItsOptions) {
   armor::GateShape told;
   const auto options = armor::MoeLayerOptions(4, 2).in_channels(6).input_shape({6});
-  armor::MoeLayer moe(options, [&](const armor::GateShape& shape) {
-    told = shape;
-    return std::make_shared<LinearTopKGate>(shape.in_channels, shape.num_experts, shape.k);
-  }, [](std::int64_t) { return torch::nn::AnyModule(torch::nn::Linear(6, 5)); });
+  armor::MoeLayer moe(
+      options,
+      [&](const armor::GateShape& shape) {
+        told = shape;
+        return std::make_shared<LinearTopKGate>(shape.in_channels, shape.num_experts, shape.k);
+      },
+      [](std::int64_t) { return torch::nn::AnyModule(torch::nn::Linear(6, 5)); });
   EXPECT_EQ(told.num_experts, 4);
   EXPECT_EQ(told.k, 2);
   EXPECT_EQ(told.in_channels, 6);
@@ -340,12 +345,13 @@ TEST(MoeLayerTest, BuildsItsGateForTheShapeOfItsOptions) {
   EXPECT_EQ(moe->last_routing().indices.size(1), 2);
   // The guard runs before the gate is built: no gate for a shape the layer cannot have.
   bool built = false;
-  EXPECT_THROW(armor::MoeLayer(armor::MoeLayerOptions(2, 3),
-                               [&](const armor::GateShape& shape) {
-                                 built = true;
-                                 return std::make_shared<LinearTopKGate>(6, shape.num_experts, shape.k);
-                               },
-                               [](std::int64_t) { return torch::nn::AnyModule(torch::nn::Linear(6, 5)); }),
+  EXPECT_THROW(armor::MoeLayer(
+                   armor::MoeLayerOptions(2, 3),
+                   [&](const armor::GateShape& shape) {
+                     built = true;
+                     return std::make_shared<LinearTopKGate>(6, shape.num_experts, shape.k);
+                   },
+                   [](std::int64_t) { return torch::nn::AnyModule(torch::nn::Linear(6, 5)); }),
                c10::Error);
   EXPECT_FALSE(built);
 }

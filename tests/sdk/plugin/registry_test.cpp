@@ -123,7 +123,8 @@ TEST(PluginLoaderTest, EnvironmentPluginPathIsSearchedAfterTheCommandLine) {
 
 TEST(RegistryTest, UnknownNameSuggestsTheClosestAndListsTheRegistered) {
   armor::Registry registry;
-  registry.add_attack("pgd", "doc", armor::ParamSchema(), [](const armor::Params&) { return std::shared_ptr<armor::Attack>(); });
+  registry.add_attack("pgd", "doc", armor::ParamSchema(),
+                      [](const armor::Params&) { return std::shared_ptr<armor::Attack>(); });
   try {
     registry.info(armor::PluginKind::attack, "pgdd");
     FAIL() << "an unknown attack was found";
@@ -136,8 +137,10 @@ TEST(RegistryTest, UnknownNameSuggestsTheClosestAndListsTheRegistered) {
 
 TEST(RegistryTest, TheSameNameMayServeTwoKinds) {
   armor::Registry registry;
-  registry.add_attack("x", "doc", armor::ParamSchema(), [](const armor::Params&) { return std::shared_ptr<armor::Attack>(); });
-  registry.add_trainer("x", "doc", armor::ParamSchema(), [](const armor::Params&) { return std::shared_ptr<armor::Trainer>(); });
+  registry.add_attack("x", "doc", armor::ParamSchema(),
+                      [](const armor::Params&) { return std::shared_ptr<armor::Attack>(); });
+  registry.add_trainer("x", "doc", armor::ParamSchema(),
+                       [](const armor::Params&) { return std::shared_ptr<armor::Trainer>(); });
   EXPECT_NE(registry.find(armor::PluginKind::attack, "x"), nullptr);
   EXPECT_NE(registry.find(armor::PluginKind::trainer, "x"), nullptr);
   EXPECT_EQ(registry.find(armor::PluginKind::gate, "x"), nullptr);

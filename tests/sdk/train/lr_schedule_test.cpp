@@ -37,7 +37,8 @@ TEST(LrSchedule, CosineStartsAtTheRateHalvesMidwayAndEndsNearZero) {
 
 TEST(LrSchedule, CosineWarmUpRisesLinearlyThenFollowsTheCosineOverTheRest) {
   // 10 epochs x 10 steps, 2 warm-up epochs: steps 0..19 rise to 0.1, then a cosine over 80 steps.
-  const armor::LrSchedule schedule(schedule_params({{"schedule", std::string("cosine")}, {"warmup_epochs", 2.0}}), 10, 10);
+  const armor::LrSchedule schedule(schedule_params({{"schedule", std::string("cosine")}, {"warmup_epochs", 2.0}}), 10,
+                                   10);
   EXPECT_NEAR(schedule.at(0), 0.1 / 20, kTolerance);
   EXPECT_NEAR(schedule.at(9), 0.1 * 10 / 20, kTolerance);
   EXPECT_NEAR(schedule.at(19), 0.1, kTolerance);
@@ -54,7 +55,8 @@ TEST(LrSchedule, PolyDecaysAsAPowerOfTheRemainingShare) {
 
 TEST(LrSchedule, StepMultipliesByGammaAtEachMilestoneEpoch) {
   const armor::LrSchedule schedule(
-      schedule_params({{"schedule", std::string("step")}, {"milestones", std::string("150, 100")}, {"gamma", 0.2}}), 200, 10);
+      schedule_params({{"schedule", std::string("step")}, {"milestones", std::string("150, 100")}, {"gamma", 0.2}}),
+      200, 10);
   EXPECT_NEAR(schedule.at(999), 0.1, kTolerance);    // epoch 99
   EXPECT_NEAR(schedule.at(1000), 0.02, kTolerance);  // epoch 100
   EXPECT_NEAR(schedule.at(1499), 0.02, kTolerance);
@@ -73,9 +75,10 @@ TEST(LrSchedule, CyclicRisesToThePeakThenFallsToZeroPerStep) {
 
 TEST(LrSchedule, CyclicWithCycleStepsRepeatsTrianglesBetweenMinAndMax) {
   // Paper 1: between 5e-5 and 1e-4, 500 steps up, 500 down, repeated.
-  const armor::LrSchedule schedule(schedule_params({{"schedule", std::string("cyclic")}, {"lr", 1e-4}, {"min_lr", 5e-5},
-                                                    {"cycle_steps", std::int64_t{500}}}),
-                                   10, 300);
+  const armor::LrSchedule schedule(
+      schedule_params(
+          {{"schedule", std::string("cyclic")}, {"lr", 1e-4}, {"min_lr", 5e-5}, {"cycle_steps", std::int64_t{500}}}),
+      10, 300);
   EXPECT_NEAR(schedule.at(0), 5e-5, kTolerance);
   EXPECT_NEAR(schedule.at(250), 7.5e-5, kTolerance);
   EXPECT_NEAR(schedule.at(500), 1e-4, kTolerance);
@@ -86,7 +89,8 @@ TEST(LrSchedule, CyclicWithCycleStepsRepeatsTrianglesBetweenMinAndMax) {
 
 TEST(LrSchedule, MalformedMilestonesNameTheKeyAndTheItem) {
   try {
-    armor::LrSchedule(schedule_params({{"schedule", std::string("step")}, {"milestones", std::string("100,ten")}}), 200, 10);
+    armor::LrSchedule(schedule_params({{"schedule", std::string("step")}, {"milestones", std::string("100,ten")}}), 200,
+                      10);
     FAIL() << "expected a ConfigError";
   } catch (const armor::ConfigError& error) {
     EXPECT_NE(std::string(error.what()).find("milestones"), std::string::npos) << error.what();
@@ -99,7 +103,8 @@ TEST(LrSchedule, SchemaChecksRejectWarmUpWithCyclicAndStepWithoutMilestones) {
   const auto run_checks = [&](const armor::Params& params) {
     for (const auto& check : schema.checks()) check(params);
   };
-  EXPECT_THROW(run_checks(schedule_params({{"schedule", std::string("cyclic")}, {"warmup_epochs", 1.0}})), armor::ConfigError);
+  EXPECT_THROW(run_checks(schedule_params({{"schedule", std::string("cyclic")}, {"warmup_epochs", 1.0}})),
+               armor::ConfigError);
   EXPECT_THROW(run_checks(schedule_params({{"schedule", std::string("step")}})), armor::ConfigError);
   EXPECT_NO_THROW(run_checks(schedule_params({{"schedule", std::string("cosine")}, {"warmup_epochs", 1.0}})));
 }
@@ -108,7 +113,8 @@ TEST(LrSchedule, SchemaChecksRejectMalformedMilestonesBeforeTheRun) {
   const armor::ParamSchema schema = armor::lr_schedule_params();
   for (const std::string bad : {"100,ten", "-5", "100,,150", "1.5"}) {
     try {
-      for (const auto& check : schema.checks()) check(schedule_params({{"schedule", std::string("step")}, {"milestones", bad}}));
+      for (const auto& check : schema.checks())
+        check(schedule_params({{"schedule", std::string("step")}, {"milestones", bad}}));
       ADD_FAILURE() << "expected a ConfigError for milestones = '" << bad << "'";
     } catch (const armor::ConfigError& error) {
       EXPECT_NE(std::string(error.what()).find("trainer.milestones must be a comma-separated list"), std::string::npos)
@@ -116,7 +122,8 @@ TEST(LrSchedule, SchemaChecksRejectMalformedMilestonesBeforeTheRun) {
     }
   }
   for (const auto& check : schema.checks()) {
-    EXPECT_NO_THROW(check(schedule_params({{"schedule", std::string("step")}, {"milestones", std::string(" 100, 150 ")}})));
+    EXPECT_NO_THROW(
+        check(schedule_params({{"schedule", std::string("step")}, {"milestones", std::string(" 100, 150 ")}})));
   }
 }
 

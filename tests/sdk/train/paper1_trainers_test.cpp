@@ -93,9 +93,12 @@ class Paper1TrainersTest : public ::testing::Test {
     armor::Registry datasets;
     armor::register_builtin_datasets(datasets);
     armor::Params data("data");
-    for (const auto& [key, value] : Changes{{"train_size", std::int64_t{64}}, {"test_size", std::int64_t{8}},
-                                            {"image_size", std::int64_t{8}}, {"num_classes", std::int64_t{4}},
-                                            {"channels", std::int64_t{1}}, {"seed", std::int64_t{0}}}) {
+    for (const auto& [key, value] : Changes{{"train_size", std::int64_t{64}},
+                                            {"test_size", std::int64_t{8}},
+                                            {"image_size", std::int64_t{8}},
+                                            {"num_classes", std::int64_t{4}},
+                                            {"channels", std::int64_t{1}},
+                                            {"seed", std::int64_t{0}}}) {
       data.set(key, value, "test");
     }
     data_ = datasets.dataset("synthetic")(data);
@@ -104,8 +107,11 @@ class Paper1TrainersTest : public ::testing::Test {
   }
 
   void fit(armor::Classifier& model, const std::string& trainer_name, const Changes& changes) {
-    Changes all{{"epochs", std::int64_t{1}}, {"batch_size", std::int64_t{32}}, {"optimizer", std::string("adam")},
-                {"lr", 0.01}, {"schedule", std::string("constant")}};
+    Changes all{{"epochs", std::int64_t{1}},
+                {"batch_size", std::int64_t{32}},
+                {"optimizer", std::string("adam")},
+                {"lr", 0.01},
+                {"schedule", std::string("constant")}};
     all.insert(all.end(), changes.begin(), changes.end());
     auto trainer = plugin_registry().trainer(trainer_name)(plugin_params(PluginKind::trainer, trainer_name, all));
     armor::TrainContext context{model, data_->train, torch::kCPU, attack_.get(), balancing_, sink_, 3};
@@ -153,7 +159,8 @@ TEST_F(Paper1TrainersTest, RtErAttacksEachSelectedExpertOncePerStepOnItsOwnImage
   EXPECT_EQ(steps, 2);
   EXPECT_EQ(expert_images, 64);
   for (const char* key : {"train_loss", "train_acc"}) {
-    EXPECT_TRUE(std::any_of(sink_.last.begin(), sink_.last.end(), [&](const auto& v) { return v.first == key; })) << key;
+    EXPECT_TRUE(std::any_of(sink_.last.begin(), sink_.last.end(), [&](const auto& v) { return v.first == key; }))
+        << key;
   }
 }
 
@@ -174,7 +181,11 @@ TEST_F(Paper1TrainersTest, RtErLowersTheLossOfAnEasyTask) {
 }
 
 TEST_F(Paper1TrainersTest, RtErOnAModelWithoutExpertsSaysWhatItNeeds) {
-  auto model = make_model("resnet", {{"depth", std::int64_t{10}}, {"stages", std::int64_t{1}}, {"width_multiplier", 0.125}, {"num_experts", std::int64_t{1}}},
+  auto model = make_model("resnet",
+                          {{"depth", std::int64_t{10}},
+                           {"stages", std::int64_t{1}},
+                           {"width_multiplier", 0.125},
+                           {"num_experts", std::int64_t{1}}},
                           data_->info);
   try {
     fit(*model, "rt_er", {});
@@ -207,7 +218,8 @@ TEST_F(Paper1TrainersTest, JtdMoeBalancesTheMemberEachStepTrainsOnItsOwnRouting)
   auto loss = std::make_shared<RecordingBalancingLoss>();
   loss->dual = model->dual_model();
   balancing_ = armor::BalancingTerm(loss, 0.5);
-  ASSERT_NO_THROW(fit(*model, "jtdmoe", {{"phases", std::string("both")}, {"beta", 3.0}, {"batch_size", std::int64_t{16}}}));
+  ASSERT_NO_THROW(
+      fit(*model, "jtdmoe", {{"phases", std::string("both")}, {"beta", 3.0}, {"batch_size", std::int64_t{16}}}));
   EXPECT_EQ(loss->members, "RSRSRSRS") << "4 batches, a robust and a standard step each, one MoE layer per member";
   for (std::size_t i = 0; i < loss->in_graph.size(); ++i) EXPECT_TRUE(loss->in_graph[i]) << "step " << i;
   double sum = 0;

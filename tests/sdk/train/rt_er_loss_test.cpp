@@ -39,10 +39,12 @@ double ce_by_hand(const std::vector<double>& logits, std::size_t label) {
 // Router probabilities: image 0 ranks experts 2,0,1; image 1 ranks 0,1,2; image 2 ranks 1,2,0.
 const std::vector<std::vector<double>> kProbs{{0.3, 0.1, 0.6}, {0.5, 0.4, 0.1}, {0.05, 0.55, 0.4}};
 // [E][N][K]
-const std::vector<std::vector<std::vector<double>>> kClean{
-    {{1.0, -1.0}, {0.5, 0.2}, {-0.3, 0.9}}, {{0.1, 0.4}, {2.0, -0.5}, {0.0, 1.5}}, {{-1.2, 0.3}, {0.7, 0.7}, {1.1, -0.2}}};
-const std::vector<std::vector<std::vector<double>>> kAdv{
-    {{-0.5, 0.5}, {0.1, 0.9}, {0.4, 0.0}}, {{0.9, -0.6}, {1.0, 0.3}, {-0.8, 0.6}}, {{0.2, -0.1}, {-0.4, 1.3}, {0.3, 0.5}}};
+const std::vector<std::vector<std::vector<double>>> kClean{{{1.0, -1.0}, {0.5, 0.2}, {-0.3, 0.9}},
+                                                           {{0.1, 0.4}, {2.0, -0.5}, {0.0, 1.5}},
+                                                           {{-1.2, 0.3}, {0.7, 0.7}, {1.1, -0.2}}};
+const std::vector<std::vector<std::vector<double>>> kAdv{{{-0.5, 0.5}, {0.1, 0.9}, {0.4, 0.0}},
+                                                         {{0.9, -0.6}, {1.0, 0.3}, {-0.8, 0.6}},
+                                                         {{0.2, -0.1}, {-0.4, 1.3}, {0.3, 0.5}}};
 const std::vector<std::vector<double>> kMoeAdv{{0.2, 0.8}, {1.5, -0.5}, {-0.1, 0.3}};
 const std::vector<std::size_t> kLabels{0, 0, 1};
 
@@ -113,8 +115,8 @@ TEST(RtErLossTest, TopOneAndAllSelectionsMatchHandComputations) {
 
 TEST(RtErLossTest, BetaZeroIsThePgdAtLoss) {
   const torch::Tensor moe = tensor_of(kMoeAdv);
-  const armor::RtErLoss loss =
-      armor::rt_er_loss(moe, labels(), tensor_of(kClean), tensor_of(kAdv), tensor_of(kProbs), 0.0, ExpertSelection::second);
+  const armor::RtErLoss loss = armor::rt_er_loss(moe, labels(), tensor_of(kClean), tensor_of(kAdv), tensor_of(kProbs),
+                                                 0.0, ExpertSelection::second);
   EXPECT_TRUE(torch::equal(loss.total, torch::nn::functional::cross_entropy(moe, labels())));
 }
 
@@ -123,8 +125,9 @@ TEST(RtErLossTest, PairFormEqualsDenseFormAndBothBranchesGetGradients) {
   const torch::Tensor adv = tensor_of(kAdv).requires_grad_();
   const armor::ExpertPairs pairs = armor::select_expert_pairs(tensor_of(kProbs), ExpertSelection::second);
   const torch::Tensor rows = pairs.experts * 3 + pairs.images;
-  const armor::RtErLoss sparse = armor::rt_er_loss(tensor_of(kMoeAdv), labels(), clean.reshape({9, 2}).index_select(0, rows),
-                                                   adv.reshape({9, 2}).index_select(0, rows), 6.0);
+  const armor::RtErLoss sparse =
+      armor::rt_er_loss(tensor_of(kMoeAdv), labels(), clean.reshape({9, 2}).index_select(0, rows),
+                        adv.reshape({9, 2}).index_select(0, rows), 6.0);
   const armor::RtErLoss dense =
       armor::rt_er_loss(tensor_of(kMoeAdv), labels(), clean, adv, tensor_of(kProbs), 6.0, ExpertSelection::second);
   EXPECT_NEAR(sparse.total.item<double>(), dense.total.item<double>(), 1e-12);
@@ -147,7 +150,8 @@ TEST(RtErLossTest, JtdmoeStandardStepIsTheDualCrossEntropyWithTheRobustMemberFro
   const torch::Tensor loss = armor::jtdmoe_standard_loss(standard, robust, labels(), 0.7);
   double expected = 0;
   for (std::size_t n = 0; n < 3; ++n) {
-    expected += ce_by_hand({0.3 * kMoeAdv[n][0] + 0.7 * kProbs[n][0], 0.3 * kMoeAdv[n][1] + 0.7 * kProbs[n][1]}, kLabels[n]);
+    expected +=
+        ce_by_hand({0.3 * kMoeAdv[n][0] + 0.7 * kProbs[n][0], 0.3 * kMoeAdv[n][1] + 0.7 * kProbs[n][1]}, kLabels[n]);
   }
   EXPECT_NEAR(loss.item<double>(), expected / 3, 1e-12);
   loss.backward();

@@ -40,7 +40,8 @@ std::shared_ptr<armor::DatasetSplits> synthetic_data(const Changes& changes) {
   armor::Registry builtin;
   armor::register_builtin_datasets(builtin);
   armor::Params data("data");
-  for (const auto& spec : builtin.info(PluginKind::dataset, "synthetic").params.specs()) data.set(spec.name, spec.default_value, "default");
+  for (const auto& spec : builtin.info(PluginKind::dataset, "synthetic").params.specs())
+    data.set(spec.name, spec.default_value, "default");
   for (const auto& [key, value] : changes) data.set(key, value, "test");
   return builtin.dataset("synthetic")(data);
 }
@@ -80,10 +81,12 @@ struct StoppingSink : armor::MetricSink {
 class TrainerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    data_ = synthetic_data({{"train_size", std::int64_t{256}}, {"test_size", std::int64_t{64}},
-                            {"image_size", std::int64_t{8}}, {"num_classes", std::int64_t{4}}});
-    attack_ = plugin_registry().attack("pgd")(params(PluginKind::attack, "pgd",
-                                              {{"eps", 0.05}, {"steps", std::int64_t{3}}, {"step_size", 0.02}}));
+    data_ = synthetic_data({{"train_size", std::int64_t{256}},
+                            {"test_size", std::int64_t{64}},
+                            {"image_size", std::int64_t{8}},
+                            {"num_classes", std::int64_t{4}}});
+    attack_ = plugin_registry().attack("pgd")(
+        params(PluginKind::attack, "pgd", {{"eps", 0.05}, {"steps", std::int64_t{3}}, {"step_size", 0.02}}));
     folder_ = std::filesystem::temp_directory_path() / ("armor_trainer_test_" + std::to_string(::getpid()));
     std::filesystem::create_directories(folder_);
   }
@@ -136,14 +139,16 @@ TEST_P(EveryTrainer, LowersTheLossOfAnEasyTaskAndRecordsEpochMetrics) {
   ASSERT_EQ(sink.epochs.size(), 3u);
   std::set<std::string> keys;
   for (const auto& [key, value] : sink.epochs.back().second) keys.insert(key);
-  for (const char* key : {"train_loss", "train_acc", "lr", "seconds", "images_per_second", "balancing_loss", "val_loss", "val_acc"}) {
+  for (const char* key :
+       {"train_loss", "train_acc", "lr", "seconds", "images_per_second", "balancing_loss", "val_loss", "val_acc"}) {
     EXPECT_TRUE(keys.count(key)) << GetParam() << " records no " << key;
   }
 }
 
 TEST_P(EveryTrainer, UpdatesWeightsOnlyFromForwardPassesInTrainingMode) {
   auto net = model(1);
-  fit(*net, GetParam(), GetParam() == "free_at" ? Changes{{"replays", std::int64_t{2}}} : Changes{{"epochs", std::int64_t{1}}});
+  fit(*net, GetParam(),
+      GetParam() == "free_at" ? Changes{{"replays", std::int64_t{2}}} : Changes{{"epochs", std::int64_t{1}}});
   std::size_t updates = 0;
   for (const TinyNet::Call& call : net->calls) {
     if (call.parameters_train) {
@@ -155,7 +160,8 @@ TEST_P(EveryTrainer, UpdatesWeightsOnlyFromForwardPassesInTrainingMode) {
   EXPECT_TRUE(net->is_training());
 }
 
-INSTANTIATE_TEST_SUITE_P(Trainers, EveryTrainer, ::testing::Values("standard", "pgd_at", "trades", "fast_at", "free_at"));
+INSTANTIATE_TEST_SUITE_P(Trainers, EveryTrainer,
+                         ::testing::Values("standard", "pgd_at", "trades", "fast_at", "free_at"));
 
 TEST_F(TrainerTest, AttackModeEvalCraftsInEvalModeAndUpdatesInTrainingMode) {
   for (const std::string name : {"pgd_at", "fast_at", "trades"}) {
@@ -204,11 +210,13 @@ TEST_F(TrainerTest, AResumedRunEndsWithTheWeightsOfAnUninterruptedOne) {
 // images for a batch after it had some: the case where zeroed (rather than unset) gradients made the
 // optimiser's step depend on the process's history (this test fails with `zero_grad()`).
 TEST_F(TrainerTest, AResumedMoeRunWithBalancedRoutingEndsWithTheWeightsOfAnUninterruptedOne) {
-  data_ = synthetic_data({{"train_size", std::int64_t{384}}, {"image_size", std::int64_t{28}},
-                          {"channels", std::int64_t{1}}, {"num_classes", std::int64_t{10}}});
-  const Changes resnet{{"depth", std::int64_t{10}}, {"width_multiplier", 0.25}, {"stages", std::int64_t{3}},
-                       {"num_experts", std::int64_t{4}}, {"moe_type", std::string("block")},
-                       {"moe_layers", std::string("layer3")}};
+  data_ = synthetic_data({{"train_size", std::int64_t{384}},
+                          {"image_size", std::int64_t{28}},
+                          {"channels", std::int64_t{1}},
+                          {"num_classes", std::int64_t{10}}});
+  const Changes resnet{{"depth", std::int64_t{10}},        {"width_multiplier", 0.25},
+                       {"stages", std::int64_t{3}},        {"num_experts", std::int64_t{4}},
+                       {"moe_type", std::string("block")}, {"moe_layers", std::string("layer3")}};
   armor::BalancingTerm balancing;
   balancing.add("switch", plugin_registry().balancing("switch")(params(PluginKind::balancing, "switch")), 0.5);
   auto moe_model = [&](std::uint64_t seed) {

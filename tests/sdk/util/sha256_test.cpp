@@ -28,7 +28,8 @@ TEST(Sha256Test, FeedingInPiecesGivesTheSameDigest) {
 }
 
 TEST(Sha256Test, HashesAFileAndNamesAMissingOne) {
-  const std::string path = (std::filesystem::temp_directory_path() / ("armor_sha_" + std::to_string(::getpid()))).string();
+  const std::string path =
+      (std::filesystem::temp_directory_path() / ("armor_sha_" + std::to_string(::getpid()))).string();
   std::ofstream(path, std::ios::binary) << "abc";
   EXPECT_EQ(sha256_file_hex(path), sha256_hex("abc"));
   std::filesystem::remove(path);

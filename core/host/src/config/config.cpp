@@ -89,11 +89,12 @@ fs::path group_option_file(const fs::path& experiment, const std::string& group,
     if (!fs::is_directory(folder, error)) {
       for (fs::directory_iterator it(dir, error), end; !error && it != end; it.increment(error)) {
         std::error_code ignored;
-        if (it->is_directory(ignored) && !toml_files_in(it->path()).empty()) groups.push_back(it->path().filename().string());
+        if (it->is_directory(ignored) && !toml_files_in(it->path()).empty())
+          groups.push_back(it->path().filename().string());
       }
       continue;
     }
-    const fs::path file = folder / (option + ".toml");
+    fs::path file = folder / (option + ".toml");
     if (fs::exists(file)) return file;
     std::string list;
     const std::vector<std::string> options = toml_files_in(folder);
@@ -103,8 +104,8 @@ fs::path group_option_file(const fs::path& experiment, const std::string& group,
   }
   std::sort(groups.begin(), groups.end());
   groups.erase(std::unique(groups.begin(), groups.end()), groups.end());
-  throw ConfigError(where + ": unknown config group '" + group + "'" + did_you_mean(group, groups) +
-                    " (no folder '" + group + "/' beside " + experiment.string() + " or above it)");
+  throw ConfigError(where + ": unknown config group '" + group + "'" + did_you_mean(group, groups) + " (no folder '" +
+                    group + "/' beside " + experiment.string() + " or above it)");
 }
 
 toml::table compose_file(const fs::path& path, std::vector<fs::path>& stack, GroupChoices* choices);
@@ -143,13 +144,15 @@ toml::table compose_file(const fs::path& path, std::vector<fs::path>& stack, Gro
   if (const toml::node* defaults = own.get("defaults")) {
     const toml::array* list = defaults->as_array();
     if (list == nullptr) {
-      throw ConfigError(origin_of(*defaults) + ": defaults must be an array of file names and { group = \"option\" } tables");
+      throw ConfigError(origin_of(*defaults) +
+                        ": defaults must be an array of file names and { group = \"option\" } tables");
     }
     for (const toml::node& entry : *list) {
       if (const auto* choice = entry.as_table()) {
         for (const auto& [group_key, option_node] : *choice) {
           const auto* option_text = option_node.as_string();
-          if (option_text == nullptr) throw ConfigError(origin_of(option_node) + ": a group choice names an option (a string)");
+          if (option_text == nullptr)
+            throw ConfigError(origin_of(option_node) + ": a group choice names an option (a string)");
           const std::string group(group_key.str());
           std::string option = option_text->get();
           std::string where = origin_of(option_node);
@@ -159,7 +162,8 @@ toml::table compose_file(const fs::path& path, std::vector<fs::path>& stack, Gro
         continue;
       }
       const auto* name = entry.as_string();
-      if (name == nullptr) throw ConfigError(origin_of(entry) + ": defaults entries are file names or { group = \"option\" } tables");
+      if (name == nullptr)
+        throw ConfigError(origin_of(entry) + ": defaults entries are file names or { group = \"option\" } tables");
       fs::path base = path.parent_path() / name->get();
       if (!base.has_extension()) base += ".toml";
       if (!fs::exists(base)) {
@@ -245,10 +249,22 @@ std::string origin_of(const toml::node& node) {
 }
 
 bool to_param_value(const toml::node& node, ParamValue& out) {
-  if (const auto* v = node.as_boolean()) { out = v->get(); return true; }
-  if (const auto* v = node.as_integer()) { out = v->get(); return true; }
-  if (const auto* v = node.as_floating_point()) { out = v->get(); return true; }
-  if (const auto* v = node.as_string()) { out = v->get(); return true; }
+  if (const auto* v = node.as_boolean()) {
+    out = v->get();
+    return true;
+  }
+  if (const auto* v = node.as_integer()) {
+    out = v->get();
+    return true;
+  }
+  if (const auto* v = node.as_floating_point()) {
+    out = v->get();
+    return true;
+  }
+  if (const auto* v = node.as_string()) {
+    out = v->get();
+    return true;
+  }
   return false;
 }
 
@@ -273,7 +289,8 @@ Config Config::load(const std::string& path, GroupChoices choices) {
   return config;
 }
 
-Config Config::compose(const std::string& path, const std::vector<std::string>& overrides, const KeyDeclared& declared) {
+Config Config::compose(const std::string& path, const std::vector<std::string>& overrides,
+                       const KeyDeclared& declared) {
   GroupChoices choices;
   std::vector<Override> key_overrides;
   for (const auto& text : overrides) {
@@ -302,12 +319,14 @@ void Config::apply(const Override& override_, const KeyDeclared& declared) {
   const bool exists = find_path(table_, override_.key) != nullptr;
   switch (override_.op) {
     case Override::Op::remove:
-      if (!exists) throw ConfigError(where + ": there is no key " + override_.key + " to delete" + suggest_key(override_.key));
+      if (!exists)
+        throw ConfigError(where + ": there is no key " + override_.key + " to delete" + suggest_key(override_.key));
       break;
     case Override::Op::add:
       if (exists) {
-        throw ConfigError(where + ": " + override_.key + " is already set (at " + origin_of(*find_path(table_, override_.key)) +
-                          "); use '" + override_.key + "=...' or '++" + override_.key + "=...' to replace it");
+        throw ConfigError(where + ": " + override_.key + " is already set (at " +
+                          origin_of(*find_path(table_, override_.key)) + "); use '" + override_.key + "=...' or '++" +
+                          override_.key + "=...' to replace it");
       }
       break;
     case Override::Op::set:
@@ -318,8 +337,7 @@ void Config::apply(const Override& override_, const KeyDeclared& declared) {
                           "; use +" + override_.text + " to add it");
       }
       break;
-    case Override::Op::add_or_replace:
-      break;
+    case Override::Op::add_or_replace: break;
   }
   // Parsed before the path is created, so that a bad value leaves the config as it was.
   toml::table parsed = override_.op == Override::Op::remove ? toml::table{} : parse_override_value(override_);

@@ -25,7 +25,8 @@ query::WhereExpression parse_declared(const std::string& section, const std::str
 }
 
 // The constraint parsed, its names (each once, in order of appearance) checked against the section.
-query::WhereExpression parse_declared(const Params& params, const ParamConstraint& constraint, std::vector<std::string>& names) {
+query::WhereExpression parse_declared(const Params& params, const ParamConstraint& constraint,
+                                      std::vector<std::string>& names) {
   query::WhereExpression expression = parse_declared(params.section(), constraint.expression);
   for (const std::string& name : query::names_in(expression)) {
     if (!params.has(name)) {
@@ -43,7 +44,9 @@ void check_declared_constraints(const Params& params, const ParamSchema& schema)
   for (const ParamConstraint& constraint : schema.constraints()) {
     std::vector<std::string> names;
     const query::WhereExpression expression = parse_declared(params, constraint, names);
-    const query::Lookup lookup = [&params](const std::string& name) { return std::optional<ParamValue>(params.value(name)); };
+    const query::Lookup lookup = [&params](const std::string& name) {
+      return std::optional<ParamValue>(params.value(name));
+    };
     if (query::evaluate(expression, lookup)) continue;
     std::string origin;
     std::string values;

@@ -46,16 +46,19 @@ const std::vector<SectionSpec>& section_specs() {
                      .integer("seed", 0, "Seed of weights, shuffling and attacks", 0)
                      .string("device", "cpu", "cpu, cuda or cuda:N")
                      .integer("threads", 0, "Intra-op threads (0 = all cores)", 0)
-                     .integer("checkpoint_every", 1, "Save the training state every N epochs (and after the last; 0 = last only)", 0)
+                     .integer("checkpoint_every", 1,
+                              "Save the training state every N epochs (and after the last; 0 = last only)", 0)
                      .check(check_device_name)});
-    s.push_back({"data", PluginKind::dataset, "fashion_mnist",
-                 ParamSchema()
-                     .integer("train_limit", 0, "Use the first N training images (0 = all)", 0)
-                     .integer("test_limit", 0, "Use the first N test images (0 = all)", 0)
-                     .real("validation", 0, "Validation split carved from training data: a fraction < 1 or a count (0 = none)", 0)
-                     .integer("validation_seed", 0, "Seed of the validation split's draw (same images for every run)", 0)
-                     .extend(augmentation_params())
-                     .check(check_validation_value)});
+    s.push_back(
+        {"data", PluginKind::dataset, "fashion_mnist",
+         ParamSchema()
+             .integer("train_limit", 0, "Use the first N training images (0 = all)", 0)
+             .integer("test_limit", 0, "Use the first N test images (0 = all)", 0)
+             .real("validation", 0, "Validation split carved from training data: a fraction < 1 or a count (0 = none)",
+                   0)
+             .integer("validation_seed", 0, "Seed of the validation split's draw (same images for every run)", 0)
+             .extend(augmentation_params())
+             .check(check_validation_value)});
     s.push_back({"model", PluginKind::model, "", ParamSchema()});
     s.push_back({"gate", PluginKind::gate, "topk", ParamSchema()});
     // Off unless an experiment asks: paper 1 trains without one, paper 2's weights (0.01, 0.5 on
@@ -64,26 +67,27 @@ const std::vector<SectionSpec>& section_specs() {
                  ParamSchema().real("weight", 0.0, "Weight of the balancing loss (0 = off)", 0)});
     s.push_back({"attack", PluginKind::attack, "pgd", ParamSchema()});
     s.push_back({"trainer", PluginKind::trainer, "", ParamSchema()});
-    s.push_back({"eval", std::nullopt, "",
-                 ParamSchema()
-                     .integer("batch_size", 256, "Evaluation batch size", 1)
-                     .integer("validation_every", 1, "Evaluate the validation split every N epochs (and after the last)", 1)
-                     .boolean("certified_radius", false, "Estimate paper 1's certified L2 radius per test image (see README)")
-                     .real("certified_eps", 0.5, "L2 radius at which cert_acc counts an image as certified", 0)
-                     .boolean("route_attacks", false,
-                              "MoE: each attack again on the experts with the clean route held (<metric>_rae_acc) and "
-                              "on the router alone (<metric>_rar_acc)")
-                     .boolean("route_change", false,
-                              "MoE: record <metric>_route_change, the share of test images whose top-1 expert (in any "
-                              "MoE layer) the attack changes")
-                     .string("fixed_expert_layer", "",
-                             "MoE: at this MoE layer (e.g. \"layer3.0\"), attack the model with each expert forced "
-                             "in turn; results in expert_metrics (\"\" = off)")
-                     .string("fixed_expert_attacks", "",
-                             "MoE: the [eval.attacks.<metric>] tables the fixed_expert_layer passes run, "
-                             "comma-separated (\"\" = every one)")
-                     .boolean("dual_members", false,
-                              "Dual model: also evaluate F_S and F_R alone (fs_clean_acc, fs_<metric>_acc, fr_...)")});
+    s.push_back(
+        {"eval", std::nullopt, "",
+         ParamSchema()
+             .integer("batch_size", 256, "Evaluation batch size", 1)
+             .integer("validation_every", 1, "Evaluate the validation split every N epochs (and after the last)", 1)
+             .boolean("certified_radius", false, "Estimate paper 1's certified L2 radius per test image (see README)")
+             .real("certified_eps", 0.5, "L2 radius at which cert_acc counts an image as certified", 0)
+             .boolean("route_attacks", false,
+                      "MoE: each attack again on the experts with the clean route held (<metric>_rae_acc) and "
+                      "on the router alone (<metric>_rar_acc)")
+             .boolean("route_change", false,
+                      "MoE: record <metric>_route_change, the share of test images whose top-1 expert (in any "
+                      "MoE layer) the attack changes")
+             .string("fixed_expert_layer", "",
+                     "MoE: at this MoE layer (e.g. \"layer3.0\"), attack the model with each expert forced "
+                     "in turn; results in expert_metrics (\"\" = off)")
+             .string("fixed_expert_attacks", "",
+                     "MoE: the [eval.attacks.<metric>] tables the fixed_expert_layer passes run, "
+                     "comma-separated (\"\" = every one)")
+             .boolean("dual_members", false,
+                      "Dual model: also evaluate F_S and F_R alone (fs_clean_acc, fs_<metric>_acc, fr_...)")});
     return s;
   }();
   return specs;
@@ -120,7 +124,8 @@ ParamValue typed_value(const ParamSpec& spec, const toml::node& node, const std:
   const std::string where = origin_of(node);
   if (!to_param_value(node, raw)) {
     const char* got = node.is_table() ? "a table" : node.is_array() ? "an array" : "a date or time";
-    throw ConfigError(where + ": " + key + " must be " + article(spec.type) + to_string(spec.type) + " (got " + got + ")");
+    throw ConfigError(where + ": " + key + " must be " + article(spec.type) + to_string(spec.type) + " (got " + got +
+                      ")");
   }
   auto wrong_type = [&]() -> ConfigError {
     const std::string raw_type = type_name(raw);
@@ -156,14 +161,17 @@ ParamValue typed_value(const ParamSpec& spec, const toml::node& node, const std:
       break;
   }
   if (spec.type == ParamType::integer || spec.type == ParamType::real) {
-    const double number = spec.type == ParamType::integer ? static_cast<double>(std::get<std::int64_t>(value))
-                                                          : std::get<double>(value);
-    if (!std::isfinite(number)) throw ConfigError(where + ": " + key + " must be finite (got " + to_display_string(value) + ")");
+    const double number =
+        spec.type == ParamType::integer ? static_cast<double>(std::get<std::int64_t>(value)) : std::get<double>(value);
+    if (!std::isfinite(number))
+      throw ConfigError(where + ": " + key + " must be finite (got " + to_display_string(value) + ")");
     if (spec.min && number < *spec.min) {
-      throw ConfigError(where + ": " + key + " must be >= " + format_bound(*spec.min) + " (got " + to_display_string(value) + ")");
+      throw ConfigError(where + ": " + key + " must be >= " + format_bound(*spec.min) + " (got " +
+                        to_display_string(value) + ")");
     }
     if (spec.max && number > *spec.max) {
-      throw ConfigError(where + ": " + key + " must be <= " + format_bound(*spec.max) + " (got " + to_display_string(value) + ")");
+      throw ConfigError(where + ": " + key + " must be <= " + format_bound(*spec.max) + " (got " +
+                        to_display_string(value) + ")");
     }
   }
   if (!spec.choices.empty()) {
@@ -222,7 +230,8 @@ const ComponentInfo& section_plugin(const SectionSpec& spec, const toml::table* 
   if (given != nullptr) {
     if (const toml::node* node = given->get("name")) {
       const auto* text = node->as_string();
-      if (text == nullptr) throw ConfigError(origin_of(*node) + ": " + spec.name + ".name must be a string naming a plugin");
+      if (text == nullptr)
+        throw ConfigError(origin_of(*node) + ": " + spec.name + ".name must be a string naming a plugin");
       plugin_name = text->get();
       name_origin = origin_of(*node);
     }
@@ -260,7 +269,8 @@ Params resolve_section(bool run_checks, const SectionSpec& spec, const toml::tab
   return params;
 }
 
-void flatten(const toml::table& table, const std::string& prefix, std::vector<std::pair<std::string, ParamValue>>& out) {
+void flatten(const toml::table& table, const std::string& prefix,
+             std::vector<std::pair<std::string, ParamValue>>& out) {
   for (const auto& [key, node] : table) {
     const std::string path = prefix.empty() ? std::string(key.str()) : prefix + "." + std::string(key.str());
     ParamValue value;
@@ -347,13 +357,15 @@ bool is_declared_key(const Config& config, const Catalog& catalog, const std::st
       const toml::node* entry = also != nullptr && also->as_table() ? also->as_table()->get(parts[2]) : nullptr;
       // A new extra loss is a new table, added with `+`; an existing one has weight and its plugin's keys.
       return entry != nullptr && entry->as_table() != nullptr &&
-             (parts[3] == "weight" || declares(PluginKind::balancing, plugin_of(entry->as_table(), parts[2]), parts[3]));
+             (parts[3] == "weight" ||
+              declares(PluginKind::balancing, plugin_of(entry->as_table(), parts[2]), parts[3]));
     }
     if (spec.name == "eval" && parts.size() == 4 && parts[1] == "attacks") {
       const toml::node* attack_node = root.get("attack");
       const std::string threat = plugin_of(attack_node != nullptr ? attack_node->as_table() : nullptr, "pgd");
       const toml::node* attacks = table != nullptr ? table->get("attacks") : nullptr;
-      const toml::node* entry = attacks != nullptr && attacks->as_table() ? attacks->as_table()->get(parts[2]) : nullptr;
+      const toml::node* entry =
+          attacks != nullptr && attacks->as_table() ? attacks->as_table()->get(parts[2]) : nullptr;
       // A new evaluation attack is a new table, added with `+`; an existing one has its plugin's keys.
       return entry != nullptr && entry->as_table() != nullptr &&
              (eval_attack_host_params().find(parts[3]) != nullptr ||
@@ -385,11 +397,11 @@ Experiment resolve_experiment(const Config& config, const Catalog& catalog, cons
     const toml::table* given = section_table(root, spec.name);
     toml::table resolved;
     const bool is_eval = spec.name == "eval";
-    const std::vector<std::string> tables = is_eval                     ? std::vector<std::string>{"attacks"}
+    const std::vector<std::string> tables = is_eval                    ? std::vector<std::string>{"attacks"}
                                             : spec.name == "balancing" ? std::vector<std::string>{"also"}
                                                                        : std::vector<std::string>{};
     experiment.sections.emplace(spec.name, resolve_section(options.run_checks, spec, given, catalog, resolved,
-                                                                experiment.declared_constraints, tables));
+                                                           experiment.declared_constraints, tables));
     experiment.resolved.insert_or_assign(spec.name, std::move(resolved));
   }
   // Extra balancing losses: each [balancing.also.<label>] table is a balancing section.
@@ -401,9 +413,11 @@ Experiment resolve_experiment(const Config& config, const Catalog& catalog, cons
       const std::string label(key.str());
       const auto* table = node.as_table();
       const std::string section = "balancing.also." + label;
-      if (table == nullptr) throw ConfigError(origin_of(node) + ": " + section + " must be a table of balancing-loss settings");
+      if (table == nullptr)
+        throw ConfigError(origin_of(node) + ": " + section + " must be a table of balancing-loss settings");
       // A table made by an override has no position of its own: its first key has one.
-      const std::string where = table->source().path || table->empty() ? origin_of(node) : origin_of(table->cbegin()->second);
+      const std::string where =
+          table->source().path || table->empty() ? origin_of(node) : origin_of(table->cbegin()->second);
       if (table->get("name") == nullptr && catalog.find(PluginKind::balancing, label) == nullptr) {
         throw ConfigError(where + ": [" + section + "] names no balancing loss: '" + label + "' is not one" +
                           did_you_mean(label, catalog.names(PluginKind::balancing)) + " (or give name = \"...\")");
@@ -411,8 +425,8 @@ Experiment resolve_experiment(const Config& config, const Catalog& catalog, cons
       SectionSpec spec{section, PluginKind::balancing, label,
                        ParamSchema().real("weight", 0.01, "Weight of this balancing loss (0 = off)", 0)};
       toml::table resolved;
-      experiment.extra_balancing.push_back(resolve_section(options.run_checks, spec, table, catalog, resolved,
-                                                               experiment.declared_constraints));
+      experiment.extra_balancing.push_back(
+          resolve_section(options.run_checks, spec, table, catalog, resolved, experiment.declared_constraints));
       resolved_also.insert_or_assign(label, std::move(resolved));
     }
     experiment.resolved["balancing"].as_table()->insert_or_assign("also", std::move(resolved_also));
@@ -426,7 +440,8 @@ Experiment resolve_experiment(const Config& config, const Catalog& catalog, cons
     for (const auto& [key, node] : *attacks) {
       const std::string metric(key.str());
       const auto* table = node.as_table();
-      if (table == nullptr) throw ConfigError(origin_of(node) + ": eval.attacks." + metric + " must be a table of attack settings");
+      if (table == nullptr)
+        throw ConfigError(origin_of(node) + ": eval.attacks." + metric + " must be a table of attack settings");
       if (metric.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_") != std::string::npos) {
         throw ConfigError(origin_of(node) + ": eval.attacks." + metric + ": metric names use a-z, 0-9 and _");
       }
@@ -440,7 +455,7 @@ Experiment resolve_experiment(const Config& config, const Catalog& catalog, cons
                        eval_attack_host_params()};
       toml::table resolved;
       experiment.eval_attacks.push_back(resolve_section(options.run_checks, spec, table, catalog, resolved,
-                                                           experiment.declared_constraints, {}, inherited));
+                                                        experiment.declared_constraints, {}, inherited));
       resolved_attacks.insert_or_assign(metric, std::move(resolved));
     }
   }
@@ -454,8 +469,9 @@ Experiment resolve_experiment(const Config& config, const Catalog& catalog, cons
       if (std::find(metrics.begin(), metrics.end(), name) != metrics.end()) continue;
       std::string tables;
       for (const std::string& metric : metrics) tables += (tables.empty() ? "" : ", ") + metric;
-      eval_section.fail("fixed_expert_attacks", "names no [eval.attacks.<metric>] table: '" + name + "' is not one (the tables: " +
-                                                    (tables.empty() ? "none" : tables) + ")" + did_you_mean(name, metrics));
+      eval_section.fail("fixed_expert_attacks", "names no [eval.attacks.<metric>] table: '" + name +
+                                                    "' is not one (the tables: " + (tables.empty() ? "none" : tables) +
+                                                    ")" + did_you_mean(name, metrics));
     }
   }
   // threads = 0 means every core; the resolved config records the number actually used.

@@ -37,13 +37,13 @@ Override parse_override(const std::string& text) {
   Override result;
   result.text = text;
   std::size_t pos = 0;
-  if (text.rfind("~", 0) == 0) {
+  if (text.rfind('~', 0) == 0) {
     result.op = Override::Op::remove;
     pos = 1;
   } else if (text.rfind("++", 0) == 0) {
     result.op = Override::Op::add_or_replace;
     pos = 2;
-  } else if (text.rfind("+", 0) == 0) {
+  } else if (text.rfind('+', 0) == 0) {
     result.op = Override::Op::add;
     pos = 1;
   }

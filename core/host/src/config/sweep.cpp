@@ -111,7 +111,7 @@ struct Dimension {
   std::vector<std::string> prefixes;             // "model.k=" for each member override
   std::vector<std::vector<std::string>> values;  // per member, its values
   std::vector<std::string> texts;
-  std::string distribution;                      // random search only: uniform, loguniform or randint
+  std::string distribution;  // random search only: uniform, loguniform or randint
   double low = 0, high = 0;
 };
 
@@ -183,9 +183,10 @@ std::string draw(const Dimension& dimension, std::mt19937_64& generator) {
   }
   std::uniform_real_distribution<double> unit(0.0, 1.0);
   const double u = unit(generator);
-  const double value = dimension.distribution == "loguniform"
-                           ? std::exp(std::log(dimension.low) + u * (std::log(dimension.high) - std::log(dimension.low)))
-                           : dimension.low + u * (dimension.high - dimension.low);
+  const double value =
+      dimension.distribution == "loguniform"
+          ? std::exp(std::log(dimension.low) + u * (std::log(dimension.high) - std::log(dimension.low)))
+          : dimension.low + u * (dimension.high - dimension.low);
   return fmt::format("{:.6g}", value);
 }
 

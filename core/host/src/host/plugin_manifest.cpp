@@ -58,7 +58,8 @@ ParamValue param_value_from(const json& value) {
 }
 
 json to_json(const ParamSpec& spec) {
-  json out{{"name", spec.name}, {"type", to_string(spec.type)}, {"default", to_json(spec.default_value)}, {"doc", spec.doc}};
+  json out{
+      {"name", spec.name}, {"type", to_string(spec.type)}, {"default", to_json(spec.default_value)}, {"doc", spec.doc}};
   if (spec.min) out["min"] = *spec.min;
   if (spec.max) out["max"] = *spec.max;
   if (!spec.choices.empty()) out["choices"] = spec.choices;
@@ -118,8 +119,10 @@ bool read_manifest(const std::string& library, Catalog& catalog) {
 }  // namespace
 
 std::string manifest_dir() {
-  if (const char* dir = std::getenv("ARMOR_CACHE_DIR"); dir != nullptr && *dir != '\0') return std::string(dir) + "/manifests";
-  if (const char* dir = std::getenv("XDG_CACHE_HOME"); dir != nullptr && *dir != '\0') return std::string(dir) + "/armor/manifests";
+  if (const char* dir = std::getenv("ARMOR_CACHE_DIR"); dir != nullptr && *dir != '\0')
+    return std::string(dir) + "/manifests";
+  if (const char* dir = std::getenv("XDG_CACHE_HOME"); dir != nullptr && *dir != '\0')
+    return std::string(dir) + "/armor/manifests";
   const char* home = std::getenv("HOME");
   return std::string(home != nullptr && *home != '\0' ? home : "/tmp") + "/.cache/armor/manifests";
 }
@@ -139,11 +142,18 @@ void write_manifest(const Catalog& catalog, const std::string& library) {
     for (const ParamConstraint& constraint : info->params.constraints()) {
       constraints.push_back({{"expression", constraint.expression}, {"doc", constraint.doc}});
     }
-    components.push_back({{"kind", to_string(info->kind)}, {"name", info->name}, {"summary", info->summary},
-                          {"library", info->library}, {"params", params}, {"constraints", constraints},
+    components.push_back({{"kind", to_string(info->kind)},
+                          {"name", info->name},
+                          {"summary", info->summary},
+                          {"library", info->library},
+                          {"params", params},
+                          {"constraints", constraints},
                           {"checks", info->params.checks().size()}});
   }
-  const json manifest{{"format", kManifestFormat}, {"api_version", kApiVersion}, {"library", file}, {"stamp", stamp},
+  const json manifest{{"format", kManifestFormat},
+                      {"api_version", kApiVersion},
+                      {"library", file},
+                      {"stamp", stamp},
                       {"components", components}};
   std::error_code error;
   fs::create_directories(manifest_dir(), error);

@@ -179,8 +179,11 @@ LaunchSummary work_on_sweep(RunStore& store, std::int64_t sweep_id, const Launch
       }
       const RunRecord record = store.reader().run(*run_id);
       fmt::print("\n== run {} (sweep {}, #{}{}) {}\n", record.id, sweep_id, record.index,
-                 record.attempt > 1 ? fmt::format(", attempt {}", record.attempt) : "",
-                 [&] { std::string text; for (const auto& o : record.overrides) text += o + " "; return text; }());
+                 record.attempt > 1 ? fmt::format(", attempt {}", record.attempt) : "", [&] {
+                   std::string text;
+                   for (const auto& o : record.overrides) text += o + " ";
+                   return text;
+                 }());
       std::fflush(stdout);
       try {
         // Nothing is written into a folder that is not the run's own, not even its log.
@@ -226,13 +229,12 @@ LaunchSummary work_on_sweep(RunStore& store, std::int64_t sweep_id, const Launch
       if (record.status == RunStatus::running || record.status == RunStatus::pending) {
         // It could not record its own end: it crashed, or was killed.
         const bool by_interrupt = WIFSIGNALED(status) && (WTERMSIG(status) == SIGINT || WTERMSIG(status) == SIGTERM);
-        store.queue().fail_run(slot.run_id, describe_exit(status), by_interrupt ? RunStatus::interrupted : RunStatus::failed);
+        store.queue().fail_run(slot.run_id, describe_exit(status),
+                               by_interrupt ? RunStatus::interrupted : RunStatus::failed);
         record = store.reader().run(slot.run_id);
       }
       switch (record.status) {
-        case RunStatus::finished:
-          ++summary.finished;
-          break;
+        case RunStatus::finished: ++summary.finished; break;
         case RunStatus::diverged:
           ++summary.diverged;
           fmt::print(stderr, "run {} diverged: {}\n", record.id, record.error);

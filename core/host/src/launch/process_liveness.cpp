@@ -17,7 +17,7 @@ bool process_running(std::int64_t pid) {
   if (::kill(static_cast<pid_t>(pid), 0) == -1 && errno == ESRCH) return false;
   std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
   std::string line;
-  if (!std::getline(stat, line)) return true;  // no /proc: trust kill()
+  if (!std::getline(stat, line)) return true;    // no /proc: trust kill()
   const std::size_t name_end = line.rfind(')');  // "pid (name) state ..."; the name may hold spaces
   if (name_end == std::string::npos || name_end + 2 >= line.size()) return true;
   const char state = line[name_end + 2];
@@ -27,7 +27,8 @@ bool process_running(std::int64_t pid) {
 }  // namespace
 
 ProcessLiveness local_process_liveness(std::string this_host, double stale_after_seconds) {
-  return [this_host = std::move(this_host), stale_after_seconds](const RunningProcess& process) -> std::optional<std::string> {
+  return [this_host = std::move(this_host),
+          stale_after_seconds](const RunningProcess& process) -> std::optional<std::string> {
     if (process.worker.rfind("slurm:", 0) == 0) return std::nullopt;
     // The process to look for: the run's own once it started, else the worker that claimed it.
     // Its host: the worker's ("host:pid"), else the host that recorded the run.

@@ -17,8 +17,8 @@
 #include <fmt/core.h>
 
 #include "armor/error.h"
-#include "armor/launch/process_liveness.h"
 #include "armor/launch/local_launcher.h"
+#include "armor/launch/process_liveness.h"
 #include "armor/store/run_store.h"
 
 namespace armor {
@@ -89,7 +89,7 @@ std::string shell_quoted(const std::string& text) {
 // ---- task states -------------------------------------------------------------------------------
 
 bool is_active_state(const std::string& state) {
-  static const std::set<std::string> kEnded{"COMPLETED", "FAILED",   "TIMEOUT",    "CANCELLED",    "PREEMPTED",
+  static const std::set<std::string> kEnded{"COMPLETED", "FAILED",    "TIMEOUT",  "CANCELLED",     "PREEMPTED",
                                             "NODE_FAIL", "BOOT_FAIL", "DEADLINE", "OUT_OF_MEMORY", "REVOKED"};
   return !state.empty() && kEnded.count(state) == 0;
 }
@@ -113,7 +113,7 @@ std::string describe_state(const std::string& state) {
 }
 
 struct TaskStates {
-  bool asked = false;                         // squeue answered
+  bool asked = false;                        // squeue answered
   std::map<std::string, std::string> state;  // "<job>_<task>" -> state
 };
 
@@ -134,8 +134,7 @@ TaskStates task_states(const std::set<std::string>& jobs) {
   std::istringstream lines(queue.exit_code == 0 ? queue.output : "");
   std::string task, state;
   while (lines >> task >> state) states.state[task] = state;
-  const ProgramResult accounting =
-      run_program({"sacct", "-n", "-P", "-X", "-j", job_list, "-o", "JobID,State"});
+  const ProgramResult accounting = run_program({"sacct", "-n", "-P", "-X", "-j", job_list, "-o", "JobID,State"});
   if (accounting.exit_code == 0) {
     std::istringstream rows(accounting.output);
     std::string row;
@@ -177,7 +176,8 @@ std::string slurm_task_script(const std::string& tasks_file, int runs_per_task, 
       "first=$(( SLURM_ARRAY_TASK_ID * {1} + 1 ))\n"
       "status=0\n"
       "while IFS=$'\\t' read -r run shard log; do\n"
-      "  echo \"== run $run in Slurm task ${{SLURM_ARRAY_JOB_ID}}_${{SLURM_ARRAY_TASK_ID}} on $(hostname)\" >>\"$log\"\n"
+      "  echo \"== run $run in Slurm task ${{SLURM_ARRAY_JOB_ID}}_${{SLURM_ARRAY_TASK_ID}} on $(hostname)\" "
+      ">>\"$log\"\n"
       "  {2} _exec-run --shard \"$shard\" --run \"$run\"{3} >>\"$log\" 2>&1 || status=1\n"
       "done < <(sed -n \"${{first}},$(( first + {1} - 1 ))p\" {0})\n"
       "exit $status\n",
@@ -186,10 +186,10 @@ std::string slurm_task_script(const std::string& tasks_file, int runs_per_task, 
 
 std::vector<std::string> sbatch_arguments(const SlurmOptions& slurm, std::int64_t sweep_id, int tasks,
                                           const std::string& folder, const std::string& script) {
-  std::vector<std::string> args{"sbatch", "--parsable", fmt::format("--job-name=armor-sweep-{}", sweep_id),
-                                "--output=" + (fs::path(folder) / "%A_%a.out").string(),
-                                fmt::format("--array=0-{}{}", tasks - 1,
-                                            slurm.max_parallel > 0 ? fmt::format("%{}", slurm.max_parallel) : "")};
+  std::vector<std::string> args{
+      "sbatch", "--parsable", fmt::format("--job-name=armor-sweep-{}", sweep_id),
+      "--output=" + (fs::path(folder) / "%A_%a.out").string(),
+      fmt::format("--array=0-{}{}", tasks - 1, slurm.max_parallel > 0 ? fmt::format("%{}", slurm.max_parallel) : "")};
   if (!slurm.partition.empty()) args.push_back("--partition=" + slurm.partition);
   if (!slurm.time.empty()) args.push_back("--time=" + slurm.time);
   if (slurm.cpus_per_task > 0) args.push_back(fmt::format("--cpus-per-task={}", slurm.cpus_per_task));
@@ -199,14 +199,14 @@ std::vector<std::string> sbatch_arguments(const SlurmOptions& slurm, std::int64_
   return args;
 }
 
-
 int submit_sweep(RunStore& store, std::int64_t sweep_id, const LaunchOptions& launch, const SlurmOptions& slurm) {
   if (launch.executable.empty()) throw RunError("the Slurm launcher was given no executable for its tasks");
   const std::vector<RunRecord> pending = store.reader().runs(sweep_id, RunStatus::pending);
   if (pending.empty()) return 0;
   for (const RunRecord& run : pending) {
     if (run.output_dir.empty()) {
-      throw UsageError(fmt::format("run {} has no output folder: the Slurm launcher keeps each run's shard there", run.id));
+      throw UsageError(
+          fmt::format("run {} has no output folder: the Slurm launcher keeps each run's shard there", run.id));
     }
   }
   const fs::path folder = slurm_folder(pending);
@@ -250,7 +250,7 @@ int submit_sweep(RunStore& store, std::int64_t sweep_id, const LaunchOptions& la
   }
   for (std::size_t i = 0; i < submitted.size(); ++i) {
     store.queue().assign_worker(submitted[i].id,
-                        fmt::format("{}{}_{}", kWorkerPrefix, job, static_cast<int>(i) / slurm.runs_per_task));
+                                fmt::format("{}{}_{}", kWorkerPrefix, job, static_cast<int>(i) / slurm.runs_per_task));
   }
   fmt::print("sweep {}: {} run{} submitted as Slurm job array {} ({} task{}; script {})\n", sweep_id, submitted.size(),
              submitted.size() == 1 ? "" : "s", job, task_count, task_count == 1 ? "" : "s", script.string());
@@ -289,10 +289,11 @@ CollectSummary collect_sweep(RunStore& store, std::int64_t sweep_id) {
       ++summary.active;
       continue;
     }
-    const std::string why = run.worker == kSubmitting
-                                ? "its submission to Slurm did not complete"
-                                : fmt::format("Slurm task {} {} before the run recorded its end", task, describe_state(slurm_state));
-    store.queue().fail_run(run.id, why, run.worker == kSubmitting ? RunStatus::interrupted : status_for_lost_run(slurm_state));
+    const std::string why = run.worker == kSubmitting ? "its submission to Slurm did not complete"
+                                                      : fmt::format("Slurm task {} {} before the run recorded its end",
+                                                                    task, describe_state(slurm_state));
+    store.queue().fail_run(run.id, why,
+                           run.worker == kSubmitting ? RunStatus::interrupted : status_for_lost_run(slurm_state));
     if (fs::exists(shard_of(run))) fs::rename(shard_of(run), collected_shard_of(run));
     ++summary.lost;
     fmt::print("run {}: {}: {}\n", run.id, to_string(store.reader().run(run.id).status), why);
@@ -314,7 +315,8 @@ void wait_for_slurm_tasks(RunStore& store, std::int64_t sweep_id, const SlurmOpt
 SlurmStatus slurm_status(RunStore& store, std::int64_t sweep_id) {
   const CollectSummary collected = collect_sweep(store, sweep_id);
   // A local run whose process is gone is interrupted, not running: the status says so (and records it).
-  for (const std::int64_t id : store.queue().reap_dead_runs(sweep_id, local_process_liveness(local_host_name(), kStaleAfterSeconds))) {
+  for (const std::int64_t id :
+       store.queue().reap_dead_runs(sweep_id, local_process_liveness(local_host_name(), kStaleAfterSeconds))) {
     fmt::print("run {}: its process is gone; marked interrupted\n", id);
   }
   SlurmStatus status;

@@ -42,9 +42,9 @@ void apply_slurm_config_file(SlurmOptions& slurm, const std::set<std::string>& g
       std::string option = "slurm-" + name;
       for (char& c : option) c = c == '_' ? '-' : c;
       if (from_command_line(option)) continue;
-      (name == "cpus_per_task" ? slurm.cpus_per_task : name == "runs_per_task" ? slurm.runs_per_task
-                                                                                : slurm.max_parallel) =
-          static_cast<int>(number->get());
+      (name == "cpus_per_task"   ? slurm.cpus_per_task
+       : name == "runs_per_task" ? slurm.runs_per_task
+                                 : slurm.max_parallel) = static_cast<int>(number->get());
     } else if (name == "sbatch_options") {
       const auto* list = node.as_array();
       if (list == nullptr) throw bad(name, "an array of strings");
@@ -57,9 +57,10 @@ void apply_slurm_config_file(SlurmOptions& slurm, const std::set<std::string>& g
       options.insert(options.end(), slurm.sbatch_options.begin(), slurm.sbatch_options.end());
       slurm.sbatch_options = std::move(options);
     } else {
-      throw ConfigError(fmt::format("{}: unknown key slurm.{} (known: partition, time, cpus_per_task, gpus_per_task, "
-                                    "runs_per_task, max_parallel, sbatch_options)",
-                                    slurm.config_file, name));
+      throw ConfigError(
+          fmt::format("{}: unknown key slurm.{} (known: partition, time, cpus_per_task, gpus_per_task, "
+                      "runs_per_task, max_parallel, sbatch_options)",
+                      slurm.config_file, name));
     }
   }
 }
@@ -68,10 +69,14 @@ void check_slurm_options(const SlurmOptions& slurm) {
   if (slurm.launcher != "local" && slurm.launcher != "slurm") {
     throw UsageError("--launcher must be local or slurm (got '" + slurm.launcher + "')");
   }
-  if (slurm.cpus_per_task < 0) throw UsageError(fmt::format("--slurm-cpus-per-task must be >= 0 (got {})", slurm.cpus_per_task));
-  if (slurm.runs_per_task < 1) throw UsageError(fmt::format("--slurm-runs-per-task must be >= 1 (got {})", slurm.runs_per_task));
-  if (slurm.max_parallel < 0) throw UsageError(fmt::format("--slurm-max-parallel must be >= 0 (got {})", slurm.max_parallel));
-  if (!(slurm.poll_seconds > 0)) throw UsageError(fmt::format("--poll-seconds must be > 0 (got {})", slurm.poll_seconds));
+  if (slurm.cpus_per_task < 0)
+    throw UsageError(fmt::format("--slurm-cpus-per-task must be >= 0 (got {})", slurm.cpus_per_task));
+  if (slurm.runs_per_task < 1)
+    throw UsageError(fmt::format("--slurm-runs-per-task must be >= 1 (got {})", slurm.runs_per_task));
+  if (slurm.max_parallel < 0)
+    throw UsageError(fmt::format("--slurm-max-parallel must be >= 0 (got {})", slurm.max_parallel));
+  if (!(slurm.poll_seconds > 0))
+    throw UsageError(fmt::format("--poll-seconds must be > 0 (got {})", slurm.poll_seconds));
   for (const auto& option : slurm.sbatch_options) {
     if (option.rfind("-", 0) != 0) {
       throw UsageError("--sbatch-option takes an sbatch option such as --account=name (got '" + option + "')");

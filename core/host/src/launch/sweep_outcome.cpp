@@ -35,7 +35,8 @@ app::ResultTable sweep_results_table(const RunStore& store, std::int64_t sweep_i
     }
   }
   // clean_acc first, then the attacks in name order.
-  std::stable_partition(metric_names.begin(), metric_names.end(), [](const std::string& n) { return n == "clean_acc"; });
+  std::stable_partition(metric_names.begin(), metric_names.end(),
+                        [](const std::string& n) { return n == "clean_acc"; });
   app::ResultTable table;
   table.columns = {"run", "status", "overrides"};
   table.columns.insert(table.columns.end(), metric_names.begin(), metric_names.end());
@@ -56,7 +57,8 @@ std::string describe_sweep_end(std::int64_t sweep_id, const SweepOutcome& outcom
                                const std::string& db) {
   std::string text = fmt::format("sweep {}: {} of {} runs finished", sweep_id, outcome.finished, outcome.runs);
   if (summary.failed + summary.diverged + summary.interrupted > 0) {
-    text += fmt::format(" ({} failed, {} diverged, {} interrupted here)", summary.failed, summary.diverged, summary.interrupted);
+    text += fmt::format(" ({} failed, {} diverged, {} interrupted here)", summary.failed, summary.diverged,
+                        summary.interrupted);
   }
   if (summary.refused > 0) text += fmt::format(" ({} refused: not their own folder or checkpoint)", summary.refused);
   if (summary.retried > 0) text += fmt::format(", {} retries", summary.retried);
@@ -78,7 +80,8 @@ LaunchSummary summary_of_sweep(const RunStore& store, std::int64_t sweep_id) {
 }
 
 int requeue_unfinished_runs(RunStore& store, std::int64_t sweep_id, bool force) {
-  const auto reaped = store.queue().reap_dead_runs(sweep_id, local_process_liveness(local_host_name(), kStaleAfterSeconds));
+  const auto reaped =
+      store.queue().reap_dead_runs(sweep_id, local_process_liveness(local_host_name(), kStaleAfterSeconds));
   for (const auto id : reaped) fmt::print("run {}: its process is gone; marked interrupted\n", id);
   int queued = 0;
   for (const RunRecord& run : store.reader().runs(sweep_id)) {

@@ -70,9 +70,9 @@ ResultTable list_runs(const ResultsReader& store, const ListQuery& query) {
 
 ResultTable export_runs(const ResultsReader& store, const RunFilter& filter) {
   const std::vector<RunSummary> runs = find_runs_as_they_are(store, filter);
-  std::vector<std::string> columns{"id",       "sweep",       "idx",        "status",      "experiment",
-                                   "overrides", "config_hash", "seed",       "revision",    "host",
-                                   "created_at", "started_at", "finished_at", "error",      "output_dir"};
+  std::vector<std::string> columns{"id",         "sweep",       "idx",         "status",   "experiment",
+                                   "overrides",  "config_hash", "seed",        "revision", "host",
+                                   "created_at", "started_at",  "finished_at", "error",    "output_dir"};
   for (const std::string& key : param_keys(runs)) columns.push_back(key);
   for (const std::string& key : metric_keys(runs)) columns.push_back(key);
   return table_of(runs, columns);

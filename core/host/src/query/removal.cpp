@@ -19,9 +19,10 @@ bool removable_run_folder(const std::string& folder, const std::string& uid, std
   try {
     const std::optional<RunFolderOwner> owner = read_run_folder_owner(folder);
     if (owner && owner->run_uid == uid) return true;
-    notes.push_back(fmt::format("left {}: it {}", folder,
-                                owner ? "belongs to " + describe_owner(*owner)
-                                      : std::string("names no run (made by an armor before identities); remove it yourself")));
+    notes.push_back(
+        fmt::format("left {}: it {}", folder,
+                    owner ? "belongs to " + describe_owner(*owner)
+                          : std::string("names no run (made by an armor before identities); remove it yourself")));
   } catch (const IdentityError& error) {
     notes.push_back(fmt::format("left {}: {}", folder, error.what()));
   }
@@ -53,10 +54,10 @@ RemovalPlan plan_removal(const ResultsReader& store, const RemovalQuery& query) 
     plan.uid_of_folder[run.run.output_dir] = run.run.uid;
     if (!run.run.output_dir.empty() && std::filesystem::exists(run.run.output_dir)) ++plan.folders;
   }
-  plan.description = (by_sweep ? "sweep " + std::to_string(*query.sweep) + " with " : std::string()) +
-                     std::to_string(runs.size()) + " run(s) (" + join(ids, ", ") + ")" +
-                     (!query.keep_files && plan.folders != 0 ? " and " + std::to_string(plan.folders) + " output folder(s)"
-                                                             : "");
+  plan.description =
+      (by_sweep ? "sweep " + std::to_string(*query.sweep) + " with " : std::string()) + std::to_string(runs.size()) +
+      " run(s) (" + join(ids, ", ") + ")" +
+      (!query.keep_files && plan.folders != 0 ? " and " + std::to_string(plan.folders) + " output folder(s)" : "");
   return plan;
 }
 

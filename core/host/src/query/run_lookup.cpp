@@ -41,7 +41,9 @@ std::vector<RunSummary> find_runs_as_they_are(const ResultsReader& store, RunFil
   }
   std::vector<RunSummary> runs = store.find_runs(filter);
   std::map<std::int64_t, std::string> dead;
-  for (auto& [id, why] : store.dead_runs(filter.sweep_id, local_process_liveness(local_host_name(), kStaleAfterSeconds))) dead[id] = why;
+  for (auto& [id, why] :
+       store.dead_runs(filter.sweep_id, local_process_liveness(local_host_name(), kStaleAfterSeconds)))
+    dead[id] = why;
   std::vector<RunSummary> shown;
   for (RunSummary& run : runs) {
     const auto it = dead.find(run.run.id);

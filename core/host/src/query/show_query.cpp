@@ -20,9 +20,9 @@ ResultTable key_value_table(const std::vector<std::pair<std::string, Cell>>& ent
 
 ResultTable run_fields_table(const RunSummary& run) {
   std::vector<std::pair<std::string, Cell>> entries;
-  for (const char* field : {"id", "sweep", "idx", "status", "experiment", "overrides", "config_hash", "seed",
-                            "revision", "host", "created_at", "started_at", "finished_at", "output_dir", "worker",
-                            "pid", "attempt", "heartbeat_at", "error"}) {
+  for (const char* field :
+       {"id", "sweep", "idx", "status", "experiment", "overrides", "config_hash", "seed", "revision", "host",
+        "created_at", "started_at", "finished_at", "output_dir", "worker", "pid", "attempt", "heartbeat_at", "error"}) {
     const Cell value = value_of(run, field);
     if (!std::holds_alternative<std::monostate>(value)) entries.emplace_back(field, value);
   }

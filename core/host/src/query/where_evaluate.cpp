@@ -30,7 +30,8 @@ int compare(const ParamValue& left, const ParamValue& right) {
   return std::get<std::string>(left).compare(std::get<std::string>(right));
 }
 
-Truth compare_with(const std::string& op, const std::optional<ParamValue>& left, const std::optional<ParamValue>& right) {
+Truth compare_with(const std::string& op, const std::optional<ParamValue>& left,
+                   const std::optional<ParamValue>& right) {
   if (!left || !right) return std::nullopt;
   const int order = compare(*left, *right);
   if (op == "=" || op == "==") return order == 0;
@@ -87,8 +88,7 @@ Truth truth_of(const WhereExpression& e, const Lookup& lookup) {
       const Truth t = truth_of(e.children.front(), lookup);
       return t ? Truth(!*t) : t;
     }
-    case Kind::compare:
-      return compare_with(e.op, value_of(e.operands[0], lookup), value_of(e.operands[1], lookup));
+    case Kind::compare: return compare_with(e.op, value_of(e.operands[0], lookup), value_of(e.operands[1], lookup));
     case Kind::in: {
       const auto needle = value_of(e.operands[0], lookup);
       if (!needle) return std::nullopt;
@@ -113,8 +113,7 @@ Truth truth_of(const WhereExpression& e, const Lookup& lookup) {
       if (!text || !pattern) return std::nullopt;
       return negate(like(plain_text(*text), plain_text(*pattern)), e.negated);
     }
-    case Kind::is_null:
-      return negate(!value_of(e.operands[0], lookup).has_value(), e.negated);
+    case Kind::is_null: return negate(!value_of(e.operands[0], lookup).has_value(), e.negated);
   }
   return std::nullopt;
 }

@@ -12,7 +12,7 @@ namespace {
 struct Token {
   enum class Kind { end, name, number, text, symbol };
   Kind kind = Kind::end;
-  std::string text;     // name, text value, symbol, or the number as written
+  std::string text;        // name, text value, symbol, or the number as written
   std::size_t column = 0;  // 1-based position in the expression
 };
 
@@ -56,8 +56,8 @@ class Parser {
       const char c = text_[i];
       if (std::isalpha(static_cast<unsigned char>(c)) || c == '_') {
         const std::size_t start = i;
-        while (i < text_.size() && (std::isalnum(static_cast<unsigned char>(text_[i])) || text_[i] == '_' ||
-                                    text_[i] == '.')) {
+        while (i < text_.size() &&
+               (std::isalnum(static_cast<unsigned char>(text_[i])) || text_[i] == '_' || text_[i] == '.')) {
           ++i;
         }
         token.kind = Token::Kind::name;
@@ -65,9 +65,9 @@ class Parser {
       } else if (std::isdigit(static_cast<unsigned char>(c)) ||
                  (c == '.' && i + 1 < text_.size() && std::isdigit(static_cast<unsigned char>(text_[i + 1])))) {
         const std::size_t start = i;
-        while (i < text_.size() && (std::isalnum(static_cast<unsigned char>(text_[i])) || text_[i] == '.' ||
-                                    text_[i] == '/' ||
-                                    ((text_[i] == '-' || text_[i] == '+') && (text_[i - 1] == 'e' || text_[i - 1] == 'E')))) {
+        while (i < text_.size() &&
+               (std::isalnum(static_cast<unsigned char>(text_[i])) || text_[i] == '.' || text_[i] == '/' ||
+                ((text_[i] == '-' || text_[i] == '+') && (text_[i - 1] == 'e' || text_[i - 1] == 'E')))) {
           ++i;
         }
         token.kind = Token::Kind::number;

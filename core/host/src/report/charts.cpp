@@ -65,7 +65,8 @@ LineChart metric_vs_param_chart(const std::vector<RunSummary>& runs, const std::
   for (const auto& [label, points] : groups) {
     LineSeries series;
     series.name = label;
-    for (const auto& [at, metric_values] : points) {
+    for (const auto& [point_at, metric_values] : points) {
+      const Cell& at = point_at;  // a lambda may not capture a structured binding before C++20
       const Stats stats = stats_of(metric_values);
       const auto position = std::find_if(x_values.begin(), x_values.end(),
                                          [&](const Cell& v) { return !cell_less(v, at) && !cell_less(at, v); });

@@ -32,9 +32,9 @@ HeatMap heat_map_plot(const ResultsReader& store, const HeatMapPlotQuery& query)
   RunFilter filter = query.filter;
   filter.sweep_id = sweep_or_latest(store, filter.sweep_id);
   const Pivot pivot = pivot_of(store.find_runs(filter), query.rows, query.cols, query.metric);
-  return pivot_heat_map(pivot, query.rows, query.cols,
-                        query.metric + " by " + query.rows + " and " + query.cols + " (sweep " +
-                            std::to_string(*filter.sweep_id) + ")");
+  return pivot_heat_map(
+      pivot, query.rows, query.cols,
+      query.metric + " by " + query.rows + " and " + query.cols + " (sweep " + std::to_string(*filter.sweep_id) + ")");
 }
 
 LineChart curves_plot(const ResultsReader& store, const CurvesPlotQuery& query) {

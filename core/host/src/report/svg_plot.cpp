@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <tuple>
 
 #include <fmt/format.h>
 
@@ -60,8 +61,11 @@ std::vector<double> ticks(double low, double high) {
     step = factor * magnitude;
     if (step >= raw) break;
   }
+  // Counted in whole steps (a float counter would drift): first = the first multiple of step >= low.
   std::vector<double> out;
-  for (double tick = std::ceil(low / step) * step; tick <= high + step * 1e-9; tick += step) {
+  const double first = std::ceil(low / step);
+  for (int i = 0; (first + i) * step <= high + step * 1e-9; ++i) {
+    const double tick = (first + i) * step;
     out.push_back(std::abs(tick) < step * 1e-9 ? 0 : tick);
   }
   return out;
@@ -105,12 +109,14 @@ std::string render_svg(const LineChart& chart) {
       ys.push_back(series.y[i] + error);
     }
   }
-  auto [x_low, x_high] = range_of(xs);
+  double x_low = 0, x_high = 0;  // plain variables: lambdas below capture them (structured bindings: C++20)
+  std::tie(x_low, x_high) = range_of(xs);
   if (!chart.x_categories.empty()) {
     x_low = -0.5;
     x_high = static_cast<double>(chart.x_categories.size()) - 0.5;
   }
-  const auto [y_low, y_high] = range_of(ys);
+  double y_low = 0, y_high = 0;
+  std::tie(y_low, y_high) = range_of(ys);
   // The legend is as wide as its longest name, so that no name is cut.
   std::size_t longest_name = 0;
   for (const LineSeries& series : chart.series) longest_name = std::max(longest_name, series.name.size());
@@ -137,8 +143,8 @@ std::string render_svg(const LineChart& chart) {
       svg += text(px(static_cast<double>(i)), kTop + plot_height + 18, chart.x_categories[i]);
     }
   }
-  svg += fmt::format("<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"none\" stroke=\"#333\"/>\n", kLeft, kTop,
-                     plot_width, plot_height);
+  svg += fmt::format("<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"none\" stroke=\"#333\"/>\n", kLeft,
+                     kTop, plot_width, plot_height);
   svg += text(kLeft + plot_width / 2, kHeight - 15, chart.x_label);
   svg += text(20, kTop + plot_height / 2, chart.y_label, "middle",
               fmt::format(" transform=\"rotate(-90 20 {:.1f})\"", kTop + plot_height / 2));
@@ -155,14 +161,15 @@ std::string render_svg(const LineChart& chart) {
         svg += fmt::format("<line x1=\"{0:.1f}\" y1=\"{1:.1f}\" x2=\"{0:.1f}\" y2=\"{2:.1f}\" stroke=\"{3}\"/>\n",
                            px(series.x[i]), py(series.y[i] - error), py(series.y[i] + error), colour);
       }
-      svg += fmt::format("<circle cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"{}\" fill=\"{}\"/>\n", px(series.x[i]), py(series.y[i]),
-                         chart.connect_points ? 3 : 5, colour);
+      svg += fmt::format("<circle cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"{}\" fill=\"{}\"/>\n", px(series.x[i]),
+                         py(series.y[i]), chart.connect_points ? 3 : 5, colour);
     }
     const double legend_y = kTop + 10 + 20 * static_cast<double>(s);
     if (chart.connect_points) {
       svg += fmt::format("<polyline points=\"{}\" fill=\"none\" stroke=\"{}\" stroke-width=\"2\"/>\n", points, colour);
-      svg += fmt::format("<line x1=\"{0}\" y1=\"{1:.1f}\" x2=\"{2}\" y2=\"{1:.1f}\" stroke=\"{3}\" stroke-width=\"2\"/>\n",
-                         kPlotRight + 15, legend_y, kPlotRight + 35, colour);
+      svg +=
+          fmt::format("<line x1=\"{0}\" y1=\"{1:.1f}\" x2=\"{2}\" y2=\"{1:.1f}\" stroke=\"{3}\" stroke-width=\"2\"/>\n",
+                      kPlotRight + 15, legend_y, kPlotRight + 35, colour);
     } else {
       svg += fmt::format("<circle cx=\"{}\" cy=\"{:.1f}\" r=\"4\" fill=\"{}\"/>\n", kPlotRight + 25, legend_y, colour);
     }
@@ -204,8 +211,9 @@ std::string render_svg(const HeatMap& map) {
       const double x = left + cell_width * static_cast<double>(c);
       const double value = map.values[r][c];
       const double t = high > low ? (value - low) / (high - low) : 0.5;
-      svg += fmt::format("<rect x=\"{:.1f}\" y=\"{:.1f}\" width=\"{:.1f}\" height=\"{:.1f}\" fill=\"{}\" stroke=\"white\"/>\n",
-                         x, y, cell_width, cell_height, std::isfinite(value) ? viridis(t) : "#eeeeee");
+      svg += fmt::format(
+          "<rect x=\"{:.1f}\" y=\"{:.1f}\" width=\"{:.1f}\" height=\"{:.1f}\" fill=\"{}\" stroke=\"white\"/>\n", x, y,
+          cell_width, cell_height, std::isfinite(value) ? viridis(t) : "#eeeeee");
       const std::string& label = map.labels[r][c];
       svg += text(x + cell_width / 2, y + cell_height / 2 + 4, label, "middle",
                   std::isfinite(value) && t < 0.6 ? " fill=\"white\"" : "");

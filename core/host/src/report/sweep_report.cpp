@@ -61,9 +61,11 @@ std::vector<std::string> metric_names(const std::vector<RunSummary>& runs) {
 // The two params a heat map and a pivot table spread over: num_experts × k when both vary,
 // otherwise the first two that vary.
 std::pair<std::string, std::string> grid_params(const std::vector<std::string>& varying) {
-  const auto has = [&](const std::string& key) { return std::find(varying.begin(), varying.end(), key) != varying.end(); };
+  const auto has = [&](const std::string& key) {
+    return std::find(varying.begin(), varying.end(), key) != varying.end();
+  };
   if (has("model.num_experts") && has("model.k")) return {"model.num_experts", "model.k"};
-  return {varying.size() > 0 ? varying[0] : "", varying.size() > 1 ? varying[1] : ""};
+  return {!varying.empty() ? varying[0] : "", varying.size() > 1 ? varying[1] : ""};
 }
 
 // "model.k" -> "k": the last part of each key, where that names one key only (legends stay short).
@@ -93,7 +95,8 @@ std::string table_html(const std::vector<std::string>& header, const std::vector
     for (const Cell& cell : row) {
       const bool text = std::holds_alternative<std::string>(cell);
       out += text ? "<td class=\"text\">" : "<td>";
-      out += html(std::holds_alternative<double>(cell) ? fmt::format("{:.4g}", std::get<double>(cell)) : cell_text(cell));
+      out +=
+          html(std::holds_alternative<double>(cell) ? fmt::format("{:.4g}", std::get<double>(cell)) : cell_text(cell));
       out += "</td>";
     }
     out += "</tr>\n";
@@ -103,8 +106,7 @@ std::string table_html(const std::vector<std::string>& header, const std::vector
 
 class SweepReport {
  public:
-  SweepReport(const ResultsReader& store, std::int64_t sweep_id)
-      : store_(store), sweep_(store.sweep(sweep_id)) {
+  SweepReport(const ResultsReader& store, std::int64_t sweep_id) : store_(store), sweep_(store.sweep(sweep_id)) {
     RunFilter filter;
     filter.sweep_id = sweep_id;
     runs_ = store.find_runs(filter);
@@ -193,9 +195,10 @@ class SweepReport {
         std::vector<Cell> line{row};
         for (const Cell& col : pivot.col_values) {
           const Stats stats = pivot.stats(row, col);
-          line.push_back(stats.count == 0   ? Cell{}
-                         : stats.count == 1 ? Cell{stats.mean}
-                                            : Cell{fmt::format("{:.4f} ± {:.4f} ({})", stats.mean, stats.std, stats.count)});
+          line.push_back(stats.count == 0 ? Cell{}
+                         : stats.count == 1
+                             ? Cell{stats.mean}
+                             : Cell{fmt::format("{:.4f} ± {:.4f} ({})", stats.mean, stats.std, stats.count)});
         }
         rows.push_back(std::move(line));
       }
@@ -284,7 +287,8 @@ class SweepReport {
     std::string out = "<h2 id=\"curves\">Training curves</h2>\n";
     if (keys.empty()) return out + "<p class=\"note\">No run recorded epoch metrics.</p>\n";
     // train_loss and train_acc first, the others (balancing_loss, ...) after them.
-    std::stable_partition(keys.begin(), keys.end(), [](const std::string& k) { return k == "train_loss" || k == "train_acc"; });
+    std::stable_partition(keys.begin(), keys.end(),
+                          [](const std::string& k) { return k == "train_loss" || k == "train_acc"; });
     out += "<div class=\"charts\">\n";
     for (const std::string& key : keys) {
       LineChart chart;
@@ -351,6 +355,8 @@ class SweepReport {
 
 }  // namespace
 
-std::string sweep_report_html(const ResultsReader& store, std::int64_t sweep_id) { return SweepReport(store, sweep_id).html_page(); }
+std::string sweep_report_html(const ResultsReader& store, std::int64_t sweep_id) {
+  return SweepReport(store, sweep_id).html_page();
+}
 
 }  // namespace armor::app

@@ -37,7 +37,8 @@ void RecordWriter::record_artifact(std::int64_t run_id, const std::string& kind,
   });
 }
 
-void RecordWriter::record_provenance(std::int64_t run_id, const std::vector<std::pair<std::string, std::string>>& values) {
+void RecordWriter::record_provenance(std::int64_t run_id,
+                                     const std::vector<std::pair<std::string, std::string>>& values) {
   guarded("record provenance of run " + std::to_string(run_id) + " in " + path_, [&] {
     auto transaction = write_transaction(db_);
     require_run(db_, path_, run_id);
@@ -100,7 +101,8 @@ void RecordWriter::add_metrics(std::int64_t run_id, const std::vector<std::pair<
     if (!status.step()) throw no_such_run(path_, run_id);
     const std::string current = status.stmt.getColumn(0).getString();
     if (current != "finished") {
-      throw StoreError(fmt::format("{}: run {} is {}: metrics are added only to a finished run", path_, run_id, current));
+      throw StoreError(
+          fmt::format("{}: run {} is {}: metrics are added only to a finished run", path_, run_id, current));
     }
     write_metrics(db_, run_id, metrics);
     transaction.commit();
@@ -114,7 +116,8 @@ void RecordWriter::record_image_results(std::int64_t run_id, const std::vector<I
     Sql clear(db_, "DELETE FROM image_results WHERE run_id = ?");
     clear.stmt.bind(1, run_id);
     clear.exec();
-    Sql insert(db_, "INSERT INTO image_results (run_id, image, clean_correct, robust, broken_by) VALUES (?, ?, ?, ?, ?)");
+    Sql insert(db_,
+               "INSERT INTO image_results (run_id, image, clean_correct, robust, broken_by) VALUES (?, ?, ?, ?, ?)");
     for (const ImageResult& image : images) {
       insert.stmt.reset();
       insert.stmt.bind(1, run_id);

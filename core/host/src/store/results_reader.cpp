@@ -121,7 +121,8 @@ std::optional<std::int64_t> ResultsReader::latest_sweep_id() const {
   });
 }
 
-std::vector<RunRecord> ResultsReader::runs(std::optional<std::int64_t> sweep_id, std::optional<RunStatus> status) const {
+std::vector<RunRecord> ResultsReader::runs(std::optional<std::int64_t> sweep_id,
+                                           std::optional<RunStatus> status) const {
   RunFilter filter;
   filter.sweep_id = sweep_id;
   if (status) filter.statuses.push_back(*status);
@@ -220,7 +221,8 @@ std::vector<RunSummary> ResultsReader::find_runs(const RunFilter& filter) const 
     bind_all(params.stmt, where.binds);
     while (params.step()) {
       found[position.at(params.stmt.getColumn(0).getInt64())].params.emplace_back(
-          params.stmt.getColumn(1).getString(), read_param(params.stmt.getColumn(2), params.stmt.getColumn(3).getString()));
+          params.stmt.getColumn(1).getString(),
+          read_param(params.stmt.getColumn(2), params.stmt.getColumn(3).getString()));
     }
     Sql metrics(*db_, "SELECT run_id, key, value FROM metrics WHERE run_id IN (SELECT r.id FROM runs r WHERE " +
                           where.sql + ")");
@@ -291,7 +293,8 @@ std::vector<std::pair<std::int64_t, double>> ResultsReader::sweep_epoch_metric(s
 std::vector<ExpertMetric> ResultsReader::expert_metrics(std::int64_t run_id) const {
   return guarded("read expert metrics of run " + std::to_string(run_id) + " from " + path_, [&] {
     require_run(*db_, path_, run_id);
-    Sql select(*db_, "SELECT layer, expert, key, value FROM expert_metrics WHERE run_id = ? ORDER BY layer, expert, key");
+    Sql select(*db_,
+               "SELECT layer, expert, key, value FROM expert_metrics WHERE run_id = ? ORDER BY layer, expert, key");
     select.stmt.bind(1, run_id);
     std::vector<ExpertMetric> found;
     while (select.step()) {
@@ -322,14 +325,16 @@ std::vector<std::pair<std::string, std::string>> ResultsReader::provenance(std::
     Sql select(*db_, "SELECT key, value FROM provenance WHERE run_id = ? ORDER BY key");
     select.stmt.bind(1, run_id);
     std::vector<std::pair<std::string, std::string>> found;
-    while (select.step()) found.emplace_back(select.stmt.getColumn(0).getString(), select.stmt.getColumn(1).getString());
+    while (select.step())
+      found.emplace_back(select.stmt.getColumn(0).getString(), select.stmt.getColumn(1).getString());
     return found;
   });
 }
 
 std::vector<ImageResult> ResultsReader::image_results(std::int64_t run_id) const {
   return guarded("read image results of run " + std::to_string(run_id) + " from " + path_, [&] {
-    Sql select(*db_, "SELECT image, clean_correct, robust, broken_by FROM image_results WHERE run_id = ? ORDER BY image");
+    Sql select(*db_,
+               "SELECT image, clean_correct, robust, broken_by FROM image_results WHERE run_id = ? ORDER BY image");
     select.stmt.bind(1, run_id);
     std::vector<ImageResult> images;
     while (select.step()) {
@@ -360,7 +365,8 @@ std::vector<std::pair<std::int64_t, std::string>> ResultsReader::dead_runs(std::
       process.host = select.stmt.getColumn(2).getString();
       process.pid = select.stmt.getColumn(3).getInt64();
       process.silent_seconds = select.stmt.getColumn(4).getDouble();
-      if (const std::optional<std::string> why = liveness(process)) dead.emplace_back(process.run_id, "interrupted: " + *why);
+      if (const std::optional<std::string> why = liveness(process))
+        dead.emplace_back(process.run_id, "interrupted: " + *why);
     }
     return dead;
   });

@@ -97,10 +97,10 @@ std::pair<std::int64_t, std::vector<std::int64_t>> RunQueue::add_sweep(const New
 void RunQueue::finish_sweep(std::int64_t sweep_id) {
   guarded("finish sweep " + std::to_string(sweep_id) + " in " + path_, [&] {
     auto transaction = write_transaction(db_);
-    Sql update(db_,
-               "UPDATE sweeps SET finished_at = " ARMOR_SQL_NOW ", status = CASE WHEN EXISTS "
-               "(SELECT 1 FROM runs WHERE sweep_id = sweeps.id AND status != 'finished') "
-               "THEN 'failed' ELSE 'finished' END WHERE id = ?");
+    Sql update(db_, "UPDATE sweeps SET finished_at = " ARMOR_SQL_NOW
+                    ", status = CASE WHEN EXISTS "
+                    "(SELECT 1 FROM runs WHERE sweep_id = sweeps.id AND status != 'finished') "
+                    "THEN 'failed' ELSE 'finished' END WHERE id = ?");
     update.stmt.bind(1, sweep_id);
     if (update.exec() == 0) throw no_such_sweep(path_, sweep_id);
     transaction.commit();
@@ -113,8 +113,9 @@ std::optional<std::int64_t> RunQueue::claim_run(std::int64_t sweep_id, const std
     // BEGIN IMMEDIATE holds the write lock from the SELECT to the UPDATE: two workers never claim
     // the same run.
     auto transaction = write_transaction(db_);
-    Sql select(db_, "SELECT id FROM runs WHERE sweep_id = ? AND status = 'pending' AND (? IS NULL OR id = ?) "
-                    "ORDER BY idx, id LIMIT 1");
+    Sql select(db_,
+               "SELECT id FROM runs WHERE sweep_id = ? AND status = 'pending' AND (? IS NULL OR id = ?) "
+               "ORDER BY idx, id LIMIT 1");
     select.stmt.bind(1, sweep_id);
     if (only_run) {
       select.stmt.bind(2, *only_run);
@@ -122,9 +123,10 @@ std::optional<std::int64_t> RunQueue::claim_run(std::int64_t sweep_id, const std
     }
     if (!select.step()) return std::optional<std::int64_t>();
     const std::int64_t run_id = select.stmt.getColumn(0).getInt64();
-    Sql update(db_,
-               "UPDATE runs SET status = 'running', worker = ?, attempt = attempt + 1, pid = 0, heartbeat_at = " ARMOR_SQL_NOW
-               ", started_at = NULL, finished_at = NULL, error = NULL WHERE id = ?");
+    Sql update(
+        db_,
+        "UPDATE runs SET status = 'running', worker = ?, attempt = attempt + 1, pid = 0, heartbeat_at = " ARMOR_SQL_NOW
+        ", started_at = NULL, finished_at = NULL, error = NULL WHERE id = ?");
     update.stmt.bind(1, worker);
     update.stmt.bind(2, run_id);
     update.exec();
@@ -149,9 +151,8 @@ void RunQueue::start_run(std::int64_t run_id, std::int64_t pid) {
   guarded("start run " + std::to_string(run_id) + " in " + path_, [&] {
     auto transaction = write_transaction(db_);
     // A restarted run forgets the end and the error of its previous attempt.
-    Sql update(db_,
-               "UPDATE runs SET status = 'running', pid = ?, started_at = " ARMOR_SQL_NOW
-               ", heartbeat_at = " ARMOR_SQL_NOW ", finished_at = NULL, error = NULL WHERE id = ?");
+    Sql update(db_, "UPDATE runs SET status = 'running', pid = ?, started_at = " ARMOR_SQL_NOW
+                    ", heartbeat_at = " ARMOR_SQL_NOW ", finished_at = NULL, error = NULL WHERE id = ?");
     update.stmt.bind(1, pid);
     update.stmt.bind(2, run_id);
     if (update.exec() == 0) throw no_such_run(path_, run_id);
@@ -188,9 +189,8 @@ void RunQueue::fail_run(std::int64_t run_id, const std::string& error, RunStatus
     auto transaction = write_transaction(db_);
     require_run(db_, path_, run_id);
     // A finished run keeps its result: a late failure (say, while cleaning up) must not erase it.
-    Sql update(db_,
-               "UPDATE runs SET status = ?, finished_at = " ARMOR_SQL_NOW
-               ", error = ? WHERE id = ? AND status IN ('pending', 'running')");
+    Sql update(db_, "UPDATE runs SET status = ?, finished_at = " ARMOR_SQL_NOW
+                    ", error = ? WHERE id = ? AND status IN ('pending', 'running')");
     update.stmt.bind(1, to_string(status));
     update.stmt.bind(2, error);
     update.stmt.bind(3, run_id);
@@ -203,9 +203,8 @@ std::vector<std::int64_t> RunQueue::reap_dead_runs(std::int64_t sweep_id, const 
   return guarded("reap dead runs of sweep " + std::to_string(sweep_id) + " in " + path_, [&] {
     auto transaction = write_transaction(db_);
     const auto dead = ResultsReader(db_, path_).dead_runs(sweep_id, liveness);
-    Sql update(db_,
-               "UPDATE runs SET status = 'interrupted', finished_at = " ARMOR_SQL_NOW
-               ", error = ? WHERE id = ? AND status = 'running'");
+    Sql update(db_, "UPDATE runs SET status = 'interrupted', finished_at = " ARMOR_SQL_NOW
+                    ", error = ? WHERE id = ? AND status = 'running'");
     std::vector<std::int64_t> reaped;
     for (const auto& [run_id, why] : dead) {
       update.stmt.reset();
@@ -222,8 +221,9 @@ std::vector<std::int64_t> RunQueue::reap_dead_runs(std::int64_t sweep_id, const 
 std::vector<std::int64_t> RunQueue::requeue(std::int64_t sweep_id) {
   return guarded("requeue runs of sweep " + std::to_string(sweep_id) + " in " + path_, [&] {
     auto transaction = write_transaction(db_);
-    Sql select(db_,
-               "SELECT id FROM runs WHERE sweep_id = ? AND status IN ('failed', 'diverged', 'interrupted') ORDER BY idx, id");
+    Sql select(
+        db_,
+        "SELECT id FROM runs WHERE sweep_id = ? AND status IN ('failed', 'diverged', 'interrupted') ORDER BY idx, id");
     select.stmt.bind(1, sweep_id);
     std::vector<std::int64_t> run_ids;
     while (select.step()) run_ids.push_back(select.stmt.getColumn(0).getInt64());

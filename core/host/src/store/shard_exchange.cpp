@@ -105,8 +105,8 @@ std::optional<RunStatus> ShardExchange::merge_shard(const std::string& shard_pat
     if (!std::filesystem::exists(shard_path)) throw StoreError("shard " + shard_path + " does not exist");
     AttachedShard attached(db_, shard_path);
     auto transaction = write_transaction(db_);
-    Sql select(db_,
-               "SELECT s.status, s.attempt = r.attempt FROM shard.runs s JOIN main.runs r ON r.id = s.id WHERE s.id = ?");
+    Sql select(
+        db_, "SELECT s.status, s.attempt = r.attempt FROM shard.runs s JOIN main.runs r ON r.id = s.id WHERE s.id = ?");
     select.stmt.bind(1, run_id);
     if (!select.step()) throw StoreError("shard " + shard_path + " holds no run " + std::to_string(run_id));
     const RunStatus status = run_status_from_string(select.stmt.getColumn(0).getString());
@@ -127,8 +127,9 @@ std::optional<RunStatus> ShardExchange::merge_shard(const std::string& shard_pat
     // The run's row: its progress always, its end once it has ended there.
     const std::string ended = has_ended(status) ? ", status, finished_at, error" : "";
     exec_for_run(db_,
-                 "UPDATE main.runs SET (started_at, pid, heartbeat_at" + ended + ") = (SELECT started_at, pid, heartbeat_at" +
-                     ended + " FROM shard.runs s WHERE s.id = main.runs.id) WHERE id = ?",
+                 "UPDATE main.runs SET (started_at, pid, heartbeat_at" + ended +
+                     ") = (SELECT started_at, pid, heartbeat_at" + ended +
+                     " FROM shard.runs s WHERE s.id = main.runs.id) WHERE id = ?",
                  run_id);
     transaction.commit();
     return std::optional<RunStatus>(status);

@@ -188,7 +188,8 @@ std::vector<std::string> overrides_from_json(const std::string& text) {
   return overrides;
 }
 
-void write_metrics(SQLite::Database& db, std::int64_t run_id, const std::vector<std::pair<std::string, double>>& metrics) {
+void write_metrics(SQLite::Database& db, std::int64_t run_id,
+                   const std::vector<std::pair<std::string, double>>& metrics) {
   Sql insert(db, "INSERT OR REPLACE INTO metrics (run_id, key, value) VALUES (?, ?, ?)");
   for (const auto& [key, value] : metrics) {
     insert.stmt.reset();

@@ -98,6 +98,7 @@ std::vector<std::string> keys_of(const std::vector<std::pair<std::string, Value>
 
 // A run's final metrics, each replacing an earlier value of its key, inside the caller's transaction
 // (the views gain a column for a new key).
-void write_metrics(SQLite::Database& db, std::int64_t run_id, const std::vector<std::pair<std::string, double>>& metrics);
+void write_metrics(SQLite::Database& db, std::int64_t run_id,
+                   const std::vector<std::pair<std::string, double>>& metrics);
 
 }  // namespace armor::store_sql

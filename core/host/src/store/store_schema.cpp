@@ -275,9 +275,10 @@ std::unique_ptr<SQLite::Database> StoreSchema::open(const std::string& path, Mod
   exec_script(*db, "PRAGMA foreign_keys = ON");
   if (!writable) {
     if (version < kSchemaVersion) {
-      throw StoreError(path + " has schema version " + std::to_string(version) + ", this armor reads version " +
-                       std::to_string(kSchemaVersion) +
-                       (version == 0 ? ": it is not an armor results database" : ": open it once read-write to migrate it"));
+      throw StoreError(
+          path + " has schema version " + std::to_string(version) + ", this armor reads version " +
+          std::to_string(kSchemaVersion) +
+          (version == 0 ? ": it is not an armor results database" : ": open it once read-write to migrate it"));
     }
     return db;
   }

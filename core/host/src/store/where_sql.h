@@ -12,7 +12,7 @@
 namespace armor {
 
 struct WhereSql {
-  std::string sql;                             // uses `r` for the runs table, `?` for parameters
+  std::string sql;                               // uses `r` for the runs table, `?` for parameters
   std::vector<std::optional<ParamValue>> binds;  // in order of the `?`s; nullopt binds NULL
 
   // Appends `other` (its SQL and its parameters).

@@ -12,7 +12,7 @@ namespace {
 // identifier, from keys read out of view_columns. No text from a command line ever goes in.
 struct ViewSpec {
   const char* name;
-  const char* head;  // up to the first key column
+  const char* head;                                          // up to the first key column
   std::vector<std::pair<const char*, const char*>> sources;  // source table, printf template of one column
   const char* tail;
 };
@@ -25,10 +25,12 @@ const std::vector<ViewSpec>& wide_views() {
        {{"params", ", (SELECT value FROM params WHERE run_id = r.id AND key = %Q) AS \"%w\""},
         {"metrics", ", (SELECT value FROM metrics WHERE run_id = r.id AND key = %Q) AS \"%w\""}},
        " FROM runs r"},
-      {"curves", "SELECT e.run_id, r.sweep_id, e.epoch",
+      {"curves",
+       "SELECT e.run_id, r.sweep_id, e.epoch",
        {{"epoch_metrics", ", max(CASE WHEN e.key = %Q THEN e.value END) AS \"%w\""}},
        " FROM epoch_metrics e JOIN runs r ON r.id = e.run_id GROUP BY e.run_id, e.epoch"},
-      {"experts", "SELECT x.run_id, r.sweep_id, x.layer, x.expert",
+      {"experts",
+       "SELECT x.run_id, r.sweep_id, x.layer, x.expert",
        {{"expert_metrics", ", max(CASE WHEN x.key = %Q THEN x.value END) AS \"%w\""}},
        " FROM expert_metrics x JOIN runs r ON r.id = x.run_id GROUP BY x.run_id, x.layer, x.expert"},
   };

@@ -29,14 +29,17 @@ const std::vector<std::string> kSweepKeys{"overrides", "constraint", "sweeper", 
 
 EarlyStop early_stop_from(const toml::node& node) {
   const toml::table* table = node.as_table();
-  if (table == nullptr) throw ConfigError(origin_of(node) + ": sweep.early_stop must be a table { metric = ..., mode = ..., eta = ..., min_epochs = ... }");
+  if (table == nullptr)
+    throw ConfigError(origin_of(node) +
+                      ": sweep.early_stop must be a table { metric = ..., mode = ..., eta = ..., min_epochs = ... }");
   EarlyStop stop;
   for (const auto& [key, value] : *table) {
     const std::string name(key.str());
     const std::string where = origin_of(value) + ": sweep.early_stop." + name;
     if (name == "metric" && value.is_string()) {
       stop.metric = value.as_string()->get();
-    } else if (name == "mode" && value.is_string() && (value.as_string()->get() == "max" || value.as_string()->get() == "min")) {
+    } else if (name == "mode" && value.is_string() &&
+               (value.as_string()->get() == "max" || value.as_string()->get() == "min")) {
       stop.maximize = value.as_string()->get() == "max";
     } else if (name == "eta" && value.is_integer() && value.as_integer()->get() >= 2) {
       stop.eta = static_cast<int>(value.as_integer()->get());
@@ -44,10 +47,13 @@ EarlyStop early_stop_from(const toml::node& node) {
       stop.min_epochs = static_cast<int>(value.as_integer()->get());
     } else if (name == "metric" || name == "mode" || name == "eta" || name == "min_epochs") {
       throw ConfigError(where + " must be " +
-                        (name == "metric" ? "a string (an epoch metric)" : name == "mode" ? "\"max\" or \"min\""
-                                                        : name == "eta" ? "an integer >= 2" : "an integer >= 1"));
+                        (name == "metric" ? "a string (an epoch metric)"
+                         : name == "mode" ? "\"max\" or \"min\""
+                         : name == "eta"  ? "an integer >= 2"
+                                          : "an integer >= 1"));
     } else {
-      throw ConfigError(where + " is not a key of early_stop" + did_you_mean(name, {"metric", "mode", "eta", "min_epochs"}));
+      throw ConfigError(where + " is not a key of early_stop" +
+                        did_you_mean(name, {"metric", "mode", "eta", "min_epochs"}));
     }
   }
   return stop;
@@ -57,7 +63,8 @@ std::vector<std::string> string_list(const toml::node& node, const std::string& 
   std::vector<std::string> values;
   if (const auto* text = node.as_string()) return {text->get()};
   const toml::array* list = node.as_array();
-  if (list == nullptr) throw ConfigError(origin_of(node) + ": sweep." + key + " must be a string or an array of strings");
+  if (list == nullptr)
+    throw ConfigError(origin_of(node) + ": sweep." + key + " must be a string or an array of strings");
   for (const toml::node& entry : *list) {
     const auto* text = entry.as_string();
     if (text == nullptr) throw ConfigError(origin_of(entry) + ": sweep." + key + " entries must be strings");
@@ -83,7 +90,8 @@ FileSweep file_sweep(const Config& config) {
       if (!value.is_string()) throw ConfigError(origin_of(value) + ": sweep.sweeper must be \"grid\" or \"random\"");
       sweep.settings.sweeper = value.as_string()->get();
     } else if (key.str() == "trials" || key.str() == "seed") {
-      if (!value.is_integer()) throw ConfigError(origin_of(value) + ": sweep." + std::string(key.str()) + " must be an integer");
+      if (!value.is_integer())
+        throw ConfigError(origin_of(value) + ": sweep." + std::string(key.str()) + " must be an integer");
       if (key.str() == "trials") {
         sweep.settings.trials = static_cast<int>(value.as_integer()->get());
       } else {
@@ -116,12 +124,14 @@ std::optional<ParamValue> lookup(const Experiment& experiment, const std::string
 }
 
 // A constraint naming a key the point does not have would silently drop every point: refuse it.
-void check_constraint_names(const Experiment& experiment, const std::string& text, const query::WhereExpression& constraint) {
+void check_constraint_names(const Experiment& experiment, const std::string& text,
+                            const query::WhereExpression& constraint) {
   for (const std::string& name : query::names_in(constraint)) {
     if (lookup(experiment, name)) continue;
     std::vector<std::string> keys;
     for (const auto& [key, value] : experiment.flat_params) keys.push_back(key);
-    throw ConfigError("sweep constraint '" + text + "': " + name + " is not a key of the config" + did_you_mean(name, keys));
+    throw ConfigError("sweep constraint '" + text + "': " + name + " is not a key of the config" +
+                      did_you_mean(name, keys));
   }
 }
 
@@ -244,7 +254,8 @@ SweepPlan plan_runs(const std::string& experiment_path, const std::vector<std::s
     if (plan.is_sweep) {
       // Read the point's values without the plugins' own checks first: breaking a declared
       // constraint (k > num_experts) is a point to drop, not an error that stops the sweep.
-      const std::string broken = broken_constraint(resolve_experiment(config, catalog, unchecked), plan.constraints, parsed);
+      const std::string broken =
+          broken_constraint(resolve_experiment(config, catalog, unchecked), plan.constraints, parsed);
       if (!broken.empty()) {
         plan.dropped.push_back({point, "breaks " + broken});
         continue;
@@ -263,13 +274,14 @@ SweepPlan plan_runs(const std::string& experiment_path, const std::vector<std::s
     if (!inserted) {
       const std::string earlier = join_overrides(plan.runs[it->second].overrides);
       if (plan.settings.sweeper == "random") {
-        plan.dropped.push_back({run.overrides, "repeats the config of point " + std::to_string(it->second) + " (" + earlier + ")"});
+        plan.dropped.push_back(
+            {run.overrides, "repeats the config of point " + std::to_string(it->second) + " (" + earlier + ")"});
         continue;
       }
-      throw ConfigError(fmt::format("sweep points {} ({}) and {} ({}) resolve to the same config (config hash {}): "
-                                    "the sweep would run it twice; remove the repeated value",
-                                    it->second, earlier.empty() ? "no overrides" : earlier, i,
-                                    join_overrides(run.overrides), hash));
+      throw ConfigError(
+          fmt::format("sweep points {} ({}) and {} ({}) resolve to the same config (config hash {}): "
+                      "the sweep would run it twice; remove the repeated value",
+                      it->second, earlier.empty() ? "no overrides" : earlier, i, join_overrides(run.overrides), hash));
     }
     distinct.push_back(run);
   }

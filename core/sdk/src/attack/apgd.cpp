@@ -19,7 +19,6 @@ struct RunResult {
   torch::Tensor adversarial;
 };
 
-
 RunResult single_run(Classifier& model, const ApgdOptions& options, const torch::Tensor& x, const torch::Tensor& y,
                      const PerImageLoss& loss, at::Generator& generator) {
   const double eps = options.eps();
@@ -95,7 +94,8 @@ RunResult single_run(Classifier& model, const ApgdOptions& options, const torch:
       x_adv = torch::where(per_image_view(halve, x.dim()), x_best, x_adv);
       gradient = torch::where(per_image_view(halve, x.dim()), gradient_best, gradient);
       ++next_checkpoint;
-      window = next_checkpoint < checkpoints.size() ? checkpoints[next_checkpoint] - checkpoints[next_checkpoint - 1] : 0;
+      window =
+          next_checkpoint < checkpoints.size() ? checkpoints[next_checkpoint] - checkpoints[next_checkpoint - 1] : 0;
       since_check = 0;
     }
   }
@@ -164,8 +164,9 @@ torch::Tensor Apgd::perturb(Classifier& model, const torch::Tensor& x, const tor
 }
 
 std::string Apgd::describe() const {
-  const std::string kind = options_.targeted() ? fmt::format("APGD-T ({} targets)", options_.target_classes())
-                                               : fmt::format("APGD-{}", options_.loss() == AttackLoss::cross_entropy ? "CE" : "DLR");
+  const std::string kind = options_.targeted()
+                               ? fmt::format("APGD-T ({} targets)", options_.target_classes())
+                               : fmt::format("APGD-{}", options_.loss() == AttackLoss::cross_entropy ? "CE" : "DLR");
   return fmt::format("{} {} eps={:.5g} steps={} restarts={} rho={} seed={}", kind, to_string(options_.norm()),
                      options_.eps(), options_.steps(), options_.restarts(), options_.rho(), options_.seed());
 }

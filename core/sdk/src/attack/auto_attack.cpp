@@ -20,13 +20,18 @@ std::shared_ptr<Attack> make_member(const std::string& name, const AutoAttackOpt
   const ApgdOptions apgd = ApgdOptions().eps(options.eps).steps(options.apgd_steps).seed(options.seed);
   if (name == "apgd-ce") return std::make_shared<Apgd>(ApgdOptions(apgd).loss(AttackLoss::cross_entropy));
   if (name == "apgd-dlr") return std::make_shared<Apgd>(ApgdOptions(apgd).loss(AttackLoss::dlr));
-  if (name == "apgd-t") return std::make_shared<Apgd>(ApgdOptions(apgd).targeted(true).target_classes(options.target_classes));
+  if (name == "apgd-t")
+    return std::make_shared<Apgd>(ApgdOptions(apgd).targeted(true).target_classes(options.target_classes));
   if (name == "fab-t") {
-    return std::make_shared<Fab>(
-        FabOptions().eps(options.eps).steps(options.fab_steps).target_classes(options.target_classes).seed(options.seed));
+    return std::make_shared<Fab>(FabOptions()
+                                     .eps(options.eps)
+                                     .steps(options.fab_steps)
+                                     .target_classes(options.target_classes)
+                                     .seed(options.seed));
   }
   if (name == "square") {
-    return std::make_shared<Square>(SquareOptions().eps(options.eps).queries(options.square_queries).seed(options.seed));
+    return std::make_shared<Square>(
+        SquareOptions().eps(options.eps).queries(options.square_queries).seed(options.seed));
   }
   throw ConfigError(fmt::format("attacks names an unknown AutoAttack member (got '{}'; known: {})", name,
                                 fmt::join(AutoAttack::known_members(), ", ")));
@@ -57,7 +62,8 @@ torch::Tensor AutoAttack::perturb(Classifier& model, const torch::Tensor& x, con
     if (index.numel() == 0) break;
     const torch::Tensor y_run = y.index_select(0, index);
     const torch::Tensor candidate = members_[m]->perturb(model, clean.index_select(0, index), y_run);
-    fooled_[m].second += record_fooled(robust, adversarial, index, candidate, predict_labels(model, candidate).ne(y_run));
+    fooled_[m].second +=
+        record_fooled(robust, adversarial, index, candidate, predict_labels(model, candidate).ne(y_run));
   }
   return adversarial;
 }

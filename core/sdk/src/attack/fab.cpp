@@ -15,7 +15,6 @@ namespace {
 
 using torch::indexing::Slice;
 
-
 }  // namespace
 
 torch::Tensor fab_projection_linf(const torch::Tensor& points, const torch::Tensor& w_in, const torch::Tensor& b_in) {
@@ -72,7 +71,8 @@ torch::Tensor fab_projection_linf(const torch::Tensor& points, const torch::Tens
     d.index_put_({beyond}, (2 * a.index({beyond}) - 1) * lambda);
   }
   const torch::Tensor lambda =
-      torch::clamp_min((b_in2 - sb_in.gather(1, found).squeeze(1)) / (-s_in.gather(1, found).squeeze(1)), 0).unsqueeze(-1);
+      torch::clamp_min((b_in2 - sb_in.gather(1, found).squeeze(1)) / (-s_in.gather(1, found).squeeze(1)), 0)
+          .unsqueeze(-1);
   const torch::Tensor d_in = d.index({inside});
   const torch::Tensor a_in = a.index({inside});
   d.index_put_({inside}, torch::min(lambda, d_in) * a_in + torch::max(-lambda, d_in) * (1 - a_in));
@@ -86,8 +86,8 @@ Fab::Fab(FabOptions options) : options_(options) {
   TORCH_CHECK(options_.target_classes() >= 1, "FAB target_classes must be >= 1 (got ", options_.target_classes(), ")");
 }
 
-torch::Tensor Fab::single_run(Classifier& model, const torch::Tensor& x, const torch::Tensor& y, std::int64_t target_rank,
-                              bool random_start, at::Generator& generator) {
+torch::Tensor Fab::single_run(Classifier& model, const torch::Tensor& x, const torch::Tensor& y,
+                              std::int64_t target_rank, bool random_start, at::Generator& generator) {
   torch::NoGradGuard no_grad;
   const std::int64_t dims = x.dim();
   const torch::Tensor logits = model.forward(x);
@@ -123,7 +123,7 @@ torch::Tensor Fab::single_run(Classifier& model, const torch::Tensor& x, const t
   };
   for (std::int64_t step = 0; step < options_.steps(); ++step) {
     const InputGradient linear = input_gradient(model, current, gap);
-    const torch::Tensor df = linear.loss;      // [n]
+    const torch::Tensor df = linear.loss;  // [n]
     const torch::Tensor w = linear.gradient.reshape({n, -1});
     const torch::Tensor b = -df + (linear.gradient * current).reshape({n, -1}).sum(-1);
 
@@ -137,7 +137,8 @@ torch::Tensor Fab::single_run(Classifier& model, const torch::Tensor& x, const t
     const torch::Tensor a2 = a0.slice(0, n);
     const torch::Tensor alpha = torch::min(torch::max(a1 / (a1 + a2), torch::zeros(a1.sizes(), a1.options())),
                                            options_.alpha_max() * torch::ones(a1.sizes(), a1.options()));
-    current = ((current + options_.eta() * d1) * (1 - alpha) + (original + d2 * options_.eta()) * alpha).clamp(0.0, 1.0);
+    current =
+        ((current + options_.eta() * d1) * (1 - alpha) + (original + d2 * options_.eta()) * alpha).clamp(0.0, 1.0);
 
     const torch::Tensor is_adversarial = model.forward(current).argmax(1).ne(labels);
     if (is_adversarial.any().item<bool>()) {
@@ -145,7 +146,8 @@ torch::Tensor Fab::single_run(Classifier& model, const torch::Tensor& x, const t
       const torch::Tensor smaller = torch::logical_and(is_adversarial, distance < best_norm);
       best = torch::where(per_image_view(smaller, dims), current, best);
       best_norm = torch::where(smaller, distance, best_norm);
-      current = torch::where(per_image_view(is_adversarial, dims), original + (current - original) * options_.beta(), current);
+      current = torch::where(per_image_view(is_adversarial, dims), original + (current - original) * options_.beta(),
+                             current);
     }
   }
 
@@ -169,8 +171,8 @@ torch::Tensor Fab::perturb(Classifier& model, const torch::Tensor& x, const torc
       const torch::Tensor x_run = clean.index_select(0, index);
       const torch::Tensor y_run = y.index_select(0, index);
       const torch::Tensor candidate = single_run(model, x_run, y_run, target + 2, restart > 0, generator);
-      const torch::Tensor still_correct = torch::logical_or(model.forward(candidate).argmax(1).eq(y_run),
-                                                            per_image_norm(Norm::linf, x_run - candidate) > options_.eps());
+      const torch::Tensor still_correct = torch::logical_or(
+          model.forward(candidate).argmax(1).eq(y_run), per_image_norm(Norm::linf, x_run - candidate) > options_.eps());
       record_fooled(robust, adversarial, index, candidate, still_correct.logical_not());
     }
   }
@@ -179,8 +181,8 @@ torch::Tensor Fab::perturb(Classifier& model, const torch::Tensor& x, const torc
 
 std::string Fab::describe() const {
   return fmt::format("FAB-T ({} targets) Linf eps={:.5g} steps={} restarts={} alpha_max={} eta={} beta={}",
-                     options_.target_classes(), options_.eps(), options_.steps(), options_.restarts(), options_.alpha_max(),
-                     options_.eta(), options_.beta());
+                     options_.target_classes(), options_.eps(), options_.steps(), options_.restarts(),
+                     options_.alpha_max(), options_.eta(), options_.beta());
 }
 
 }  // namespace armor

@@ -23,7 +23,9 @@ torch::Tensor random_signs(at::IntArrayRef shape, at::Generator& generator) {
 }
 
 std::int64_t random_int(std::int64_t low, std::int64_t high, at::Generator& generator) {
-  return (static_cast<double>(low) + static_cast<double>(high - low) * torch::rand({1}, generator)).to(torch::kLong).item<std::int64_t>();
+  return (static_cast<double>(low) + static_cast<double>(high - low) * torch::rand({1}, generator))
+      .to(torch::kLong)
+      .item<std::int64_t>();
 }
 
 }  // namespace
@@ -31,7 +33,8 @@ std::int64_t random_int(std::int64_t low, std::int64_t high, at::Generator& gene
 Square::Square(SquareOptions options) : options_(options) {
   TORCH_CHECK(options_.eps() >= 0, "Square eps must be >= 0 (got ", options_.eps(), ")");
   TORCH_CHECK(options_.queries() >= 1, "Square queries must be >= 1 (got ", options_.queries(), ")");
-  TORCH_CHECK(options_.p_init() > 0 && options_.p_init() <= 1, "Square p_init must be in (0,1] (got ", options_.p_init(), ")");
+  TORCH_CHECK(options_.p_init() > 0 && options_.p_init() <= 1, "Square p_init must be in (0,1] (got ",
+              options_.p_init(), ")");
   TORCH_CHECK(options_.restarts() >= 1, "Square restarts must be >= 1 (got ", options_.restarts(), ")");
 }
 
@@ -49,7 +52,8 @@ double Square::window_fraction(std::int64_t query) const {
   return p;
 }
 
-torch::Tensor Square::single_run(Classifier& model, const torch::Tensor& x, const torch::Tensor& y, at::Generator& generator) {
+torch::Tensor Square::single_run(Classifier& model, const torch::Tensor& x, const torch::Tensor& y,
+                                 at::Generator& generator) {
   const std::int64_t n = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3);
   const double eps = options_.eps();
   const auto margin_of = [&](const torch::Tensor& images, const torch::Tensor& labels) {
@@ -68,8 +72,9 @@ torch::Tensor Square::single_run(Classifier& model, const torch::Tensor& x, cons
     const torch::Tensor loss_curr = loss_min.index_select(0, index);
 
     const double p = window_fraction(query);
-    const auto side = std::max<std::int64_t>(
-        static_cast<std::int64_t>(std::nearbyint(std::sqrt(p * static_cast<double>(c * h * w) / static_cast<double>(c)))), 1);
+    const auto side = std::max<std::int64_t>(static_cast<std::int64_t>(std::nearbyint(std::sqrt(
+                                                 p * static_cast<double>(c * h * w) / static_cast<double>(c)))),
+                                             1);
     const std::int64_t top = random_int(0, h - side, generator);
     const std::int64_t left = random_int(0, w - side, generator);
     torch::Tensor deltas = torch::zeros({c, h, w}, x.options());
@@ -109,9 +114,9 @@ torch::Tensor Square::perturb(Classifier& model, const torch::Tensor& x, const t
 }
 
 std::string Square::describe() const {
-  return fmt::format("Square Linf eps={:.5g} queries={} p_init={} restarts={}{} seed={}", options_.eps(), options_.queries(),
-                     options_.p_init(), options_.restarts(), options_.rescale_schedule() ? " rescaled-schedule" : "",
-                     options_.seed());
+  return fmt::format("Square Linf eps={:.5g} queries={} p_init={} restarts={}{} seed={}", options_.eps(),
+                     options_.queries(), options_.p_init(), options_.restarts(),
+                     options_.rescale_schedule() ? " rescaled-schedule" : "", options_.seed());
 }
 
 }  // namespace armor

@@ -96,7 +96,7 @@ torch::Tensor hsv_to_rgb(const torch::Tensor& hsv) {
   const torch::Tensor q = (v * (1.0 - s * f)).clamp(0.0, 1.0);
   const torch::Tensor t = (v * (1.0 - s * (1.0 - f))).clamp(0.0, 1.0);
   // Per sector 0..5: (r, g, b) = (v,t,p) (q,v,p) (p,v,t) (p,q,v) (t,p,v) (v,p,q).
-  const torch::Tensor red = torch::stack({v, q, p, p, t, v}, 1);    // [B,6,H,W]
+  const torch::Tensor red = torch::stack({v, q, p, p, t, v}, 1);  // [B,6,H,W]
   const torch::Tensor green = torch::stack({t, v, v, q, p, p}, 1);
   const torch::Tensor blue = torch::stack({p, p, t, v, v, q}, 1);
   const torch::Tensor pick = i.unsqueeze(1);  // [B,1,H,W]
@@ -109,9 +109,12 @@ torch::Tensor colour_jitter(const torch::Tensor& x, double jitter, double hue, a
   const std::int64_t batch = x.size(0);
   const bool colour = x.size(1) == 3;
   // As torchvision's get_params: the order first, then brightness, contrast, saturation, hue factors.
-  const torch::Tensor order = torch::rand({batch, 4}, generator, torch::kFloat32).argsort(/*dim=*/static_cast<std::int64_t>(1)).to(x.device());  // [B,4]
+  const torch::Tensor order = torch::rand({batch, 4}, generator, torch::kFloat32)
+                                  .argsort(/*dim=*/static_cast<std::int64_t>(1))
+                                  .to(x.device());  // [B,4]
   const auto factors = [&](bool on) { return on ? draw_factors(batch, jitter, generator, x) : torch::Tensor(); };
-  const torch::Tensor brightness = factors(jitter > 0), contrast = factors(jitter > 0), saturation = factors(jitter > 0 && colour);
+  const torch::Tensor brightness = factors(jitter > 0), contrast = factors(jitter > 0),
+                      saturation = factors(jitter > 0 && colour);
   torch::Tensor shift;
   if (hue > 0 && colour) {
     shift = ((torch::rand({batch}, generator, torch::kFloat32) * 2.0 - 1.0) * hue).to(x.device(), x.scalar_type());
@@ -150,16 +153,19 @@ torch::Tensor Augmentation::apply(const torch::Tensor& x, at::Generator& generat
   const std::int64_t batch = x.size(0);
   if (options_.crop_padding > 0) {
     const std::int64_t p = options_.crop_padding;
-    out = shift_images(out, draw_offsets(batch, -p, p, generator, x.device()), draw_offsets(batch, -p, p, generator, x.device()),
+    out = shift_images(out, draw_offsets(batch, -p, p, generator, x.device()),
+                       draw_offsets(batch, -p, p, generator, x.device()),
                        /*zero_fill=*/true);
   }
   if (options_.translate > 0) {
     const std::int64_t t = options_.translate;
-    out = shift_images(out, draw_offsets(batch, -t, t, generator, x.device()), draw_offsets(batch, -t, t, generator, x.device()),
+    out = shift_images(out, draw_offsets(batch, -t, t, generator, x.device()),
+                       draw_offsets(batch, -t, t, generator, x.device()),
                        /*zero_fill=*/false);
   }
   if (options_.flip) {
-    const torch::Tensor flip = torch::rand({batch}, generator, torch::kFloat32).lt(0.5).to(x.device()).view({-1, 1, 1, 1});
+    const torch::Tensor flip =
+        torch::rand({batch}, generator, torch::kFloat32).lt(0.5).to(x.device()).view({-1, 1, 1, 1});
     out = torch::where(flip, out.flip({3}), out);
   }
   if (options_.cutout > 0) out = cut_out(out, options_.cutout, generator);

@@ -22,7 +22,9 @@ std::string idx_file(const std::string& dir, const std::string& stem) {
 }
 
 // [data] train_limit / test_limit when the dataset gets the whole [data] section (0 = all).
-std::int64_t limit_of(const Params& params, const std::string& key) { return params.has(key) ? params.integer(key) : 0; }
+std::int64_t limit_of(const Params& params, const std::string& key) {
+  return params.has(key) ? params.integer(key) : 0;
+}
 
 const std::string& idx_folder(const Params& params) {
   const std::string& dir = params.string("path");
@@ -47,12 +49,14 @@ std::shared_ptr<DatasetSplits> load_idx_folder(const Params& params, DatasetInfo
 // The split sizes from the four IDX headers (16 bytes read of each file).
 DatasetShape idx_folder_shape(const Params& params, DatasetInfo info) {
   const std::string& dir = idx_folder(params);
-  return {std::move(info), idx_pair_items(idx_file(dir, "train-images-idx3-ubyte"), idx_file(dir, "train-labels-idx1-ubyte")),
+  return {std::move(info),
+          idx_pair_items(idx_file(dir, "train-images-idx3-ubyte"), idx_file(dir, "train-labels-idx1-ubyte")),
           idx_pair_items(idx_file(dir, "t10k-images-idx3-ubyte"), idx_file(dir, "t10k-labels-idx1-ubyte"))};
 }
 
 ParamSchema idx_params(const std::string& default_path) {
-  return ParamSchema().string("path", default_path, "Folder with the four IDX files (train/t10k images/labels, .gz or not)");
+  return ParamSchema().string("path", default_path,
+                              "Folder with the four IDX files (train/t10k images/labels, .gz or not)");
 }
 
 constexpr std::int64_t kCifarPixels = 3 * 32 * 32;
@@ -77,8 +81,8 @@ std::int64_t cifar_records(const std::vector<std::string>& paths, std::int64_t l
 
 // The CIFAR binary version: records of `label_bytes` label bytes then 3x32x32 pixel bytes (CHW).
 // Reads the files in order; label byte `label_index` of each record is the label.
-LabelledImages read_cifar_files(const std::vector<std::string>& paths, std::int64_t label_bytes, std::int64_t label_index,
-                                std::int64_t num_classes) {
+LabelledImages read_cifar_files(const std::vector<std::string>& paths, std::int64_t label_bytes,
+                                std::int64_t label_index, std::int64_t num_classes) {
   constexpr std::int64_t kPixels = kCifarPixels;
   const std::int64_t record = label_bytes + kPixels;
   std::vector<torch::Tensor> images, labels;
@@ -86,7 +90,8 @@ LabelledImages read_cifar_files(const std::vector<std::string>& paths, std::int6
     const std::int64_t records = cifar_records(path, label_bytes);
     torch::Tensor data = torch::empty({records, record}, torch::kUInt8);
     std::ifstream in(path, std::ios::binary);
-    if (!in.read(reinterpret_cast<char*>(data.data_ptr<std::uint8_t>()), records * record)) throw DataError(path + ": cannot read");
+    if (!in.read(reinterpret_cast<char*>(data.data_ptr<std::uint8_t>()), records * record))
+      throw DataError(path + ": cannot read");
     torch::Tensor label = data.select(1, label_index).to(torch::kInt64);
     check_labels(label, num_classes, path + " (not a CIFAR-" + std::to_string(num_classes > 20 ? 100 : 10) + " file?)");
     images.push_back(data.narrow(1, label_bytes, kPixels).reshape({-1, 3, 32, 32}));
@@ -121,7 +126,8 @@ std::shared_ptr<DatasetSplits> make_cifar10(const Params& params) {
 
 DatasetShape cifar10_shape(const Params& params) {
   const fs::path dir = cifar_folder(params);
-  return {cifar10_info(), cifar_records(cifar10_train_files(dir), 1), cifar_records((dir / "test_batch.bin").string(), 1)};
+  return {cifar10_info(), cifar_records(cifar10_train_files(dir), 1),
+          cifar_records((dir / "test_batch.bin").string(), 1)};
 }
 
 DatasetInfo cifar100_info(const Params& params) {
@@ -142,7 +148,8 @@ std::shared_ptr<DatasetSplits> make_cifar100(const Params& params) {
 
 DatasetShape cifar100_shape(const Params& params) {
   const fs::path dir = cifar_folder(params);
-  return {cifar100_info(params), cifar_records((dir / "train.bin").string(), 2), cifar_records((dir / "test.bin").string(), 2)};
+  return {cifar100_info(params), cifar_records((dir / "train.bin").string(), 2),
+          cifar_records((dir / "test.bin").string(), 2)};
 }
 
 // Class-dependent templates plus noise: learnable in a few steps, so end-to-end tests mean something.
@@ -191,38 +198,45 @@ const std::string& tinyimagenet_folder(const Params& params) {
 }  // namespace
 
 void register_builtin_datasets(Registry& registry) {
-  registry.add_dataset("fashion_mnist", "Fashion-MNIST, 28x28 grey, 10 classes (IDX files)",
-                       idx_params("/usr/share/datasets/fashion-mnist"),
-                       [](const Params& params) { return load_idx_folder(params, fashion_mnist_info()); },
-                       [](const Params& params) { return idx_folder_shape(params, fashion_mnist_info()); });
-  registry.add_dataset("mnist", "MNIST, 28x28 grey, 10 classes (IDX files at a path you give)", idx_params(""),
-                       [](const Params& params) { return load_idx_folder(params, mnist_info()); },
-                       [](const Params& params) { return idx_folder_shape(params, mnist_info()); });
-  registry.add_dataset("cifar10", "CIFAR-10, 32x32 colour, 10 classes (binary version at a path you give)",
-                       ParamSchema().string("path", "", "Folder with data_batch_1..5.bin and test_batch.bin (cifar-10-batches-bin)"),
-                       make_cifar10, cifar10_shape);
-  registry.add_dataset("cifar100", "CIFAR-100, 32x32 colour, 100 fine or 20 coarse classes (binary version at a path you give)",
-                       ParamSchema()
-                           .string("path", "", "Folder with train.bin and test.bin (cifar-100-binary)")
-                           .string("labels", "fine", "fine (100 classes) or coarse (20 superclasses)", {"fine", "coarse"}),
-                       make_cifar100, cifar100_shape);
-  registry.add_dataset("tinyimagenet", "TinyImageNet, 64x64 colour, 200 classes (the tiny-imagenet-200 folder at a path you give; val = test)",
-                       ParamSchema().string("path", "", "The tiny-imagenet-200 folder (wnids.txt, train/, val/)"),
-                       [](const Params& params) {
-                         return std::make_shared<DatasetSplits>(read_tinyimagenet(tinyimagenet_folder(params)));
-                       },
-                       [](const Params& params) { return tinyimagenet_shape(tinyimagenet_folder(params)); });
-  registry.add_dataset("synthetic", "Random class templates plus noise, for tests",
-                       ParamSchema()
-                           .integer("train_size", 512, "Training images", 1)
-                           .integer("test_size", 256, "Test images", 1)
-                           .integer("channels", 1, "Image channels", 1)
-                           .integer("image_size", 28, "Height and width", 4)
-                           .integer("num_classes", 10, "Classes", 2)
-                           .integer("seed", 0, "Seed of the templates and the noise", 0),
-                       make_synthetic, [](const Params& params) {
-                         return DatasetShape{synthetic_info(params), params.integer("train_size"), params.integer("test_size")};
-                       });
+  registry.add_dataset(
+      "fashion_mnist", "Fashion-MNIST, 28x28 grey, 10 classes (IDX files)",
+      idx_params("/usr/share/datasets/fashion-mnist"),
+      [](const Params& params) { return load_idx_folder(params, fashion_mnist_info()); },
+      [](const Params& params) { return idx_folder_shape(params, fashion_mnist_info()); });
+  registry.add_dataset(
+      "mnist", "MNIST, 28x28 grey, 10 classes (IDX files at a path you give)", idx_params(""),
+      [](const Params& params) { return load_idx_folder(params, mnist_info()); },
+      [](const Params& params) { return idx_folder_shape(params, mnist_info()); });
+  registry.add_dataset(
+      "cifar10", "CIFAR-10, 32x32 colour, 10 classes (binary version at a path you give)",
+      ParamSchema().string("path", "", "Folder with data_batch_1..5.bin and test_batch.bin (cifar-10-batches-bin)"),
+      make_cifar10, cifar10_shape);
+  registry.add_dataset(
+      "cifar100", "CIFAR-100, 32x32 colour, 100 fine or 20 coarse classes (binary version at a path you give)",
+      ParamSchema()
+          .string("path", "", "Folder with train.bin and test.bin (cifar-100-binary)")
+          .string("labels", "fine", "fine (100 classes) or coarse (20 superclasses)", {"fine", "coarse"}),
+      make_cifar100, cifar100_shape);
+  registry.add_dataset(
+      "tinyimagenet",
+      "TinyImageNet, 64x64 colour, 200 classes (the tiny-imagenet-200 folder at a path you give; val = test)",
+      ParamSchema().string("path", "", "The tiny-imagenet-200 folder (wnids.txt, train/, val/)"),
+      [](const Params& params) {
+        return std::make_shared<DatasetSplits>(read_tinyimagenet(tinyimagenet_folder(params)));
+      },
+      [](const Params& params) { return tinyimagenet_shape(tinyimagenet_folder(params)); });
+  registry.add_dataset(
+      "synthetic", "Random class templates plus noise, for tests",
+      ParamSchema()
+          .integer("train_size", 512, "Training images", 1)
+          .integer("test_size", 256, "Test images", 1)
+          .integer("channels", 1, "Image channels", 1)
+          .integer("image_size", 28, "Height and width", 4)
+          .integer("num_classes", 10, "Classes", 2)
+          .integer("seed", 0, "Seed of the templates and the noise", 0),
+      make_synthetic, [](const Params& params) {
+        return DatasetShape{synthetic_info(params), params.integer("train_size"), params.integer("test_size")};
+      });
 }
 
 }  // namespace armor

@@ -95,7 +95,8 @@ std::int64_t validation_count(double value, std::int64_t train_size) {
   if (value <= 0) return 0;
   if (value < 1) return static_cast<std::int64_t>(std::llround(value * static_cast<double>(train_size)));
   if (value != std::floor(value)) {
-    throw ConfigError("data.validation = " + std::to_string(value) + ": must be a fraction below 1 or a whole number of images");
+    throw ConfigError("data.validation = " + std::to_string(value) +
+                      ": must be a fraction below 1 or a whole number of images");
   }
   const auto count = static_cast<std::int64_t>(value);
   if (count >= train_size) {
@@ -110,8 +111,8 @@ void check_labels(const torch::Tensor& labels, std::int64_t num_classes, const s
   const torch::Tensor bad = torch::logical_or(labels.lt(0), labels.ge(num_classes)).nonzero();
   if (bad.size(0) == 0) return;
   const std::int64_t index = bad[0][0].item<std::int64_t>();
-  throw DataError(fmt::format("{}: label {} at index {} is out of range for {} classes (labels must lie in [0, {}])", file,
-                              labels[index].item<std::int64_t>(), index, num_classes, num_classes - 1));
+  throw DataError(fmt::format("{}: label {} at index {} is out of range for {} classes (labels must lie in [0, {}])",
+                              file, labels[index].item<std::int64_t>(), index, num_classes, num_classes - 1));
 }
 
 LabelledImages read_idx_pair(const std::string& images_path, const std::string& labels_path, std::int64_t limit,
@@ -132,8 +133,8 @@ std::int64_t idx_pair_items(const std::string& images_path, const std::string& l
   open_idx(images_path, 3, image_dims);
   open_idx(labels_path, 1, label_dims);
   if (image_dims.front() != label_dims.front()) {
-    throw DataError(images_path + " has " + std::to_string(image_dims.front()) + " images but " + labels_path + " has " +
-                    std::to_string(label_dims.front()) + " labels");
+    throw DataError(images_path + " has " + std::to_string(image_dims.front()) + " images but " + labels_path +
+                    " has " + std::to_string(label_dims.front()) + " labels");
   }
   return image_dims.front();
 }

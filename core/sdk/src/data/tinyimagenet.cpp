@@ -47,7 +47,8 @@ std::vector<LabelledFile> training_files(const fs::path& root, const std::map<st
   std::vector<LabelledFile> files;
   for (const auto& [id, label] : classes) {
     const fs::path folder = root / "train" / id / "images";
-    if (!fs::is_directory(folder)) throw DataError(folder.string() + ": folder not found (class " + id + " of wnids.txt)");
+    if (!fs::is_directory(folder))
+      throw DataError(folder.string() + ": folder not found (class " + id + " of wnids.txt)");
     std::vector<std::string> names;
     for (const auto& entry : fs::directory_iterator(folder)) {
       if (entry.is_regular_file()) names.push_back(entry.path().string());
@@ -75,7 +76,8 @@ std::vector<LabelledFile> validation_files(const fs::path& root, const std::map<
     id.erase(id.find_last_not_of(" \r") + 1);
     const auto found = classes.find(id);
     if (found == classes.end()) {
-      throw DataError(annotations.string() + ":" + std::to_string(line_number) + ": class '" + id + "' is not in wnids.txt");
+      throw DataError(annotations.string() + ":" + std::to_string(line_number) + ": class '" + id +
+                      "' is not in wnids.txt");
     }
     files.push_back({(root / "val" / "images" / file).string(), found->second});
   }
@@ -130,7 +132,7 @@ torch::Tensor decode_image(const std::string& path, int channels, int height, in
 namespace {
 
 DatasetInfo tinyimagenet_info(const std::map<std::string, std::int64_t>& classes) {
-  return {"tinyimagenet", 3, kSide, kSide, static_cast<std::int64_t>(classes.size()), {0.4802, 0.4481, 0.3975},
+  return {"tinyimagenet",          3, kSide, kSide, static_cast<std::int64_t>(classes.size()), {0.4802, 0.4481, 0.3975},
           {0.2770, 0.2691, 0.2821}};
 }
 

@@ -9,15 +9,17 @@ BasicBlockImpl::BasicBlockImpl(BasicBlockOptions options_) : options(options_) {
 void BasicBlockImpl::reset() {
   namespace nn = torch::nn;
   conv1 = register_module("conv1", nn::Conv2d(nn::Conv2dOptions(options.in_channels(), options.out_channels(), 3)
-                                                  .stride(options.stride()).padding(1).bias(false)));
+                                                  .stride(options.stride())
+                                                  .padding(1)
+                                                  .bias(false)));
   bn1 = register_module("bn1", nn::BatchNorm2d(options.out_channels()));
-  conv2 = register_module("conv2", nn::Conv2d(nn::Conv2dOptions(options.out_channels(), options.out_channels(), 3)
-                                                  .padding(1).bias(false)));
+  conv2 = register_module(
+      "conv2", nn::Conv2d(nn::Conv2dOptions(options.out_channels(), options.out_channels(), 3).padding(1).bias(false)));
   bn2 = register_module("bn2", nn::BatchNorm2d(options.out_channels()));
   shortcut = nn::Sequential();
   if (options.stride() != 1 || options.in_channels() != options.out_channels()) {
-    shortcut->push_back(nn::Conv2d(nn::Conv2dOptions(options.in_channels(), options.out_channels(), 1)
-                                       .stride(options.stride()).bias(false)));
+    shortcut->push_back(nn::Conv2d(
+        nn::Conv2dOptions(options.in_channels(), options.out_channels(), 1).stride(options.stride()).bias(false)));
     shortcut->push_back(nn::BatchNorm2d(options.out_channels()));
   }
   register_module("shortcut", shortcut);

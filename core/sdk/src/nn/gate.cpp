@@ -39,7 +39,8 @@ torch::Tensor top_k_with_capacity(const torch::Tensor& scores, std::int64_t k, s
   const double minus_infinity = -std::numeric_limits<double>::infinity();
   const auto long_options = s.options().dtype(torch::kInt64);
   // Rank positions to scatter: column index within a row, row index within a column.
-  const torch::Tensor column_positions = torch::arange(experts, long_options).unsqueeze(0).expand({n, experts}).contiguous();
+  const torch::Tensor column_positions =
+      torch::arange(experts, long_options).unsqueeze(0).expand({n, experts}).contiguous();
   const torch::Tensor row_positions = torch::arange(n, long_options).unsqueeze(1).expand({n, experts}).contiguous();
   // rank[i,j] of value[i,j] along `dim`, largest first (stable: ties keep the batch order).
   const auto descending_rank = [&](const torch::Tensor& value, std::int64_t dim) {

@@ -49,8 +49,8 @@ MoeLayerImpl::MoeLayerImpl(MoeLayerOptions options, std::shared_ptr<Gate> gate, 
 }
 
 void MoeLayerImpl::set_fixed_expert(std::optional<std::int64_t> expert) {
-  TORCH_CHECK(!expert || (*expert >= 0 && *expert < options_.num_experts()),
-              "MoeLayer: fixed expert must be in [0, ", options_.num_experts(), ") (got ", expert.value_or(-1), ")");
+  TORCH_CHECK(!expert || (*expert >= 0 && *expert < options_.num_experts()), "MoeLayer: fixed expert must be in [0, ",
+              options_.num_experts(), ") (got ", expert.value_or(-1), ")");
   fixed_expert_ = expert;
 }
 
@@ -60,7 +60,8 @@ torch::Tensor MoeLayerImpl::forward(const torch::Tensor& x) {
     const auto long_options = torch::TensorOptions().dtype(torch::kInt64).device(x.device());
     last_routing_ = GateOutput{};
     last_routing_.indices = torch::full({n, 1}, *fixed_expert_, long_options);
-    last_routing_.weights = torch::zeros({n, options_.num_experts()}, x.options()).index_fill_(1, last_routing_.indices[0], 1.0);
+    last_routing_.weights =
+        torch::zeros({n, options_.num_experts()}, x.options()).index_fill_(1, last_routing_.indices[0], 1.0);
     last_counts_.assign(static_cast<std::size_t>(options_.num_experts()), 0);
     last_counts_[static_cast<std::size_t>(*fixed_expert_)] = n;
     return experts_[static_cast<std::size_t>(*fixed_expert_)].forward(x);
@@ -73,8 +74,9 @@ torch::Tensor MoeLayerImpl::forward(const torch::Tensor& x) {
 torch::Tensor MoeLayerImpl::forward_routed(const torch::Tensor& x, const GateOutput& routing) {
   TORCH_CHECK(routing.indices.dim() == 2 && routing.indices.size(0) == x.size(0) && routing.weights.dim() == 2 &&
                   routing.weights.size(0) == x.size(0) && routing.weights.size(1) == options_.num_experts(),
-              "MoeLayer: a held routing needs indices [N,k] and weights [N,E] for N = ", x.size(0), ", E = ",
-              options_.num_experts(), " (got ", routing.indices.sizes(), " and ", routing.weights.sizes(), ")");
+              "MoeLayer: a held routing needs indices [N,k] and weights [N,E] for N = ", x.size(0),
+              ", E = ", options_.num_experts(), " (got ", routing.indices.sizes(), " and ", routing.weights.sizes(),
+              ")");
   last_routing_ = routing;
   return dispatch(x, last_routing_);
 }

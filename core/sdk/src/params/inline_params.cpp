@@ -14,10 +14,22 @@ namespace {
 
 // A TOML scalar as a ParamValue; false for tables and arrays.
 bool scalar_value(const toml::node& node, ParamValue& out) {
-  if (const auto* v = node.as_boolean()) { out = v->get(); return true; }
-  if (const auto* v = node.as_integer()) { out = v->get(); return true; }
-  if (const auto* v = node.as_floating_point()) { out = v->get(); return true; }
-  if (const auto* v = node.as_string()) { out = v->get(); return true; }
+  if (const auto* v = node.as_boolean()) {
+    out = v->get();
+    return true;
+  }
+  if (const auto* v = node.as_integer()) {
+    out = v->get();
+    return true;
+  }
+  if (const auto* v = node.as_floating_point()) {
+    out = v->get();
+    return true;
+  }
+  if (const auto* v = node.as_string()) {
+    out = v->get();
+    return true;
+  }
   return false;
 }
 
@@ -38,10 +50,11 @@ ParamValue typed_inline_value(const ParamSpec& spec, const ParamValue& raw, cons
                        (spec.type == ParamType::integer && std::holds_alternative<std::int64_t>(value)) ||
                        (spec.type == ParamType::real && std::holds_alternative<double>(value)) ||
                        (spec.type == ParamType::string && std::holds_alternative<std::string>(value));
-  if (!type_ok) throw fail(std::string("must be ") + with_article(to_string(spec.type)) + ", not " + with_article(type_name(raw)));
+  if (!type_ok)
+    throw fail(std::string("must be ") + with_article(to_string(spec.type)) + ", not " + with_article(type_name(raw)));
   if (spec.type == ParamType::integer || spec.type == ParamType::real) {
-    const double number = spec.type == ParamType::integer ? static_cast<double>(std::get<std::int64_t>(value))
-                                                          : std::get<double>(value);
+    const double number =
+        spec.type == ParamType::integer ? static_cast<double>(std::get<std::int64_t>(value)) : std::get<double>(value);
     if (!std::isfinite(number)) throw fail("must be finite");
     if (spec.min && number < *spec.min) throw fail(fmt::format("must be >= {}", *spec.min));
     if (spec.max && number > *spec.max) throw fail(fmt::format("must be <= {}", *spec.max));
@@ -65,12 +78,14 @@ Params parse_inline_params(const std::string& text, const ParamSchema& schema, c
   try {
     parsed = toml::parse("p = {" + text + "}", section);
   } catch (const toml::parse_error& error) {
-    throw ConfigError(origin + ": " + section + " must be the body of a TOML inline table, e.g. \"depth = 10, stem = 'cifar'\" (" +
+    throw ConfigError(origin + ": " + section +
+                      " must be the body of a TOML inline table, e.g. \"depth = 10, stem = 'cifar'\" (" +
                       std::string(error.description()) + "; got \"" + text + "\")");
   }
   // Exactly the one table: text such as "a = 1 }, b = {" would close it early and add keys outside.
   const toml::table* given = parsed.size() == 1 && parsed.get("p") != nullptr ? parsed.get("p")->as_table() : nullptr;
-  if (given == nullptr) throw ConfigError(origin + ": " + section + " must be the body of a TOML inline table (got \"" + text + "\")");
+  if (given == nullptr)
+    throw ConfigError(origin + ": " + section + " must be the body of a TOML inline table (got \"" + text + "\")");
 
   Params params(section);
   for (const auto& [key, node] : *given) {

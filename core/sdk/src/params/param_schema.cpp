@@ -27,8 +27,8 @@ ParamSchema& ParamSchema::integer(std::string name, std::int64_t default_value, 
   return add({std::move(name), ParamType::integer, default_value, std::move(doc), min, max, {}});
 }
 
-ParamSchema& ParamSchema::real(std::string name, double default_value, std::string doc,
-                               std::optional<double> min, std::optional<double> max) {
+ParamSchema& ParamSchema::real(std::string name, double default_value, std::string doc, std::optional<double> min,
+                               std::optional<double> max) {
   return add({std::move(name), ParamType::real, default_value, std::move(doc), min, max, {}});
 }
 
@@ -38,8 +38,8 @@ ParamSchema& ParamSchema::boolean(std::string name, bool default_value, std::str
 
 ParamSchema& ParamSchema::string(std::string name, std::string default_value, std::string doc,
                                  std::vector<std::string> choices) {
-  return add({std::move(name), ParamType::string, std::move(default_value), std::move(doc), {}, {},
-              std::move(choices)});
+  return add(
+      {std::move(name), ParamType::string, std::move(default_value), std::move(doc), {}, {}, std::move(choices)});
 }
 
 ParamSchema& ParamSchema::check(Check check) {

@@ -26,26 +26,20 @@ template <typename T>
 static const T& typed(const Params& params, const std::string& name, const char* wanted) {
   const ParamValue& value = params.value(name);
   if (const T* typed_value = std::get_if<T>(&value)) return *typed_value;
-  throw ConfigError(params.section() + "." + name + " is read as " + wanted + " but holds a " +
-                    type_name(value));
+  throw ConfigError(params.section() + "." + name + " is read as " + wanted + " but holds a " + type_name(value));
 }
 
 bool Params::boolean(const std::string& name) const { return typed<bool>(*this, name, "a boolean"); }
 
-std::int64_t Params::integer(const std::string& name) const {
-  return typed<std::int64_t>(*this, name, "an integer");
-}
+std::int64_t Params::integer(const std::string& name) const { return typed<std::int64_t>(*this, name, "an integer"); }
 
 double Params::real(const std::string& name) const { return typed<double>(*this, name, "a float"); }
 
-const std::string& Params::string(const std::string& name) const {
-  return typed<std::string>(*this, name, "a string");
-}
+const std::string& Params::string(const std::string& name) const { return typed<std::string>(*this, name, "a string"); }
 
 void Params::fail(const std::string& name, const std::string& message) const {
   const auto& [value, origin] = entry(name);
-  throw ConfigError(origin + ": " + section_ + "." + name + " " + message + " (got " +
-                    to_display_string(value) + ")");
+  throw ConfigError(origin + ": " + section_ + "." + name + " " + message + " (got " + to_display_string(value) + ")");
 }
 
 }  // namespace armor

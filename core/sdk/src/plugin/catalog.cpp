@@ -39,7 +39,8 @@ void Catalog::add(ComponentInfo info) {
     throw PluginError(info.library, std::string("duplicate ") + to_string(info.kind) + " '" + info.name +
                                         "' (already registered by " + it->second.library + ")");
   }
-  if (info.name.empty()) throw PluginError(info.library, std::string("a ") + to_string(info.kind) + " with an empty name");
+  if (info.name.empty())
+    throw PluginError(info.library, std::string("a ") + to_string(info.kind) + " with an empty name");
   entries_.emplace(key, std::move(info));
 }
 

@@ -56,7 +56,9 @@ const DatasetShapeProbe* Registry::dataset_shape(const std::string& name) const 
 const ModelFactory& Registry::model(const std::string& name) const {
   return factory<ModelFactory>(PluginKind::model, name);
 }
-const GateFactory& Registry::gate(const std::string& name) const { return factory<GateFactory>(PluginKind::gate, name); }
+const GateFactory& Registry::gate(const std::string& name) const {
+  return factory<GateFactory>(PluginKind::gate, name);
+}
 const BalancingFactory& Registry::balancing(const std::string& name) const {
   return factory<BalancingFactory>(PluginKind::balancing, name);
 }

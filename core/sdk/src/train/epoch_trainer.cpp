@@ -16,8 +16,8 @@
 #include "armor/train/balancing_term.h"
 #include "armor/train/checkpoint_identity.h"
 #include "armor/train/lr_schedule.h"
-#include "armor/train/state_dict.h"
 #include "armor/train/metric_sink.h"
+#include "armor/train/state_dict.h"
 #include "armor/util/progress.h"
 
 namespace armor {
@@ -94,8 +94,8 @@ ValidationScore validate(Classifier& model, const LabelledImages& data, std::int
     c10::InferenceMode inference;  // the next training forward replaces every routing state made here
     while (auto batch = loader.next()) {
       const torch::Tensor logits = model.forward(batch->x);
-      loss += torch::nn::functional::cross_entropy(logits, batch->y,
-                                                   torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
+      loss += torch::nn::functional::cross_entropy(
+                  logits, batch->y, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
                   .item<double>();
       correct += logits.argmax(1).eq(batch->y).sum().item<double>();
     }
@@ -119,7 +119,8 @@ torch::Tensor EpochTrainer::while_crafting(TrainContext& ctx, const std::functio
 }
 
 ThreatBall EpochTrainer::threat_ball(const TrainContext& ctx, const std::string& trainer) {
-  if (ctx.attack == nullptr) throw RunError("trainer " + trainer + " needs an [attack] section: its eps is the threat model");
+  if (ctx.attack == nullptr)
+    throw RunError("trainer " + trainer + " needs an [attack] section: its eps is the threat model");
   const std::optional<ThreatBall> ball = ctx.attack->threat_ball();
   if (!ball) {
     throw RunError("trainer " + trainer + " takes eps from [attack], but attack '" + ctx.attack->describe() +
@@ -166,7 +167,8 @@ void EpochTrainer::fit(TrainContext& ctx) {
       fmt::print("epoch {}/{}: validation loss {:.4f} acc {:.4f}\n", epoch + 1, epochs_, score.loss, score.accuracy);
     }
     // The checkpoint comes first: once an epoch's metrics are in runs.db, its state is on disk.
-    if (!ctx.checkpoint.path.empty() && (last || (ctx.checkpoint.every > 0 && (epoch + 1) % ctx.checkpoint.every == 0))) {
+    if (!ctx.checkpoint.path.empty() &&
+        (last || (ctx.checkpoint.every > 0 && (epoch + 1) % ctx.checkpoint.every == 0))) {
       save_checkpoint(ctx, epoch + 1);
     }
     if (!ctx.metrics.epoch_end(static_cast<int>(epoch + 1), values)) {
@@ -195,8 +197,8 @@ void EpochTrainer::train_epoch(TrainContext& ctx, BatchLoader& loader, std::int6
       const torch::Tensor loss = step.loss + aux_loss;
       const double loss_value = loss.item<double>();
       if (!std::isfinite(loss_value)) {
-        throw DivergedError(
-            fmt::format("non-finite training loss ({}) at epoch {}, batch {}", loss_value, epoch + 1, totals.batches + 1));
+        throw DivergedError(fmt::format("non-finite training loss ({}) at epoch {}, batch {}", loss_value, epoch + 1,
+                                        totals.batches + 1));
       }
       loss.backward();
       after_backward(ctx);
@@ -237,7 +239,8 @@ void EpochTrainer::save_checkpoint(const TrainContext& ctx, std::int64_t epochs_
   archive.write("epochs_done", torch::tensor(epochs_done, torch::kInt64));
   archive.write("step", torch::tensor(step_, torch::kInt64));
   archive.write("cpu_rng", generator_state(at::detail::getDefaultCPUGenerator()));
-  if (ctx.device.is_cuda()) archive.write("cuda_rng", generator_state(at::globalContext().defaultGenerator(ctx.device)));
+  if (ctx.device.is_cuda())
+    archive.write("cuda_rng", generator_state(at::globalContext().defaultGenerator(ctx.device)));
   if (!ctx.checkpoint.run_uid.empty()) {
     write_checkpoint_identity(archive, {ctx.checkpoint.run_uid, ctx.checkpoint.config_hash, ctx.checkpoint.owner});
   }
@@ -256,13 +259,15 @@ void EpochTrainer::check_checkpoint_identity(const TrainContext& ctx) const {
   const std::optional<CheckpointIdentity> identity = read_checkpoint_identity(plan.path);
   const std::string this_run = fmt::format("{} (uid {})", plan.owner.empty() ? "this run" : plan.owner, plan.run_uid);
   if (!identity) {
-    throw IdentityError(fmt::format("checkpoint {} carries no run identity (an armor before identities wrote it, or "
-                                    "something else did): {} does not resume from it; move it away to start over",
-                                    plan.path, this_run));
+    throw IdentityError(
+        fmt::format("checkpoint {} carries no run identity (an armor before identities wrote it, or "
+                    "something else did): {} does not resume from it; move it away to start over",
+                    plan.path, this_run));
   }
   if (identity->run_uid != plan.run_uid) {
     throw IdentityError(fmt::format("checkpoint {} belongs to {} (uid {}), not to {}: refused", plan.path,
-                                    identity->owner.empty() ? "another run" : identity->owner, identity->run_uid, this_run));
+                                    identity->owner.empty() ? "another run" : identity->owner, identity->run_uid,
+                                    this_run));
   }
   if (identity->config_hash != plan.config_hash) {
     throw IdentityError(fmt::format("checkpoint {} of {} was trained under config {}, the run's config is {}: refused",

@@ -34,13 +34,15 @@ std::vector<std::int64_t> parse_milestones(const Params& params) {
 
 ParamSchema lr_schedule_params() {
   return ParamSchema()
-      .string("schedule", "cosine", "Learning-rate schedule, per step", {"constant", "cosine", "poly", "step", "cyclic"})
+      .string("schedule", "cosine", "Learning-rate schedule, per step",
+              {"constant", "cosine", "poly", "step", "cyclic"})
       .real("warmup_epochs", 0, "Linear warm-up before the schedule (not with cyclic); fractions allowed", 0)
       .real("power", 0.9, "poly: exponent of (1 - progress)", 0)
       .string("milestones", "", "step: epochs at which the rate is multiplied by gamma, e.g. \"100,150\"")
       .real("gamma", 0.1, "step: factor at each milestone", 0)
       .real("cycle_peak", 0.4, "cyclic: share of all steps at which the rate peaks (one cycle over the run)", 0, 1)
-      .integer("cycle_steps", 0, "cyclic: steps from min_lr up to lr, repeating triangles (0 = one cycle over the run)", 0)
+      .integer("cycle_steps", 0, "cyclic: steps from min_lr up to lr, repeating triangles (0 = one cycle over the run)",
+               0)
       .real("min_lr", 0, "cyclic: the low end of the repeating triangles", 0)
       .check([](const Params& params) {
         if (params.string("schedule") == "cyclic" && params.real("warmup_epochs") > 0) {
@@ -63,8 +65,9 @@ LrSchedule::LrSchedule(const Params& params, std::int64_t epochs, std::int64_t s
       cycle_steps_(params.integer("cycle_steps")),
       steps_per_epoch_(std::max<std::int64_t>(1, steps_per_epoch)),
       total_steps_(std::max<std::int64_t>(1, epochs * steps_per_epoch_)),
-      warmup_steps_(std::min(total_steps_, static_cast<std::int64_t>(std::llround(params.real("warmup_epochs") *
-                                                                                  static_cast<double>(steps_per_epoch_))))) {
+      warmup_steps_(std::min(total_steps_,
+                             static_cast<std::int64_t>(
+                                 std::llround(params.real("warmup_epochs") * static_cast<double>(steps_per_epoch_))))) {
   if (kind_ == "step") {
     for (const std::int64_t epoch : parse_milestones(params)) milestone_steps_.push_back(epoch * steps_per_epoch_);
   }
@@ -84,7 +87,8 @@ double LrSchedule::after_warmup(std::int64_t step) const {
   if (kind_ == "cosine") return 0.5 * lr_ * (1.0 + std::cos(M_PI * u / span));
   if (kind_ == "poly") return lr_ * std::pow(std::max(0.0, 1.0 - u / span), power_);
   if (kind_ == "step") {
-    const auto reached = std::upper_bound(milestone_steps_.begin(), milestone_steps_.end(), step) - milestone_steps_.begin();
+    const auto reached =
+        std::upper_bound(milestone_steps_.begin(), milestone_steps_.end(), step) - milestone_steps_.begin();
     return lr_ * std::pow(gamma_, static_cast<double>(reached));
   }
   if (kind_ == "cyclic" && cycle_steps_ > 0) {  // PyTorch's CyclicLR, mode "triangular"

@@ -41,7 +41,8 @@ ExpertPairs select_expert_pairs(const torch::Tensor& router_probs, ExpertSelecti
     TORCH_CHECK(experts > rank, "select_expert_pairs: selection '", to_string(selection), "' needs at least ", rank + 1,
                 " experts (got ", experts, ")");
     // A stable descending sort: equal probabilities rank by expert index.
-    const torch::Tensor order = std::get<1>(router_probs.detach().sort(/*stable=*/true, /*dim=*/1, /*descending=*/true));
+    const torch::Tensor order =
+        std::get<1>(router_probs.detach().sort(/*stable=*/true, /*dim=*/1, /*descending=*/true));
     chosen = order.select(1, rank).contiguous();
     images = torch::arange(n, long_options);
   }
@@ -53,10 +54,11 @@ ExpertPairs select_expert_pairs(const torch::Tensor& router_probs, ExpertSelecti
 RtErLoss rt_er_loss(const torch::Tensor& moe_adv_logits, const torch::Tensor& labels,
                     const torch::Tensor& clean_pair_logits, const torch::Tensor& adv_pair_logits, double beta) {
   TORCH_CHECK(moe_adv_logits.dim() == 2 && labels.dim() == 1 && labels.size(0) == moe_adv_logits.size(0),
-              "rt_er_loss: MoE logits [N,K] and labels [N] disagree (got ", moe_adv_logits.sizes(), " and ", labels.sizes(), ")");
+              "rt_er_loss: MoE logits [N,K] and labels [N] disagree (got ", moe_adv_logits.sizes(), " and ",
+              labels.sizes(), ")");
   TORCH_CHECK(clean_pair_logits.sizes() == adv_pair_logits.sizes() && clean_pair_logits.dim() == 2,
-              "rt_er_loss: clean and adversarial pair logits must both be [P,K] (got ", clean_pair_logits.sizes(), " and ",
-              adv_pair_logits.sizes(), ")");
+              "rt_er_loss: clean and adversarial pair logits must both be [P,K] (got ", clean_pair_logits.sizes(),
+              " and ", adv_pair_logits.sizes(), ")");
   TORCH_CHECK(beta >= 0.0, "rt_er_loss: beta must be >= 0 (got ", beta, ")");
   RtErLoss loss;
   loss.moe_ce = torch::nn::functional::cross_entropy(moe_adv_logits, labels);
@@ -74,8 +76,8 @@ RtErLoss rt_er_loss(const torch::Tensor& moe_adv_logits, const torch::Tensor& la
   TORCH_CHECK(expert_clean_logits.dim() == 3 && expert_clean_logits.sizes() == expert_adv_logits.sizes() &&
                   router_probs.dim() == 2 && expert_clean_logits.size(0) == router_probs.size(1) &&
                   expert_clean_logits.size(1) == router_probs.size(0),
-              "rt_er_loss: expert logits must be [E,N,K] and router probabilities [N,E] (got ", expert_clean_logits.sizes(), ", ",
-              expert_adv_logits.sizes(), " and ", router_probs.sizes(), ")");
+              "rt_er_loss: expert logits must be [E,N,K] and router probabilities [N,E] (got ",
+              expert_clean_logits.sizes(), ", ", expert_adv_logits.sizes(), " and ", router_probs.sizes(), ")");
   const ExpertPairs pairs = select_expert_pairs(router_probs, selection);
   // Row e*N + n of the flattened [E*N,K] logits is expert e on image n.
   const torch::Tensor rows = pairs.experts * router_probs.size(0) + pairs.images;

@@ -35,7 +35,8 @@ std::map<std::string, torch::Tensor> load_state_dict(const std::string& path) {
     const c10::IValue value = torch::pickle_load(bytes);
     for (const auto& entry : value.toGenericDict()) state.emplace(entry.key().toStringRef(), entry.value().toTensor());
   } catch (const c10::Error& error) {
-    throw DataError(path + ": not a dict of tensors saved by torch.save / armor (" + error.what_without_backtrace() + ")");
+    throw DataError(path + ": not a dict of tensors saved by torch.save / armor (" + error.what_without_backtrace() +
+                    ")");
   }
   return state;
 }

@@ -13,7 +13,7 @@ namespace armor {
 Progress::Progress(std::string label, std::int64_t total)
     : label_(std::move(label)),
       total_(total),
-            // ARMOR_PROGRESS_TTY: the run's output goes through the launcher's pipe to a terminal.
+      // ARMOR_PROGRESS_TTY: the run's output goes through the launcher's pipe to a terminal.
       terminal_(isatty(fileno(stdout)) != 0 || std::getenv("ARMOR_PROGRESS_TTY") != nullptr),
       start_(std::chrono::steady_clock::now()),
       last_print_(start_) {}
@@ -35,8 +35,8 @@ void Progress::print(std::int64_t done, const std::string& status, bool final_li
   const double fraction = total_ > 0 ? static_cast<double>(done) / static_cast<double>(total_) : 1.0;
   constexpr int kWidth = 24;
   const int filled = static_cast<int>(fraction * kWidth);
-  const std::string bar = std::string(static_cast<std::size_t>(filled), '#') +
-                          std::string(static_cast<std::size_t>(kWidth - filled), '.');
+  const std::string bar =
+      std::string(static_cast<std::size_t>(filled), '#') + std::string(static_cast<std::size_t>(kWidth - filled), '.');
   // Time left, extrapolated from the pace so far.
   const std::string left = !final_line && fraction > 0 && fraction < 1
                                ? fmt::format(" ({:.0f}s left)", seconds * (1.0 - fraction) / fraction)

@@ -29,10 +29,10 @@
 namespace armor {
 
 struct Experiment {
-  toml::table resolved;                       // every key of every section, defaults filled
-  std::map<std::string, Params> sections;     // "run", "data", "model", ... "eval"
-  std::vector<Params> eval_attacks;           // section "eval.attacks.<metric>", by metric name
-  std::vector<Params> extra_balancing;        // section "balancing.also.<label>", by label
+  toml::table resolved;                                         // every key of every section, defaults filled
+  std::map<std::string, Params> sections;                       // "run", "data", "model", ... "eval"
+  std::vector<Params> eval_attacks;                             // section "eval.attacks.<metric>", by metric name
+  std::vector<Params> extra_balancing;                          // section "balancing.also.<label>", by label
   std::vector<std::pair<std::string, ParamValue>> flat_params;  // "model.k" -> 2, ...
   // What the sections' schemas declare (ParamSchema::constraint) over dotted keys, e.g.
   // "model.k <= model.num_experts": checked while resolving (with run_checks), and what a sweep

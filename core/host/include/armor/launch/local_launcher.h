@@ -27,7 +27,7 @@ struct LaunchSummary {
   int diverged = 0;
   int interrupted = 0;
   int retried = 0;
-  int refused = 0;  // its folder or checkpoint was not its own (IdentityError): failed, never retried
+  int refused = 0;       // its folder or checkpoint was not its own (IdentityError): failed, never retried
   bool stopped = false;  // by --fail-fast or Ctrl-C: pending runs were left for `armor sweep resume`
 };
 

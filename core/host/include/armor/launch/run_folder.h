@@ -25,7 +25,8 @@ struct RunFolderOwner {
 constexpr const char* kRunIdentityFile = "identity.toml";
 
 // "<outputs>/<sweep id>-<uid8>/<index>" (not made absolute).
-std::string sweep_run_folder(const std::string& outputs, std::int64_t sweep_id, const std::string& sweep_uid, int index);
+std::string sweep_run_folder(const std::string& outputs, std::int64_t sweep_id, const std::string& sweep_uid,
+                             int index);
 RunFolderOwner owner_of(const RunRecord& run, const std::string& database);
 std::optional<RunFolderOwner> read_run_folder_owner(const std::string& folder);
 // "run 3 (uid 5f0c...) of /data/runs.db"
@@ -42,10 +43,12 @@ void claim_new_run_folder(const std::string& folder, const RunFolderOwner& owner
 void check_run_folder(const RunRecord& run, const std::string& database);
 
 // The sha256 runs.db recorded last for `run`'s artifact `kind` at `path` ("" when none).
-std::string recorded_sha256(const ResultsReader& store, const RunRecord& run, const std::string& kind, const std::string& path);
+std::string recorded_sha256(const ResultsReader& store, const RunRecord& run, const std::string& kind,
+                            const std::string& path);
 
 // `path` is the file runs.db recorded for `run` as artifact `kind` (same sha256). IdentityError when
 // it is not recorded or changed since.
-void check_recorded_file(const ResultsReader& store, const RunRecord& run, const std::string& kind, const std::string& path);
+void check_recorded_file(const ResultsReader& store, const RunRecord& run, const std::string& kind,
+                         const std::string& path);
 
 }  // namespace armor

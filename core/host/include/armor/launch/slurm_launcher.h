@@ -39,9 +39,9 @@ std::vector<std::string> sbatch_arguments(const SlurmOptions& slurm, std::int64_
 int submit_sweep(RunStore& store, std::int64_t sweep_id, const LaunchOptions& launch, const SlurmOptions& slurm);
 
 struct CollectSummary {
-  int merged = 0;   // shards of ended runs brought into runs.db
-  int lost = 0;     // runs whose task ended without recording the run's end
-  int active = 0;   // runs whose task is still queued or running
+  int merged = 0;                                   // shards of ended runs brought into runs.db
+  int lost = 0;                                     // runs whose task ended without recording the run's end
+  int active = 0;                                   // runs whose task is still queued or running
   std::map<std::int64_t, std::string> slurm_state;  // run id -> its task's Slurm state, where known
 };
 

@@ -9,7 +9,7 @@
 namespace armor {
 class ResultsReader;
 class RunStore;
-}
+}  // namespace armor
 
 namespace armor::app {
 

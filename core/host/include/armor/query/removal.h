@@ -12,7 +12,7 @@
 namespace armor {
 class ResultsReader;
 class RunStore;
-}
+}  // namespace armor
 
 namespace armor::app {
 
@@ -24,10 +24,10 @@ struct RemovalQuery {
 
 struct RemovalPlan {
   RemovalQuery query;
-  std::vector<std::int64_t> run_ids;                  // the runs that go
-  std::map<std::string, std::string> uid_of_folder;   // output folder -> its run's uid
-  std::size_t folders = 0;                            // output folders that exist
-  std::string description;  // "sweep 2 with 3 run(s) (4, 5, 6) and 3 output folder(s)"
+  std::vector<std::int64_t> run_ids;                 // the runs that go
+  std::map<std::string, std::string> uid_of_folder;  // output folder -> its run's uid
+  std::size_t folders = 0;                           // output folders that exist
+  std::string description;                           // "sweep 2 with 3 run(s) (4, 5, 6) and 3 output folder(s)"
 };
 
 // StoreError naming a run or sweep the database does not have; UsageError unless exactly one of

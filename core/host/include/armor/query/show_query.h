@@ -10,7 +10,7 @@
 namespace armor {
 class ResultsReader;
 class RunStore;
-}
+}  // namespace armor
 
 namespace armor::app {
 

@@ -8,7 +8,7 @@
 namespace armor {
 class ResultsReader;
 class RunStore;
-}
+}  // namespace armor
 
 namespace armor::app {
 

@@ -36,8 +36,8 @@ struct Operand {
 struct WhereExpression {
   enum class Kind { all_of, any_of, negation, compare, in, between, like, is_null };
   Kind kind = Kind::all_of;
-  std::string op;        // compare: "=", "!=", "<", "<=", ">", ">="
-  bool negated = false;  // not in, not between, not like, is not null
+  std::string op;                         // compare: "=", "!=", "<", "<=", ">", ">="
+  bool negated = false;                   // not in, not between, not like, is not null
   std::vector<WhereExpression> children;  // all_of, any_of (two or more), negation (one)
   std::vector<Operand> operands;          // compare 2, in 1 + list, between 3, like 2, is_null 1
 };

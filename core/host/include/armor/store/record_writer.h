@@ -24,7 +24,8 @@ class RecordWriter {
 
   void set_output_dir(std::int64_t run_id, const std::string& path);
   // Files a run produced: kind "checkpoint", "log", "config"; sha256 hex of the file.
-  void record_artifact(std::int64_t run_id, const std::string& kind, const std::string& path, const std::string& sha256);
+  void record_artifact(std::int64_t run_id, const std::string& kind, const std::string& path,
+                       const std::string& sha256);
   // Provenance of a run: key -> text (revision, dirty, compiler, build_type, torch_version, device,
   // threads, host, plugin:<name>:path, plugin:<name>:sha256, ...).
   void record_provenance(std::int64_t run_id, const std::vector<std::pair<std::string, std::string>>& values);

@@ -49,7 +49,7 @@ class ResultsReader {
 
   std::map<std::string, double> metrics(std::int64_t run_id) const;
   std::vector<std::pair<std::string, ParamValue>> params(std::int64_t run_id) const;  // in config order
-  std::vector<EpochMetric> epoch_metrics(std::int64_t run_id) const;                   // by epoch, then key
+  std::vector<EpochMetric> epoch_metrics(std::int64_t run_id) const;                  // by epoch, then key
   // (run id, value) of `key` at `epoch` for every run of the sweep that recorded it: what early
   // stopping compares a run with.
   std::vector<std::pair<std::int64_t, double>> sweep_epoch_metric(std::int64_t sweep_id, int epoch,

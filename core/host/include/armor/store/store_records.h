@@ -25,16 +25,16 @@ RunStatus run_status_from_string(const std::string& text);  // throws StoreError
 
 // What the host knows about a run before it starts.
 struct NewRun {
-  int index = 0;                        // position in its sweep (0 for a single run)
-  std::string experiment;               // the experiment file as given
-  std::string config;                   // the fully resolved config, as TOML text
-  std::vector<std::string> overrides;   // the command-line overrides of this run, in order
+  int index = 0;                       // position in its sweep (0 for a single run)
+  std::string experiment;              // the experiment file as given
+  std::string config;                  // the fully resolved config, as TOML text
+  std::vector<std::string> overrides;  // the command-line overrides of this run, in order
   std::string config_hash;
   std::int64_t seed = 0;
-  std::string revision;                 // source revision of the armor build
+  std::string revision;  // source revision of the armor build
   std::string host;
   std::vector<std::pair<std::string, ParamValue>> params;  // dotted key -> typed value
-  std::string output_dir;               // the run's output folder ("" = none yet)
+  std::string output_dir;                                  // the run's output folder ("" = none yet)
 };
 
 struct NewSweep {
@@ -138,9 +138,9 @@ struct QueryResult {
 // the caller (the launcher) supplies: the store never asks the operating system itself.
 struct RunningProcess {
   std::int64_t run_id = 0;
-  std::string worker;       // who claimed it, as claim_run or assign_worker recorded it ("" = nobody)
-  std::string host;         // the host that recorded the run
-  std::int64_t pid = 0;     // the process start_run recorded (0 = not started yet)
+  std::string worker;         // who claimed it, as claim_run or assign_worker recorded it ("" = nobody)
+  std::string host;           // the host that recorded the run
+  std::int64_t pid = 0;       // the process start_run recorded (0 = not started yet)
   double silent_seconds = 0;  // since its last heartbeat, else since it started, else since it was recorded
 };
 

@@ -47,8 +47,8 @@ struct SweepSettings {
 // What the command line says about the sweep; unset values leave the [sweep] table's.
 struct SweepCommandLine {
   std::vector<std::string> constraints;
-  std::string sweeper;  // "" = as the file says
-  int trials = 0;       // 0 = as the file says
+  std::string sweeper;     // "" = as the file says
+  int trials = 0;          // 0 = as the file says
   std::string early_stop;  // "", "asha" or "none"
 };
 
@@ -58,8 +58,8 @@ struct SweepPlan {
   std::vector<std::string> sweep_overrides;  // the grid as given, [sweep] first, then the command line
   std::string description;                   // describe_multirun of the grid
   std::vector<PlannedRun> runs;
-  std::vector<DroppedPoint> dropped;         // points that broke a sweep constraint
-  std::vector<std::string> constraints;      // the user's, [sweep] first (the declared ones are implied)
+  std::vector<DroppedPoint> dropped;     // points that broke a sweep constraint
+  std::vector<std::string> constraints;  // the user's, [sweep] first (the declared ones are implied)
 };
 
 // Sweep constraints: expressions in `armor db list --where` syntax over the point's resolved params

@@ -14,6 +14,7 @@
 namespace armor {
 
 // 0 evaluated, 1 the evaluation failed (recorded so); UsageError / ConfigError / IdentityError otherwise.
-int evaluate_command(const EvalRequest& request, const Registry& registry, const std::vector<std::string>& plugin_libraries);
+int evaluate_command(const EvalRequest& request, const Registry& registry,
+                     const std::vector<std::string>& plugin_libraries);
 
 }  // namespace armor

@@ -97,8 +97,8 @@ void check_evaluation_options(Classifier& model, const EvaluationOptions& option
 // Combines the per-image outcomes of an earlier evaluation with a new one of the same images
 // (armor eval adding attacks to a finished run): robust only if robust in both; broken_by the
 // earlier one's when it broke. Images missing from `earlier` keep the new outcome.
-std::vector<ImageOutcome> combine_outcomes(const std::vector<ImageOutcome>& earlier, const std::vector<ImageOutcome>& later);
-
+std::vector<ImageOutcome> combine_outcomes(const std::vector<ImageOutcome>& earlier,
+                                           const std::vector<ImageOutcome>& later);
 
 // The share of images robust in `outcomes` (worst_case_acc); 0 when empty.
 double worst_case_accuracy(const std::vector<ImageOutcome>& outcomes);

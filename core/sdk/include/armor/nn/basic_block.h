@@ -10,9 +10,9 @@
 
 #include <torch/arg.h>
 #include <torch/nn/cloneable.h>
+#include <torch/nn/init.h>
 #include <torch/nn/modules/batchnorm.h>
 #include <torch/nn/modules/container/sequential.h>
-#include <torch/nn/init.h>
 #include <torch/nn/modules/conv.h>
 #include <torch/nn/pimpl.h>
 

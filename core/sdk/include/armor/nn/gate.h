@@ -26,14 +26,14 @@ struct GateOutput {
   torch::Tensor probs;
   torch::Tensor indices;
   torch::Tensor weights;
-  torch::Tensor clean_logits;  // noisy gates: logits before the noise
-  torch::Tensor noise_std;     // noisy gates: the noise's standard deviation per logit
+  torch::Tensor clean_logits;       // noisy gates: logits before the noise
+  torch::Tensor noise_std;          // noisy gates: the noise's standard deviation per logit
   torch::Tensor expert_means = {};  // set by MoeLayer: [E] mean output per expert on its images
 };
 
 // What a gate factory is told about the layer it routes for.
 struct GateShape {
-  std::int64_t in_channels = 0;          // channels (dim 1) of the layer input
+  std::int64_t in_channels = 0;  // channels (dim 1) of the layer input
   std::int64_t num_experts = 0;
   std::int64_t k = 1;
   std::vector<std::int64_t> input_shape;  // one image's input [C,H,W] (or [C]); empty when unknown

@@ -24,9 +24,9 @@ struct ParamSpec {
   ParamType type = ParamType::string;
   ParamValue default_value;
   std::string doc;
-  std::optional<double> min;          // inclusive, for integer and real
-  std::optional<double> max;          // inclusive, for integer and real
-  std::vector<std::string> choices;   // allowed values of a string, empty = any
+  std::optional<double> min;         // inclusive, for integer and real
+  std::optional<double> max;         // inclusive, for integer and real
+  std::vector<std::string> choices;  // allowed values of a string, empty = any
 };
 
 // A rule between the section's own keys, in the `armor db --where` syntax over their plain names
@@ -45,8 +45,8 @@ class ParamSchema {
 
   ParamSchema& integer(std::string name, std::int64_t default_value, std::string doc,
                        std::optional<double> min = std::nullopt, std::optional<double> max = std::nullopt);
-  ParamSchema& real(std::string name, double default_value, std::string doc,
-                    std::optional<double> min = std::nullopt, std::optional<double> max = std::nullopt);
+  ParamSchema& real(std::string name, double default_value, std::string doc, std::optional<double> min = std::nullopt,
+                    std::optional<double> max = std::nullopt);
   ParamSchema& boolean(std::string name, bool default_value, std::string doc);
   ParamSchema& string(std::string name, std::string default_value, std::string doc,
                       std::vector<std::string> choices = {});

@@ -26,11 +26,11 @@ using PluginEntryPoint = const PluginInfo*();
 // Declares the plugin's entry point. Use once per plugin library, at namespace scope:
 //   ARMOR_PLUGIN("topk", "1.0", register_topk)
 // where `void register_topk(armor::Registry&)` adds the plugin's factories.
-#define ARMOR_PLUGIN(NAME, VERSION, REGISTER_FUNCTION)                                       \
-  namespace armor_plugin_entry {                                                             \
-  inline const ::armor::PluginInfo* info() {                                                 \
-    static const ::armor::PluginInfo info{::armor::kApiVersion, NAME, VERSION, &REGISTER_FUNCTION}; \
-    return &info;                                                                            \
-  }                                                                                          \
-  }                                                                                          \
+#define ARMOR_PLUGIN(NAME, VERSION, REGISTER_FUNCTION)                                                \
+  namespace armor_plugin_entry {                                                                      \
+  inline const ::armor::PluginInfo* info() {                                                          \
+    static const ::armor::PluginInfo info{::armor::kApiVersion, NAME, VERSION, &(REGISTER_FUNCTION)}; \
+    return &info;                                                                                     \
+  }                                                                                                   \
+  }                                                                                                   \
   BOOST_DLL_ALIAS(armor_plugin_entry::info, armor_plugin)

@@ -64,8 +64,8 @@ class Registry : public Catalog {
   void set_registering_library(std::string library) { registering_library_ = std::move(library); }
 
  private:
-  using Factory = std::variant<DatasetFactory, ModelFactory, GateFactory, BalancingFactory, AttackFactory,
-                               TrainerFactory>;
+  using Factory =
+      std::variant<DatasetFactory, ModelFactory, GateFactory, BalancingFactory, AttackFactory, TrainerFactory>;
   struct Entry {
     Factory make;
     DatasetShapeProbe shape;  // datasets only; empty = none

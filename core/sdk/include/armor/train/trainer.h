@@ -38,7 +38,7 @@ struct TrainContext {
   const BalancingTerm& balancing;
   MetricSink& metrics;
   std::uint64_t seed;
-  AugmentationOptions augmentation{};        // applied to training batches
+  AugmentationOptions augmentation{};          // applied to training batches
   const LabelledImages* validation = nullptr;  // evaluated every `validation_every` epochs when set
   std::int64_t validation_every = 1;
   std::int64_t validation_batch_size = 256;

@@ -75,5 +75,28 @@ TEST(RecordWriterTest, OutputDirArtifactsAndProvenanceReadBack) {
   EXPECT_THROW(store.records().set_output_dir(999, "x"), StoreError);
 }
 
+TEST(RecordWriterTest, RecordEvalChecksReplacesPerMetricAndCheckAndReadsBackTheFlags) {
+  RunStore store(":memory:");
+  const std::int64_t run_id = store.queue().add_run(make_run(0, 2));
+  const std::int64_t other = store.queue().add_run(make_run(1, 3));
+  store.records().record_eval_checks(run_id, {{"", "randomness", 0.0, false, "deterministic"},
+                                              {"apgd_acc", "unbounded_attack", 0.9, true, "90% survive eps=1"}});
+  store.records().record_eval_checks(run_id, {{"", "randomness", 0.5, true, "logits differ"}});  // replaces
+  store.records().record_eval_checks(other, {{"apgd_acc", "zero_gradients", 0.0, false, ""}});
+  const std::vector<EvalCheck> checks = store.reader().eval_checks(run_id);
+  ASSERT_EQ(checks.size(), 2u);
+  EXPECT_EQ(checks[0].metric, "");
+  EXPECT_EQ(checks[0].check, "randomness");
+  EXPECT_TRUE(checks[0].flagged);
+  EXPECT_EQ(checks[0].detail, "logits differ");
+  EXPECT_EQ(checks[1].value, 0.9);
+  const auto flagged = store.reader().flagged_metrics();
+  ASSERT_EQ(flagged.size(), 2u);
+  EXPECT_EQ(flagged.at({run_id, "apgd_acc"}), "unbounded_attack: 90% survive eps=1");
+  EXPECT_EQ(flagged.at({run_id, ""}), "randomness: logits differ");
+  EXPECT_TRUE(store.reader().flagged_metrics({other}).empty());
+  EXPECT_TRUE(contains(store_error_of([&] { store.records().record_eval_checks(99, {}); }), "99"));
+}
+
 }  // namespace
 }  // namespace armor

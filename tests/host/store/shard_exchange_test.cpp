@@ -35,6 +35,7 @@ TEST(ShardExchangeTest, MergeBringsBackWhatTheShardRecordedAndIsIdempotent) {
     shard.records().record_expert_metrics(run_id, "moe", 0, {{"usage", 0.25}});
     shard.records().record_provenance(run_id, {{"host", "node7"}});
     shard.queue().finish_run(run_id, {{"clean_acc", 0.75}});
+    shard.records().record_eval_checks(run_id, {{"pgd_acc", "zero_gradients", 1.0, true, "every gradient is 0"}});
   }
   // Twice: the second merge finds the same and changes nothing.
   for (int merge = 0; merge < 2; ++merge) {
@@ -49,6 +50,8 @@ TEST(ShardExchangeTest, MergeBringsBackWhatTheShardRecordedAndIsIdempotent) {
     EXPECT_EQ(scalar(store, "SELECT count(*) FROM provenance WHERE run_id = " + std::to_string(run_id)), "1");
     EXPECT_EQ(scalar(store, "SELECT clean_acc FROM results WHERE run_id = " + std::to_string(run_id)), "0.75");
     EXPECT_EQ(scalar(store, "SELECT train_acc FROM curves WHERE epoch = 1"), "0.5");
+    ASSERT_EQ(store.reader().eval_checks(run_id).size(), 1u);
+    EXPECT_EQ(store.reader().eval_checks(run_id)[0].detail, "every gradient is 0");
   }
   EXPECT_EQ(store.reader().run(run_ids[0]).status, RunStatus::pending);  // the other run is untouched
 

@@ -202,6 +202,30 @@ TEST(StoreSchemaMigrationTest, QueryModeMigratesAnOlderDatabaseThenReadsOnly) {
   EXPECT_EQ(ResultsReader(path, ResultsReader::Mode::read_only).runs().size(), 2u);
 }
 
+TEST(StoreSchemaMigrationTest, MigratesAVersion4DatabaseAddingEvalChecksAndKeepingItsRuns) {
+  TempDir dir;
+  const std::string path = dir.file("v4.db");
+  std::int64_t run_id = 0;
+  {
+    RunStore store(path);
+    run_id = store.queue().add_run(make_run(0, 2));
+    store.queue().start_run(run_id);
+    store.queue().finish_run(run_id, {{"pgd_acc", 0.5}});
+  }
+  {  // what a version 4 database looked like: no eval_checks
+    SQLite::Database raw(path, SQLite::OPEN_READWRITE);
+    raw.exec("DROP TABLE eval_checks; PRAGMA user_version = 4;");
+  }
+  RunStore store(path);
+  EXPECT_EQ(scalar(store, "PRAGMA user_version"), std::to_string(RunStore::kSchemaVersion));
+  EXPECT_EQ(store.reader().metrics(run_id).at("pgd_acc"), 0.5);
+  EXPECT_TRUE(store.reader().eval_checks(run_id).empty());
+  store.records().record_eval_checks(run_id, {{"pgd_acc", "zero_gradients", 1.0, true, "all zero"}});
+  EXPECT_EQ(store.reader().flagged_metrics().size(), 1u);
+  store.queue().remove_runs({run_id});  // the checks go with their run
+  EXPECT_EQ(scalar(store, "SELECT count(*) FROM eval_checks"), "0");
+}
+
 TEST(StoreSchemaMigrationTest, QueryModeRefusesANewerDatabase) {
   TempDir dir;
   const std::string path = dir.file("runs.db");

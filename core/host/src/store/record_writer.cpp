@@ -135,4 +135,25 @@ void RecordWriter::record_image_results(std::int64_t run_id, const std::vector<I
   });
 }
 
+void RecordWriter::record_eval_checks(std::int64_t run_id, const std::vector<EvalCheck>& checks) {
+  guarded("record evaluation checks of run " + std::to_string(run_id) + " in " + path_, [&] {
+    auto transaction = write_transaction(db_);
+    require_run(db_, path_, run_id);
+    Sql insert(db_,
+               "INSERT OR REPLACE INTO eval_checks (run_id, metric, \"check\", value, flagged, detail) "
+               "VALUES (?, ?, ?, ?, ?, ?)");
+    for (const EvalCheck& check : checks) {
+      insert.stmt.reset();
+      insert.stmt.bind(1, run_id);
+      insert.stmt.bind(2, check.metric);
+      insert.stmt.bind(3, check.check);
+      insert.stmt.bind(4, check.value);  // SQLite stores a NaN as NULL
+      insert.stmt.bind(5, check.flagged ? 1 : 0);
+      insert.stmt.bind(6, check.detail);
+      insert.exec();
+    }
+    transaction.commit();
+  });
+}
+
 }  // namespace armor

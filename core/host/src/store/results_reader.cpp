@@ -3,6 +3,9 @@
 #include <fmt/format.h>
 #include <sqlite3.h>
 
+#include <algorithm>
+#include <cmath>
+
 #include "armor/query/where_expression.h"
 #include "sql_helpers.h"
 #include "store_schema.h"
@@ -346,6 +349,44 @@ std::vector<ImageResult> ResultsReader::image_results(std::int64_t run_id) const
       images.push_back(std::move(image));
     }
     return images;
+  });
+}
+
+std::vector<EvalCheck> ResultsReader::eval_checks(std::int64_t run_id) const {
+  return guarded("read evaluation checks of run " + std::to_string(run_id) + " from " + path_, [&] {
+    Sql select(*db_,
+               "SELECT metric, \"check\", value, flagged, detail FROM eval_checks WHERE run_id = ? "
+               "ORDER BY metric, \"check\"");
+    select.stmt.bind(1, run_id);
+    std::vector<EvalCheck> checks;
+    while (select.step()) {
+      EvalCheck check;
+      check.metric = select.stmt.getColumn(0).getString();
+      check.check = select.stmt.getColumn(1).getString();
+      check.value = select.stmt.getColumn(2).isNull() ? std::nan("") : select.stmt.getColumn(2).getDouble();
+      check.flagged = select.stmt.getColumn(3).getInt() != 0;
+      check.detail = select.stmt.getColumn(4).getString();
+      checks.push_back(std::move(check));
+    }
+    return checks;
+  });
+}
+
+std::map<std::pair<std::int64_t, std::string>, std::string> ResultsReader::flagged_metrics(
+    const std::vector<std::int64_t>& run_ids) const {
+  return guarded("read flagged metrics from " + path_, [&] {
+    Sql select(*db_,
+               "SELECT run_id, metric, \"check\", detail FROM eval_checks WHERE flagged = 1 "
+               "ORDER BY run_id, metric, \"check\"");
+    std::map<std::pair<std::int64_t, std::string>, std::string> flagged;
+    while (select.step()) {
+      const std::int64_t run_id = select.stmt.getColumn(0).getInt64();
+      if (!run_ids.empty() && std::find(run_ids.begin(), run_ids.end(), run_id) == run_ids.end()) continue;
+      std::string& detail = flagged[{run_id, select.stmt.getColumn(1).getString()}];
+      if (!detail.empty()) detail += "; ";
+      detail += select.stmt.getColumn(2).getString() + ": " + select.stmt.getColumn(3).getString();
+    }
+    return flagged;
   });
 }
 

@@ -29,6 +29,7 @@ constexpr ShardTable kShardTables[] = {
     {"artifacts", "run_id, kind, path, sha256, recorded_at", nullptr, false},
     {"provenance", "run_id, key, value", nullptr, false},
     {"image_results", "run_id, image, clean_correct, robust, broken_by", nullptr, true},
+    {"eval_checks", "run_id, metric, \"check\", value, flagged, detail", nullptr, true},
 };
 
 // A shard attached to a connection as schema `shard` for the life of this object. ATTACH and

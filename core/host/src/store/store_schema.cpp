@@ -232,6 +232,19 @@ CREATE INDEX runs_sweep_status_idx ON runs(sweep_id, status, idx);
 CREATE INDEX runs_status ON runs(status);
 CREATE INDEX runs_config_hash ON runs(config_hash, status);
 )sql",
+    // 4 -> 5: eval_checks, the attack-validity checks of a run's evaluation (README, "Attack-validity
+    // checks"): per robust metric, or model-wide with metric ''.
+    R"sql(
+CREATE TABLE eval_checks (
+  run_id  INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+  metric  TEXT NOT NULL,              -- the robust metric it concerns; '' = model-wide (every robust metric)
+  "check" TEXT NOT NULL,              -- randomness, probabilities, zero_gradients, batch_dependence, ...
+  value   REAL,                       -- what it measured
+  flagged INTEGER NOT NULL DEFAULT 0, -- 1 = the check failed: the metric is suspect
+  detail  TEXT NOT NULL DEFAULT '',   -- why, in words
+  PRIMARY KEY (run_id, metric, "check")
+) WITHOUT ROWID;
+)sql",
 };
 
 std::string version_refusal(const std::string& path, int version) {

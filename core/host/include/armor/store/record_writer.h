@@ -38,6 +38,9 @@ class RecordWriter {
   void add_metrics(std::int64_t run_id, const std::vector<std::pair<std::string, double>>& metrics);
   // Replaces the per-image results of a run.
   void record_image_results(std::int64_t run_id, const std::vector<ImageResult>& images);
+  // Replaces the attack-validity checks of a run's evaluation (per (metric, check)); metrics
+  // without a check in `checks` keep theirs: `armor eval` of one attack leaves the others' checks.
+  void record_eval_checks(std::int64_t run_id, const std::vector<EvalCheck>& checks);
 
  private:
   SQLite::Database& db_;

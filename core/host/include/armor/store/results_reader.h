@@ -58,6 +58,13 @@ class ResultsReader {
   std::vector<ArtifactRecord> artifacts(std::int64_t run_id) const;
   std::vector<std::pair<std::string, std::string>> provenance(std::int64_t run_id) const;  // by key
   std::vector<ImageResult> image_results(std::int64_t run_id) const;                       // by image
+  // The attack-validity checks of a run's evaluation, by metric ("" first), then check.
+  std::vector<EvalCheck> eval_checks(std::int64_t run_id) const;
+  // (run id, metric) -> the details of the flagged checks concerning it, for the runs given (every
+  // run when empty). A model-wide flag (metric "") concerns every metric of the run: it is listed
+  // under "" and callers apply it to each robust metric (see flagged_detail()).
+  std::map<std::pair<std::int64_t, std::string>, std::string> flagged_metrics(
+      const std::vector<std::int64_t>& run_ids = {}) const;
 
   // The runs `filter` selects, with their params and metrics, ordered as it asks. A bad `where`
   // or `order_by` (syntax, unknown name) throws UsageError.

@@ -40,7 +40,7 @@ namespace armor {
 
 class RunStore {
  public:
-  static constexpr int kSchemaVersion = 4;  // PRAGMA user_version of a current database
+  static constexpr int kSchemaVersion = 5;  // PRAGMA user_version of a current database
   // read_write creates and migrates; shard opens an existing shard (ShardExchange::export_run_shard)
   // read-write, never creates or migrates, and keeps SQLite's rollback journal: WAL's shared memory
   // does not work across the hosts of a network file system.

@@ -126,6 +126,17 @@ struct ImageResult {
   std::string broken_by;
 };
 
+// One attack-validity check of an evaluation (table eval_checks): `metric` is the robust metric it
+// concerns ("" = model-wide, concerning every robust metric), `value` what it measured, `flagged`
+// whether it failed, `detail` why in words.
+struct EvalCheck {
+  std::string metric;
+  std::string check;
+  double value = 0.0;
+  bool flagged = false;
+  std::string detail;
+};
+
 // A read-only query's result, every cell as text (NULL as "NULL"), with each cell's SQLite type.
 enum class CellType { null, integer, real, text, blob };
 struct QueryResult {

@@ -1,4 +1,6 @@
 // armor eval: re-evaluating a finished run from its checkpoint, and evaluating a TorchScript model.
+#include <torch/script.h>
+
 #include <filesystem>
 #include <fstream>
 
@@ -126,6 +128,46 @@ TEST_F(EvalTest, EvaluatesATorchScriptModelAsARun) {
   EXPECT_EQ(store.image_results(1).size(), 32u);
   EXPECT_EQ(run_armor("eval --model-file " + (dir_ / "nope.pt").string() + " " + experiment + " --db " + db_).exit_code,
             2);
+}
+
+// A TorchScript model whose forward quantises its input: every input gradient is exactly 0, so a
+// gradient attack cannot move and its robust accuracy is the clean accuracy. The checks must say so.
+TEST_F(EvalTest, AModelThatQuantisesItsInputIsFlaggedWithTheReason) {
+  const std::string model = (dir_ / "quantised.pt").string();
+  {
+    torch::jit::Module module("Quantised");
+    module.define(R"(
+def forward(self, x):
+    q = torch.round(x * 4.0) / 4.0
+    m = q.mean(dim=[1, 2, 3])
+    return torch.stack([m - 0.5, 0.5 - m], dim=1) * 10.0
+)");
+    module.save(model);
+  }
+  const std::string experiment = (dir_ / "exp.toml").string();
+  std::ofstream(experiment)
+      << "[data]\nname = \"synthetic\"\nchannels = 3\nimage_size = 8\nnum_classes = 2\ntrain_size = 8\n"
+      << "test_size = 64\n[eval.attacks.apgd]\nname = \"apgd\"\neps = 0.03\nsteps = 5\n";
+  const Result eval =
+      run_armor("eval --model-file " + model + " " + experiment + " --db " + db_ + " --outputs " + outputs());
+  ASSERT_EQ(eval.exit_code, 0) << eval.output;
+  EXPECT_TRUE(contains(eval.output, "attack-validity check zero_gradients flagged")) << eval.output;
+  const ResultsReader store(db_, ResultsReader::Mode::read_only);
+  bool unbounded_failed = false;
+  for (const EvalCheck& check : store.eval_checks(1)) {
+    if (check.check == "unbounded_attack") unbounded_failed = check.flagged;
+  }
+  EXPECT_TRUE(unbounded_failed);
+  const Result show = run_armor("db show 1 --format table --db " + db_);
+  ASSERT_EQ(show.exit_code, 0) << show.output;
+  EXPECT_TRUE(contains(show.output, "apgd_acc")) << show.output;
+  EXPECT_TRUE(contains(show.output, "! flagged by an attack-validity check")) << show.output;
+  EXPECT_TRUE(contains(show.output, "input gradient of exactly 0")) << show.output;
+  EXPECT_TRUE(contains(show.output, "unbounded_attack")) << show.output;
+  EXPECT_TRUE(contains(show.output, "FLAGGED")) << show.output;
+  const Result list = run_armor("db list --format table --db " + db_);
+  ASSERT_EQ(list.exit_code, 0) << list.output;
+  EXPECT_TRUE(contains(list.output, "! flagged by an attack-validity check")) << list.output;
 }
 
 }  // namespace

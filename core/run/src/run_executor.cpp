@@ -22,6 +22,7 @@
 #include "armor/nn/gate.h"
 #include "armor/plugin/registry.h"
 #include "armor/run/certified_radius.h"
+#include "armor/run/eval_checks.h"
 #include "armor/run/evaluation.h"
 #include "armor/store/run_store.h"
 #include "armor/train/balancing_term.h"
@@ -297,6 +298,22 @@ void record_attack_descriptions(RunStore& store, std::int64_t run_id, const std:
   if (!values.empty()) store.records().record_provenance(run_id, values);
 }
 
+// The attack-validity checks of eval.checks (README "Attack-validity checks"), recorded in
+// eval_checks, with a one-line warning per flagged check. None without evaluation attacks.
+void record_eval_checks(const Experiment& experiment, RunStore& store, std::int64_t run_id, Classifier& model,
+                        const LabelledImages& test, torch::Device device, const std::vector<EvalAttack>& attacks) {
+  if (attacks.empty()) return;
+  const CheckLevel level = check_level_from_string(experiment.section("eval").string("checks"));
+  const std::vector<EvalCheck> checks = run_eval_checks(model, test, device, level);
+  if (checks.empty()) return;
+  store.records().record_eval_checks(run_id, checks);
+  for (const EvalCheck& check : checks) {
+    if (!check.flagged) continue;
+    fmt::print(stderr, "armor: warning: run {}: attack-validity check {} flagged {}: {}\n", run_id, check.check,
+               check.metric.empty() ? std::string("every robust metric") : check.metric, check.detail);
+  }
+}
+
 }  // namespace
 
 void execute_run(const Experiment& experiment, const Registry& registry, RunStore& store, std::int64_t run_id,
@@ -374,6 +391,7 @@ void execute_run(const Experiment& experiment, const Registry& registry, RunStor
 
   EvaluationResult result = evaluate(*model, test, eval_options, device, eval_attacks);
   add_certified_radius(experiment.section("eval"), *model, test, device, result);
+  record_eval_checks(experiment, store, run_id, *model, test, device, eval_attacks);
   save_checkpoint(*model, store, run_id, environment.output_dir);
   record_expert_rows(store, run_id, result);
   record_attack_descriptions(store, run_id, eval_attacks);
@@ -421,6 +439,7 @@ void execute_evaluation(const Experiment& experiment, const Registry& registry, 
 
   EvaluationResult result = evaluate(*model, test, options, device, attacks);
   add_certified_radius(experiment.section("eval"), *model, test, device, result);
+  record_eval_checks(experiment, store, run_id, *model, test, device, attacks);
   record_expert_rows(store, run_id, result);
   record_attack_descriptions(store, run_id, attacks);
   if (!request.add_to_finished_run) {

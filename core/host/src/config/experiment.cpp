@@ -87,7 +87,11 @@ const std::vector<SectionSpec>& section_specs() {
                      "MoE: the [eval.attacks.<metric>] tables the fixed_expert_layer passes run, "
                      "comma-separated (\"\" = every one)")
              .boolean("dual_members", false,
-                      "Dual model: also evaluate F_S and F_R alone (fs_clean_acc, fs_<metric>_acc, fr_...)")});
+                      "Dual model: also evaluate F_S and F_R alone (fs_clean_acc, fs_<metric>_acc, fr_...)")
+             .string("checks", "standard",
+                     "Attack-validity checks recorded in eval_checks: standard (the cheap ones, on the first 64 "
+                     "test images), full (standard and a longer PGD), off (see README)",
+                     {"off", "standard", "full"})});
     return s;
   }();
   return specs;

@@ -4,6 +4,7 @@
 #include <set>
 
 #include "armor/error.h"
+#include "armor/query/metric_flags.h"
 #include "armor/query/run_lookup.h"
 #include "armor/query/run_values.h"
 
@@ -36,18 +37,24 @@ ResultTable compare_runs(const ResultsReader& store, const CompareQuery& query) 
     }
     for (const auto& entry : run.metrics) metric_keys.insert(entry.first);
   }
+  const MetricFlags flags(store, query.run_ids);
   const auto add_row = [&](const char* kind, const std::string& key, bool only_if_different) {
     std::vector<Cell> row{Cell{std::string(kind)}, Cell{key}};
     bool differs = false;
+    std::vector<std::size_t> marked;
     for (const RunSummary& run : runs) {
+      if (std::string(kind) == "metric" && flags.flagged(run.run.id, key)) marked.push_back(row.size());
       row.push_back(value_of(run, key));
       differs = differs || cell_less(row.back(), row[2]) || cell_less(row[2], row.back());
     }
-    if (differs || !only_if_different) table.rows.push_back(std::move(row));
+    if (!differs && only_if_different) return;
+    for (const std::size_t column : marked) table.marked.insert({table.rows.size(), column});
+    table.rows.push_back(std::move(row));
   };
   add_row("run", "status", false);
   for (const std::string& key : param_keys) add_row("param", key, !query.all_params);
   for (const std::string& key : metric_keys) add_row("metric", key, false);
+  if (!table.marked.empty()) table.legend = flag_legend();
   return table;
 }
 

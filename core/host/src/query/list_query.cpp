@@ -4,6 +4,7 @@
 #include <set>
 
 #include "armor/error.h"
+#include "armor/query/metric_flags.h"
 #include "armor/query/run_lookup.h"
 #include "armor/query/run_values.h"
 
@@ -31,14 +32,20 @@ std::vector<std::string> param_keys(const std::vector<RunSummary>& runs) {
   return keys;
 }
 
-ResultTable table_of(const std::vector<RunSummary>& runs, const std::vector<std::string>& columns) {
+// With `flags`, the flagged metrics marked.
+ResultTable table_of(const std::vector<RunSummary>& runs, const std::vector<std::string>& columns,
+                     const MetricFlags* flags = nullptr) {
   ResultTable table;
   table.columns = columns;
   for (const RunSummary& run : runs) {
     std::vector<Cell> row;
-    for (const std::string& column : columns) row.push_back(value_of(run, column));
+    for (const std::string& column : columns) {
+      if (flags != nullptr && flags->flagged(run.run.id, column)) table.marked.insert({table.rows.size(), row.size()});
+      row.push_back(value_of(run, column));
+    }
     table.rows.push_back(std::move(row));
   }
+  if (!table.marked.empty()) table.legend = flag_legend();
   return table;
 }
 
@@ -65,7 +72,8 @@ ResultTable list_runs(const ResultsReader& store, const ListQuery& query) {
       }
     }
   }
-  return table_of(runs, columns);
+  const MetricFlags flags(store);
+  return table_of(runs, columns, &flags);
 }
 
 ResultTable export_runs(const ResultsReader& store, const RunFilter& filter) {

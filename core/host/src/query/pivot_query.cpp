@@ -1,12 +1,16 @@
 #include "armor/query/pivot_query.h"
 
 #include <algorithm>
+#include <set>
+#include <tuple>
 
 #include <fmt/format.h>
 
 #include "armor/error.h"
+#include "armor/query/metric_flags.h"
 #include "armor/query/pivot.h"
 #include "armor/query/run_lookup.h"
+#include "armor/query/run_values.h"
 
 namespace armor::app {
 namespace {
@@ -17,6 +21,15 @@ Cell readable(const Stats& stats) {
   if (stats.count == 1) return Cell{stats.mean};
   return Cell{fmt::format("{:.4f} ± {:.4f} (n={})", stats.mean, stats.std, stats.count)};
 }
+
+struct FlaggedGroupLess {
+  bool operator()(const std::tuple<std::string, Cell, Cell>& a, const std::tuple<std::string, Cell, Cell>& b) const {
+    if (std::get<0>(a) != std::get<0>(b)) return std::get<0>(a) < std::get<0>(b);
+    if (cell_less(std::get<1>(a), std::get<1>(b)) || cell_less(std::get<1>(b), std::get<1>(a)))
+      return cell_less(std::get<1>(a), std::get<1>(b));
+    return cell_less(std::get<2>(a), std::get<2>(b));
+  }
+};
 
 std::string header_of(const Cell& value) {
   return std::holds_alternative<std::monostate>(value) ? std::string("(none)") : cell_text(value);
@@ -49,6 +62,17 @@ ResultTable pivot_runs(const ResultsReader& store, const PivotQuery& query) {
   }
   std::sort(row_values.begin(), row_values.end(), CellLess());
 
+  // The (metric, row value, column value) groups holding a flagged run.
+  const MetricFlags flags(store);
+  std::set<std::tuple<std::string, Cell, Cell>, FlaggedGroupLess> flagged_groups;
+  for (const RunSummary& run : runs) {
+    for (const std::string& metric : query.metrics) {
+      if (!flags.flagged(run.run.id, metric)) continue;
+      flagged_groups.insert(
+          {metric, value_of(run, query.rows), query.cols.empty() ? Cell{} : value_of(run, query.cols)});
+    }
+  }
+
   ResultTable table;
   table.columns.push_back(query.cols.empty() ? query.rows : query.rows + " \\ " + query.cols);
   for (std::size_t m = 0; m < pivots.size(); ++m) {
@@ -63,9 +87,12 @@ ResultTable pivot_runs(const ResultsReader& store, const PivotQuery& query) {
   }
   for (const Cell& row : row_values) {
     std::vector<Cell> line{row};
-    for (const Pivot& pivot : pivots) {
+    for (std::size_t m = 0; m < pivots.size(); ++m) {
+      const Pivot& pivot = pivots[m];
       for (const Cell& col : pivot.col_values) {
         const Stats stats = pivot.stats(row, col);
+        if (stats.count > 0 && flagged_groups.count({query.metrics[m], row, query.cols.empty() ? Cell{} : col}) != 0)
+          table.marked.insert({table.rows.size(), line.size()});
         if (!query.split_stats) {
           line.push_back(readable(stats));
           continue;
@@ -82,6 +109,7 @@ ResultTable pivot_runs(const ResultsReader& store, const PivotQuery& query) {
     }
     table.rows.push_back(std::move(line));
   }
+  if (!table.marked.empty()) table.legend = flag_legend();
   return table;
 }
 

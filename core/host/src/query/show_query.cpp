@@ -5,6 +5,7 @@
 #include <map>
 
 #include "armor/error.h"
+#include "armor/query/metric_flags.h"
 #include "armor/query/run_lookup.h"
 #include "armor/query/run_values.h"
 
@@ -99,7 +100,26 @@ RunDetails show_run(const ResultsReader& store, std::int64_t run_id) {
   if (!provenance.empty()) sections.emplace_back("provenance", key_value_table(provenance));
   std::vector<std::pair<std::string, Cell>> metrics;
   for (const auto& [key, value] : run.metrics) metrics.emplace_back(key, Cell{value});
-  sections.emplace_back("metrics", key_value_table(metrics));
+  ResultTable metric_table = key_value_table(metrics);
+  const MetricFlags flags(store, {run_id});
+  for (std::size_t r = 0; r < metrics.size(); ++r) {
+    if (flags.flagged(run_id, metrics[r].first)) metric_table.marked.insert({r, 1});
+  }
+  if (!metric_table.marked.empty()) {
+    metric_table.legend = std::string(kFlagMark) + " flagged by an attack-validity check: see checks below";
+  }
+  sections.emplace_back("metrics", metric_table);
+  const std::vector<EvalCheck> checks = store.eval_checks(run_id);
+  if (!checks.empty()) {
+    ResultTable table;
+    table.columns = {"check", "metric", "value", "flagged", "detail"};
+    for (const EvalCheck& check : checks) {
+      table.rows.push_back({Cell{check.check}, Cell{check.metric.empty() ? std::string("(all)") : check.metric},
+                            Cell{check.value}, Cell{check.flagged ? std::string("FLAGGED") : std::string("ok")},
+                            Cell{check.detail}});
+    }
+    sections.emplace_back("checks", table);
+  }
   const std::vector<EpochMetric> epochs = store.epoch_metrics(run_id);
   if (!epochs.empty()) sections.emplace_back("curves", curve_summary(epochs));
   const std::vector<ExpertMetric> experts = store.expert_metrics(run_id);

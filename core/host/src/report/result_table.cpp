@@ -52,15 +52,22 @@ OutputFormat resolve(OutputFormat format, std::FILE* out) {
   return ::isatty(::fileno(out)) != 0 ? OutputFormat::table : OutputFormat::plain;
 }
 
+std::string marked_text(const ResultTable& table, std::size_t r, std::size_t i, bool compact) {
+  std::string text = cell_text(table.rows[r][i], compact);
+  if (!table.marked.empty() && table.marked.count({r, i}) != 0) text += kFlagMark;
+  return text;
+}
+
 void print_aligned(const ResultTable& table, std::FILE* out) {
   std::vector<std::vector<std::string>> text;
   std::vector<std::size_t> widths;
   for (const auto& column : table.columns) widths.push_back(column.size());
   std::vector<bool> numeric(table.columns.size(), true);
-  for (const auto& row : table.rows) {
+  for (std::size_t r = 0; r < table.rows.size(); ++r) {
+    const auto& row = table.rows[r];
     std::vector<std::string> line;
     for (std::size_t i = 0; i < row.size() && i < widths.size(); ++i) {
-      line.push_back(cell_text(row[i], true));
+      line.push_back(marked_text(table, r, i, true));
       widths[i] = std::max(widths[i], line.back().size());
       if (std::holds_alternative<std::string>(row[i]) || std::holds_alternative<bool>(row[i])) numeric[i] = false;
     }
@@ -82,6 +89,7 @@ void print_aligned(const ResultTable& table, std::FILE* out) {
   for (const auto width : widths) rule.emplace_back(width, '-');
   print_line(rule, true);
   for (const auto& line : text) print_line(line, false);
+  if (!table.marked.empty() && !table.legend.empty()) fmt::print(out, "{}\n", table.legend);
 }
 
 std::string json_rows(const ResultTable& table) {
@@ -136,6 +144,10 @@ std::string cell_text(const Cell& cell, bool compact) {
       cell);
 }
 
+std::string flag_legend() {
+  return std::string(kFlagMark) + " flagged by an attack-validity check: armor db show RUN says why";
+}
+
 OutputFormat output_format_from_string(const std::string& text) {
   if (text == "auto") return OutputFormat::automatic;
   if (text == "table") return OutputFormat::table;
@@ -157,11 +169,13 @@ void print_table(const ResultTable& table, OutputFormat format, std::FILE* out) 
       std::string line;
       for (std::size_t i = 0; i < table.columns.size(); ++i) line += (i ? separator : "") + field(table.columns[i]);
       fmt::print(out, "{}\n", line);
-      for (const auto& row : table.rows) {
+      for (std::size_t r = 0; r < table.rows.size(); ++r) {
         line.clear();
-        for (std::size_t i = 0; i < row.size(); ++i) line += (i ? separator : "") + field(cell_text(row[i]));
+        for (std::size_t i = 0; i < table.rows[r].size(); ++i)
+          line += (i ? separator : "") + field(csv ? cell_text(table.rows[r][i]) : marked_text(table, r, i, false));
         fmt::print(out, "{}\n", line);
       }
+      if (!csv && !table.marked.empty() && !table.legend.empty()) fmt::print(stderr, "{}\n", table.legend);
       break;
     }
     case OutputFormat::json: fmt::print(out, "{}\n", json_rows(table)); break;

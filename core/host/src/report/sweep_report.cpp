@@ -8,6 +8,7 @@
 
 #include <fmt/format.h>
 
+#include "armor/query/metric_flags.h"
 #include "armor/query/pivot.h"
 #include "armor/query/run_values.h"
 #include "armor/report/charts.h"
@@ -25,6 +26,9 @@ h1 { font-size: 24px; margin-bottom: 4px; }
 h2 { font-size: 19px; margin-top: 32px; border-bottom: 1px solid #ccc; padding-bottom: 4px; }
 h3 { font-size: 15px; margin: 16px 0 6px; }
 p.note { color: #666; font-size: 13px; }
+p.warning, td.flagged, span.flag { color: #b00020; }
+td.flagged { background: #fde8ec; font-weight: bold; }
+span.flag { font-size: 11px; font-weight: normal; display: block; }
 table { border-collapse: collapse; font-size: 13px; margin: 6px 0 12px; }
 th, td { border: 1px solid #ddd; padding: 3px 8px; text-align: right; }
 th { background: #f3f3f3; }
@@ -85,18 +89,26 @@ std::string run_label(const RunSummary& run, const std::map<std::string, std::st
   return "run " + std::to_string(run.run.id) + (values.empty() ? "" : ": " + join(values, ", "));
 }
 
+// (row, column) -> why the cell's metric is flagged by an attack-validity check.
+using CellFlags = std::map<std::pair<std::size_t, std::size_t>, std::string>;
+
 std::string table_html(const std::vector<std::string>& header, const std::vector<std::vector<Cell>>& rows,
-                       const std::string& css_class) {
+                       const std::string& css_class, const CellFlags& flags = {}) {
   std::string out = "<table class=\"" + css_class + "\">\n<tr>";
   for (const std::string& name : header) out += "<th>" + html(name) + "</th>";
   out += "</tr>\n";
-  for (const auto& row : rows) {
+  for (std::size_t r = 0; r < rows.size(); ++r) {
     out += "<tr>";
-    for (const Cell& cell : row) {
+    for (std::size_t c = 0; c < rows[r].size(); ++c) {
+      const Cell& cell = rows[r][c];
       const bool text = std::holds_alternative<std::string>(cell);
-      out += text ? "<td class=\"text\">" : "<td>";
+      const auto flag = flags.find({r, c});
+      out += flag != flags.end() ? "<td class=\"flagged\" title=\"" + html(flag->second) + "\">"
+             : text              ? "<td class=\"text\">"
+                                 : "<td>";
       out +=
           html(std::holds_alternative<double>(cell) ? fmt::format("{:.4g}", std::get<double>(cell)) : cell_text(cell));
+      if (flag != flags.end()) out += " <span class=\"flag\">&#9888; " + html(flag->second) + "</span>";
       out += "</td>";
     }
     out += "</tr>\n";
@@ -163,11 +175,15 @@ class SweepReport {
     header.insert(header.end(), metrics_.begin(), metrics_.end());
     header.emplace_back("error");
     std::vector<std::vector<Cell>> rows;
+    CellFlags flags;
+    const MetricFlags metric_flags(store_);
     for (const RunSummary& run : runs_) {
       const std::string status = to_string(run.run.status);
       std::vector<Cell> row{Cell{run.run.id}, Cell{status}};
       for (const std::string& key : varying_) row.push_back(value_of(run, key));
       for (const std::string& metric : metrics_) {
+        const std::string why = metric_flags.detail(run.run.id, metric);
+        if (!why.empty()) flags[{rows.size(), row.size()}] = why;
         const auto found = run.metrics.find(metric);
         if (found == run.metrics.end()) {
           row.emplace_back();
@@ -178,7 +194,14 @@ class SweepReport {
       row.push_back(value_of(run, "error"));
       rows.push_back(std::move(row));
     }
-    return "<h2 id=\"runs\">Runs</h2>\n" + table_html(header, rows, "runs");
+    std::string out = "<h2 id=\"runs\">Runs</h2>\n";
+    if (!flags.empty()) {
+      out += "<p class=\"warning\">&#9888; " + std::to_string(flags.size()) +
+             " robust accuracies are flagged by an attack-validity check (marked below, with why): they may be "
+             "inflated by gradient masking or an evaluation defect, not robustness. See armor db show RUN and "
+             "README \"Attack-validity checks\".</p>\n";
+    }
+    return out + table_html(header, rows, "runs", flags);
   }
 
   std::string pivot_section() const {

@@ -16,7 +16,8 @@ namespace armor::app {
 
 struct RunDetails {
   // run (its fields), provenance, metrics, curves (one row per epoch metric), experts (one row per
-  // layer and expert), artifacts, params; sections without rows are left out.
+  // layer and expert), checks (the attack-validity checks, flagged metrics marked in metrics),
+  // artifacts, params; sections without rows are left out.
   std::vector<Section> sections;
   std::string config;  // the resolved config (TOML)
 };

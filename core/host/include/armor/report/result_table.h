@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <set>
 #include <string>
 #include <utility>
 #include <variant>
@@ -31,7 +32,16 @@ OutputFormat output_format_from_string(const std::string& text);  // UsageError 
 struct ResultTable {
   std::vector<std::string> columns;
   std::vector<std::vector<Cell>> rows;
+  // (row, column) of the cells that table and plain output print with a mark, "0.412!" (a metric
+  // flagged by an attack-validity check), and the legend printed under the table when one is
+  // marked (on stderr for plain output, which scripts read). CSV and JSON print the values alone.
+  std::set<std::pair<std::size_t, std::size_t>> marked;
+  std::string legend;
 };
+
+// The mark of a flagged metric and the legend that explains it.
+inline constexpr const char* kFlagMark = "!";
+std::string flag_legend();
 
 // A titled table, for subcommands that print several (`db show`).
 using Section = std::pair<std::string, ResultTable>;

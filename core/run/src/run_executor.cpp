@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <map>
@@ -298,15 +299,27 @@ void record_attack_descriptions(RunStore& store, std::int64_t run_id, const std:
   if (!values.empty()) store.records().record_provenance(run_id, values);
 }
 
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
 // The attack-validity checks of eval.checks (README "Attack-validity checks"), recorded in
 // eval_checks, with a one-line warning per flagged check. None without evaluation attacks.
+// `evaluation_seconds`: how long the evaluation took, to say what the checks cost beside it.
 void record_eval_checks(const Experiment& experiment, RunStore& store, std::int64_t run_id, Classifier& model,
-                        const LabelledImages& test, torch::Device device, const std::vector<EvalAttack>& attacks) {
+                        const LabelledImages& test, torch::Device device, const std::vector<EvalAttack>& attacks,
+                        double evaluation_seconds) {
   if (attacks.empty()) return;
   const CheckLevel level = check_level_from_string(experiment.section("eval").string("checks"));
+  const auto start = std::chrono::steady_clock::now();
   const std::vector<EvalCheck> checks = run_eval_checks(model, test, device, level);
   if (checks.empty()) return;
+  const double seconds = seconds_since(start);
   store.records().record_eval_checks(run_id, checks);
+  const auto flagged = std::count_if(checks.begin(), checks.end(), [](const EvalCheck& c) { return c.flagged; });
+  fmt::print("attack-validity checks: {} run, {} flagged, {:.2f} s ({:.1f}% of the evaluation's {:.2f} s)\n",
+             checks.size(), flagged, seconds, evaluation_seconds > 0 ? 100.0 * seconds / evaluation_seconds : 0.0,
+             evaluation_seconds);
   for (const EvalCheck& check : checks) {
     if (!check.flagged) continue;
     fmt::print(stderr, "armor: warning: run {}: attack-validity check {} flagged {}: {}\n", run_id, check.check,
@@ -389,9 +402,11 @@ void execute_run(const Experiment& experiment, const Registry& registry, RunStor
   }
   trainer->fit(context);
 
+  const auto evaluation_start = std::chrono::steady_clock::now();
   EvaluationResult result = evaluate(*model, test, eval_options, device, eval_attacks);
+  const double evaluation_seconds = seconds_since(evaluation_start);
   add_certified_radius(experiment.section("eval"), *model, test, device, result);
-  record_eval_checks(experiment, store, run_id, *model, test, device, eval_attacks);
+  record_eval_checks(experiment, store, run_id, *model, test, device, eval_attacks, evaluation_seconds);
   save_checkpoint(*model, store, run_id, environment.output_dir);
   record_expert_rows(store, run_id, result);
   record_attack_descriptions(store, run_id, eval_attacks);
@@ -437,9 +452,11 @@ void execute_evaluation(const Experiment& experiment, const Registry& registry, 
   run_provenance.emplace_back("test_images", std::to_string(test.size()));
   if (!request.add_to_finished_run) store.records().record_provenance(run_id, run_provenance);
 
+  const auto evaluation_start = std::chrono::steady_clock::now();
   EvaluationResult result = evaluate(*model, test, options, device, attacks);
+  const double evaluation_seconds = seconds_since(evaluation_start);
   add_certified_radius(experiment.section("eval"), *model, test, device, result);
-  record_eval_checks(experiment, store, run_id, *model, test, device, attacks);
+  record_eval_checks(experiment, store, run_id, *model, test, device, attacks, evaluation_seconds);
   record_expert_rows(store, run_id, result);
   record_attack_descriptions(store, run_id, attacks);
   if (!request.add_to_finished_run) {

@@ -37,6 +37,7 @@
 #include "armor/nn/routing_network.h"
 #include "armor/plugin/plugin_loader.h"
 #include "armor/plugin/registry.h"
+#include "armor/run/eval_checks.h"
 #include "armor/store/run_store.h"
 #include "armor/train/balancing_term.h"
 #include "armor/train/metric_sink.h"
@@ -331,6 +332,32 @@ void moe_layer_scaling(Report& report) {
 }
 
 // 4. A PGD-10 step against one forward+backward of the same batch.
+// The standard attack-validity checks (64 images) against the quickstart's evaluation (clean and
+// pgd20, eps 0.1, step 0.01, on its 1000 test images; timed on 250 and scaled by 4).
+void eval_checks_cost(Report& report) {
+  auto net = model("resnet", kSmallResnet, kFashion);
+  net->eval();
+  const torch::Tensor images = torch::randint(256, {250, 1, 28, 28}, torch::kInt64).to(torch::kUInt8);
+  const torch::Tensor labels = torch::randint(10, {250}, torch::kInt64);
+  const torch::Tensor x = images.to(torch::kFloat32).div(255.0);
+  auto attack = registry().attack("pgd")(
+      params(armor::PluginKind::attack, "pgd", {{"eps", 0.1}, {"steps", std::int64_t{20}}, {"step_size", 0.01}}));
+  const double evaluation = 4.0 * median_seconds(
+                                      [&] {
+                                        {
+                                          torch::NoGradGuard no_grad;
+                                          net->forward(x);
+                                        }
+                                        attack->perturb(*net, x, labels);
+                                      },
+                                      1, 3);
+  const armor::LabelledImages test{images, labels};
+  const double checks =
+      median_seconds([&] { armor::run_eval_checks(*net, test, torch::kCPU, armor::CheckLevel::standard); }, 1, 3);
+  report.add("eval_checks_standard", checks * 1e3, "ms");
+  report.add("eval_checks_standard_share_of_quickstart_eval", checks / evaluation, "fraction", "< 0.1");
+}
+
 void pgd_step(Report& report) {
   auto net = model("resnet", kSmallResnet, kFashion);
   net->eval();
@@ -559,7 +586,8 @@ int main(int argc, char** argv) {
                "  prints one line per figure (`name value unit`) and writes them all to FILE (default bench.json);\n"
                "  N threads for LibTorch (default: every core). About 4 minutes on 2 cores\n"
                "  (the PyTorch side by side needs /usr/bin/python3 with python3-torch; skipped without it).\n"
-               "  --only startup: the runs.db and command start-up figures alone (seconds).\n");
+               "  --only startup: the runs.db and command start-up figures alone (seconds).\n"
+               "  --only checks: the cost of the standard attack-validity checks alone (seconds).\n");
   };
   for (int i = 1; i < argc; ++i) {
     const std::string flag = argv[i];
@@ -577,8 +605,8 @@ int main(int argc, char** argv) {
     if (flag == "--json") {
       json = value;
     } else if (flag == "--only") {
-      if (value != "startup") {
-        fmt::print(stderr, "armor_bench: --only knows 'startup', got '{}'\n", value);
+      if (value != "startup" && value != "checks") {
+        fmt::print(stderr, "armor_bench: --only knows 'startup' and 'checks', got '{}'\n", value);
         return 2;
       }
       only = value;
@@ -596,6 +624,13 @@ int main(int argc, char** argv) {
   fs::create_directories(scratch);
   Report report;
   report.add("threads", torch::get_num_threads(), "count");
+  if (only == "checks") {
+    eval_checks_cost(report);
+    report.write_json(json);
+    fs::remove_all(scratch);
+    fmt::print("wrote {}\n", json);
+    return 0;
+  }
   if (only == "startup") {
     store_writes(report, scratch);
     command_startup(report, scratch);
@@ -621,6 +656,7 @@ int main(int argc, char** argv) {
   }
   moe_layer_scaling(report);
   pgd_step(report);
+  eval_checks_cost(report);
   rt_er_step(report);
   fast_at_step(report);
   host_overhead(report, scratch);

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <set>
 
 #include "../host_test_support.h"
 #include "armor/error.h"
@@ -164,6 +165,47 @@ TEST_F(DbQueriesTest, ShowGivesTheRunItsMetricsCurvesAndParams) {
   EXPECT_DOUBLE_EQ(std::get<double>(curves.rows[0][column_of(curves, "min")]), 1.0);
   EXPECT_TRUE(contains(details.config, "k = 2"));
   EXPECT_TRUE(contains(usage_error_of([&] { show_run(store_->reader(), 999); }), "has no run 999"));
+}
+
+TEST_F(DbQueriesTest, AFlaggedRobustMetricIsMarkedInListCompareAndPivotAndShowListsTheChecks) {
+  store_->records().record_eval_checks(ids_[0], {{"", "zero_gradients", 1.0, true, "every gradient is 0"},
+                                                 {"", "randomness", 0.0, false, "deterministic"}});
+  const std::set<std::pair<std::size_t, std::size_t>> none;
+  ListQuery list;
+  list.filter.where = "model.k = 1 and model.num_experts = 2";
+  const ResultTable listed = list_runs(store_->reader(), list);
+  ASSERT_EQ(listed.rows.size(), 2u);
+  const std::size_t row = std::get<std::int64_t>(listed.rows[0][0]) == ids_[0] ? 0 : 1;
+  EXPECT_EQ(listed.marked, (std::set<std::pair<std::size_t, std::size_t>>{{row, column_of(listed, "pgd_acc")}}))
+      << "a model-wide flag marks every robust metric, never clean_acc";
+  EXPECT_TRUE(contains(listed.legend, "armor db show RUN"));
+
+  CompareQuery compare;
+  compare.run_ids = {ids_[1], ids_[0]};
+  const ResultTable compared = compare_runs(store_->reader(), compare);
+  ASSERT_EQ(compared.marked.size(), 1u);
+  const auto [compare_row, compare_column] = *compared.marked.begin();
+  EXPECT_EQ(std::get<std::string>(compared.rows[compare_row][1]), "pgd_acc");
+  EXPECT_EQ(compare_column, 3u) << "the column of run " << ids_[0];
+
+  PivotQuery pivot;
+  pivot.rows = "model.num_experts";
+  pivot.cols = "model.k";
+  pivot.metrics = {"pgd_acc"};
+  const ResultTable pivoted = pivot_runs(store_->reader(), pivot);
+  EXPECT_EQ(pivoted.marked, (std::set<std::pair<std::size_t, std::size_t>>{{0, 1}})) << "num_experts 2, k 1";
+  pivot.metrics = {"clean_acc"};
+  EXPECT_EQ(pivot_runs(store_->reader(), pivot).marked, none);
+
+  const RunDetails details = show_run(store_->reader(), ids_[0]);
+  const auto checks = std::find_if(details.sections.begin(), details.sections.end(),
+                                   [](const Section& section) { return section.first == "checks"; });
+  ASSERT_NE(checks, details.sections.end());
+  ASSERT_EQ(checks->second.rows.size(), 2u);
+  EXPECT_EQ(std::get<std::string>(checks->second.rows[1][0]), "zero_gradients");
+  EXPECT_EQ(std::get<std::string>(checks->second.rows[1][3]), "FLAGGED");
+  EXPECT_EQ(std::get<std::string>(checks->second.rows[1][4]), "every gradient is 0");
+  EXPECT_EQ(show_run(store_->reader(), ids_[1]).sections.size(), details.sections.size() - 1) << "no checks section";
 }
 
 TEST_F(DbQueriesTest, SqlCellsKeepSqliteTypes) {

@@ -86,6 +86,15 @@ TEST_F(ChartsTest, TheSweepReportIsOnePageWithEverySection) {
   EXPECT_TRUE(contains(page, "<svg"));
   EXPECT_FALSE(contains(page, "<script"));
   EXPECT_THROW(sweep_report_html(store_->reader(), 42), StoreError);
+  EXPECT_FALSE(contains(page, "class=\"flagged\""));
+}
+
+TEST_F(ChartsTest, TheSweepReportWarnsBesideAFlaggedNumberWithTheCheckDetail) {
+  store_->records().record_eval_checks(ids_[0], {{"pgd_acc", "unbounded_attack", 0.9, true, "90% survive eps = 1"}});
+  const std::string page = sweep_report_html(store_->reader(), sweep_);
+  EXPECT_TRUE(contains(page, "robust accuracies are flagged by an attack-validity check"));
+  EXPECT_TRUE(contains(page, "<td class=\"flagged\" title=\"unbounded_attack: 90% survive eps = 1\">"));
+  EXPECT_TRUE(contains(page, "&#9888; unbounded_attack: 90% survive eps = 1</span>"));
 }
 
 }  // namespace

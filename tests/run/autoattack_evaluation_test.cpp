@@ -10,6 +10,7 @@
 #include <fstream>
 #include <iterator>
 #include <map>
+#include <string>
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -22,7 +23,9 @@
 namespace {
 
 const std::string kModel = std::string(ARMOR_TEST_SOURCE_DIR) + "/../shared/fixtures/autoattack/model.pt";
-const std::string kFixture = std::string(ARMOR_TEST_SOURCE_DIR) + "/tests/fixtures/autoattack/standard_eps0.055.pt";
+const std::string kFixtures = std::string(ARMOR_TEST_SOURCE_DIR) + "/tests/fixtures/autoattack";
+const std::string kFixture = kFixtures + "/standard_eps0.055.pt";
+const std::string kRandFixture = kFixtures + "/rand_eps0.055.pt";
 constexpr std::int64_t kBatch = 32;
 
 struct Reference {
@@ -37,9 +40,11 @@ struct Reference {
 
 Reference& reference() {
   static Reference* loaded = [] {
-    if (!std::filesystem::exists(kModel) || !std::filesystem::exists(kFixture)) {
-      throw std::runtime_error("AutoAttack fixtures missing: expected " + kModel + " (the shared/ checkout beside " +
-                               "the repository) and " + kFixture);
+    for (const std::string& path : {kModel, kFixture, kRandFixture}) {
+      if (!std::filesystem::exists(path)) {
+        throw std::runtime_error("AutoAttack fixture missing: " + path +
+                                 " (model.pt is in the shared/ checkout beside the repository)");
+      }
     }
     torch::set_num_threads(1);  // the reference ran on one thread
     auto* r = new Reference();
@@ -47,15 +52,17 @@ Reference& reference() {
         armor_test::component_params(armor::PluginKind::model, "torchscript", {{"path", kModel}});
     r->model = armor_test::shipped_registry().model("torchscript")(params, armor::ModelContext{});
     r->model->eval();
-    std::ifstream file(kFixture, std::ios::binary);
-    const std::vector<char> bytes((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
-    for (const auto& entry : torch::pickle_load(bytes).toGenericDict()) {
-      const std::string key = entry.key().toStringRef();
-      const c10::IValue& value = entry.value();
-      if (key == "eps") {
-        r->eps = value.isTensor() ? value.toTensor().item<double>() : value.toDouble();
-      } else if (value.isTensor()) {
-        r->outputs.emplace(key, value.toTensor());
+    for (const std::string& path : {kFixture, kRandFixture}) {
+      std::ifstream file(path, std::ios::binary);
+      const std::vector<char> bytes((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+      for (const auto& entry : torch::pickle_load(bytes).toGenericDict()) {
+        const std::string key = entry.key().toStringRef();
+        const c10::IValue& value = entry.value();
+        if (key == "eps") {
+          r->eps = value.isTensor() ? value.toTensor().item<double>() : value.toDouble();
+        } else if (value.isTensor()) {
+          r->outputs.emplace(key, value.toTensor());  // x_uint8 and y: the same in both files
+        }
       }
     }
     r->test.images = r->tensor("x_uint8");
@@ -66,12 +73,36 @@ Reference& reference() {
   return *loaded;
 }
 
-std::shared_ptr<armor::Attack> standard_autoattack() {
-  return armor_test::make_attack("autoattack", {{"eps", reference().eps}});
+std::shared_ptr<armor::Attack> standard_autoattack(const std::string& version = "standard") {
+  return armor_test::make_attack("autoattack", {{"eps", reference().eps}, {"version", version}});
 }
 
-torch::Tensor reference_robust(std::int64_t batch_size) {
-  return reference().tensor("autoattack_bs" + std::to_string(batch_size) + "_robust").to(torch::kBool);
+// The reference's flags: `key` is autoattack (the standard version) or rand.
+torch::Tensor reference_robust(std::int64_t batch_size, const std::string& key = "autoattack") {
+  return reference().tensor(key + "_bs" + std::to_string(batch_size) + "_robust").to(torch::kBool);
+}
+
+// The evaluation's per-image flags, with the attack at batch size kBatch, equal `expected`.
+void expect_evaluation_flags(const std::shared_ptr<armor::Attack>& attack, const torch::Tensor& expected,
+                             const std::string& label) {
+  Reference& r = reference();
+  armor::EvaluationOptions options;
+  options.batch_size = kBatch;
+  const armor::EvaluationResult result =
+      armor::evaluate(*r.model, r.test, options, torch::kCPU, {armor::EvalAttack{"autoattack", attack}});
+  ASSERT_EQ(result.images.size(), 100U);
+  std::int64_t agree = 0;
+  for (const armor::ImageOutcome& outcome : result.images) {
+    const bool theirs = expected[outcome.image].item<bool>();
+    EXPECT_EQ(outcome.robust, theirs) << label << " image " << outcome.image;
+    agree += outcome.robust == theirs ? 1 : 0;
+  }
+  std::cout << label << " (eval.batch_size " << kBatch << "): per-image robust flags agree on " << agree
+            << "/100 images; robust " << expected.sum().item<std::int64_t>() << " in the reference\n";
+  const auto accuracy = std::find_if(result.metrics.begin(), result.metrics.end(),
+                                     [](const auto& metric) { return metric.first == "autoattack_acc"; });
+  ASSERT_NE(accuracy, result.metrics.end());
+  EXPECT_DOUBLE_EQ(accuracy->second, expected.to(torch::kFloat64).mean().item<double>());
 }
 
 TEST(AutoAttackEvaluation, ReferenceDependsOnTheBatchSize) {
@@ -83,25 +114,12 @@ TEST(AutoAttackEvaluation, ReferenceDependsOnTheBatchSize) {
 }
 
 TEST(AutoAttackEvaluation, PerImageFlagsEqualReferenceWithBatchSmallerThanTheSet) {
-  Reference& r = reference();
-  armor::EvaluationOptions options;
-  options.batch_size = kBatch;
-  const armor::EvaluationResult result =
-      armor::evaluate(*r.model, r.test, options, torch::kCPU, {armor::EvalAttack{"autoattack", standard_autoattack()}});
-  ASSERT_EQ(result.images.size(), 100U);
-  const torch::Tensor expected = reference_robust(kBatch);
-  std::int64_t agree = 0;
-  for (const armor::ImageOutcome& outcome : result.images) {
-    const bool theirs = expected[outcome.image].item<bool>();
-    EXPECT_EQ(outcome.robust, theirs) << "image " << outcome.image;
-    agree += outcome.robust == theirs ? 1 : 0;
-  }
-  std::cout << "autoattack (eval.batch_size " << kBatch << "): per-image robust flags agree on " << agree
-            << "/100 images\n";
-  const auto accuracy = std::find_if(result.metrics.begin(), result.metrics.end(),
-                                     [](const auto& metric) { return metric.first == "autoattack_acc"; });
-  ASSERT_NE(accuracy, result.metrics.end());
-  EXPECT_DOUBLE_EQ(accuracy->second, expected.to(torch::kFloat64).mean().item<double>());
+  expect_evaluation_flags(standard_autoattack(), reference_robust(kBatch), "autoattack standard");
+}
+
+TEST(AutoAttackEvaluation, RandVersionFlagsEqualReference) {
+  // APGD-CE and APGD-DLR with 20 EOT iterations (the model is deterministic: every pass agrees).
+  expect_evaluation_flags(standard_autoattack("rand"), reference_robust(kBatch, "rand"), "autoattack rand");
 }
 
 TEST(AutoAttackEvaluation, WholeSetImagesEqualReferenceWhereTheSameRandomCallsMakeThem) {

@@ -18,8 +18,9 @@ namespace {
 
 std::shared_ptr<Attack> make_member(const std::string& name, const AutoAttackOptions& options) {
   const ApgdOptions apgd = ApgdOptions().eps(options.eps).steps(options.apgd_steps).seed(options.seed);
-  if (name == "apgd-ce") return std::make_shared<Apgd>(ApgdOptions(apgd).loss(AttackLoss::cross_entropy));
-  if (name == "apgd-dlr") return std::make_shared<Apgd>(ApgdOptions(apgd).loss(AttackLoss::dlr));
+  const ApgdOptions untargeted = ApgdOptions(apgd).eot_iterations(options.eot_iterations);
+  if (name == "apgd-ce") return std::make_shared<Apgd>(ApgdOptions(untargeted).loss(AttackLoss::cross_entropy));
+  if (name == "apgd-dlr") return std::make_shared<Apgd>(ApgdOptions(untargeted).loss(AttackLoss::dlr));
   if (name == "apgd-t")
     return std::make_shared<Apgd>(ApgdOptions(apgd).targeted(true).target_classes(options.target_classes));
   if (name == "fab-t") {

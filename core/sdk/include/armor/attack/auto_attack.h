@@ -2,7 +2,8 @@
 // AutoAttack (Croce & Hein 2020): an ensemble run in order, each member only on the images still
 // classified correctly; an image is robust only if every member failed. "standard" (L-infinity) is
 // APGD-CE, APGD-T (9 targets), FAB-T (9 targets), Square (5000 queries), each 100 iterations and
-// one restart; any other list of members can be given by name.
+// one restart; "rand" (for randomized defenses) is APGD-CE and APGD-DLR with 20 EOT iterations
+// (eot_iterations applies to the untargeted APGD members); any other list can be given by name.
 //
 // perturb: x [N,C,H,W] in [0,1], y [N] -> x_adv [N,C,H,W]: per image the point of the first member
 // that fooled it, else the clean image. perturb is perturb_set with the batch as one batch.
@@ -30,6 +31,7 @@ struct AutoAttackOptions {
   std::vector<std::string> members = {"apgd-ce", "apgd-t", "fab-t", "square"};
   std::uint64_t seed = 0;
   std::int64_t apgd_steps = 100;
+  std::int64_t eot_iterations = 1;  // APGD-CE and APGD-DLR (20 in the "rand" version)
   std::int64_t fab_steps = 100;
   std::int64_t target_classes = 9;
   std::int64_t square_queries = 5000;

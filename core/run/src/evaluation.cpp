@@ -1,11 +1,13 @@
 #include "armor/run/evaluation.h"
 
 #include <algorithm>
+#include <memory>
 
 #include <fmt/core.h>
 #include <torch/torch.h>
 
 #include "armor/attack/attack.h"
+#include "armor/attack/auto_attack.h"
 #include "armor/attack/frozen_parameters.h"
 #include "armor/data/batch_loader.h"
 #include "armor/error.h"
@@ -125,22 +127,63 @@ Pass clean_pass(Classifier& model, BatchLoader& loader, std::int64_t num_classes
   return pass;
 }
 
+// AutoAttack over the whole split as the reference's run_standard_evaluation: each member on the
+// images still robust, re-batched in test order in batches of batch_size. -> x_adv [N,C,H,W] on
+// the CPU, in test order.
+torch::Tensor ensemble_over_split(AutoAttack& ensemble, Classifier& model, BatchLoader& loader, std::int64_t batch_size,
+                                  torch::Device device, const std::string& label) {
+  std::vector<torch::Tensor> images;
+  std::vector<torch::Tensor> labels;
+  loader.start_epoch(0);
+  while (auto batch = loader.next()) {
+    images.push_back(batch->x.cpu());
+    labels.push_back(batch->y.cpu());
+  }
+  if (images.empty()) return torch::empty({0});
+  const std::vector<std::string>& members = ensemble.members();
+  std::unique_ptr<Progress> progress;
+  std::size_t shown = members.size();
+  return ensemble.perturb_set(model, torch::cat(images), torch::cat(labels), batch_size, device,
+                              [&](std::size_t member, std::int64_t done, std::int64_t batches) {
+                                if (member != shown) {
+                                  if (progress) progress->finish();
+                                  progress = std::make_unique<Progress>(label + " " + members[member], batches);
+                                  shown = member;
+                                }
+                                progress->update(done);
+                                if (done == batches) {
+                                  progress->finish();
+                                  progress.reset();
+                                }
+                              });
+}
+
 // One attack over the test split. With `held`, the attack runs on (and the accuracy is that of)
 // the route-held view of the model (RA-E / RA-R); otherwise on the model itself, where
 // `route_change` also measures how many images the attack moved to another top-1 expert.
+// AutoAttack on the model itself runs over the whole split first (ensemble_over_split), so that
+// its per-image results do not depend on the split into batches; route-held passes attack batch by
+// batch, since the held routes are those of each batch's clean images.
 Pass attacked_pass(Classifier& model, const LabelledImages& test, std::int64_t batch_size, torch::Device device,
                    const EvalAttack& eval_attack, const std::string& label, RouteHeldClassifier* held,
                    bool route_change) {
   BatchLoader loader(test, batch_size, device);
+  auto* ensemble = held == nullptr ? dynamic_cast<AutoAttack*>(eval_attack.attack.get()) : nullptr;
+  const torch::Tensor whole_split =
+      ensemble != nullptr ? ensemble_over_split(*ensemble, model, loader, batch_size, device, label) : torch::Tensor();
   const std::vector<MoeLayer> layers = route_change && held == nullptr ? layers_of(model) : std::vector<MoeLayer>{};
   PassTally tally;
   double changed = 0;
   Progress progress(label, loader.num_batches());
   std::int64_t done = 0;
   loader.start_epoch(0);
+  std::int64_t offset = 0;
   while (auto batch = loader.next()) {
     torch::Tensor adversarial;
-    if (held != nullptr) {
+    const std::int64_t size = batch->x.size(0);
+    if (whole_split.defined()) {
+      adversarial = whole_split.slice(0, offset, offset + size).to(device);
+    } else if (held != nullptr) {
       held->hold(batch->x);
       FrozenParameters frozen(model);  // the wrapper owns no parameters: freeze the model's
       adversarial = eval_attack.attack->perturb(*held, batch->x, batch->y);
@@ -155,6 +198,7 @@ Pass attacked_pass(Classifier& model, const LabelledImages& test, std::int64_t b
     }
     tally.add(held != nullptr ? held->forward(adversarial) : model.forward(adversarial), batch->y);
     if (!layers.empty()) changed += top1_routes(layers).ne(clean_routes).any(1).sum().item<double>();
+    offset += size;
     progress.update(++done, fmt::format("acc {:.3f}", tally.accuracy()));
   }
   Pass pass = tally.pass();

@@ -29,6 +29,7 @@ void register_apgd(armor::Registry& registry) {
           .boolean("targeted", false, "APGD-T: targeted DLR loss towards each of the top target_classes classes")
           .integer("target_classes", 9, "APGD-T: targets = the 2nd..(n+1)th highest clean logits", 1)
           .real("rho", 0.75, "Halve the step if the loss rose in at most this share of the steps", 0, 1)
+          .integer("eot_iterations", 1, "EOT: gradient averaged over this many passes (randomized models)", 1)
           .integer("seed", 0, "Seed of the attack's own generator, re-seeded for every batch", 0)
           .check(check_linf_eps),
       [](const armor::Params& params) {
@@ -41,6 +42,7 @@ void register_apgd(armor::Registry& registry) {
                                                  .targeted(params.boolean("targeted"))
                                                  .target_classes(params.integer("target_classes"))
                                                  .rho(params.real("rho"))
+                                                 .eot_iterations(params.integer("eot_iterations"))
                                                  .seed(static_cast<std::uint64_t>(params.integer("seed"))));
       });
 }

@@ -28,7 +28,12 @@ std::vector<std::string> split_members(const std::string& text) {
 armor::AutoAttackOptions options_from(const armor::Params& params) {
   armor::AutoAttackOptions options;
   options.eps = params.real("eps");
-  if (params.string("version") == "custom") options.members = split_members(params.string("attacks"));
+  const std::string version = params.string("version");
+  if (version == "custom") options.members = split_members(params.string("attacks"));
+  if (version == "rand") {
+    options.members = {"apgd-ce", "apgd-dlr"};
+    options.eot_iterations = 20;
+  }
   options.seed = static_cast<std::uint64_t>(params.integer("seed"));
   options.apgd_steps = params.integer("apgd_steps");
   options.fab_steps = params.integer("fab_steps");
@@ -51,11 +56,13 @@ void check_members(const armor::Params& params) {
 
 void register_autoattack(armor::Registry& registry) {
   registry.add_attack(
-      "autoattack", "AutoAttack ensemble: standard (APGD-CE, APGD-T, FAB-T, Square) or a custom list, L-infinity",
+      "autoattack", "AutoAttack ensemble: standard (APGD-CE, APGD-T, FAB-T, Square), rand or a custom list, L-infinity",
       armor::ParamSchema()
           .real("eps", 8.0 / 255.0, "L-infinity radius in [0,1] pixel units (accepts 8/255)", 0, 1)
-          .string("version", "standard", "standard: APGD-CE, APGD-T, FAB-T, Square; custom: the list in `attacks`",
-                  {"standard", "custom"})
+          .string("version", "standard",
+                  "standard: APGD-CE, APGD-T, FAB-T, Square; rand: APGD-CE, APGD-DLR with 20 EOT iterations; "
+                  "custom: the list in `attacks`",
+                  {"standard", "rand", "custom"})
           .string("attacks", "apgd-ce,apgd-t,fab-t,square",
                   "version = custom: comma-separated members among apgd-ce, apgd-dlr, apgd-t, fab-t, square")
           .integer("seed", 0, "Seed of every member's generator, re-seeded for every batch", 0)

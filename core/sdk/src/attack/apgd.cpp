@@ -19,6 +19,20 @@ struct RunResult {
   torch::Tensor adversarial;
 };
 
+// The input gradient averaged over `passes` forward/backward passes, accumulated from zero as the
+// reference does; logits and loss of the last pass. One pass is input_gradient itself.
+InputGradient eot_gradient(Classifier& model, const torch::Tensor& x, const PerImageLoss& loss, std::int64_t passes) {
+  if (passes == 1) return input_gradient(model, x, loss);
+  torch::Tensor sum = torch::zeros_like(x);
+  InputGradient last;
+  for (std::int64_t pass = 0; pass < passes; ++pass) {
+    last = input_gradient(model, x, loss);
+    sum += last.gradient;
+  }
+  last.gradient = sum / static_cast<double>(passes);
+  return last;
+}
+
 RunResult single_run(Classifier& model, const ApgdOptions& options, const torch::Tensor& x, const torch::Tensor& y,
                      const PerImageLoss& loss, at::Generator& generator) {
   const double eps = options.eps();
@@ -34,7 +48,7 @@ RunResult single_run(Classifier& model, const ApgdOptions& options, const torch:
   // the last, not yet written, zero row) exactly as the reference does.
   torch::Tensor loss_steps = torch::zeros({steps, n}, x.options());
 
-  InputGradient current = input_gradient(model, x_adv, loss);
+  InputGradient current = eot_gradient(model, x_adv, loss, options.eot_iterations());
   torch::Tensor gradient = current.gradient;
   torch::Tensor gradient_best = gradient.clone();
   torch::NoGradGuard no_grad;
@@ -63,7 +77,7 @@ RunResult single_run(Classifier& model, const ApgdOptions& options, const torch:
     }
     x_adv = z;
 
-    current = input_gradient(model, x_adv, loss);
+    current = eot_gradient(model, x_adv, loss, options.eot_iterations());
     gradient = current.gradient;
     const torch::Tensor correct = current.logits.argmax(1).eq(y);
     robust = torch::logical_and(robust, correct);
@@ -123,6 +137,7 @@ Apgd::Apgd(ApgdOptions options) : options_(options) {
   TORCH_CHECK(options_.eps() >= 0, "APGD eps must be >= 0 (got ", options_.eps(), ")");
   TORCH_CHECK(options_.steps() >= 1, "APGD steps must be >= 1 (got ", options_.steps(), ")");
   TORCH_CHECK(options_.restarts() >= 1, "APGD restarts must be >= 1 (got ", options_.restarts(), ")");
+  TORCH_CHECK(options_.eot_iterations() >= 1, "APGD eot_iterations must be >= 1 (got ", options_.eot_iterations(), ")");
   TORCH_CHECK(!options_.targeted() || options_.target_classes() >= 1, "APGD-T target_classes must be >= 1 (got ",
               options_.target_classes(), ")");
 }
@@ -167,8 +182,10 @@ std::string Apgd::describe() const {
   const std::string kind = options_.targeted()
                                ? fmt::format("APGD-T ({} targets)", options_.target_classes())
                                : fmt::format("APGD-{}", options_.loss() == AttackLoss::cross_entropy ? "CE" : "DLR");
-  return fmt::format("{} {} eps={:.5g} steps={} restarts={} rho={} seed={}", kind, to_string(options_.norm()),
-                     options_.eps(), options_.steps(), options_.restarts(), options_.rho(), options_.seed());
+  const std::string eot =
+      options_.eot_iterations() > 1 ? fmt::format(" eot={}", options_.eot_iterations()) : std::string();
+  return fmt::format("{} {} eps={:.5g} steps={} restarts={} rho={}{} seed={}", kind, to_string(options_.norm()),
+                     options_.eps(), options_.steps(), options_.restarts(), options_.rho(), eot, options_.seed());
 }
 
 }  // namespace armor

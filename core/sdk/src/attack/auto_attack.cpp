@@ -18,8 +18,9 @@ namespace {
 
 std::shared_ptr<Attack> make_member(const std::string& name, const AutoAttackOptions& options) {
   const ApgdOptions apgd = ApgdOptions().eps(options.eps).steps(options.apgd_steps).seed(options.seed);
-  if (name == "apgd-ce") return std::make_shared<Apgd>(ApgdOptions(apgd).loss(AttackLoss::cross_entropy));
-  if (name == "apgd-dlr") return std::make_shared<Apgd>(ApgdOptions(apgd).loss(AttackLoss::dlr));
+  const ApgdOptions untargeted = ApgdOptions(apgd).eot_iterations(options.eot_iterations);
+  if (name == "apgd-ce") return std::make_shared<Apgd>(ApgdOptions(untargeted).loss(AttackLoss::cross_entropy));
+  if (name == "apgd-dlr") return std::make_shared<Apgd>(ApgdOptions(untargeted).loss(AttackLoss::dlr));
   if (name == "apgd-t")
     return std::make_shared<Apgd>(ApgdOptions(apgd).targeted(true).target_classes(options.target_classes));
   if (name == "fab-t") {
@@ -53,17 +54,37 @@ AutoAttack::AutoAttack(AutoAttackOptions options) : options_(std::move(options))
 }
 
 torch::Tensor AutoAttack::perturb(Classifier& model, const torch::Tensor& x, const torch::Tensor& y) {
+  return perturb_set(model, x, y, std::max<std::int64_t>(1, x.size(0)), x.device());
+}
+
+torch::Tensor AutoAttack::perturb_set(Classifier& model, const torch::Tensor& x, const torch::Tensor& y,
+                                      std::int64_t batch_size, torch::Device device, const SetProgress& progress) {
+  TORCH_CHECK(batch_size >= 1, "AutoAttack batch_size must be positive (got ", batch_size, ")");
+  const std::int64_t n = x.size(0);
   const torch::Tensor clean = x.detach();
   torch::Tensor adversarial = clean.clone();
-  torch::Tensor robust = predict_labels(model, clean).eq(y);
-  seen_ += x.size(0);
+  torch::Tensor robust = torch::empty({n}, torch::TensorOptions().dtype(torch::kBool).device(x.device()));
+  for (std::int64_t start = 0; start < n; start += batch_size) {
+    const std::int64_t end = std::min(n, start + batch_size);
+    const torch::Tensor right =
+        predict_labels(model, clean.slice(0, start, end).to(device)).eq(y.slice(0, start, end).to(device));
+    robust.slice(0, start, end).copy_(right);
+  }
+  seen_ += n;
   for (std::size_t m = 0; m < members_.size(); ++m) {
+    // The member's images: those robust now, in index order; the flags change only between members.
     const torch::Tensor index = robust.nonzero().view(-1);
-    if (index.numel() == 0) break;
-    const torch::Tensor y_run = y.index_select(0, index);
-    const torch::Tensor candidate = members_[m]->perturb(model, clean.index_select(0, index), y_run);
-    fooled_[m].second +=
-        record_fooled(robust, adversarial, index, candidate, predict_labels(model, candidate).ne(y_run));
+    const std::int64_t count = index.numel();
+    if (count == 0) break;
+    const std::int64_t batches = (count + batch_size - 1) / batch_size;
+    for (std::int64_t b = 0; b < batches; ++b) {
+      const torch::Tensor part = index.slice(0, b * batch_size, std::min(count, (b + 1) * batch_size));
+      const torch::Tensor y_run = y.index_select(0, part).to(device);
+      const torch::Tensor candidate = members_[m]->perturb(model, clean.index_select(0, part).to(device), y_run);
+      const torch::Tensor fooled = predict_labels(model, candidate).ne(y_run);
+      fooled_[m].second += record_fooled(robust, adversarial, part, candidate.to(x.device()), fooled.to(x.device()));
+      if (progress) progress(m, b + 1, batches);
+    }
   }
   return adversarial;
 }

@@ -31,6 +31,9 @@ struct ApgdOptions {
   TORCH_ARG(AttackLoss, loss) = AttackLoss::cross_entropy;  // untargeted loss
   TORCH_ARG(bool, targeted) = false;                        // APGD-T: targeted DLR loss
   TORCH_ARG(std::int64_t, target_classes) = 9;              // APGD-T: the 2nd..(n+1)th highest clean logits
+  // EOT (expectation over transformation, for randomized models): each step's gradient is the mean
+  // of this many forward/backward passes; the loss and logits are those of the last pass.
+  TORCH_ARG(std::int64_t, eot_iterations) = 1;
   TORCH_ARG(std::uint64_t, seed) = 0;
 };
 

@@ -95,6 +95,12 @@ TEST_F(ChartsTest, TheSweepReportWarnsBesideAFlaggedNumberWithTheCheckDetail) {
   EXPECT_TRUE(contains(page, "robust accuracies are flagged by an attack-validity check"));
   EXPECT_TRUE(contains(page, "<td class=\"flagged\" title=\"unbounded_attack: 90% survive eps = 1\">"));
   EXPECT_TRUE(contains(page, "&#9888; unbounded_attack: 90% survive eps = 1</span>"));
+  // The pivot table's cell that averages over the flagged run is marked too, naming the run.
+  const std::string pivots =
+      page.substr(page.find("<h2 id=\"pivots\">"), page.find("<h2 id=\"scatter\">") - page.find("<h2 id=\"pivots\">"));
+  const std::string run_flag = "run " + std::to_string(ids_[0]) + ": unbounded_attack: 90% survive eps = 1";
+  EXPECT_TRUE(contains(pivots, "<td class=\"flagged\" title=\"" + run_flag + "\">")) << pivots;
+  EXPECT_EQ(pivots.find("class=\"flagged\""), pivots.rfind("class=\"flagged\"")) << "only the flagged run's cell";
 }
 
 }  // namespace

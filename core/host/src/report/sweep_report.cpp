@@ -92,6 +92,15 @@ std::string run_label(const RunSummary& run, const std::map<std::string, std::st
 // (row, column) -> why the cell's metric is flagged by an attack-validity check.
 using CellFlags = std::map<std::pair<std::size_t, std::size_t>, std::string>;
 
+// Orders (row value, column value) pairs of a pivot, as cell_less orders one value.
+struct CellPairLess {
+  bool operator()(const std::pair<Cell, Cell>& a, const std::pair<Cell, Cell>& b) const {
+    if (cell_less(a.first, b.first)) return true;
+    if (cell_less(b.first, a.first)) return false;
+    return cell_less(a.second, b.second);
+  }
+};
+
 std::string table_html(const std::vector<std::string>& header, const std::vector<std::vector<Cell>>& rows,
                        const std::string& css_class, const CellFlags& flags = {}) {
   std::string out = "<table class=\"" + css_class + "\">\n<tr>";
@@ -209,14 +218,27 @@ class SweepReport {
     std::string out = "<h2 id=\"pivots\">Pivot tables</h2>\n";
     if (rows_key.empty() || metrics_.empty()) return out + "<p class=\"note\">No swept param or no metric.</p>\n";
     out += "<p class=\"note\">Mean over the runs sharing a cell; mean ± std (n) when there are several (seeds).</p>\n";
+    const MetricFlags metric_flags(store_);
     for (const std::string& metric : metrics_) {
       const Pivot pivot = pivot_of(runs_, rows_key, cols_key, metric);
+      // A cell is flagged when a run it averages over is: "run 3: <why>" for each such run.
+      std::map<std::pair<Cell, Cell>, std::string, CellPairLess> why_by_cell;
+      for (const RunSummary& run : runs_) {
+        if (run.metrics.count(metric) == 0) continue;
+        const std::string why = metric_flags.detail(run.run.id, metric);
+        if (why.empty()) continue;
+        std::string& text = why_by_cell[{value_of(run, rows_key), cols_key.empty() ? Cell{} : value_of(run, cols_key)}];
+        text += (text.empty() ? "" : "; ") + fmt::format("run {}: {}", run.run.id, why);
+      }
+      CellFlags flags;
       std::vector<std::string> header{cols_key.empty() ? rows_key : rows_key + " \\ " + cols_key};
       for (const Cell& col : pivot.col_values) header.push_back(cols_key.empty() ? metric : cell_text(col));
       std::vector<std::vector<Cell>> rows;
       for (const Cell& row : pivot.row_values) {
         std::vector<Cell> line{row};
         for (const Cell& col : pivot.col_values) {
+          const auto why = why_by_cell.find({row, col});
+          if (why != why_by_cell.end()) flags[{rows.size(), line.size()}] = why->second;
           const Stats stats = pivot.stats(row, col);
           line.push_back(stats.count == 0 ? Cell{}
                          : stats.count == 1
@@ -225,7 +247,7 @@ class SweepReport {
         }
         rows.push_back(std::move(line));
       }
-      out += "<h3>" + html(metric) + "</h3>\n" + table_html(header, rows, "pivot");
+      out += "<h3>" + html(metric) + "</h3>\n" + table_html(header, rows, "pivot", flags);
     }
     return out;
   }

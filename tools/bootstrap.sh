@@ -14,6 +14,7 @@ packages=(
   libstb-dev                                 # stb_image: decodes TinyImageNet's JPEGs
   python3-torch                              # tests check that exported weights load with torch.load
   clang libclang-rt-dev                      # tools/sanitize.sh: ASan + UBSan build and libFuzzer targets
+  clang-format clang-tidy                    # tools/format.sh and tools/tidy.sh (.clang-format, .clang-tidy)
   dataset-fashion-mnist                      # the quickstart's data, /usr/share/datasets/fashion-mnist
   chromium                                   # tests: armor report rendered headless (report_test)
   python3-pandas                             # tests: armor db export read by pandas as is (db_export_pandas_test)

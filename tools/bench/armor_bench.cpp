@@ -582,7 +582,7 @@ int main(int argc, char** argv) {
   std::string only;
   const auto usage = [](std::FILE* to) {
     fmt::print(to,
-               "usage: armor_bench [--json FILE] [--threads N] [--only startup]\n"
+               "usage: armor_bench [--json FILE] [--threads N] [--only startup|checks]\n"
                "  prints one line per figure (`name value unit`) and writes them all to FILE (default bench.json);\n"
                "  N threads for LibTorch (default: every core). About 4 minutes on 2 cores\n"
                "  (the PyTorch side by side needs /usr/bin/python3 with python3-torch; skipped without it).\n"

@@ -8,9 +8,14 @@
 
 #include <string>
 
+#include "armor/attack/attack.h"
+#include "armor/attack/input_gradient.h"
 #include "armor/error.h"
 #include "armor/nn/classifier.h"
+#include "armor/nn/gate.h"
+#include "armor/nn/moe_layer.h"
 #include "armor/run/eval_checks.h"
+#include "armor/run/evaluation.h"
 
 namespace {
 
@@ -114,6 +119,128 @@ TEST(EvalChecksTest, RunEvalChecksRunsNoneWhenOffAndEveryStandardOneOtherwise) {
   EXPECT_EQ(armor::run_eval_checks(net, test, torch::kCPU, armor::CheckLevel::standard).size(), 5u);
   EXPECT_EQ(armor::check_level_from_string("full"), armor::CheckLevel::full);
   EXPECT_THROW(armor::check_level_from_string("some"), armor::ConfigError);
+}
+
+// An L-inf sign-gradient attack of `steps` steps of eps/4 (0 steps: the clean images back).
+struct SignGradientAttack : armor::Attack {
+  SignGradientAttack(double eps, int steps) : eps(eps), steps(steps) {}
+  torch::Tensor perturb(armor::Classifier& model, const torch::Tensor& x, const torch::Tensor& y) override {
+    torch::Tensor point = x.clone();
+    for (int step = 0; step < steps; ++step) {
+      const armor::InputGradient g = armor::input_gradient(model, point, [&](const torch::Tensor& logits) {
+        return torch::nn::functional::cross_entropy(
+            logits, y, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone));
+      });
+      point = armor::project(armor::Norm::linf, point + eps / 4.0 * g.gradient.sign(), x, eps).detach();
+    }
+    return point;
+  }
+  std::string describe() const override { return "sign-gradient"; }
+  std::optional<armor::ThreatBall> threat_ball() const override { return armor::ThreatBall{armor::Norm::linf, eps}; }
+  double eps;
+  int steps;
+};
+
+armor::AttackedSubset attacked_by(armor::Attack& attack, armor::Classifier& net, const Batch& b) {
+  return {"pgd_acc", attack.threat_ball(), attack.uses_gradients(), attack.perturb(net, b.x, b.y)};
+}
+
+TEST(EvalChecksTest, AnAttackThatStopsEarlyIsIncompleteAndAFinishedOneIsNot) {
+  torch::manual_seed(0);
+  TinyNet net(Defect::none);
+  net.eval();
+  const Batch b = batch_for(net);
+  SignGradientAttack lazy(0.1, 0);
+  const armor::EvalCheck early = armor::check_incomplete_optimisation(net, b.x, b.y, attacked_by(lazy, net, b), 20);
+  EXPECT_TRUE(early.flagged) << early.detail;
+  EXPECT_EQ(early.metric, "pgd_acc");
+  SignGradientAttack finished(0.1, 40);
+  const armor::EvalCheck done = armor::check_incomplete_optimisation(net, b.x, b.y, attacked_by(finished, net, b), 20);
+  EXPECT_FALSE(done.flagged) << done.detail;
+  EXPECT_LT(done.value, early.value);
+}
+
+TEST(EvalChecksTest, SquareBreakingWhatAMaskedGradientAttackLeftIsAScoreBasedGap) {
+  torch::manual_seed(0);
+  TinyNet masked(Defect::quantise);
+  masked.eval();
+  const Batch b = batch_for(masked);
+  SignGradientAttack pgd(0.3, 20);
+  const std::vector<armor::EvalCheck> gap =
+      armor::check_score_based_gap(masked, b.x, b.y, {attacked_by(pgd, masked, b)}, 300);
+  ASSERT_EQ(gap.size(), 1u) << "a dense model has no route-change check";
+  EXPECT_EQ(gap[0].check, "score_based_gap");
+  EXPECT_TRUE(gap[0].flagged) << gap[0].detail;
+
+  TinyNet plain(Defect::none);
+  plain.eval();
+  const Batch p = batch_for(plain);
+  const std::vector<armor::EvalCheck> none =
+      armor::check_score_based_gap(plain, p.x, p.y, {attacked_by(pgd, plain, p)}, 300);
+  ASSERT_EQ(none.size(), 1u);
+  EXPECT_FALSE(none[0].flagged) << none[0].detail;
+}
+
+// A softmax gate of a linear map, top-1.
+struct LinearGate : armor::Gate {
+  LinearGate() : fc(register_module("fc", torch::nn::Linear(48, 4))) {}
+  armor::GateOutput forward(const torch::Tensor& x) override {
+    armor::GateOutput out;
+    out.logits = fc(x.flatten(1)) * 10.0;
+    out.probs = torch::softmax(out.logits, 1);
+    out.indices = out.probs.argmax(1, true);
+    out.weights = armor::combine_weights(out.probs, out.indices);
+    return out;
+  }
+  torch::nn::Linear fc;
+};
+
+// x [N,3,4,4] -> flatten -> MoE of 4 linear experts 48 -> 4.
+struct TinyMoe : armor::Classifier {
+  TinyMoe()
+      : moe(register_module(
+            "moe", armor::MoeLayer(armor::MoeLayerOptions(4, 1), std::make_shared<LinearGate>(),
+                                   [](std::int64_t) { return torch::nn::AnyModule(torch::nn::Linear(48, 4)); }))) {}
+  torch::Tensor forward(const torch::Tensor& x) override { return moe(x.flatten(1)) * 10.0; }
+  std::vector<std::pair<std::string, armor::MoeLayer>> moe_layers() override { return {{"moe", moe}}; }
+  armor::MoeLayer moe;
+};
+
+TEST(EvalChecksTest, ForAMoeTheRouteChangeOfWhatSquareBrokeIsRecorded) {
+  torch::manual_seed(0);
+  TinyMoe net;
+  net.eval();
+  torch::manual_seed(3);
+  Batch b{torch::rand({64, 3, 4, 4}), {}};
+  {
+    torch::NoGradGuard no_grad;
+    b.y = net.forward(b.x).argmax(1);
+  }
+  SignGradientAttack nothing(0.3, 0);  // leaves every image to Square
+  const std::vector<armor::EvalCheck> checks =
+      armor::check_score_based_gap(net, b.x, b.y, {attacked_by(nothing, net, b)}, 200);
+  ASSERT_EQ(checks.size(), 2u);
+  EXPECT_EQ(checks[0].check, "score_based_gap");
+  EXPECT_TRUE(checks[0].flagged) << "Square at eps 0.3 fools images no attack touched: " << checks[0].detail;
+  EXPECT_EQ(checks[1].check, "score_based_route_change");
+  EXPECT_GE(checks[1].value, 0.0);
+  EXPECT_LE(checks[1].value, 1.0);
+  EXPECT_EQ(checks[1].flagged, checks[1].value >= armor::CheckThresholds::kGapRouteChange) << checks[1].detail;
+}
+
+TEST(EvalChecksTest, FullChecksAddOnesPerRobustMetric) {
+  torch::manual_seed(0);
+  TinyNet net(Defect::none);
+  const Batch b = batch_for(net);
+  const armor::LabelledImages test{(b.x * 255.0).round().to(torch::kUInt8), b.y};
+  const std::vector<armor::EvalAttack> attacks = {{"pgd", std::make_shared<SignGradientAttack>(0.1, 10), 0}};
+  const std::vector<armor::EvalCheck> checks =
+      armor::run_eval_checks(net, test, torch::kCPU, armor::CheckLevel::full, attacks);
+  std::vector<std::string> per_metric;
+  for (const armor::EvalCheck& check : checks) {
+    if (!check.metric.empty()) per_metric.push_back(check.metric + ":" + check.check);
+  }
+  EXPECT_EQ(per_metric, (std::vector<std::string>{"pgd_acc:incomplete_optimisation", "pgd_acc:score_based_gap"}));
 }
 
 }  // namespace

@@ -6,8 +6,11 @@
 #include <torch/torch.h>
 
 #include "armor/attack/input_gradient.h"
+#include "armor/attack/square.h"
 #include "armor/error.h"
 #include "armor/nn/classifier.h"
+#include "armor/run/evaluation.h"
+#include "armor/run/top1_routes.h"
 
 namespace armor {
 
@@ -25,6 +28,16 @@ EvalCheck model_wide(const char* check, double value, bool flagged, std::string 
 torch::Tensor cross_entropy_per_image(const torch::Tensor& logits, const torch::Tensor& y) {
   return torch::nn::functional::cross_entropy(logits, y,
                                               torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone));
+}
+
+torch::Tensor fooled_by(Classifier& model, const torch::Tensor& points, const torch::Tensor& y) {
+  return predict_labels(model, points).ne(y);
+}
+
+// A steepest-ascent step of `size` on the CE gradient in the ball's norm (sign for L-inf,
+// normalised for L2).
+torch::Tensor ascent_step(Norm norm, const torch::Tensor& gradient, double size) {
+  return size * (norm == Norm::linf ? gradient.sign() : normalize_per_image(Norm::l2, gradient));
 }
 
 }  // namespace
@@ -116,16 +129,111 @@ EvalCheck check_unbounded_attack(Classifier& model, const torch::Tensor& x, cons
                   flagged ? ": the gradient attack is broken by the model, not defeated by robustness" : ""));
 }
 
+EvalCheck check_incomplete_optimisation(Classifier& model, const torch::Tensor& x, const torch::Tensor& y,
+                                        const AttackedSubset& attacked, int steps) {
+  const ThreatBall ball = *attacked.ball;
+  const torch::Tensor left_correct = fooled_by(model, attacked.adversarial, y).logical_not();
+  torch::Tensor fooled = torch::zeros_like(left_correct);
+  torch::Tensor point = attacked.adversarial.clone();
+  for (int step = 0; step < steps; ++step) {
+    const InputGradient g = input_gradient(model, point, [&](const torch::Tensor& logits) {
+      return cross_entropy_per_image(logits.to(torch::kFloat), y);
+    });
+    point = project(ball.norm, point + ascent_step(ball.norm, g.gradient, ball.eps / 10.0), x, ball.eps).detach();
+    fooled.logical_or_(fooled_by(model, point, y));
+  }
+  const std::int64_t newly = fooled.logical_and(left_correct).sum().item<std::int64_t>();
+  const double share = static_cast<double>(newly) / static_cast<double>(std::max<std::int64_t>(1, x.size(0)));
+  const bool flagged = share > CheckThresholds::kContinuationFooled;
+  return EvalCheck{
+      attacked.metric, "incomplete_optimisation", share, flagged,
+      fmt::format(
+          "a {}-step continuation from the attack's own points ({} eps = {:.4g}) fools {} of the {} checked "
+          "images it left correct{}",
+          steps, to_string(ball.norm), ball.eps, newly, left_correct.sum().item<std::int64_t>(),
+          flagged ? ": the attack stopped while its loss was still improving; give it more steps or restarts" : "")};
+}
+
+std::vector<EvalCheck> check_score_based_gap(Classifier& model, const torch::Tensor& x, const torch::Tensor& y,
+                                             const std::vector<AttackedSubset>& attacked, std::int64_t queries) {
+  // One Square run per L-inf radius, on the images every gradient attack with that radius left correct.
+  std::vector<double> radii;
+  for (const AttackedSubset& a : attacked) {
+    if (!a.uses_gradients || !a.ball || a.ball->norm != Norm::linf) continue;
+    if (std::find(radii.begin(), radii.end(), a.ball->eps) == radii.end()) radii.push_back(a.ball->eps);
+  }
+  const std::vector<MoeLayer> layers = moe_layers_of(model);
+  std::vector<EvalCheck> checks;
+  for (const double eps : radii) {
+    torch::Tensor survivors = torch::ones({x.size(0)}, torch::dtype(torch::kBool).device(x.device()));
+    std::vector<std::string> metrics;
+    for (const AttackedSubset& a : attacked) {
+      if (!a.uses_gradients || !a.ball || a.ball->norm != Norm::linf || a.ball->eps != eps) continue;
+      survivors.logical_and_(fooled_by(model, a.adversarial, y).logical_not());
+      metrics.push_back(a.metric);
+    }
+    const torch::Tensor index = survivors.nonzero().select(1, 0);
+    std::int64_t broken = 0;
+    double route_changed = -1.0;
+    if (index.numel() > 0) {
+      const torch::Tensor xs = x.index_select(0, index);
+      const torch::Tensor ys = y.index_select(0, index);
+      Square square(SquareOptions().eps(eps).queries(queries));
+      const torch::Tensor points = square.perturb(model, xs, ys);
+      torch::NoGradGuard no_grad;
+      const torch::Tensor fooled = model.forward(points).argmax(1).ne(ys);
+      const torch::Tensor adversarial_routes = layers.empty() ? torch::Tensor() : top1_routes(layers);
+      broken = fooled.sum().item<std::int64_t>();
+      if (!layers.empty() && broken > 0) {
+        model.forward(xs);
+        const torch::Tensor changed = top1_routes(layers).ne(adversarial_routes).any(1);
+        route_changed = changed.logical_and(fooled).sum().item<double>() / static_cast<double>(broken);
+      }
+    }
+    const double share = static_cast<double>(broken) / static_cast<double>(std::max<std::int64_t>(1, x.size(0)));
+    const bool gap = share > CheckThresholds::kScoreBasedGap;
+    for (const std::string& metric : metrics) {
+      checks.push_back({metric, "score_based_gap", share, gap,
+                        fmt::format("Square ({} queries, Linf eps = {:.4g}) fools {} of the {} checked images that "
+                                    "every gradient attack with this eps left correct{}",
+                                    queries, eps, broken, index.numel(),
+                                    gap ? ": the gradient attacks are defeated by the model (masked or hidden "
+                                          "gradients), not by robustness; add square to the evaluation"
+                                        : "")});
+      if (route_changed < 0) continue;
+      const bool flips = gap && route_changed >= CheckThresholds::kGapRouteChange;
+      checks.push_back(
+          {metric, "score_based_route_change", route_changed, flips,
+           fmt::format(
+               "{:.0f}% of the {} images Square fooled changed their top-1 expert in some MoE layer{}",
+               100.0 * route_changed, broken,
+               flips ? ": the gradient attacks miss route flips that top-k routing hides from gradients" : "")});
+    }
+  }
+  return checks;
+}
+
 std::vector<EvalCheck> run_eval_checks(Classifier& model, const LabelledImages& test, torch::Device device,
-                                       CheckLevel level) {
+                                       CheckLevel level, const std::vector<EvalAttack>& attacks) {
   const std::int64_t n = std::min(check_subset_size(level), test.size());
   if (n == 0) return {};
   model.eval();
   const LabelledImages subset = test.head(n);
   const torch::Tensor x = subset.images.to(device).to(torch::kFloat32).div_(255.0);  // as BatchLoader
   const torch::Tensor y = subset.labels.to(device);
-  return {check_randomness(model, x), check_probabilities(model, x), check_zero_gradients(model, x, y),
-          check_batch_dependence(model, x), check_unbounded_attack(model, x, y, level == CheckLevel::full ? 50 : 10)};
+  std::vector<EvalCheck> checks = {check_randomness(model, x), check_probabilities(model, x),
+                                   check_zero_gradients(model, x, y), check_batch_dependence(model, x),
+                                   check_unbounded_attack(model, x, y, level == CheckLevel::full ? 50 : 10)};
+  if (level != CheckLevel::full) return checks;
+  std::vector<AttackedSubset> attacked;
+  for (const EvalAttack& attack : attacks) {
+    attacked.push_back({attack.name + "_acc", attack.attack->threat_ball(), attack.attack->uses_gradients(),
+                        attack.attack->perturb(model, x, y).detach()});
+    if (attacked.back().ball && attacked.back().uses_gradients)
+      checks.push_back(check_incomplete_optimisation(model, x, y, attacked.back(), 20));
+  }
+  for (EvalCheck& check : check_score_based_gap(model, x, y, attacked, 1000)) checks.push_back(std::move(check));
+  return checks;
 }
 
 }  // namespace armor

@@ -14,6 +14,7 @@
 #include "armor/nn/classifier.h"
 #include "armor/nn/dual_model.h"
 #include "armor/run/route_held_classifier.h"
+#include "armor/run/top1_routes.h"
 #include "armor/util/progress.h"
 
 namespace armor {
@@ -27,19 +28,6 @@ struct Pass {
   torch::Tensor correct;       // bool [N] on the CPU
   double route_change = -1.0;  // share of images whose top-1 route changed (-1 = not measured)
 };
-
-std::vector<MoeLayer> layers_of(Classifier& model) {
-  std::vector<MoeLayer> layers;
-  for (auto& [name, layer] : model.moe_layers()) layers.push_back(layer);
-  return layers;
-}
-
-// The top-1 expert of every MoE layer in the last forward: [n, layers] int64.
-torch::Tensor top1_routes(const std::vector<MoeLayer>& layers) {
-  std::vector<torch::Tensor> columns;
-  for (const auto& layer : layers) columns.push_back(layer->last_routing().indices.select(1, 0));
-  return torch::stack(columns, 1);
-}
 
 // Accumulates a pass batch by batch.
 class PassTally {
@@ -171,7 +159,7 @@ Pass attacked_pass(Classifier& model, const LabelledImages& test, std::int64_t b
   auto* ensemble = held == nullptr ? dynamic_cast<AutoAttack*>(eval_attack.attack.get()) : nullptr;
   const torch::Tensor whole_split =
       ensemble != nullptr ? ensemble_over_split(*ensemble, model, loader, batch_size, device, label) : torch::Tensor();
-  const std::vector<MoeLayer> layers = route_change && held == nullptr ? layers_of(model) : std::vector<MoeLayer>{};
+  const std::vector<MoeLayer> layers = route_change && held == nullptr ? moe_layers_of(model) : std::vector<MoeLayer>{};
   PassTally tally;
   double changed = 0;
   Progress progress(label, loader.num_batches());

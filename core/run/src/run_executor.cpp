@@ -312,7 +312,7 @@ void record_eval_checks(const Experiment& experiment, RunStore& store, std::int6
   if (attacks.empty()) return;
   const CheckLevel level = check_level_from_string(experiment.section("eval").string("checks"));
   const auto start = std::chrono::steady_clock::now();
-  const std::vector<EvalCheck> checks = run_eval_checks(model, test, device, level);
+  const std::vector<EvalCheck> checks = run_eval_checks(model, test, device, level, attacks);
   if (checks.empty()) return;
   const double seconds = seconds_since(start);
   store.records().record_eval_checks(run_id, checks);

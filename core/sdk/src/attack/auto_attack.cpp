@@ -89,6 +89,10 @@ torch::Tensor AutoAttack::perturb_set(Classifier& model, const torch::Tensor& x,
   return adversarial;
 }
 
+bool AutoAttack::uses_gradients() const {
+  return std::any_of(members_.begin(), members_.end(), [](const auto& member) { return member->uses_gradients(); });
+}
+
 std::string AutoAttack::describe() const {
   std::vector<std::string> parts;
   for (const auto& member : members_) parts.push_back(member->describe());

@@ -15,29 +15,48 @@
 //   unbounded_attack  share of images still correct after a 10-step sign-gradient attack with ε = 1
 //                     in L∞ (the whole [0,1] box); flagged at 0.1 or more: a gradient attack that
 //                     cannot fool a model allowed any input is broken by the model
-// `full` runs them on the first 256 images with a 50-step unbounded attack.
+// `full` runs them on the first 256 images with a 50-step unbounded attack, and adds checks per
+// robust metric (metric "<attack>_acc"), each after the evaluation attack ran on those images:
+//   incomplete_optimisation  share of the checked images that a 20-step continuation of the attack
+//                            (sign or normalised gradient steps of eps/10 from the attack's own
+//                            points, projected onto the same ball) fools although the attack left
+//                            them correct; flagged above 0.02: the attack stopped while its loss was
+//                            still improving (more steps or restarts would break more)
+//   score_based_gap          share of the checked images that Square (1000 queries, same L-inf ball)
+//                            fools although every gradient attack with that ball left them correct;
+//                            flagged above 0.01: the gradient attacks are masked, not the model robust
+//   score_based_route_change for a MoE, share of the images Square fooled there whose top-1 expert
+//                            changed in some MoE layer; flagged (with a gap) at 0.5 or more: the
+//                            gradient attacks miss route flips that piecewise-constant top-k routing
+//                            hides from gradients
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include <torch/types.h>
 
+#include "armor/attack/attack.h"
 #include "armor/data/dataset.h"
 #include "armor/store/store_records.h"
 
 namespace armor {
 
 class Classifier;
+struct EvalAttack;
 
 enum class CheckLevel { off, standard, full };
 CheckLevel check_level_from_string(const std::string& text);  // off, standard, full; ConfigError otherwise
 
 struct CheckThresholds {
-  static constexpr double kRandomness = 1e-6;         // max |Δlogit| of two eval-mode forwards
-  static constexpr double kProbabilitySum = 1e-4;     // |row sum - 1| of a probability output
-  static constexpr double kZeroGradients = 0.5;       // share of images with an all-zero gradient
-  static constexpr double kUnboundedSurvivors = 0.1;  // share still correct under ε = 1
+  static constexpr double kRandomness = 1e-6;          // max |Δlogit| of two eval-mode forwards
+  static constexpr double kProbabilitySum = 1e-4;      // |row sum - 1| of a probability output
+  static constexpr double kZeroGradients = 0.5;        // share of images with an all-zero gradient
+  static constexpr double kUnboundedSurvivors = 0.1;   // share still correct under ε = 1
+  static constexpr double kContinuationFooled = 0.02;  // share a continuation fools after the attack
+  static constexpr double kScoreBasedGap = 0.01;       // share Square fools after the gradient attacks
+  static constexpr double kGapRouteChange = 0.5;       // share of those whose route changed
 };
 
 std::int64_t check_subset_size(CheckLevel level);  // 64 standard, 256 full, 0 off
@@ -48,8 +67,24 @@ EvalCheck check_zero_gradients(Classifier& model, const torch::Tensor& x, const 
 EvalCheck check_batch_dependence(Classifier& model, const torch::Tensor& x);
 EvalCheck check_unbounded_attack(Classifier& model, const torch::Tensor& x, const torch::Tensor& y, int steps);
 
-// Every check of `level` on the first test images (none when off), the model in eval mode.
+// One evaluation attack's result on the checked images, for the per-metric checks.
+struct AttackedSubset {
+  std::string metric;  // "<attack>_acc"
+  std::optional<ThreatBall> ball;
+  bool uses_gradients = true;
+  torch::Tensor adversarial;  // [n,C,H,W], the attack's points for x
+};
+
+EvalCheck check_incomplete_optimisation(Classifier& model, const torch::Tensor& x, const torch::Tensor& y,
+                                        const AttackedSubset& attacked, int steps);
+// One check per gradient metric with an L-inf ball (score_based_gap) and, for a MoE model, one
+// score_based_route_change per such metric where Square fooled any image.
+std::vector<EvalCheck> check_score_based_gap(Classifier& model, const torch::Tensor& x, const torch::Tensor& y,
+                                             const std::vector<AttackedSubset>& attacked, std::int64_t queries);
+
+// Every check of `level` on the first test images (none when off), the model in eval mode; `full`
+// also runs each of `attacks` on them for the per-metric checks.
 std::vector<EvalCheck> run_eval_checks(Classifier& model, const LabelledImages& test, torch::Device device,
-                                       CheckLevel level);
+                                       CheckLevel level, const std::vector<EvalAttack>& attacks = {});
 
 }  // namespace armor

@@ -31,6 +31,9 @@ class Attack {
   virtual std::string describe() const = 0;
   // The ball x_adv stays in, when the attack has one (every norm-bounded attack should say).
   virtual std::optional<ThreatBall> threat_ball() const { return std::nullopt; }
+  // False for a score-based attack (it only queries outputs): the attack-validity check
+  // score_based_gap compares the images such an attack breaks with those the gradient attacks left.
+  virtual bool uses_gradients() const { return true; }
 };
 
 }  // namespace armor

@@ -51,6 +51,9 @@ class AutoAttack : public Attack {
   torch::Tensor perturb_set(Classifier& model, const torch::Tensor& x, const torch::Tensor& y, std::int64_t batch_size,
                             torch::Device device, const SetProgress& progress = {});
   std::string describe() const override;
+  std::optional<ThreatBall> threat_ball() const override { return ThreatBall{Norm::linf, options_.eps}; }
+  // False only for an ensemble of score-based members alone (square).
+  bool uses_gradients() const override;
 
   // Images fooled by each member in every perturb call so far (in member order), and images seen.
   const std::vector<std::pair<std::string, std::int64_t>>& fooled_by_member() const noexcept { return fooled_; }

@@ -37,6 +37,7 @@ class Fab : public Attack {
   explicit Fab(FabOptions options);
   torch::Tensor perturb(Classifier& model, const torch::Tensor& x, const torch::Tensor& y) override;
   std::string describe() const override;
+  std::optional<ThreatBall> threat_ball() const override { return ThreatBall{Norm::linf, options_.eps()}; }
 
  private:
   torch::Tensor single_run(Classifier& model, const torch::Tensor& x, const torch::Tensor& y, std::int64_t target_rank,

@@ -34,6 +34,8 @@ class Square : public Attack {
   explicit Square(SquareOptions options);
   torch::Tensor perturb(Classifier& model, const torch::Tensor& x, const torch::Tensor& y) override;
   std::string describe() const override;
+  std::optional<ThreatBall> threat_ball() const override { return ThreatBall{Norm::linf, options_.eps()}; }
+  bool uses_gradients() const override { return false; }
 
   // The fraction of pixels a window covers at query `query` (0-based).
   double window_fraction(std::int64_t query) const;

@@ -9,7 +9,8 @@ namespace armor {
 class Registry;
 
 // Bumped whenever a type that crosses the plugin boundary changes.
-inline constexpr int kApiVersion = 3;  // 2: Classifier::expert_ensemble(), dual_model(); 3: Registry is a Catalog
+inline constexpr int kApiVersion = 4;  // 2: Classifier::expert_ensemble(), dual_model(); 3: Registry is a Catalog;
+                                       // 4: Attack::uses_gradients()
 
 // Plain data so that its layout does not depend on the compiler: api_version must stay first.
 struct PluginInfo {

@@ -23,6 +23,7 @@ const std::vector<Subcommand>& db_subcommands() {
       {"sql", "One read-only SQL statement", db_sql},
       {"rm", "Remove runs or a sweep, with their output folders", db_rm},
       {"plot", "SVG plots: a metric against a param, a heat map, training curves", db_plot},
+      {"curve", "Accuracy against eps from a run's robustness curves (eval.curve)", db_curve},
   };
   return table;
 }

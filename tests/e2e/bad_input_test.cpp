@@ -127,7 +127,7 @@ const std::vector<BadInput> kCatalogue = {
   {"ModelInputDoesNotMatchTheData", "run {dir}/torchscript.toml --db {db}", 1,
    {"model 'torchscript' does not accept the images of dataset 'synthetic' ([1,8,8])", "3 channels"}, 1},
   // Results databases.
-  {"DatabaseOfANewerSchema", "db list --db {dir}/newer.db", 1, {"newer.db has schema version 99, this armor supports up to 5"}},
+  {"DatabaseOfANewerSchema", "db list --db {dir}/newer.db", 1, {"newer.db has schema version 99, this armor supports up to 6"}},
   {"RunIntoADatabaseOfANewerSchema", "run {quickstart} --db {dir}/newer.db", 1, {"schema version 99", "upgrade armor"}},
   {"FileThatIsNotADatabase", "db list --db {dir}/text.db", 1, {"text.db", "not a database"}},
 };

@@ -1,7 +1,7 @@
 // The attack-validity checks on tiny synthetic models: a model that quantises its input (zero
 // gradients, the unbounded attack fails), one ending in softmax (probabilities), one with noise in
 // its forward (randomness), one whose prediction depends on the batch, and a plain linear model
-// that no check flags.
+// that no check flags; and the robustness curve's eps ladder, against the attack run at every eps.
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -16,6 +16,7 @@
 #include "armor/nn/moe_layer.h"
 #include "armor/run/eval_checks.h"
 #include "armor/run/evaluation.h"
+#include "armor/run/robustness_curve.h"
 
 namespace {
 
@@ -241,6 +242,48 @@ TEST(EvalChecksTest, FullChecksAddOnesPerRobustMetric) {
     if (!check.metric.empty()) per_metric.push_back(check.metric + ":" + check.check);
   }
   EXPECT_EQ(per_metric, (std::vector<std::string>{"pgd_acc:incomplete_optimisation", "pgd_acc:score_based_gap"}));
+}
+
+TEST(RobustnessCurveTest, EachImageGetsTheSmallestRungAtWhichTheAttackAloneBreaksIt) {
+  torch::manual_seed(0);
+  TinyNet net(Defect::none);
+  net.eval();
+  const Batch b = batch_for(net);
+  torch::Tensor labels = b.y.clone();
+  labels.narrow(0, 0, 4).add_(1).remainder_(4);  // four images misclassified clean
+  const armor::LabelledImages test{(b.x * 255.0).round().to(torch::kUInt8), labels};
+  armor::CurveLadder ladder;
+  ladder.metric = "pgd";
+  ladder.max_eps = 0.08;
+  ladder.points = 4;
+  ladder.batch_size = 16;
+  ladder.make_attack = [](double eps) { return std::make_shared<SignGradientAttack>(eps, 10); };
+  const armor::RobustnessCurve curve = armor::ladder_curve(net, test, torch::kCPU, ladder);
+  ASSERT_EQ(curve.images.size(), 64u);
+  EXPECT_EQ(curve.max_eps, 0.08);
+
+  // Independently: the attack at every rung on every image, the first rung that fools it.
+  const torch::Tensor x = test.images.to(torch::kFloat32).div(255.0);
+  const torch::Tensor clean_right = armor::predict_labels(net, x).eq(labels);
+  std::vector<std::optional<double>> expected(64);
+  for (std::int64_t i = 0; i < 64; ++i) {
+    if (!clean_right[i].item<bool>()) expected[static_cast<std::size_t>(i)] = 0.0;
+  }
+  for (const double eps : ladder.rungs()) {
+    SignGradientAttack attack(eps, 10);
+    const torch::Tensor fooled = armor::predict_labels(net, attack.perturb(net, x, labels)).ne(labels);
+    for (std::int64_t i = 0; i < 64; ++i) {
+      if (!expected[static_cast<std::size_t>(i)] && fooled[i].item<bool>()) expected[static_cast<std::size_t>(i)] = eps;
+    }
+  }
+  std::int64_t broken_on_the_ladder = 0;
+  for (std::size_t i = 0; i < 64; ++i) {
+    EXPECT_EQ(curve.images[i].min_eps, expected[i]) << "image " << i;
+    if (curve.images[i].min_eps && *curve.images[i].min_eps > 0) ++broken_on_the_ladder;
+  }
+  EXPECT_GT(broken_on_the_ladder, 0) << "the ladder must break some images for this test to mean anything";
+  ladder.points = 0;
+  EXPECT_THROW(armor::ladder_curve(net, test, torch::kCPU, ladder), armor::ConfigError);
 }
 
 }  // namespace

@@ -16,5 +16,6 @@ int db_export(const std::vector<std::string>& args);
 int db_sql(const std::vector<std::string>& args);
 int db_rm(const std::vector<std::string>& args);
 int db_plot(const std::vector<std::string>& args);
+int db_curve(const std::vector<std::string>& args);
 
 }  // namespace armor::app

@@ -25,6 +25,7 @@
 #include "armor/run/certified_radius.h"
 #include "armor/run/eval_checks.h"
 #include "armor/run/evaluation.h"
+#include "armor/run/robustness_curve.h"
 #include "armor/store/run_store.h"
 #include "armor/train/balancing_term.h"
 #include "armor/train/metric_sink.h"
@@ -292,6 +293,33 @@ std::vector<ImageOutcome> to_outcomes(const std::vector<ImageResult>& images) {
   return outcomes;
 }
 
+// The robustness curve of eval.curve (README "Robustness curves"), when set and (armor eval
+// --attacks) among `attacks`: its attack rebuilt at every eps of the ladder, one row per test image.
+void record_robustness_curve(const Experiment& experiment, const Registry& registry, RunStore& store,
+                             std::int64_t run_id, Classifier& model, const LabelledImages& test, torch::Device device,
+                             const std::vector<EvalAttack>& attacks) {
+  const Params& eval = experiment.section("eval");
+  const std::string& metric = eval.string("curve");
+  if (metric.empty()) return;
+  const auto evaluated =
+      std::find_if(attacks.begin(), attacks.end(), [&](const EvalAttack& attack) { return attack.name == metric; });
+  if (evaluated == attacks.end()) return;
+  const auto params = std::find_if(experiment.eval_attacks.begin(), experiment.eval_attacks.end(),
+                                   [&](const Params& p) { return eval_attack_metric(p) == metric; });
+  CurveLadder ladder;
+  ladder.metric = metric;
+  ladder.points = eval.integer("curve_points");
+  ladder.max_eps = eval.real("curve_max_eps") > 0.0 ? eval.real("curve_max_eps") : 2.0 * params->real("eps");
+  ladder.batch_size = evaluated->batch_size > 0 ? evaluated->batch_size : eval.integer("batch_size");
+  ladder.make_attack = [&, attack_params = *params](double eps) {
+    Params at_eps = attack_params;
+    at_eps.set("eps", eps, "eval.curve ladder");
+    return make_component(registry, PluginKind::attack, at_eps,
+                          [&] { return registry.attack(at_eps.string("name"))(at_eps); });
+  };
+  store.records().record_robustness_curve(run_id, ladder_curve(model, test, device, ladder));
+}
+
 // What each evaluation attack ran as, for the run's provenance: eval:<metric> -> describe().
 void record_attack_descriptions(RunStore& store, std::int64_t run_id, const std::vector<EvalAttack>& attacks) {
   std::vector<std::pair<std::string, std::string>> values;
@@ -407,6 +435,7 @@ void execute_run(const Experiment& experiment, const Registry& registry, RunStor
   const double evaluation_seconds = seconds_since(evaluation_start);
   add_certified_radius(experiment.section("eval"), *model, test, device, result);
   record_eval_checks(experiment, store, run_id, *model, test, device, eval_attacks, evaluation_seconds);
+  record_robustness_curve(experiment, registry, store, run_id, *model, test, device, eval_attacks);
   save_checkpoint(*model, store, run_id, environment.output_dir);
   record_expert_rows(store, run_id, result);
   record_attack_descriptions(store, run_id, eval_attacks);
@@ -457,6 +486,7 @@ void execute_evaluation(const Experiment& experiment, const Registry& registry, 
   const double evaluation_seconds = seconds_since(evaluation_start);
   add_certified_radius(experiment.section("eval"), *model, test, device, result);
   record_eval_checks(experiment, store, run_id, *model, test, device, attacks, evaluation_seconds);
+  record_robustness_curve(experiment, registry, store, run_id, *model, test, device, attacks);
   record_expert_rows(store, run_id, result);
   record_attack_descriptions(store, run_id, attacks);
   if (!request.add_to_finished_run) {

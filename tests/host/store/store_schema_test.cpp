@@ -214,7 +214,7 @@ TEST(StoreSchemaMigrationTest, MigratesAVersion4DatabaseAddingEvalChecksAndKeepi
   }
   {  // what a version 4 database looked like: no eval_checks
     SQLite::Database raw(path, SQLite::OPEN_READWRITE);
-    raw.exec("DROP TABLE eval_checks; PRAGMA user_version = 4;");
+    raw.exec("DROP TABLE robustness_curves; DROP TABLE eval_checks; PRAGMA user_version = 4;");
   }
   RunStore store(path);
   EXPECT_EQ(scalar(store, "PRAGMA user_version"), std::to_string(RunStore::kSchemaVersion));
@@ -224,6 +224,35 @@ TEST(StoreSchemaMigrationTest, MigratesAVersion4DatabaseAddingEvalChecksAndKeepi
   EXPECT_EQ(store.reader().flagged_metrics().size(), 1u);
   store.queue().remove_runs({run_id});  // the checks go with their run
   EXPECT_EQ(scalar(store, "SELECT count(*) FROM eval_checks"), "0");
+}
+
+TEST(StoreSchemaMigrationTest, MigratesAVersion5DatabaseAddingRobustnessCurves) {
+  TempDir dir;
+  const std::string path = dir.file("v5.db");
+  std::int64_t run_id = 0;
+  {
+    RunStore store(path);
+    run_id = store.queue().add_run(make_run(0, 2));
+    store.queue().start_run(run_id);
+    store.queue().finish_run(run_id, {{"pgd_acc", 0.5}});
+  }
+  {  // what a version 5 database looked like: no robustness_curves
+    SQLite::Database raw(path, SQLite::OPEN_READWRITE);
+    raw.exec("DROP TABLE robustness_curves; PRAGMA user_version = 5;");
+  }
+  RunStore store(path);
+  EXPECT_EQ(scalar(store, "PRAGMA user_version"), std::to_string(RunStore::kSchemaVersion));
+  EXPECT_TRUE(store.reader().robustness_curves(run_id).empty());
+  store.records().record_robustness_curve(run_id, {"pgd", 0.2, {{0, 0.0}, {1, 0.05}, {2, std::nullopt}}});
+  store.records().record_robustness_curve(run_id, {"pgd", 0.2, {{0, 0.1}, {1, std::nullopt}}});  // replaces
+  const std::vector<RobustnessCurve> curves = store.reader().robustness_curves(run_id);
+  ASSERT_EQ(curves.size(), 1u);
+  EXPECT_EQ(curves[0].max_eps, 0.2);
+  ASSERT_EQ(curves[0].images.size(), 2u);
+  EXPECT_EQ(curves[0].images[0].min_eps, std::optional<double>(0.1));
+  EXPECT_FALSE(curves[0].images[1].min_eps.has_value()) << "NULL: never broken up to max_eps";
+  store.queue().remove_runs({run_id});  // the curve goes with its run
+  EXPECT_EQ(scalar(store, "SELECT count(*) FROM robustness_curves"), "0");
 }
 
 TEST(StoreSchemaMigrationTest, QueryModeRefusesANewerDatabase) {

@@ -90,8 +90,14 @@ const std::vector<SectionSpec>& section_specs() {
                       "Dual model: also evaluate F_S and F_R alone (fs_clean_acc, fs_<metric>_acc, fr_...)")
              .string("checks", "standard",
                      "Attack-validity checks recorded in eval_checks: standard (the cheap ones, on the first 64 "
-                     "test images), full (standard and a longer PGD), off (see README)",
-                     {"off", "standard", "full"})});
+                     "test images), full (on 256, adding per-attack checks: a continuation of each attack, "
+                     "Square on what the gradient attacks left), off (see README)",
+                     {"off", "standard", "full"})
+             .string("curve", "",
+                     "Robustness curve: the [eval.attacks.<metric>] attack run on an eps ladder, recording per "
+                     "test image the smallest eps that broke it (table robustness_curves; \"\" = off)")
+             .integer("curve_points", 8, "Rungs of the curve's eps ladder: eps_j = curve_max_eps * j / curve_points", 1)
+             .real("curve_max_eps", 0.0, "The curve's largest eps (0 = twice the attack's eps)", 0)});
     return s;
   }();
   return specs;
@@ -476,6 +482,26 @@ Experiment resolve_experiment(const Config& config, const Catalog& catalog, cons
       eval_section.fail("fixed_expert_attacks", "names no [eval.attacks.<metric>] table: '" + name +
                                                     "' is not one (the tables: " + (tables.empty() ? "none" : tables) +
                                                     ")" + did_you_mean(name, metrics));
+    }
+  }
+  // eval.curve names an [eval.attacks.<metric>] table whose attack has an eps to ladder.
+  {
+    const Params& eval_section = experiment.section("eval");
+    const std::string& curve = eval_section.string("curve");
+    if (!curve.empty()) {
+      std::vector<std::string> metrics;
+      const Params* found = nullptr;
+      for (const Params& attack : experiment.eval_attacks) {
+        metrics.push_back(eval_attack_metric(attack));
+        if (metrics.back() == curve) found = &attack;
+      }
+      if (found == nullptr) {
+        std::string tables;
+        for (const std::string& metric : metrics) tables += (tables.empty() ? "" : ", ") + metric;
+        eval_section.fail("curve", "names no [eval.attacks.<metric>] table (the tables: " +
+                                       (tables.empty() ? "none" : tables) + ")" + did_you_mean(curve, metrics));
+      }
+      if (!found->has("eps")) eval_section.fail("curve", "names an attack without an eps to ladder");
     }
   }
   // threads = 0 means every core; the resolved config records the number actually used.

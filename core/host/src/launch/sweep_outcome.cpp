@@ -7,6 +7,7 @@
 
 #include <fmt/core.h>
 
+#include "armor/query/metric_flags.h"
 #include "armor/store/run_store.h"
 
 namespace armor {
@@ -37,6 +38,7 @@ app::ResultTable sweep_results_table(const RunStore& store, std::int64_t sweep_i
   // clean_acc first, then the attacks in name order.
   std::stable_partition(metric_names.begin(), metric_names.end(),
                         [](const std::string& n) { return n == "clean_acc"; });
+  const app::MetricFlags flags(store.reader());
   app::ResultTable table;
   table.columns = {"run", "status", "overrides"};
   table.columns.insert(table.columns.end(), metric_names.begin(), metric_names.end());
@@ -45,11 +47,13 @@ app::ResultTable sweep_results_table(const RunStore& store, std::int64_t sweep_i
     for (const auto& part : runs[i].overrides) overrides += (overrides.empty() ? "" : " ") + part;
     std::vector<app::Cell> row{std::to_string(runs[i].id), std::string(to_string(runs[i].status)), overrides};
     for (const auto& name : metric_names) {
+      if (flags.flagged(runs[i].id, name)) table.marked.insert({table.rows.size(), row.size()});
       const auto it = metrics[i].find(name);
       row.emplace_back(it == metrics[i].end() ? std::string("-") : fmt::format("{:.4f}", it->second));
     }
     table.rows.push_back(std::move(row));
   }
+  if (!table.marked.empty()) table.legend = app::flag_legend();
   return table;
 }
 

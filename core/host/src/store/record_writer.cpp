@@ -135,6 +135,32 @@ void RecordWriter::record_image_results(std::int64_t run_id, const std::vector<I
   });
 }
 
+void RecordWriter::record_robustness_curve(std::int64_t run_id, const RobustnessCurve& curve) {
+  guarded("record the robustness curve of run " + std::to_string(run_id) + " in " + path_, [&] {
+    auto transaction = write_transaction(db_);
+    require_run(db_, path_, run_id);
+    Sql clear(db_, "DELETE FROM robustness_curves WHERE run_id = ? AND metric = ?");
+    clear.stmt.bind(1, run_id);
+    clear.stmt.bind(2, curve.metric);
+    clear.exec();
+    Sql insert(db_, "INSERT INTO robustness_curves (run_id, metric, image, min_eps, max_eps) VALUES (?, ?, ?, ?, ?)");
+    for (const ImageMinEps& image : curve.images) {
+      insert.stmt.reset();
+      insert.stmt.bind(1, run_id);
+      insert.stmt.bind(2, curve.metric);
+      insert.stmt.bind(3, image.image);
+      if (image.min_eps) {
+        insert.stmt.bind(4, *image.min_eps);
+      } else {
+        insert.stmt.bind(4);
+      }
+      insert.stmt.bind(5, curve.max_eps);
+      insert.exec();
+    }
+    transaction.commit();
+  });
+}
+
 void RecordWriter::record_eval_checks(std::int64_t run_id, const std::vector<EvalCheck>& checks) {
   guarded("record evaluation checks of run " + std::to_string(run_id) + " in " + path_, [&] {
     auto transaction = write_transaction(db_);

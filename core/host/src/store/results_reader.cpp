@@ -372,6 +372,26 @@ std::vector<EvalCheck> ResultsReader::eval_checks(std::int64_t run_id) const {
   });
 }
 
+std::vector<RobustnessCurve> ResultsReader::robustness_curves(std::int64_t run_id) const {
+  return guarded("read robustness curves of run " + std::to_string(run_id) + " from " + path_, [&] {
+    Sql select(*db_,
+               "SELECT metric, image, min_eps, max_eps FROM robustness_curves WHERE run_id = ? "
+               "ORDER BY metric, image");
+    select.stmt.bind(1, run_id);
+    std::vector<RobustnessCurve> curves;
+    while (select.step()) {
+      const std::string metric = select.stmt.getColumn(0).getString();
+      if (curves.empty() || curves.back().metric != metric) {
+        curves.push_back({metric, select.stmt.getColumn(3).getDouble(), {}});
+      }
+      ImageMinEps image{select.stmt.getColumn(1).getInt64(), std::nullopt};
+      if (!select.stmt.getColumn(2).isNull()) image.min_eps = select.stmt.getColumn(2).getDouble();
+      curves.back().images.push_back(image);
+    }
+    return curves;
+  });
+}
+
 std::map<std::pair<std::int64_t, std::string>, std::string> ResultsReader::flagged_metrics(
     const std::vector<std::int64_t>& run_ids) const {
   return guarded("read flagged metrics from " + path_, [&] {

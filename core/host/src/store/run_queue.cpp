@@ -17,8 +17,11 @@ void back_to_pending(SQLite::Database& db, const std::vector<std::int64_t>& run_
   const char* const kStatements[] = {
       ("UPDATE runs SET status = 'pending', error = NULL, started_at = NULL, finished_at = NULL, pid = 0, "
        "worker = NULL, heartbeat_at = NULL WHERE id = ?"),
-      "DELETE FROM metrics WHERE run_id = ?", "DELETE FROM expert_metrics WHERE run_id = ?",
-      "DELETE FROM image_results WHERE run_id = ?", "DELETE FROM eval_checks WHERE run_id = ?"};
+      "DELETE FROM metrics WHERE run_id = ?",
+      "DELETE FROM expert_metrics WHERE run_id = ?",
+      "DELETE FROM image_results WHERE run_id = ?",
+      "DELETE FROM eval_checks WHERE run_id = ?",
+      "DELETE FROM robustness_curves WHERE run_id = ?"};
   for (const char* sql : kStatements) {
     Sql statement(db, sql);
     for (const std::int64_t run_id : run_ids) {

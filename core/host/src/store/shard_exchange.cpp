@@ -30,6 +30,7 @@ constexpr ShardTable kShardTables[] = {
     {"provenance", "run_id, key, value", nullptr, false},
     {"image_results", "run_id, image, clean_correct, robust, broken_by", nullptr, true},
     {"eval_checks", "run_id, metric, \"check\", value, flagged, detail", nullptr, true},
+    {"robustness_curves", "run_id, metric, image, min_eps, max_eps", nullptr, true},
 };
 
 // A shard attached to a connection as schema `shard` for the life of this object. ATTACH and

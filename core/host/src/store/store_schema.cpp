@@ -245,6 +245,18 @@ CREATE TABLE eval_checks (
   PRIMARY KEY (run_id, metric, "check")
 ) WITHOUT ROWID;
 )sql",
+    // 5 -> 6: robustness_curves, per test image the smallest eps of an attack's eps ladder that broke
+    // it (README, "Robustness curves"): accuracy against eps is one query.
+    R"sql(
+CREATE TABLE robustness_curves (
+  run_id  INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+  metric  TEXT NOT NULL,     -- the evaluation attack whose eps was laddered (its metric is <metric>_acc)
+  image   INTEGER NOT NULL,  -- index in the evaluated test split
+  min_eps REAL,              -- smallest eps of the ladder that broke it; 0 = misclassified clean; NULL = never broken
+  max_eps REAL NOT NULL,     -- the ladder's largest eps: NULL min_eps means robust up to it
+  PRIMARY KEY (run_id, metric, image)
+) WITHOUT ROWID;
+)sql",
 };
 
 std::string version_refusal(const std::string& path, int version) {

@@ -41,6 +41,8 @@ class RecordWriter {
   // Replaces the attack-validity checks of a run's evaluation (per (metric, check)); metrics
   // without a check in `checks` keep theirs: `armor eval` of one attack leaves the others' checks.
   void record_eval_checks(std::int64_t run_id, const std::vector<EvalCheck>& checks);
+  // Replaces the run's robustness curve of curve.metric (its other attacks' curves stay).
+  void record_robustness_curve(std::int64_t run_id, const RobustnessCurve& curve);
 
  private:
   SQLite::Database& db_;

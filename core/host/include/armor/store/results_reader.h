@@ -60,6 +60,8 @@ class ResultsReader {
   std::vector<ImageResult> image_results(std::int64_t run_id) const;                       // by image
   // The attack-validity checks of a run's evaluation, by metric ("" first), then check.
   std::vector<EvalCheck> eval_checks(std::int64_t run_id) const;
+  // The run's robustness curves, by metric (none when its evaluation laddered no attack).
+  std::vector<RobustnessCurve> robustness_curves(std::int64_t run_id) const;
   // (run id, metric) -> the details of the flagged checks concerning it, for the runs given (every
   // run when empty). A model-wide flag (metric "") concerns every metric of the run: it is listed
   // under "" and callers apply it to each robust metric (see flagged_detail()).

@@ -17,6 +17,8 @@
 //   artifacts(run_id, kind, path, sha256, recorded_at)
 //   provenance(run_id, key, value)
 //   image_results(run_id, image, clean_correct, robust, broken_by)   per test image, the worst case
+//   eval_checks(run_id, metric, check, value, flagged, detail)       attack-validity checks
+//   robustness_curves(run_id, metric, image, min_eps, max_eps)       per test image, the eps that broke it
 // and the views results (one row per run, params and metrics as columns), curves (one row per run
 // and epoch), experts (one row per run, layer and expert), kept current by every write.
 // Ids are never reused (AUTOINCREMENT); a uid (32 hex digits, random) identifies a sweep or run across
@@ -40,7 +42,7 @@ namespace armor {
 
 class RunStore {
  public:
-  static constexpr int kSchemaVersion = 5;  // PRAGMA user_version of a current database
+  static constexpr int kSchemaVersion = 6;  // PRAGMA user_version of a current database
   // read_write creates and migrates; shard opens an existing shard (ShardExchange::export_run_shard)
   // read-write, never creates or migrates, and keeps SQLite's rollback journal: WAL's shared memory
   // does not work across the hosts of a network file system.

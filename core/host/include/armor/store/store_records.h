@@ -137,6 +137,20 @@ struct EvalCheck {
   std::string detail;
 };
 
+// One test image on an attack's eps ladder (table robustness_curves): the smallest eps that broke
+// it (0 when misclassified clean), none when it survived every eps up to the ladder's largest.
+struct ImageMinEps {
+  std::int64_t image = 0;
+  std::optional<double> min_eps;
+};
+
+// A robustness curve of one run and attack: the ladder's largest eps and every image on it.
+struct RobustnessCurve {
+  std::string metric;  // the attack (metric <metric>_acc)
+  double max_eps = 0.0;
+  std::vector<ImageMinEps> images;  // by image
+};
+
 // A read-only query's result, every cell as text (NULL as "NULL"), with each cell's SQLite type.
 enum class CellType { null, integer, real, text, blob };
 struct QueryResult {

@@ -168,6 +168,41 @@ def forward(self, x):
   const Result list = run_armor("db list --format table --db " + db_);
   ASSERT_EQ(list.exit_code, 0) << list.output;
   EXPECT_TRUE(contains(list.output, "! flagged by an attack-validity check")) << list.output;
+
+  // Full checks: Square breaks what the masked APGD left, a per-metric flag on apgd_acc.
+  const Result full = run_armor("eval --model-file " + model + " " + experiment + " eval.checks=full --db " + db_ +
+                                " --outputs " + outputs());
+  ASSERT_EQ(full.exit_code, 0) << full.output;
+  bool gap = false;
+  for (const EvalCheck& check : ResultsReader(db_, ResultsReader::Mode::read_only).eval_checks(2)) {
+    if (check.check == "score_based_gap") gap = check.flagged && check.metric == "apgd_acc";
+  }
+  EXPECT_TRUE(gap) << full.output;
+}
+
+TEST_F(EvalTest, ARobustnessCurveIsStoredPerImageAndPrintedByDbCurve) {
+  train();
+  const Result bad = run_armor("eval 1 eval.curve=pgd2 --db " + db_);
+  EXPECT_EQ(bad.exit_code, 2) << bad.output;
+  EXPECT_TRUE(contains(bad.output, "eval.curve")) << bad.output;
+  EXPECT_TRUE(contains(bad.output, "pgd20")) << "names the tables there are: " << bad.output;
+  const Result eval = run_armor("eval 1 eval.curve=pgd20 eval.curve_points=3 --db " + db_);
+  ASSERT_EQ(eval.exit_code, 0) << eval.output;
+  const ResultsReader store(db_, ResultsReader::Mode::read_only);
+  const std::vector<RobustnessCurve> curves = store.robustness_curves(1);
+  ASSERT_EQ(curves.size(), 1u);
+  EXPECT_EQ(curves[0].metric, "pgd20");
+  EXPECT_DOUBLE_EQ(curves[0].max_eps, 0.2) << "twice the attack's eps by default";
+  EXPECT_EQ(curves[0].images.size(), 64u);
+  for (const ImageMinEps& image : curves[0].images) {
+    if (!image.min_eps) continue;
+    const double eps = *image.min_eps;
+    EXPECT_TRUE(eps == 0.0 || std::abs(eps - 0.2 / 3) < 1e-9 || std::abs(eps - 0.4 / 3) < 1e-9 || eps == 0.2) << eps;
+  }
+  const Result curve = run_armor("db curve 1 --format csv --db " + db_);
+  ASSERT_EQ(curve.exit_code, 0) << curve.output;
+  EXPECT_TRUE(contains(curve.output, "run,metric,eps,accuracy")) << curve.output;
+  EXPECT_TRUE(contains(curve.output, "1,pgd20,0.2,")) << curve.output;
 }
 
 }  // namespace

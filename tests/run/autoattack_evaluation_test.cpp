@@ -26,6 +26,7 @@ const std::string kModel = std::string(ARMOR_TEST_SOURCE_DIR) + "/../shared/fixt
 const std::string kFixtures = std::string(ARMOR_TEST_SOURCE_DIR) + "/tests/fixtures/autoattack";
 const std::string kFixture = kFixtures + "/standard_eps0.055.pt";
 const std::string kRandFixture = kFixtures + "/rand_eps0.055.pt";
+const std::string kPlusFixture = kFixtures + "/plus_eps0.055.pt";
 constexpr std::int64_t kBatch = 32;
 
 struct Reference {
@@ -40,7 +41,7 @@ struct Reference {
 
 Reference& reference() {
   static Reference* loaded = [] {
-    for (const std::string& path : {kModel, kFixture, kRandFixture}) {
+    for (const std::string& path : {kModel, kFixture, kRandFixture, kPlusFixture}) {
       if (!std::filesystem::exists(path)) {
         throw std::runtime_error("AutoAttack fixture missing: " + path +
                                  " (model.pt is in the shared/ checkout beside the repository)");
@@ -52,7 +53,7 @@ Reference& reference() {
         armor_test::component_params(armor::PluginKind::model, "torchscript", {{"path", kModel}});
     r->model = armor_test::shipped_registry().model("torchscript")(params, armor::ModelContext{});
     r->model->eval();
-    for (const std::string& path : {kFixture, kRandFixture}) {
+    for (const std::string& path : {kFixture, kRandFixture, kPlusFixture}) {
       std::ifstream file(path, std::ios::binary);
       const std::vector<char> bytes((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
       for (const auto& entry : torch::pickle_load(bytes).toGenericDict()) {
@@ -77,14 +78,15 @@ std::shared_ptr<armor::Attack> standard_autoattack(const std::string& version = 
   return armor_test::make_attack("autoattack", {{"eps", reference().eps}, {"version", version}});
 }
 
-// The reference's flags: `key` is autoattack (the standard version) or rand.
+// The reference's flags: `key` is autoattack (the standard version), plus or rand.
 torch::Tensor reference_robust(std::int64_t batch_size, const std::string& key = "autoattack") {
   return reference().tensor(key + "_bs" + std::to_string(batch_size) + "_robust").to(torch::kBool);
 }
 
-// The evaluation's per-image flags, with the attack at batch size kBatch, equal `expected`.
+// The evaluation's per-image flags, with the attack at batch size kBatch, equal `expected` on all
+// but at most `disagreements` images (FAB and Square members: their float paths differ slightly).
 void expect_evaluation_flags(const std::shared_ptr<armor::Attack>& attack, const torch::Tensor& expected,
-                             const std::string& label) {
+                             const std::string& label, std::int64_t disagreements = 0) {
   Reference& r = reference();
   armor::EvaluationOptions options;
   options.batch_size = kBatch;
@@ -94,15 +96,19 @@ void expect_evaluation_flags(const std::shared_ptr<armor::Attack>& attack, const
   std::int64_t agree = 0;
   for (const armor::ImageOutcome& outcome : result.images) {
     const bool theirs = expected[outcome.image].item<bool>();
-    EXPECT_EQ(outcome.robust, theirs) << label << " image " << outcome.image;
+    if (disagreements == 0) {
+      EXPECT_EQ(outcome.robust, theirs) << label << " image " << outcome.image;
+    }
     agree += outcome.robust == theirs ? 1 : 0;
   }
+  EXPECT_GE(agree, 100 - disagreements) << label;
   std::cout << label << " (eval.batch_size " << kBatch << "): per-image robust flags agree on " << agree
             << "/100 images; robust " << expected.sum().item<std::int64_t>() << " in the reference\n";
   const auto accuracy = std::find_if(result.metrics.begin(), result.metrics.end(),
                                      [](const auto& metric) { return metric.first == "autoattack_acc"; });
   ASSERT_NE(accuracy, result.metrics.end());
-  EXPECT_DOUBLE_EQ(accuracy->second, expected.to(torch::kFloat64).mean().item<double>());
+  EXPECT_NEAR(accuracy->second, expected.to(torch::kFloat64).mean().item<double>(),
+              static_cast<double>(disagreements) / 100.0 + 1e-12);
 }
 
 TEST(AutoAttackEvaluation, ReferenceDependsOnTheBatchSize) {
@@ -120,6 +126,11 @@ TEST(AutoAttackEvaluation, PerImageFlagsEqualReferenceWithBatchSmallerThanTheSet
 TEST(AutoAttackEvaluation, RandVersionFlagsEqualReference) {
   // APGD-CE and APGD-DLR with 20 EOT iterations (the model is deterministic: every pass agrees).
   expect_evaluation_flags(standard_autoattack("rand"), reference_robust(kBatch, "rand"), "autoattack rand");
+}
+
+TEST(AutoAttackEvaluation, PlusVersionFlagsEqualReferenceWithinTwoImages) {
+  // APGD-CE and APGD-DLR with 5 restarts, untargeted FAB with 5, Square, APGD-T, FAB-T.
+  expect_evaluation_flags(standard_autoattack("plus"), reference_robust(kBatch, "plus"), "autoattack plus", 2);
 }
 
 TEST(AutoAttackEvaluation, WholeSetImagesEqualReferenceWhereTheSameRandomCallsMakeThem) {

@@ -30,6 +30,10 @@ armor::AutoAttackOptions options_from(const armor::Params& params) {
   options.eps = params.real("eps");
   const std::string version = params.string("version");
   if (version == "custom") options.members = split_members(params.string("attacks"));
+  if (version == "plus") {
+    options.members = {"apgd-ce", "apgd-dlr", "fab", "square", "apgd-t", "fab-t"};
+    options.restarts = 5;
+  }
   if (version == "rand") {
     options.members = {"apgd-ce", "apgd-dlr"};
     options.eot_iterations = 20;
@@ -56,18 +60,20 @@ void check_members(const armor::Params& params) {
 
 void register_autoattack(armor::Registry& registry) {
   registry.add_attack(
-      "autoattack", "AutoAttack ensemble: standard (APGD-CE, APGD-T, FAB-T, Square), rand or a custom list, L-infinity",
+      "autoattack",
+      "AutoAttack ensemble: standard (APGD-CE, APGD-T, FAB-T, Square), plus, rand or a custom list, L-infinity",
       armor::ParamSchema()
           .real("eps", 8.0 / 255.0, "L-infinity radius in [0,1] pixel units (accepts 8/255)", 0, 1)
           .string("version", "standard",
-                  "standard: APGD-CE, APGD-T, FAB-T, Square; rand: APGD-CE, APGD-DLR with 20 EOT iterations; "
-                  "custom: the list in `attacks`",
-                  {"standard", "rand", "custom"})
+                  "standard: APGD-CE, APGD-T, FAB-T, Square; plus: APGD-CE, APGD-DLR, FAB, Square, APGD-T, "
+                  "FAB-T with 5 restarts of APGD-CE, APGD-DLR and FAB; rand: APGD-CE, APGD-DLR with 20 EOT "
+                  "iterations; custom: the list in `attacks`",
+                  {"standard", "plus", "rand", "custom"})
           .string("attacks", "apgd-ce,apgd-t,fab-t,square",
-                  "version = custom: comma-separated members among apgd-ce, apgd-dlr, apgd-t, fab-t, square")
+                  "version = custom: comma-separated members among apgd-ce, apgd-dlr, apgd-t, fab, fab-t, square")
           .integer("seed", 0, "Seed of every member's generator, re-seeded for every batch", 0)
           .integer("apgd_steps", 100, "APGD iterations (per target for APGD-T)", 1)
-          .integer("fab_steps", 100, "FAB-T iterations per target", 1)
+          .integer("fab_steps", 100, "FAB and FAB-T iterations (per target for FAB-T)", 1)
           .integer("target_classes", 9, "Targets of APGD-T and FAB-T", 1)
           .integer("square_queries", 5000, "Square queries", 1)
           .check(check_members),

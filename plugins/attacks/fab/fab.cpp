@@ -1,4 +1,4 @@
-// attack/fab: targeted FAB in L-infinity (Croce & Hein 2020); armor/attack/fab.h.
+// attack/fab: FAB in L-infinity (Croce & Hein 2020), targeted or not; armor/attack/fab.h.
 
 #include <torch/torch.h>
 
@@ -10,12 +10,13 @@ namespace {
 
 void register_fab(armor::Registry& registry) {
   registry.add_attack(
-      "fab", "FAB-T: targeted fast adaptive boundary attack, L-infinity (Croce & Hein 2020)",
+      "fab", "FAB: fast adaptive boundary attack, targeted (FAB-T) or not, L-infinity (Croce & Hein 2020)",
       armor::ParamSchema()
           .real("eps", 8.0 / 255.0, "L-infinity radius: a point counts only within it", 0, 1)
           .integer("steps", 100, "Iterations per target", 1)
           .integer("restarts", 1, "Restarts per target (later ones start at random)", 1)
-          .integer("target_classes", 9, "Targets = the 2nd..(n+1)th highest clean logits", 1)
+          .boolean("targeted", true, "FAB-T (each of target_classes in turn); false: untargeted FAB")
+          .integer("target_classes", 9, "FAB-T's targets = the 2nd..(n+1)th highest clean logits", 1)
           .real("alpha_max", 0.1, "Largest weight of the projection from the original", 0, 1)
           .real("eta", 1.05, "Overshoot", 1)
           .real("beta", 0.9, "Backward step towards the original after a success", 0, 1)
@@ -25,6 +26,7 @@ void register_fab(armor::Registry& registry) {
                                                 .eps(params.real("eps"))
                                                 .steps(params.integer("steps"))
                                                 .restarts(params.integer("restarts"))
+                                                .targeted(params.boolean("targeted"))
                                                 .target_classes(params.integer("target_classes"))
                                                 .alpha_max(params.real("alpha_max"))
                                                 .eta(params.real("eta"))

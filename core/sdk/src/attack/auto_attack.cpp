@@ -18,11 +18,19 @@ namespace {
 
 std::shared_ptr<Attack> make_member(const std::string& name, const AutoAttackOptions& options) {
   const ApgdOptions apgd = ApgdOptions().eps(options.eps).steps(options.apgd_steps).seed(options.seed);
-  const ApgdOptions untargeted = ApgdOptions(apgd).eot_iterations(options.eot_iterations);
+  const ApgdOptions untargeted = ApgdOptions(apgd).eot_iterations(options.eot_iterations).restarts(options.restarts);
   if (name == "apgd-ce") return std::make_shared<Apgd>(ApgdOptions(untargeted).loss(AttackLoss::cross_entropy));
   if (name == "apgd-dlr") return std::make_shared<Apgd>(ApgdOptions(untargeted).loss(AttackLoss::dlr));
   if (name == "apgd-t")
     return std::make_shared<Apgd>(ApgdOptions(apgd).targeted(true).target_classes(options.target_classes));
+  if (name == "fab") {
+    return std::make_shared<Fab>(FabOptions()
+                                     .eps(options.eps)
+                                     .steps(options.fab_steps)
+                                     .restarts(options.restarts)
+                                     .targeted(false)
+                                     .seed(options.seed));
+  }
   if (name == "fab-t") {
     return std::make_shared<Fab>(FabOptions()
                                      .eps(options.eps)
@@ -41,7 +49,7 @@ std::shared_ptr<Attack> make_member(const std::string& name, const AutoAttackOpt
 }  // namespace
 
 const std::vector<std::string>& AutoAttack::known_members() {
-  static const std::vector<std::string> names{"apgd-ce", "apgd-dlr", "apgd-t", "fab-t", "square"};
+  static const std::vector<std::string> names{"apgd-ce", "apgd-dlr", "apgd-t", "fab", "fab-t", "square"};
   return names;
 }
 

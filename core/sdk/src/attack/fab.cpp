@@ -15,6 +15,46 @@ namespace {
 
 using torch::indexing::Slice;
 
+// The linearised boundary FAB projects onto: w x = b with w [n,D], b [n], nearest (in L-inf's dual
+// norm, L1) among the gaps z_k - z_y at `point`. Untargeted: every class k != y (the reference's
+// get_diff_logits_grads_batch, one backward per class); targeted: the one gap z_t - z_y.
+struct Hyperplane {
+  torch::Tensor w;
+  torch::Tensor b;
+};
+
+Hyperplane nearest_hyperplane(Classifier& model, const torch::Tensor& point, const torch::Tensor& labels,
+                              const torch::Tensor& targets) {
+  const std::int64_t n = point.size(0);
+  if (targets.defined()) {
+    const InputGradient linear = input_gradient(model, point, [&](const torch::Tensor& z) {
+      return -(z.gather(1, labels.unsqueeze(1)).squeeze(1) - z.gather(1, targets.unsqueeze(1)).squeeze(1));
+    });
+    return {linear.gradient.reshape({n, -1}), -linear.loss + (linear.gradient * point).reshape({n, -1}).sum(-1)};
+  }
+  torch::AutoGradMode enable(true);
+  const torch::Tensor input = point.detach().requires_grad_(true);
+  const torch::Tensor logits = model.forward(input);
+  const std::int64_t classes = logits.size(1);
+  std::vector<torch::Tensor> gradients;  // [n,D] per class
+  for (std::int64_t k = 0; k < classes; ++k) {
+    gradients.push_back(
+        torch::autograd::grad({logits.select(1, k).sum()}, {input}, {}, /*retain_graph=*/k + 1 < classes)[0].reshape(
+            {n, -1}));
+  }
+  const torch::NoGradGuard no_grad;
+  const torch::Tensor g = torch::stack(gradients, 1);  // [n,K,D]
+  const torch::Tensor z = logits.detach();
+  const torch::Tensor rows = torch::arange(n, labels.options());
+  torch::Tensor df = z - z.gather(1, labels.unsqueeze(1));
+  const torch::Tensor dg = g - g.index({rows, labels}).unsqueeze(1);
+  df.index_put_({rows, labels}, 1e10);
+  const torch::Tensor distance = df.abs() / (1e-12 + dg.abs().sum(-1));
+  const torch::Tensor nearest = distance.argmin(1);
+  const torch::Tensor w = dg.index({rows, nearest});
+  return {w, -df.index({rows, nearest}) + (w * point.reshape({n, -1})).sum(-1)};
+}
+
 }  // namespace
 
 torch::Tensor fab_projection_linf(const torch::Tensor& points, const torch::Tensor& w_in, const torch::Tensor& b_in) {
@@ -97,7 +137,8 @@ torch::Tensor Fab::single_run(Classifier& model, const torch::Tensor& x, const t
   TORCH_CHECK(target_rank <= logits.size(1), "FAB target_classes = ", options_.target_classes(), " needs at least ",
               target_rank, " classes (the model has ", logits.size(1), ")");
   const torch::Tensor targets =
-      std::get<1>(logits.sort(-1)).select(1, logits.size(1) - target_rank).index_select(0, index);
+      target_rank == 0 ? torch::Tensor()
+                       : std::get<1>(logits.sort(-1)).select(1, logits.size(1) - target_rank).index_select(0, index);
 
   const torch::Tensor original = x.index_select(0, index);
   const torch::Tensor labels = y.index_select(0, index);
@@ -116,16 +157,8 @@ torch::Tensor Fab::single_run(Classifier& model, const torch::Tensor& x, const t
                   .clamp(0.0, 1.0);
   }
 
-  const auto gap = [&](const torch::Tensor& z) {
-    const torch::Tensor z_y = z.gather(1, labels.unsqueeze(1)).squeeze(1);
-    const torch::Tensor z_t = z.gather(1, targets.unsqueeze(1)).squeeze(1);
-    return -(z_y - z_t);
-  };
   for (std::int64_t step = 0; step < options_.steps(); ++step) {
-    const InputGradient linear = input_gradient(model, current, gap);
-    const torch::Tensor df = linear.loss;  // [n]
-    const torch::Tensor w = linear.gradient.reshape({n, -1});
-    const torch::Tensor b = -df + (linear.gradient * current).reshape({n, -1}).sum(-1);
+    const auto [w, b] = nearest_hyperplane(model, current, labels, targets);
 
     const torch::Tensor d3 = fab_projection_linf(torch::cat({current.reshape({n, -1}), original_flat}, 0),
                                                  torch::cat({w, w}, 0), torch::cat({b, b}, 0));
@@ -164,25 +197,35 @@ torch::Tensor Fab::perturb(Classifier& model, const torch::Tensor& x, const torc
   torch::Tensor adversarial = clean.clone();
   torch::Tensor robust = model.forward(clean).argmax(1).eq(y);
   at::Generator generator = seeded_generator(options_.seed());
+  if (!options_.targeted()) {
+    restarts(model, clean, y, 0, robust, adversarial, generator);
+    return adversarial;
+  }
   for (std::int64_t target = 0; target < options_.target_classes(); ++target) {
-    for (std::int64_t restart = 0; restart < options_.restarts(); ++restart) {
-      const torch::Tensor index = robust.nonzero().view(-1);
-      if (index.numel() == 0) return adversarial;
-      const torch::Tensor x_run = clean.index_select(0, index);
-      const torch::Tensor y_run = y.index_select(0, index);
-      const torch::Tensor candidate = single_run(model, x_run, y_run, target + 2, restart > 0, generator);
-      const torch::Tensor still_correct = torch::logical_or(
-          model.forward(candidate).argmax(1).eq(y_run), per_image_norm(Norm::linf, x_run - candidate) > options_.eps());
-      record_fooled(robust, adversarial, index, candidate, still_correct.logical_not());
-    }
+    restarts(model, clean, y, target + 2, robust, adversarial, generator);
   }
   return adversarial;
 }
 
+void Fab::restarts(Classifier& model, const torch::Tensor& clean, const torch::Tensor& y, std::int64_t target_rank,
+                   torch::Tensor& robust, torch::Tensor& adversarial, at::Generator& generator) {
+  for (std::int64_t restart = 0; restart < options_.restarts(); ++restart) {
+    const torch::Tensor index = robust.nonzero().view(-1);
+    if (index.numel() == 0) return;
+    const torch::Tensor x_run = clean.index_select(0, index);
+    const torch::Tensor y_run = y.index_select(0, index);
+    const torch::Tensor candidate = single_run(model, x_run, y_run, target_rank, restart > 0, generator);
+    const torch::Tensor still_correct = torch::logical_or(
+        model.forward(candidate).argmax(1).eq(y_run), per_image_norm(Norm::linf, x_run - candidate) > options_.eps());
+    record_fooled(robust, adversarial, index, candidate, still_correct.logical_not());
+  }
+}
+
 std::string Fab::describe() const {
-  return fmt::format("FAB-T ({} targets) Linf eps={:.5g} steps={} restarts={} alpha_max={} eta={} beta={}",
-                     options_.target_classes(), options_.eps(), options_.steps(), options_.restarts(),
-                     options_.alpha_max(), options_.eta(), options_.beta());
+  const std::string kind =
+      options_.targeted() ? fmt::format("FAB-T ({} targets)", options_.target_classes()) : std::string("FAB");
+  return fmt::format("{} Linf eps={:.5g} steps={} restarts={} alpha_max={} eta={} beta={}", kind, options_.eps(),
+                     options_.steps(), options_.restarts(), options_.alpha_max(), options_.eta(), options_.beta());
 }
 
 }  // namespace armor

@@ -2,8 +2,10 @@
 // AutoAttack (Croce & Hein 2020): an ensemble run in order, each member only on the images still
 // classified correctly; an image is robust only if every member failed. "standard" (L-infinity) is
 // APGD-CE, APGD-T (9 targets), FAB-T (9 targets), Square (5000 queries), each 100 iterations and
-// one restart; "rand" (for randomized defenses) is APGD-CE and APGD-DLR with 20 EOT iterations
-// (eot_iterations applies to the untargeted APGD members); any other list can be given by name.
+// one restart; "plus" is APGD-CE, APGD-DLR, FAB (untargeted), Square, APGD-T, FAB-T with 5 restarts of
+// the untargeted APGD members and FAB; "rand" (for randomized defenses) is APGD-CE and APGD-DLR with
+// 20 EOT iterations (eot_iterations applies to the untargeted APGD members); any other list can be
+// given by name.
 //
 // perturb: x [N,C,H,W] in [0,1], y [N] -> x_adv [N,C,H,W]: per image the point of the first member
 // that fooled it, else the clean image. perturb is perturb_set with the batch as one batch.
@@ -32,6 +34,7 @@ struct AutoAttackOptions {
   std::uint64_t seed = 0;
   std::int64_t apgd_steps = 100;
   std::int64_t eot_iterations = 1;  // APGD-CE and APGD-DLR (20 in the "rand" version)
+  std::int64_t restarts = 1;        // APGD-CE, APGD-DLR and FAB (5 in the "plus" version)
   std::int64_t fab_steps = 100;
   std::int64_t target_classes = 9;
   std::int64_t square_queries = 5000;
@@ -62,7 +65,7 @@ class AutoAttack : public Attack {
   // The names of the members, in the order they run.
   const std::vector<std::string>& members() const noexcept { return options_.members; }
 
-  // The member names AutoAttack knows: apgd-ce, apgd-dlr, apgd-t, fab-t, square.
+  // The member names AutoAttack knows: apgd-ce, apgd-dlr, apgd-t, fab, fab-t, square.
   static const std::vector<std::string>& known_members();
 
  private:

@@ -1,9 +1,11 @@
 #pragma once
-// Fab: targeted FAB in L-infinity (Croce & Hein 2020, "Minimally distorted adversarial examples with
-// a fast adaptive boundary attack"), as the reference implementation (fra31/auto-attack, fab_base.py)
-// runs it in AutoAttack: for each target among the 2nd..(n+1)th highest clean logits, linearise the
-// gap z_t - z_y, project onto its zero hyperplane from the current point and from the original, take
-// the biased combination (weight <= alpha_max, overshoot eta), and on success keep the smallest
+// Fab: FAB in L-infinity (Croce & Hein 2020, "Minimally distorted adversarial examples with a fast
+// adaptive boundary attack"), as the reference implementation (fra31/auto-attack, fab_base.py) runs it
+// in AutoAttack. Targeted (FAB-T, the default): for each target among the 2nd..(n+1)th highest clean
+// logits, linearise the gap z_t - z_y; untargeted (FAB, AutoAttack "plus"): linearise every gap
+// z_k - z_y (one backward pass per class) and take the class whose hyperplane is nearest in the dual
+// norm. Then project onto the zero hyperplane from the current point and from the original, take the
+// biased combination (weight <= alpha_max, overshoot eta), and on success keep the smallest
 // adversarial and step back towards the original (x beta). A point counts only if its L-infinity
 // distance is <= eps.
 //
@@ -25,7 +27,8 @@ struct FabOptions {
   TORCH_ARG(double, eps) = 8.0 / 255.0;
   TORCH_ARG(std::int64_t, steps) = 100;
   TORCH_ARG(std::int64_t, restarts) = 1;
-  TORCH_ARG(std::int64_t, target_classes) = 9;
+  TORCH_ARG(std::int64_t, target_classes) = 9;  // targeted only
+  TORCH_ARG(bool, targeted) = true;
   TORCH_ARG(double, alpha_max) = 0.1;
   TORCH_ARG(double, eta) = 1.05;
   TORCH_ARG(double, beta) = 0.9;
@@ -40,8 +43,12 @@ class Fab : public Attack {
   std::optional<ThreatBall> threat_ball() const override { return ThreatBall{Norm::linf, options_.eps()}; }
 
  private:
+  // target_rank 0: untargeted.
   torch::Tensor single_run(Classifier& model, const torch::Tensor& x, const torch::Tensor& y, std::int64_t target_rank,
                            bool random_start, at::Generator& generator);
+  // The restarts on the images `robust` still marks, each recorded in robust and adversarial.
+  void restarts(Classifier& model, const torch::Tensor& clean, const torch::Tensor& y, std::int64_t target_rank,
+                torch::Tensor& robust, torch::Tensor& adversarial, at::Generator& generator);
   FabOptions options_;
 };
 

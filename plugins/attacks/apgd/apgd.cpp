@@ -10,13 +10,6 @@
 
 namespace {
 
-// Pixels lie in [0,1]: an L-infinity ball wider than 1 is the whole image box, surely a typo. (An
-// L2 radius is checked against the image box's diameter when the run is planned.)
-void check_linf_eps(const armor::Params& params) {
-  if (params.string("norm") == "Linf" && params.real("eps") > 1)
-    params.fail("eps", "must be <= 1 for norm = \"Linf\" (pixels lie in [0,1])");
-}
-
 void register_apgd(armor::Registry& registry) {
   registry.add_attack(
       "apgd", "Auto-PGD: APGD-CE, APGD-DLR, targeted APGD-T (Croce & Hein 2020)",
@@ -31,7 +24,7 @@ void register_apgd(armor::Registry& registry) {
           .real("rho", 0.75, "Halve the step if the loss rose in at most this share of the steps", 0, 1)
           .integer("eot_iterations", 1, "EOT: gradient averaged over this many passes (randomized models)", 1)
           .integer("seed", 0, "Seed of the attack's own generator, re-seeded for every batch", 0)
-          .check(check_linf_eps),
+          .check(armor::check_linf_eps),
       [](const armor::Params& params) {
         return std::make_shared<armor::Apgd>(armor::ApgdOptions()
                                                  .eps(params.real("eps"))

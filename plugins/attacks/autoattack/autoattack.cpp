@@ -28,6 +28,7 @@ std::vector<std::string> split_members(const std::string& text) {
 armor::AutoAttackOptions options_from(const armor::Params& params) {
   armor::AutoAttackOptions options;
   options.eps = params.real("eps");
+  options.norm = armor::norm_from_string(params, "norm");
   const std::string version = params.string("version");
   if (version == "custom") options.members = split_members(params.string("attacks"));
   if (version == "plus") {
@@ -46,7 +47,8 @@ armor::AutoAttackOptions options_from(const armor::Params& params) {
   return options;
 }
 
-void check_members(const armor::Params& params) {
+void check_autoattack(const armor::Params& params) {
+  armor::check_linf_eps(params);
   if (params.string("version") != "custom") return;
   const auto names = split_members(params.string("attacks"));
   if (names.empty()) params.fail("attacks", "must list at least one attack when version = \"custom\"");
@@ -61,9 +63,10 @@ void check_members(const armor::Params& params) {
 void register_autoattack(armor::Registry& registry) {
   registry.add_attack(
       "autoattack",
-      "AutoAttack ensemble: standard (APGD-CE, APGD-T, FAB-T, Square), plus, rand or a custom list, L-infinity",
+      "AutoAttack ensemble: standard (APGD-CE, APGD-T, FAB-T, Square), plus, rand or a custom list, L-infinity or L2",
       armor::ParamSchema()
-          .real("eps", 8.0 / 255.0, "L-infinity radius in [0,1] pixel units (accepts 8/255)", 0, 1)
+          .real("eps", 8.0 / 255.0, "Radius in [0,1] pixel units (accepts 8/255; Linf: at most 1)", 0)
+          .string("norm", "Linf", "Threat model of every member", {"Linf", "L2"})
           .string("version", "standard",
                   "standard: APGD-CE, APGD-T, FAB-T, Square; plus: APGD-CE, APGD-DLR, FAB, Square, APGD-T, "
                   "FAB-T with 5 restarts of APGD-CE, APGD-DLR and FAB; rand: APGD-CE, APGD-DLR with 20 EOT "
@@ -76,7 +79,7 @@ void register_autoattack(armor::Registry& registry) {
           .integer("fab_steps", 100, "FAB and FAB-T iterations (per target for FAB-T)", 1)
           .integer("target_classes", 9, "Targets of APGD-T and FAB-T", 1)
           .integer("square_queries", 5000, "Square queries", 1)
-          .check(check_members),
+          .check(check_autoattack),
       [](const armor::Params& params) { return std::make_shared<armor::AutoAttack>(options_from(params)); });
 }
 

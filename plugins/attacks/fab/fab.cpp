@@ -1,4 +1,4 @@
-// attack/fab: FAB in L-infinity (Croce & Hein 2020), targeted or not; armor/attack/fab.h.
+// attack/fab: FAB in L-infinity or L2 (Croce & Hein 2020), targeted or not; armor/attack/fab.h.
 
 #include <torch/torch.h>
 
@@ -10,9 +10,10 @@ namespace {
 
 void register_fab(armor::Registry& registry) {
   registry.add_attack(
-      "fab", "FAB: fast adaptive boundary attack, targeted (FAB-T) or not, L-infinity (Croce & Hein 2020)",
+      "fab", "FAB: fast adaptive boundary attack, targeted (FAB-T) or not, L-infinity or L2 (Croce & Hein 2020)",
       armor::ParamSchema()
-          .real("eps", 8.0 / 255.0, "L-infinity radius: a point counts only within it", 0, 1)
+          .real("eps", 8.0 / 255.0, "Radius: a point counts only within it (Linf: at most 1)", 0)
+          .string("norm", "Linf", "Threat model", {"Linf", "L2"})
           .integer("steps", 100, "Iterations per target", 1)
           .integer("restarts", 1, "Restarts per target (later ones start at random)", 1)
           .boolean("targeted", true, "FAB-T (each of target_classes in turn); false: untargeted FAB")
@@ -20,10 +21,12 @@ void register_fab(armor::Registry& registry) {
           .real("alpha_max", 0.1, "Largest weight of the projection from the original", 0, 1)
           .real("eta", 1.05, "Overshoot", 1)
           .real("beta", 0.9, "Backward step towards the original after a success", 0, 1)
-          .integer("seed", 0, "Seed of the random restarts' generator", 0),
+          .integer("seed", 0, "Seed of the random restarts' generator", 0)
+          .check(armor::check_linf_eps),
       [](const armor::Params& params) {
         return std::make_shared<armor::Fab>(armor::FabOptions()
                                                 .eps(params.real("eps"))
+                                                .norm(armor::norm_from_string(params, "norm"))
                                                 .steps(params.integer("steps"))
                                                 .restarts(params.integer("restarts"))
                                                 .targeted(params.boolean("targeted"))

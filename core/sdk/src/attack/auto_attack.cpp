@@ -17,7 +17,8 @@ namespace armor {
 namespace {
 
 std::shared_ptr<Attack> make_member(const std::string& name, const AutoAttackOptions& options) {
-  const ApgdOptions apgd = ApgdOptions().eps(options.eps).steps(options.apgd_steps).seed(options.seed);
+  const ApgdOptions apgd =
+      ApgdOptions().eps(options.eps).norm(options.norm).steps(options.apgd_steps).seed(options.seed);
   const ApgdOptions untargeted = ApgdOptions(apgd).eot_iterations(options.eot_iterations).restarts(options.restarts);
   if (name == "apgd-ce") return std::make_shared<Apgd>(ApgdOptions(untargeted).loss(AttackLoss::cross_entropy));
   if (name == "apgd-dlr") return std::make_shared<Apgd>(ApgdOptions(untargeted).loss(AttackLoss::dlr));
@@ -26,6 +27,7 @@ std::shared_ptr<Attack> make_member(const std::string& name, const AutoAttackOpt
   if (name == "fab") {
     return std::make_shared<Fab>(FabOptions()
                                      .eps(options.eps)
+                                     .norm(options.norm)
                                      .steps(options.fab_steps)
                                      .restarts(options.restarts)
                                      .targeted(false)
@@ -34,13 +36,14 @@ std::shared_ptr<Attack> make_member(const std::string& name, const AutoAttackOpt
   if (name == "fab-t") {
     return std::make_shared<Fab>(FabOptions()
                                      .eps(options.eps)
+                                     .norm(options.norm)
                                      .steps(options.fab_steps)
                                      .target_classes(options.target_classes)
                                      .seed(options.seed));
   }
   if (name == "square") {
     return std::make_shared<Square>(
-        SquareOptions().eps(options.eps).queries(options.square_queries).seed(options.seed));
+        SquareOptions().eps(options.eps).norm(options.norm).queries(options.square_queries).seed(options.seed));
   }
   throw ConfigError(fmt::format("attacks names an unknown AutoAttack member (got '{}'; known: {})", name,
                                 fmt::join(AutoAttack::known_members(), ", ")));

@@ -28,6 +28,11 @@ Norm norm_from_string(const Params& params, const std::string& name) {
 
 const char* to_string(Norm norm) { return norm == Norm::linf ? "Linf" : "L2"; }
 
+void check_linf_eps(const Params& params) {
+  if (norm_from_string(params, "norm") == Norm::linf && params.real("eps") > 1)
+    params.fail("eps", "must be <= 1 for norm = \"Linf\" (pixels lie in [0,1])");
+}
+
 torch::Tensor per_image_norm(Norm norm, const torch::Tensor& x) {
   const torch::Tensor flat = x.reshape({x.size(0), -1});
   if (norm == Norm::linf) return std::get<0>(flat.abs().max(1));

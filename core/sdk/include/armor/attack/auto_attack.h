@@ -30,6 +30,7 @@ namespace armor {
 
 struct AutoAttackOptions {
   double eps = 8.0 / 255.0;
+  Norm norm = Norm::linf;  // every member's (APGD, FAB and Square in L-inf or L2)
   std::vector<std::string> members = {"apgd-ce", "apgd-t", "fab-t", "square"};
   std::uint64_t seed = 0;
   std::int64_t apgd_steps = 100;
@@ -54,7 +55,7 @@ class AutoAttack : public Attack {
   torch::Tensor perturb_set(Classifier& model, const torch::Tensor& x, const torch::Tensor& y, std::int64_t batch_size,
                             torch::Device device, const SetProgress& progress = {});
   std::string describe() const override;
-  std::optional<ThreatBall> threat_ball() const override { return ThreatBall{Norm::linf, options_.eps}; }
+  std::optional<ThreatBall> threat_ball() const override { return ThreatBall{options_.norm, options_.eps}; }
   // False only for an ensemble of score-based members alone (square).
   bool uses_gradients() const override;
 

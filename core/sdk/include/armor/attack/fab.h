@@ -6,8 +6,8 @@
 // z_k - z_y (one backward pass per class) and take the class whose hyperplane is nearest in the dual
 // norm. Then project onto the zero hyperplane from the current point and from the original, take the
 // biased combination (weight <= alpha_max, overshoot eta), and on success keep the smallest
-// adversarial and step back towards the original (x beta). A point counts only if its L-infinity
-// distance is <= eps.
+// adversarial and step back towards the original (x beta). A point counts only if its distance (in
+// `norm`: L-infinity or L2, whose projection is the reference's projection_l2) is <= eps.
 //
 // perturb: x [N,C,H,W] in [0,1], y [N] -> x_adv [N,C,H,W] (the clean image where it fails).
 // Deterministic with one restart; later restarts start at random (own generator seeded with `seed`).
@@ -20,11 +20,13 @@
 #include <torch/types.h>
 
 #include "armor/attack/attack.h"
+#include "armor/attack/threat_model.h"
 
 namespace armor {
 
 struct FabOptions {
   TORCH_ARG(double, eps) = 8.0 / 255.0;
+  TORCH_ARG(Norm, norm) = Norm::linf;
   TORCH_ARG(std::int64_t, steps) = 100;
   TORCH_ARG(std::int64_t, restarts) = 1;
   TORCH_ARG(std::int64_t, target_classes) = 9;  // targeted only
@@ -40,7 +42,7 @@ class Fab : public Attack {
   explicit Fab(FabOptions options);
   torch::Tensor perturb(Classifier& model, const torch::Tensor& x, const torch::Tensor& y) override;
   std::string describe() const override;
-  std::optional<ThreatBall> threat_ball() const override { return ThreatBall{Norm::linf, options_.eps()}; }
+  std::optional<ThreatBall> threat_ball() const override { return ThreatBall{options_.norm(), options_.eps()}; }
 
  private:
   // target_rank 0: untargeted.
@@ -55,5 +57,7 @@ class Fab : public Attack {
 // The minimal L-infinity step d from each point t onto the hyperplane w.(t + d) = b with t + d in
 // [0,1] (FAB's projection). points, w [M,D], b [M] -> d [M,D].
 torch::Tensor fab_projection_linf(const torch::Tensor& points, const torch::Tensor& w, const torch::Tensor& b);
+// The same in L2 (the reference's projection_l2).
+torch::Tensor fab_projection_l2(const torch::Tensor& points, const torch::Tensor& w, const torch::Tensor& b);
 
 }  // namespace armor

@@ -19,6 +19,10 @@ Norm norm_from_string(const std::string& text);
 // The norm the section's key `name` holds; a ConfigError naming the key, its origin and the value otherwise.
 Norm norm_from_string(const Params& params, const std::string& name);
 const char* to_string(Norm norm);
+// An attack plugin's check of its section's `norm` and `eps`: pixels lie in [0,1], so an L-infinity
+// ball wider than 1 is the whole image box, surely a typo (an L2 radius is checked against the
+// image box's diameter when the run is planned). ConfigError naming eps otherwise.
+void check_linf_eps(const Params& params);
 
 // values [N] -> [N,1,...,1], to broadcast over a batch of `dims`-dimensional images.
 torch::Tensor per_image_view(const torch::Tensor& values, std::int64_t dims);

@@ -22,6 +22,14 @@ LineChart lines_plot(const ResultsReader& store, const LinesPlotQuery& query) {
     throw UsageError("no run of sweep " + std::to_string(*filter.sweep_id) + " has metric " + query.metric);
   }
   const std::vector<std::string> lines = query.lines.empty() ? varying_params(runs, query.x) : query.lines;
+  std::vector<std::string> shown = lines;
+  shown.push_back(query.x);
+  const std::vector<std::string> hidden = varying_within_groups(runs, shown);
+  if (!hidden.empty()) {
+    throw UsageError("armor db plot lines: " + join(hidden, ", ") +
+                     " varies along a line, so a point would average over it and not only over seeds; add it to "
+                     "--lines or fix it with --where");
+  }
   return metric_vs_param_chart(runs, query.x, query.metric, lines);
 }
 
@@ -31,7 +39,18 @@ HeatMap heat_map_plot(const ResultsReader& store, const HeatMapPlotQuery& query)
   require_known(store, query.metric, "--metric");
   RunFilter filter = query.filter;
   filter.sweep_id = sweep_or_latest(store, filter.sweep_id);
-  const Pivot pivot = pivot_of(store.find_runs(filter), query.rows, query.cols, query.metric);
+  std::vector<RunSummary> runs;
+  for (RunSummary& run : store.find_runs(filter)) {
+    if (run.metrics.count(query.metric) != 0) runs.push_back(std::move(run));
+  }
+  const std::vector<std::string> hidden = varying_within_groups(runs, {query.rows, query.cols});
+  if (!hidden.empty()) {
+    throw UsageError("armor db plot heatmap: " + join(hidden, ", ") +
+                     " varies inside the cells, so a cell would average over it and not only over seeds; fix it "
+                     "with --where (e.g. --where '" +
+                     hidden.front().substr(0, hidden.front().find(' ')) + " = ...'), or use armor db pivot --rows a,b");
+  }
+  const Pivot pivot = pivot_of(runs, query.rows, query.cols, query.metric);
   return pivot_heat_map(
       pivot, query.rows, query.cols,
       query.metric + " by " + query.rows + " and " + query.cols + " (sweep " + std::to_string(*filter.sweep_id) + ")");

@@ -92,12 +92,13 @@ std::string run_label(const RunSummary& run, const std::map<std::string, std::st
 // (row, column) -> why the cell's metric is flagged by an attack-validity check.
 using CellFlags = std::map<std::pair<std::size_t, std::size_t>, std::string>;
 
-// Orders (row value, column value) pairs of a pivot, as cell_less orders one value.
-struct CellPairLess {
-  bool operator()(const std::pair<Cell, Cell>& a, const std::pair<Cell, Cell>& b) const {
-    if (cell_less(a.first, b.first)) return true;
-    if (cell_less(b.first, a.first)) return false;
-    return cell_less(a.second, b.second);
+// Orders (row key, column key) pairs of a pivot.
+struct CellKeyPairLess {
+  bool operator()(const std::pair<CellKey, CellKey>& a, const std::pair<CellKey, CellKey>& b) const {
+    const CellKeyLess less;
+    if (less(a.first, b.first)) return true;
+    if (less(b.first, a.first)) return false;
+    return less(a.second, b.second);
   }
 };
 
@@ -213,41 +214,66 @@ class SweepReport {
     return out + table_html(header, rows, "runs", flags);
   }
 
+  // The swept params besides the pivot's rows and columns: each value of them gets its own table
+  // (a facet), so that a cell averages over seeds only.
+  std::vector<std::string> facet_keys(const std::string& rows_key, const std::string& cols_key) const {
+    std::vector<std::string> keys;
+    for (const std::string& key : varying_) {
+      if (key != rows_key && key != cols_key) keys.push_back(key);
+    }
+    return keys;
+  }
+
   std::string pivot_section() const {
     const auto [rows_key, cols_key] = grid_params(varying_);
     std::string out = "<h2 id=\"pivots\">Pivot tables</h2>\n";
     if (rows_key.empty() || metrics_.empty()) return out + "<p class=\"note\">No swept param or no metric.</p>\n";
-    out += "<p class=\"note\">Mean over the runs sharing a cell; mean ± std (n) when there are several (seeds).</p>\n";
+    const std::vector<std::string> facets = facet_keys(rows_key, cols_key);
+    out +=
+        "<p class=\"note\">Mean over the runs sharing a cell, which differ only in their seed; when there are "
+        "several, mean ± the half-width of its 95 % confidence interval (Student's t) and their number n." +
+        (facets.empty() ? std::string()
+                        : " One table per value of " + html(join(facets, ", ")) +
+                              ", so that no cell averages over another swept param.") +
+        "</p>\n";
     const MetricFlags metric_flags(store_);
+    const std::vector<std::string> row_names{rows_key};
+    const std::vector<std::string> col_names =
+        cols_key.empty() ? std::vector<std::string>{} : std::vector<std::string>{cols_key};
     for (const std::string& metric : metrics_) {
-      const Pivot pivot = pivot_of(runs_, rows_key, cols_key, metric);
-      // A cell is flagged when a run it averages over is: "run 3: <why>" for each such run.
-      std::map<std::pair<Cell, Cell>, std::string, CellPairLess> why_by_cell;
-      for (const RunSummary& run : runs_) {
-        if (run.metrics.count(metric) == 0) continue;
-        const std::string why = metric_flags.detail(run.run.id, metric);
-        if (why.empty()) continue;
-        std::string& text = why_by_cell[{value_of(run, rows_key), cols_key.empty() ? Cell{} : value_of(run, cols_key)}];
-        text += (text.empty() ? "" : "; ") + fmt::format("run {}: {}", run.run.id, why);
-      }
-      CellFlags flags;
-      std::vector<std::string> header{cols_key.empty() ? rows_key : rows_key + " \\ " + cols_key};
-      for (const Cell& col : pivot.col_values) header.push_back(cols_key.empty() ? metric : cell_text(col));
-      std::vector<std::vector<Cell>> rows;
-      for (const Cell& row : pivot.row_values) {
-        std::vector<Cell> line{row};
-        for (const Cell& col : pivot.col_values) {
-          const auto why = why_by_cell.find({row, col});
-          if (why != why_by_cell.end()) flags[{rows.size(), line.size()}] = why->second;
-          const Stats stats = pivot.stats(row, col);
-          line.push_back(stats.count == 0 ? Cell{}
-                         : stats.count == 1
-                             ? Cell{stats.mean}
-                             : Cell{fmt::format("{:.4f} ± {:.4f} ({})", stats.mean, stats.std, stats.count)});
+      out += "<h3>" + html(metric) + "</h3>\n";
+      for (const Facet& facet : facets_of(runs_, facets)) {
+        const Pivot pivot = pivot_of(facet.runs, row_names, col_names, metric);
+        if (pivot.row_values.empty()) continue;
+        // A cell is flagged when a run it averages over is: "run 3: <why>" for each such run.
+        std::map<std::pair<CellKey, CellKey>, std::string, CellKeyPairLess> why_by_cell;
+        for (const RunSummary& run : facet.runs) {
+          if (run.metrics.count(metric) == 0) continue;
+          const std::string why = metric_flags.detail(run.run.id, metric);
+          if (why.empty()) continue;
+          std::string& text = why_by_cell[{key_of(run, row_names), key_of(run, col_names)}];
+          text += (text.empty() ? "" : "; ") + fmt::format("run {}: {}", run.run.id, why);
         }
-        rows.push_back(std::move(line));
+        CellFlags flags;
+        std::vector<std::string> header{cols_key.empty() ? rows_key : rows_key + " \\ " + cols_key};
+        for (const CellKey& col : pivot.col_values) header.push_back(cols_key.empty() ? metric : key_label(col));
+        std::vector<std::vector<Cell>> rows;
+        for (const CellKey& row : pivot.row_values) {
+          std::vector<Cell> line{row.front()};
+          for (const CellKey& col : pivot.col_values) {
+            const auto why = why_by_cell.find({row, col});
+            if (why != why_by_cell.end()) flags[{rows.size(), line.size()}] = why->second;
+            const Summary summary = pivot.summary(row, col);
+            line.push_back(summary.n == 0   ? Cell{}
+                           : summary.n == 1 ? Cell{summary.mean}
+                                            : Cell{fmt::format("{:.4f} ± {:.4f} (n={})", summary.mean,
+                                                               summary.ci_high - summary.mean, summary.n)});
+          }
+          rows.push_back(std::move(line));
+        }
+        if (!facets.empty()) out += "<h4>" + html(facet.title) + "</h4>\n";
+        out += table_html(header, rows, "pivot", flags);
       }
-      out += "<h3>" + html(metric) + "</h3>\n" + table_html(header, rows, "pivot", flags);
     }
     return out;
   }
@@ -282,7 +308,7 @@ class SweepReport {
   std::string lines_section() const {
     std::string out = "<h2 id=\"lines\">Metrics against params</h2>\n";
     if (varying_.empty() || metrics_.empty()) return out + "<p class=\"note\">No swept param or no metric.</p>\n";
-    out += "<p class=\"note\">Mean over repeats (seeds), ± std as error bars.</p>\n";
+    out += "<p class=\"note\">Mean over repeats (seeds); error bars: its 95 % confidence interval (Student's t).</p>\n";
     for (const std::string& x : varying_) {
       std::vector<std::string> lines;
       for (const std::string& key : varying_) {
@@ -303,12 +329,21 @@ class SweepReport {
     const auto [rows_key, cols_key] = grid_params(varying_);
     std::string out = "<h2 id=\"heatmaps\">Heat maps</h2>\n";
     if (cols_key.empty() || metrics_.empty()) return out + "<p class=\"note\">Heat maps need two swept params.</p>\n";
-    out += "<div class=\"charts\">\n";
+    const std::vector<std::string> facets = facet_keys(rows_key, cols_key);
+    out += "<p class=\"note\">Each cell: the mean over seeds ± the half-width of its 95 % confidence interval (n)." +
+           (facets.empty() ? std::string() : " One map per value of " + html(join(facets, ", ")) + ".") +
+           "</p>\n<div class=\"charts\">\n";
     for (const std::string& metric : metrics_) {
-      HeatMap map = pivot_heat_map(pivot_of(runs_, rows_key, cols_key, metric), rows_key, cols_key,
-                                   metric + " by " + rows_key + " and " + cols_key);
-      map.id = chart_id({"heatmap", metric});
-      out += render_svg(map);
+      for (const Facet& facet : facets_of(runs_, facets)) {
+        HeatMap map = pivot_heat_map(
+            pivot_of(facet.runs, rows_key, cols_key, metric), rows_key, cols_key,
+            metric + " by " + rows_key + " and " + cols_key + (facets.empty() ? "" : " (" + facet.title + ")"));
+        if (map.rows.empty()) continue;
+        std::vector<std::string> id{"heatmap", metric};
+        for (const Cell& value : facet.values) id.push_back(cell_text(value));
+        map.id = chart_id(id);
+        out += render_svg(map);
+      }
     }
     return out + "</div>\n";
   }

@@ -8,7 +8,9 @@
 
 #include <fmt/format.h>
 
+#include "armor/query/effects_query.h"
 #include "armor/query/metric_flags.h"
+#include "armor/query/pareto_query.h"
 #include "armor/query/pivot.h"
 #include "armor/query/run_values.h"
 #include "armor/report/charts.h"
@@ -21,7 +23,7 @@ namespace {
 const std::set<std::string> kNotCurves{"lr", "seconds", "images_per_second", "stopped_early"};
 
 constexpr const char* kStyle = R"(
-body { font-family: Helvetica, Arial, sans-serif; margin: 24px; color: #222; max-width: 1180px; }
+body { font-family: Helvetica, Arial, sans-serif; margin: 24px; color: #222; max-width: 1800px; }
 h1 { font-size: 24px; margin-bottom: 4px; }
 h2 { font-size: 19px; margin-top: 32px; border-bottom: 1px solid #ccc; padding-bottom: 4px; }
 h3 { font-size: 15px; margin: 16px 0 6px; }
@@ -34,8 +36,9 @@ th, td { border: 1px solid #ddd; padding: 3px 8px; text-align: right; }
 th { background: #f3f3f3; }
 td.text, th.text { text-align: left; }
 pre { background: #f7f7f7; padding: 8px; font-size: 12px; white-space: pre-wrap; }
-.charts { display: flex; flex-wrap: wrap; gap: 12px; }
-.charts svg { width: 560px; height: auto; border: 1px solid #eee; }
+.charts { display: grid; grid-template-columns: repeat(auto-fill, minmax(540px, 1fr)); gap: 16px; }
+.charts svg { width: 100%; height: auto; border: 1px solid #eee; }
+h4 { font-size: 14px; margin: 10px 0 4px; color: #444; }
 .status-finished { color: #2e7d32; } .status-failed, .status-diverged, .status-interrupted { color: #c62828; }
 )";
 
@@ -142,8 +145,9 @@ class SweepReport {
     std::string page = "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>" + html(title) +
                        "</title>\n<style>" + kStyle + "</style>\n</head>\n<body>\n";
     page += "<h1>" + html(title) + "</h1>\n";
-    page += overview() + config_section() + runs_section() + pivot_section() + scatter_section() + lines_section() +
-            heat_map_section() + curves_section() + experts_section();
+    page += overview() + config_section() + runs_section() + pivot_section() + effects_section() + scatter_section() +
+            pareto_section() + lines_section() + parallel_section() + heat_map_section() + curves_section() +
+            experts_section();
     return page + "</body>\n</html>\n";
   }
 
@@ -276,6 +280,141 @@ class SweepReport {
       }
     }
     return out;
+  }
+
+  // How much each swept param (and pair) explains of each metric: armor db effects, per metric.
+  std::string effects_section() const {
+    std::string out = "<h2 id=\"effects\">Effects</h2>\n";
+    if (varying_.empty() || metrics_.empty()) return out + "<p class=\"note\">No swept param or no metric.</p>\n";
+    out +=
+        "<p class=\"note\">How much of each metric's variance across the sweep each swept param, and each "
+        "group of them, explains (share = SS / total SS); on a full grid with seeds an exact ANOVA with "
+        "F-tests against the seeds' variance (armor db effects).</p>\n";
+    for (const std::string& metric : metrics_) {
+      ResultTable table = effects_table(runs_, metric);
+      if (table.rows.empty()) continue;
+      std::vector<std::string> header(table.columns.begin() + 1, table.columns.end());
+      std::vector<std::vector<Cell>> rows;
+      for (const auto& row : table.rows) rows.emplace_back(row.begin() + 1, row.end());
+      out += "<h3>" + html(metric) + "</h3>\n" + table_html(header, rows, "effects") + "<p class=\"note\">" +
+             html(table.note) + "</p>\n";
+    }
+    return out;
+  }
+
+  // The first robust metric, the one the Pareto chart and the parallel coordinates colour by.
+  std::string robust_metric() const {
+    for (const std::string& metric : metrics_) {
+      if (is_robust_metric(metric)) return metric;
+    }
+    return metrics_.empty() ? "" : metrics_.back();
+  }
+
+  bool has_training_time() const {
+    for (const RunSummary& run : runs_) {
+      for (const EpochMetric& point : store_.epoch_metrics(run.run.id)) {
+        if (point.key == "seconds") return true;
+      }
+    }
+    return false;
+  }
+
+  // The runs that no other beats on clean and robust accuracy (and training time, in the table).
+  std::string pareto_section() const {
+    std::string out = "<h2 id=\"pareto\">Pareto front</h2>\n";
+    const std::string robust = robust_metric();
+    if (robust.empty() || robust == "clean_acc" ||
+        std::find(metrics_.begin(), metrics_.end(), "clean_acc") == metrics_.end()) {
+      return out + "<p class=\"note\">The Pareto front needs clean_acc and a robust accuracy.</p>\n";
+    }
+    std::vector<ParetoObjective> objectives{{"clean_acc", true}, {robust, true}};
+    const std::vector<std::vector<double>> points = objective_values(store_, runs_, objectives);
+    const std::vector<std::size_t> front = pareto_front(points, {true, true});
+    LineChart chart;
+    chart.id = chart_id({"pareto"});
+    chart.title = "Pareto front of clean_acc and " + robust;
+    chart.x_label = "clean_acc";
+    chart.y_label = robust;
+    LineSeries all;
+    all.name = "run";
+    all.markers_only = true;
+    all.colour = "#9aa7b8";
+    for (const auto& point : points) {
+      all.x.push_back(point[0]);
+      all.y.push_back(point[1]);
+    }
+    LineSeries line;
+    line.name = "not dominated (" + std::to_string(front.size()) + " runs)";
+    line.colour = "#e15759";
+    std::vector<std::size_t> by_x = front;
+    std::sort(by_x.begin(), by_x.end(), [&](std::size_t a, std::size_t b) { return points[a][0] < points[b][0]; });
+    for (const std::size_t i : by_x) {
+      line.x.push_back(points[i][0]);
+      line.y.push_back(points[i][1]);
+    }
+    chart.series = {all, line};
+    out +=
+        "<p class=\"note\">A run is on the front when no other run is at least as good on both and better on "
+        "one (armor db pareto --metrics clean_acc," +
+        html(robust) + (has_training_time() ? ",-train_seconds" : "") + ").</p>\n";
+    out += "<div class=\"charts\">\n" + render_svg(chart) + "</div>\n";
+    if (has_training_time()) objectives.push_back({"train_seconds", false});
+    ParetoQuery query;
+    query.filter.sweep_id = sweep_.id;
+    query.objectives = objectives;
+    const ResultTable table = pareto_runs(store_, query);
+    out += "<h3>Not dominated on " + html(objectives_text(objectives)) + "</h3>\n" +
+           table_html(table.columns, table.rows, "pareto") + "<p class=\"note\">" + html(table.note) + "</p>\n";
+    return out;
+  }
+
+  // Every run as a line through its swept params and its metrics.
+  std::string parallel_section() const {
+    std::string out = "<h2 id=\"parallel\">Params and metrics of every run</h2>\n";
+    if (varying_.empty() || metrics_.empty()) return out + "<p class=\"note\">No swept param or no metric.</p>\n";
+    ParallelCoordinates chart;
+    chart.id = chart_id({"parallel"});
+    chart.title = "parallel coordinates: swept params, then metrics";
+    std::vector<const RunSummary*> shown;
+    for (const RunSummary& run : runs_) {
+      if (!run.metrics.empty()) shown.push_back(&run);
+    }
+    for (const std::string& key : varying_) {
+      ParallelAxis axis;
+      axis.name = key;
+      std::set<Cell, CellLess> distinct;
+      for (const RunSummary* run : shown) distinct.insert(value_of(*run, key));
+      const bool numeric = std::all_of(distinct.begin(), distinct.end(), [](const Cell& c) { return is_numeric(c); });
+      const std::vector<Cell> levels(distinct.begin(), distinct.end());
+      if (!numeric) {
+        for (const Cell& level : levels) axis.categories.push_back(cell_text(level));
+      }
+      for (const RunSummary* run : shown) {
+        const Cell value = value_of(*run, key);
+        if (numeric) {
+          axis.values.push_back(std::holds_alternative<std::monostate>(value) ? std::nan("") : number_of(value));
+        } else {
+          const auto at = std::find_if(levels.begin(), levels.end(), [&](const Cell& level) {
+            return !cell_less(level, value) && !cell_less(value, level);
+          });
+          axis.values.push_back(static_cast<double>(at - levels.begin()));
+        }
+      }
+      chart.axes.push_back(std::move(axis));
+    }
+    const std::string robust = robust_metric();
+    for (const std::string& metric : metrics_) {
+      ParallelAxis axis;
+      axis.name = metric;
+      for (const RunSummary* run : shown) {
+        const auto found = run->metrics.find(metric);
+        axis.values.push_back(found == run->metrics.end() ? std::nan("") : found->second);
+      }
+      if (metric == robust) chart.colour_by = chart.axes.size();
+      chart.axes.push_back(std::move(axis));
+    }
+    for (const RunSummary* run : shown) chart.line_names.push_back(run_label(*run, short_names_));
+    return out + "<div class=\"charts\">\n" + render_svg(chart) + "</div>\n";
   }
 
   // Clean accuracy against each robust accuracy, one point per run.

@@ -112,8 +112,10 @@ TEST_F(StatisticsReportTest, TheReportShowsErrorBarsEffectsParetoAndParallelCoor
   const Result made = run_armor("report --db " + db() + " --sweep 1 -o " + page_path.string());
   ASSERT_EQ(made.exit_code, 0) << made.output;
   const std::string page = read_file(page_path);
-  if (const char* keep = std::getenv("ARMOR_KEEP_STATISTICS_REPORT"))
+  if (const char* keep = std::getenv("ARMOR_KEEP_STATISTICS_REPORT")) {  // the page, and its database as KEEP.db
     fs::copy_file(page_path, keep, fs::copy_options::overwrite_existing);
+    fs::copy_file(db(), std::string(keep) + ".db", fs::copy_options::overwrite_existing);
+  }
   for (const std::string section : {"pivots", "effects", "pareto", "parallel", "lines", "heatmaps"})
     EXPECT_TRUE(contains(page, "<h2 id=\"" + section + "\">")) << section;
   for (const std::string id : {"chart-pareto", "chart-parallel", "chart-lines-pgd20_acc-vs-model-k",

@@ -32,7 +32,7 @@ int plot_lines(const std::vector<std::string>& args) {
   add_filter_options(visible, filter_args);
   visible.add_options()("x", po::value(&query.x)->required(), "The param on the x axis")(
       "metric", po::value(&query.metric)->required(),
-      "The metric on the y axis (mean over repeats, ± std as error bars)")(
+      "The metric on the y axis (mean over repeats, its 95 % confidence interval as error bars)")(
       "lines", po::value(&lines)->composing(),
       "One line per value of these params (default: every other param that varies)")(
       "output,o", po::value(&output), "SVG file to write (default: <metric>-vs-<x>.svg)");

@@ -131,6 +131,29 @@ TEST_F(SweepStatisticsTest, ComparePairsSeedsAndEqualsScipysTtestRelAndWilcoxon)
   }
 }
 
+TEST_F(SweepStatisticsTest, CompareOfTwoSweepsPairsTheirRunsBySeedAndSettings) {
+  armor::testing::record_grid_sweep(*store_);  // sweep 2: the same grid again
+  SettingsCompareQuery query;
+  query.sweep_a = 1;
+  query.sweep_b = 2;
+  query.a = "trainer.beta = 0";
+  query.b = "trainer.beta = 3";
+  query.metrics = {"pgd20_acc"};
+  const ResultTable table = compare_settings(store_->reader(), query);
+  const auto expected = statistics_fixture("paired.csv").front();  // pgd20_acc, all 12 pairs
+  ASSERT_EQ(expected.at("metric"), "pgd20_acc");
+  EXPECT_DOUBLE_EQ(number_at(table, 0, "pairs"), 12);
+  EXPECT_TRUE(near_relative(number_at(table, 0, "t_p"), number(expected, "t_p"), 1e-8));
+  EXPECT_TRUE(near_relative(number_at(table, 0, "wilcoxon_p"), number(expected, "wilcoxon_p"), 1e-10));
+  // The whole sweeps: every run pairs with its copy, nothing differs.
+  query.a.clear();
+  query.b.clear();
+  const ResultTable same = compare_settings(store_->reader(), query);
+  EXPECT_DOUBLE_EQ(number_at(same, 0, "pairs"), 24);
+  EXPECT_DOUBLE_EQ(number_at(same, 0, "difference"), 0);
+  EXPECT_TRUE(armor::testing::contains(same.note, "they differ in their sweep only")) << same.note;
+}
+
 TEST_F(SweepStatisticsTest, CompareRefusesWhatItCannotPair) {
   SettingsCompareQuery query;
   query.metrics = {"pgd20_acc"};

@@ -77,7 +77,8 @@ ResultTable compare_settings(const ResultsReader& store, const SettingsCompareQu
     const bool shared = std::any_of(a.begin(), a.end(), [&](const Cell& value) { return b.count(value) != 0; });
     (shared || is_seed_key(key) ? pairing : contrast).push_back(key);  // runs pair by seed, always
   }
-  if (contrast.empty()) {
+  const bool two_sweeps = query.sweep_a && query.sweep_b && *query.sweep_a != *query.sweep_b;
+  if (contrast.empty() && !two_sweeps) {
     throw UsageError("armor db compare: A (" + name_a + ") and B (" + name_b +
                      ") share every param value, so nothing tells them apart; --a and --b must select different "
                      "settings (e.g. --a 'trainer.beta = 0' --b 'trainer.beta = 3')");
@@ -167,7 +168,8 @@ ResultTable compare_settings(const ResultsReader& store, const SettingsCompareQu
       "confidence interval (Student's t); t_p: paired t-test; wilcoxon_p: Wilcoxon signed-rank test (exact "
       "distribution for up to 50 pairs without ties or zero differences, normal approximation otherwise); both "
       "two-sided.",
-      name_a, name_b, join(contrast, ", "), pairs.size(), join(shown_pairing, ", "),
+      name_a, name_b, contrast.empty() ? std::string("their sweep only") : join(contrast, ", "), pairs.size(),
+      join(shown_pairing, ", "),
       unpaired_a + unpaired_b == 0
           ? ""
           : fmt::format("; left out without a partner: {} runs of A, {} of B", unpaired_a, unpaired_b));

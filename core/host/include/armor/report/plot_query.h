@@ -15,7 +15,7 @@ namespace armor::app {
 struct LinesPlotQuery {
   RunFilter filter;                // filter.sweep_id unset: the latest sweep
   std::string x;                   // the param on the x axis
-  std::string metric;              // on the y axis: mean over repeats, ± std as error bars
+  std::string metric;              // on the y axis: mean over repeats, its 95 % confidence interval as error bars
   std::vector<std::string> lines;  // one line per value of these; empty: every other param that varies
 };
 // UsageError for an unknown name, or when no run of the sweep has the metric.

@@ -99,6 +99,10 @@ TEST_F(StatisticsReportTest, TheDbCommandsAnswerTheSweepsQuestions) {
   out = db_command("pareto --metrics clean_acc,pgd20_acc,-train_seconds --format csv");
   ASSERT_EQ(out.exit_code, 0) << out.output;
   EXPECT_EQ(std::count(out.output.begin(), out.output.end(), '\n'), 1 + 13) << out.output;
+  const fs::path svg = dir_ / "pareto.svg";
+  out = db_command("plot pareto --metrics clean_acc,pgd20_acc -o " + svg.string());
+  ASSERT_EQ(out.exit_code, 0) << out.output;
+  EXPECT_TRUE(contains(read_file(svg), "not dominated (7 runs)")) << "tests/fixtures/statistics/pareto.csv: 7 runs";
   out = db_command("pivot --rows trainer.beta --cols model.k --metric pgd20_acc");
   EXPECT_EQ(out.exit_code, 2) << out.output;
   EXPECT_TRUE(contains(out.output, "model.num_experts (2, 4) varies inside the cells")) << out.output;

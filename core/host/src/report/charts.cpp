@@ -92,4 +92,32 @@ HeatMap pivot_heat_map(const Pivot& pivot, const std::string& rows, const std::s
   return map;
 }
 
+LineChart pareto_chart(const std::vector<std::vector<double>>& points, const std::vector<std::size_t>& front,
+                       const std::string& x_name, const std::string& y_name) {
+  LineChart chart;
+  chart.title = "Pareto front of " + x_name + " and " + y_name;
+  chart.x_label = x_name;
+  chart.y_label = y_name;
+  LineSeries all;
+  all.name = "run";
+  all.markers_only = true;
+  all.colour = "#9aa7b8";
+  for (const auto& point : points) {
+    if (point.size() < 2) continue;
+    all.x.push_back(point[0]);
+    all.y.push_back(point[1]);
+  }
+  LineSeries line;
+  line.name = "not dominated (" + std::to_string(front.size()) + " runs)";
+  line.colour = "#e15759";
+  std::vector<std::size_t> by_x = front;
+  std::sort(by_x.begin(), by_x.end(), [&](std::size_t a, std::size_t b) { return points[a][0] < points[b][0]; });
+  for (const std::size_t i : by_x) {
+    line.x.push_back(points[i][0]);
+    line.y.push_back(points[i][1]);
+  }
+  chart.series = {all, line};
+  return chart;
+}
+
 }  // namespace armor::app

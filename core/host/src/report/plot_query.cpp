@@ -1,9 +1,11 @@
 #include "armor/report/plot_query.h"
 
 #include "armor/error.h"
+#include "armor/query/pareto_query.h"
 #include "armor/query/pivot.h"
 #include "armor/query/run_lookup.h"
 #include "armor/query/run_values.h"
+#include "armor/query/statistics.h"
 #include "armor/report/charts.h"
 
 namespace armor::app {
@@ -54,6 +56,28 @@ HeatMap heat_map_plot(const ResultsReader& store, const HeatMapPlotQuery& query)
   return pivot_heat_map(
       pivot, query.rows, query.cols,
       query.metric + " by " + query.rows + " and " + query.cols + " (sweep " + std::to_string(*filter.sweep_id) + ")");
+}
+
+LineChart pareto_plot(const ResultsReader& store, const ParetoPlotQuery& query) {
+  const std::vector<ParetoObjective> objectives = parse_objectives(query.objectives);
+  for (const ParetoObjective& objective : objectives) {
+    if (objective.metric != "train_seconds") require_known(store, objective.metric, "--metrics");
+  }
+  RunFilter filter = query.filter;
+  filter.sweep_id = sweep_or_latest(store, filter.sweep_id);
+  if (filter.statuses.empty()) filter.statuses = {RunStatus::finished};
+  const std::vector<RunSummary> runs = store.find_runs(filter);
+  const std::vector<std::vector<double>> points = objective_values(store, runs, objectives);
+  std::vector<bool> maximise;
+  for (const ParetoObjective& objective : objectives) maximise.push_back(objective.maximise);
+  const std::vector<std::size_t> front = pareto_front(points, maximise);
+  if (front.empty()) {
+    throw UsageError("armor db plot pareto: no finished run of sweep " + std::to_string(*filter.sweep_id) +
+                     " has every objective (" + objectives_text(objectives) + ")");
+  }
+  LineChart chart = pareto_chart(points, front, objectives[0].metric, objectives[1].metric);
+  chart.title = "Pareto front of " + objectives_text(objectives) + " (sweep " + std::to_string(*filter.sweep_id) + ")";
+  return chart;
 }
 
 LineChart curves_plot(const ResultsReader& store, const CurvesPlotQuery& query) {

@@ -95,8 +95,8 @@ std::vector<std::pair<double, double>> legend_places(const std::vector<std::stri
   const auto columns = static_cast<std::size_t>(std::max(1.0, std::floor((kWidth - kLeft) / column)));
   std::vector<std::pair<double, double>> places;
   for (std::size_t i = 0; i < names.size(); ++i) {
-    places.emplace_back(kLeft + column * static_cast<double>(i % columns),
-                        top + kLegendRow * static_cast<double>(i / columns));
+    const std::size_t row = i / columns;  // whole rows
+    places.emplace_back(kLeft + column * static_cast<double>(i % columns), top + kLegendRow * static_cast<double>(row));
   }
   return places;
 }

@@ -330,33 +330,13 @@ class SweepReport {
     std::vector<ParetoObjective> objectives{{"clean_acc", true}, {robust, true}};
     const std::vector<std::vector<double>> points = objective_values(store_, runs_, objectives);
     const std::vector<std::size_t> front = pareto_front(points, {true, true});
-    LineChart chart;
+    LineChart chart = pareto_chart(points, front, "clean_acc", robust);
     chart.id = chart_id({"pareto"});
-    chart.title = "Pareto front of clean_acc and " + robust;
-    chart.x_label = "clean_acc";
-    chart.y_label = robust;
-    LineSeries all;
-    all.name = "run";
-    all.markers_only = true;
-    all.colour = "#9aa7b8";
-    for (const auto& point : points) {
-      all.x.push_back(point[0]);
-      all.y.push_back(point[1]);
-    }
-    LineSeries line;
-    line.name = "not dominated (" + std::to_string(front.size()) + " runs)";
-    line.colour = "#e15759";
-    std::vector<std::size_t> by_x = front;
-    std::sort(by_x.begin(), by_x.end(), [&](std::size_t a, std::size_t b) { return points[a][0] < points[b][0]; });
-    for (const std::size_t i : by_x) {
-      line.x.push_back(points[i][0]);
-      line.y.push_back(points[i][1]);
-    }
-    chart.series = {all, line};
     out +=
         "<p class=\"note\">A run is on the front when no other run is at least as good on both and better on "
-        "one (armor db pareto --metrics clean_acc," +
-        html(robust) + (has_training_time() ? ",-train_seconds" : "") + ").</p>\n";
+        "one (armor db plot pareto --metrics clean_acc," +
+        html(robust) + "). The table weighs " + (has_training_time() ? "training time too" : "the same two") +
+        " (armor db pareto).</p>\n";
     out += "<div class=\"charts\">\n" + render_svg(chart) + "</div>\n";
     if (has_training_time()) objectives.push_back({"train_seconds", false});
     ParetoQuery query;

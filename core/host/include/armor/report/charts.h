@@ -24,6 +24,11 @@ LineChart metric_vs_param_chart(const std::vector<RunSummary>& runs, const std::
 
 // A pivot's means as a heat map, each cell labelled with its mean (± the half-width of its 95 %
 // interval and the count when repeated); several keys' values joined by ", ".
+// A Pareto chart: every point (x = coordinate 0, y = coordinate 1) as a grey marker, and the points
+// of `front` (indices into points) as a red line in order of x.
+LineChart pareto_chart(const std::vector<std::vector<double>>& points, const std::vector<std::size_t>& front,
+                       const std::string& x_name, const std::string& y_name);
+
 std::string key_label(const CellKey& values);  // "2, 1"
 HeatMap pivot_heat_map(const Pivot& pivot, const std::string& rows, const std::string& cols, std::string title);
 

@@ -29,6 +29,14 @@ struct HeatMapPlotQuery {
 };
 HeatMap heat_map_plot(const ResultsReader& store, const HeatMapPlotQuery& query);
 
+struct ParetoPlotQuery {
+  RunFilter filter;                     // filter.sweep_id unset: the latest sweep
+  std::vector<std::string> objectives;  // 2 or 3, '-' before one to minimise it (armor/query/pareto_query.h)
+};
+// Every finished run on the first two objectives, the front (on all of them) as a line. UsageError
+// as pareto_runs.
+LineChart pareto_plot(const ResultsReader& store, const ParetoPlotQuery& query);
+
 struct CurvesPlotQuery {
   std::vector<std::int64_t> run_ids;  // one line each
   std::string curve = "train_loss";   // the epoch metric

@@ -4,6 +4,8 @@
 // bars, the effects table, the Pareto chart and parallel coordinates are there, the charts fill the
 // window's width and no chart text is under 11 px on screen.
 
+#include <unistd.h>
+
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -61,7 +63,8 @@ constexpr const char* kProbe = R"(<script>
 class StatisticsReportTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    dir_ = fs::temp_directory_path() / "armor_e2e_StatisticsReportTest";
+    // Per process: several checkouts may run their suites on one machine at once.
+    dir_ = fs::temp_directory_path() / ("armor_e2e_StatisticsReportTest_" + std::to_string(getpid()));
     fs::remove_all(dir_);
     fs::create_directories(dir_);
     armor::RunStore store(db());

@@ -216,5 +216,37 @@ TEST_F(SweepStatisticsTest, EffectsOfARandomSearchAreTheDocumentedVarianceShares
   EXPECT_TRUE(std::isnan(number_at(table, 0, "p"))) << "no test";
 }
 
+TEST(RandomSearchEffectsTest, EffectsOfARandomSearchEqualPandasVarianceShares) {
+  // The 40 runs of random_search.csv (trainer.lr uniform, trainer.beta a choice) as one sweep.
+  RunStore store(":memory:");
+  std::vector<NewRun> runs;
+  const auto rows = statistics_fixture("random_search.csv");
+  for (const auto& row : rows) {
+    NewRun run;
+    run.index = static_cast<int>(runs.size());
+    run.experiment = "random.toml";
+    run.config_hash = "random-" + std::to_string(run.index);
+    run.params = {{"trainer.lr", ParamValue{number(row, "lr")}}, {"trainer.beta", ParamValue{number(row, "beta")}}};
+    runs.push_back(run);
+  }
+  const auto [sweep, ids] = store.queue().add_sweep(NewSweep{"random", "random.toml", "--sweeper random"}, runs);
+  for (std::size_t i = 0; i < ids.size(); ++i)
+    store.queue().finish_run(ids[i], {{"pgd20_acc", number(rows[i], "pgd20_acc")}});
+  EffectsQuery query;
+  query.metrics = {"pgd20_acc"};
+  const ResultTable table = effects_of_sweep(store.reader(), query);
+  std::map<std::string, double> share;
+  for (const auto& row : table.rows) share[cell_text(row[1])] = std::get<double>(row.back());
+  for (const auto& expected : statistics_fixture("importance.csv")) {
+    if (expected.at("grouping") == "4 rank bins") continue;  // statistics_test checks quantile_bins(…, 4)
+    const std::string source = expected.at("key") == "beta" ? "trainer.beta"
+                               : expected.at("key") == "lr" ? "trainer.lr"
+                                                            : "trainer.lr × trainer.beta";
+    ASSERT_EQ(share.count(source), 1U) << source;
+    EXPECT_TRUE(near_relative(share[source], number(expected, "share"), 1e-10)) << source;
+  }
+  EXPECT_TRUE(armor::testing::contains(table.note, "5 equal-count bins by rank")) << table.note;
+}
+
 }  // namespace
 }  // namespace armor::app

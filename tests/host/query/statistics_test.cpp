@@ -123,6 +123,33 @@ TEST(StatisticsTest, BalancedAnovaMatchesStatsmodelsThreeWayAndTwoWay) {
   }
 }
 
+TEST(StatisticsTest, BalancedAnovaMatchesStatsmodelsWithThreeLevels) {
+  std::vector<Observation> design;
+  for (const auto& row : statistics_fixture("grid_3x2.csv")) {
+    const double beta = number(row, "beta");
+    design.push_back({{beta == 1   ? 0U
+                       : beta == 3 ? 1U
+                                   : 2U,
+                       number(row, "k") == 1 ? 0U : 1U},
+                      number(row, "pgd20_acc")});
+  }
+  const AnovaTable table = balanced_anova(design, {3, 2});
+  const std::vector<std::string> names{"trainer.beta", "model.k"};
+  std::vector<AnovaTerm> rows = table.terms;
+  rows.push_back(table.residual);
+  const auto expected = statistics_fixture("anova_3x2.csv");
+  ASSERT_EQ(rows.size(), expected.size());
+  for (std::size_t r = 0; r < rows.size(); ++r) {
+    std::string source;
+    for (const std::size_t f : rows[r].factors) source += (source.empty() ? "" : " x ") + names[f];
+    EXPECT_EQ(source.empty() ? "residual" : source, expected[r].at("source"));
+    EXPECT_DOUBLE_EQ(rows[r].df, number(expected[r], "df")) << source;
+    EXPECT_TRUE(near_relative(rows[r].ss, number(expected[r], "ss"), 1e-6, 1e-16)) << source;
+    EXPECT_TRUE(near_relative(rows[r].f, number(expected[r], "f"), 1e-6)) << source;
+    EXPECT_TRUE(near_relative(rows[r].p, number(expected[r], "p"), 1e-6)) << source;
+  }
+}
+
 TEST(StatisticsTest, AnovaRefusesAnUnbalancedDesign) {
   std::vector<Observation> design = grid_design("pgd20_acc");
   design.pop_back();

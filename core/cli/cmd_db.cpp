@@ -16,8 +16,11 @@ const std::vector<Subcommand>& db_subcommands() {
   static const std::vector<Subcommand> table{
       {"list", "Runs with their status, overrides and metrics; --where, --columns, --sort", db_list},
       {"show", "One run: config, provenance, metrics, curves, experts, artifacts", db_show},
-      {"compare", "Runs side by side: the params that differ and every metric", db_compare},
-      {"pivot", "A metric by two params (mean ± std over runs sharing a cell)", db_pivot},
+      {"compare", "Runs side by side, or two settings on runs paired by seed (difference, CI, t and Wilcoxon tests)",
+       db_compare},
+      {"pivot", "Metrics by params (mean ± 95 % CI over the seeds sharing a cell)", db_pivot},
+      {"effects", "How much each swept param and pair explains of a metric (ANOVA on a grid with seeds)", db_effects},
+      {"pareto", "The runs not dominated on two or three metrics (-M: minimise M)", db_pareto},
       {"best", "The run with the best metric, overall or per value of a param", db_best},
       {"export", "Every run with its params and metrics, one row each (csv or json)", db_export},
       {"sql", "One read-only SQL statement", db_sql},

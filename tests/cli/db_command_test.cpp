@@ -172,15 +172,18 @@ TEST_F(DbCommandTest, CompareShowsParamsThatDifferAndEveryMetric) {
             "metric,clean_acc,0.515625,0.78125\nmetric,pgd20_acc,0.2578125,0.390625\n");
 }
 
-TEST_F(DbCommandTest, PivotAveragesRunsSharingACellWithStdAndCount) {
+TEST_F(DbCommandTest, PivotAveragesRunsSharingACellWithItsConfidenceInterval) {
   Result out = armor("pivot --rows model.num_experts --cols model.k --metric clean_acc --sweep 1 --format csv");
   ASSERT_EQ(out.exit_code, 0) << out.output;
+  // The (4, 2) cell: 0.78125 and 0.8125, sd 0.03125 / sqrt(2), interval 0.796875 ± t(0.975, 1) * 0.015625
+  // with t(0.975, 1) = 12.706204736174707 (scipy.stats.t.ppf): ± 0.19853444900272967.
   EXPECT_EQ(out.output,
-            "model.num_experts \\ model.k,1,1 std,1 n,2,2 std,2 n\n"
-            "2,0.515625,0,1,0.53125,0,1\n"
-            "4,0.765625,0,1,0.796875,0.02209708691207961,2\n");
+            "model.num_experts \\ model.k,1,1 sd,1 n,1 ci_low,1 ci_high,2,2 sd,2 n,2 ci_low,2 ci_high\n"
+            "2,0.515625,,1,,,0.53125,,1,,\n"
+            "4,0.765625,,1,,,0.796875,0.02209708691207961,2,0.5983405509972703,0.9954094490027297\n");
   out = armor("pivot --rows model.num_experts --cols model.k --metric clean_acc --sweep 1 --format table");
-  EXPECT_TRUE(contains(out.output, "0.7969 ± 0.0221 (n=2)")) << out.output;
+  EXPECT_TRUE(contains(out.output, "0.7969 ± 0.1985 (n=2)")) << out.output;
+  EXPECT_TRUE(contains(out.output, "95 % confidence interval")) << out.output;
 }
 
 TEST_F(DbCommandTest, PivotWithSeveralMetricsGivesOneColumnEach) {
@@ -188,18 +191,29 @@ TEST_F(DbCommandTest, PivotWithSeveralMetricsGivesOneColumnEach) {
       armor("pivot --rows model.k --metric clean_acc,pgd20_acc --where 'model.num_experts = 2' --sweep 1 --format csv");
   ASSERT_EQ(out.exit_code, 0) << out.output;
   EXPECT_EQ(out.output,
-            "model.k,clean_acc,clean_acc std,clean_acc n,pgd20_acc,pgd20_acc std,pgd20_acc n\n"
-            "1,0.515625,0,1,0.2578125,0,1\n"
-            "2,0.53125,0,1,0.265625,0,1\n");
-  out = armor("pivot --rows model.k --cols model.num_experts --metric clean_acc --metric pgd20_acc --sweep 1");
+            "model.k,clean_acc,clean_acc sd,clean_acc n,clean_acc ci_low,clean_acc ci_high,pgd20_acc,pgd20_acc sd,"
+            "pgd20_acc n,pgd20_acc ci_low,pgd20_acc ci_high\n"
+            "1,0.515625,,1,,,0.2578125,,1,,\n"
+            "2,0.53125,,1,,,0.265625,,1,,\n");
+  out = armor("pivot --rows model.k --cols model.num_experts --metrics clean_acc,pgd20_acc --sweep 1 --format csv");
+  ASSERT_EQ(out.exit_code, 0) << out.output;
+  EXPECT_TRUE(contains(out.output, "model.k \\ model.num_experts,clean_acc @ 2,")) << out.output;
+}
+
+TEST_F(DbCommandTest, PivotRefusesToAverageOverASweptParamAndTakesSeveralRowKeys) {
+  Result out = armor("pivot --rows model.k --metric clean_acc --sweep 1");
   EXPECT_EQ(out.exit_code, 2) << out.output;
-  EXPECT_TRUE(contains(out.output, "leave out --cols")) << out.output;
+  EXPECT_TRUE(contains(out.output, "model.num_experts (2, 4) varies inside the cells")) << out.output;
+  out = armor("pivot --rows model.k,model.num_experts --metric clean_acc --sweep 1 --format csv");
+  ASSERT_EQ(out.exit_code, 0) << out.output;
+  EXPECT_TRUE(contains(out.output, "model.k,model.num_experts,clean_acc,")) << out.output;
+  EXPECT_TRUE(contains(out.output, "\n2,4,0.796875,0.02209708691207961,2,")) << out.output;
 }
 
 TEST_F(DbCommandTest, PivotDefaultsToTheLatestSweep) {
   const Result out = armor("pivot --rows model.num_experts --cols model.k --metric clean_acc --format csv");
   ASSERT_EQ(out.exit_code, 0) << out.output;
-  EXPECT_EQ(out.output, "model.num_experts \\ model.k,1,1 std,1 n\n2,0.99,0,1\n");
+  EXPECT_EQ(out.output, "model.num_experts \\ model.k,1,1 sd,1 n,1 ci_low,1 ci_high\n2,0.99,,1,,\n");
 }
 
 TEST_F(DbCommandTest, BestFindsTheTopRunPerGroup) {
@@ -216,7 +230,7 @@ TEST_F(DbCommandTest, ExportFlattensParamsAndMetricsOneRowPerRun) {
   Result out = armor("export --sweep 1 --status finished", false);
   ASSERT_EQ(out.exit_code, 0);
   const std::string header = out.output.substr(0, out.output.find('\n'));
-  EXPECT_TRUE(contains(header, "id,sweep,idx,status,experiment,overrides,config_hash,seed"));
+  EXPECT_TRUE(contains(header, "run_id,sweep_id,idx,status,experiment,overrides,config_hash,seed"));
   EXPECT_TRUE(contains(header, ",model.num_experts,model.k,run.seed,trainer.name,clean_acc,pgd20_acc"));
   EXPECT_EQ(std::count(out.output.begin(), out.output.end(), '\n'), 6);
   out = armor("export --format json --where 'id = 1'", false);
@@ -291,6 +305,36 @@ TEST_F(DbCommandTest, ADatabaseFromANewerArmorIsRefused) {
   EXPECT_EQ(out.exit_code, 1);
   EXPECT_TRUE(contains(out.output, "schema version 9"));
   EXPECT_TRUE(contains(out.output, "upgrade armor"));
+}
+
+}  // namespace
+}  // namespace armor
+
+namespace armor {
+namespace {
+
+// Every `armor db` command that an experiment file's header suggests is a real one: its
+// subcommand and options parse (it stops only at the missing database).
+TEST(ExperimentHeadersTest, TheDbCommandsInExperimentFilesParse) {
+  int commands = 0;
+  for (const auto& entry : fs::recursive_directory_iterator(std::string(ARMOR_TEST_SOURCE_DIR) + "/experiments")) {
+    if (entry.path().extension() != ".toml") continue;
+    std::ifstream file(entry.path());
+    std::string line;
+    while (std::getline(file, line)) {
+      const std::size_t at = line.find("build/armor db ");
+      if (line.rfind('#', 0) != 0 || at == std::string::npos) continue;
+      std::string command = line.substr(at + std::string("build/armor db ").size());
+      command = command.substr(0, command.find(" #"));
+      for (std::size_t id = command.find("<id>"); id != std::string::npos; id = command.find("<id>"))
+        command.replace(id, 4, "1");
+      const Result out = armor::testing::run_command_line(std::string(ARMOR_TEST_BINARY_DIR) + "/armor db " + command +
+                                                          " --db /nonexistent/runs.db 2>&1 < /dev/null");
+      EXPECT_TRUE(contains(out.output, "no results database")) << entry.path() << ": " << line << "\n" << out.output;
+      ++commands;
+    }
+  }
+  EXPECT_GE(commands, 3);
 }
 
 }  // namespace

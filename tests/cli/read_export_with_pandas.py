@@ -15,7 +15,7 @@ def check(frame, name):
             sys.exit(f"{name}: {what}\n{frame.to_string()}\n{frame.dtypes.to_string()}")
 
     expect(len(frame) == 3, f"{len(frame)} rows, expected 3")
-    expect(frame["id"].tolist() == [1, 2, 3], "id")
+    expect(frame["run_id"].tolist() == [1, 2, 3], "run_id (as the results view names it)")
     expect(str(frame["model.k"].dtype) == "int64", f"model.k is {frame['model.k'].dtype}")
     expect(frame["model.k"].tolist() == [1, 2, 4], "model.k values")
     expect(str(frame["gate.noise"].dtype) == "bool", f"gate.noise is {frame['gate.noise'].dtype}")

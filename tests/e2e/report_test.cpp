@@ -160,7 +160,7 @@ class ReportTest : public ::testing::Test {
     return shell("timeout 120 " + chromium() +
                  " --headless --no-sandbox --disable-gpu --no-first-run --disable-background-networking"
                  " --disable-component-update --disable-sync --hide-scrollbars --user-data-dir=" +
-                 profile.string() + " --window-size=1200,3000 " + what + " file://" + page.string());
+                 profile.string() + " --window-size=1200,6000 " + what + " file://" + page.string());
   }
 
   static inline fs::path dir_;
@@ -214,7 +214,7 @@ TEST_F(ReportTest, ReportRendersInHeadlessChromium) {
   ASSERT_EQ(shot.exit_code, 0) << shot.output;
   const Image image = decode_png(read_file(screenshot));
   ASSERT_EQ(image.width, 1200) << "not a PNG of the window's size: " << screenshot;
-  EXPECT_EQ(image.height, 3000);
+  EXPECT_EQ(image.height, 6000);  // the whole page of this small sweep: every section, heat maps included
   // Lines, markers and heat map cells in colour: the charts were drawn, not only the text.
   EXPECT_GT(coloured_pixels(image), 20000);
   if (const char* keep = std::getenv("ARMOR_KEEP_REPORT_SCREENSHOT"))

@@ -35,7 +35,7 @@ expect() {
 
 expect "armor " "run config plugins sweep db report --help" "_exec-run"
 expect "armor r" "run report" "config"
-expect "armor db " "list show compare pivot best export sql rm plot"
+expect "armor db " "list show compare pivot effects pareto best export sql rm plot"
 expect "armor db plot " "lines heatmap curves"
 expect "armor db plot lines --" "--x --metric --lines --output --db --sweep"
 expect "armor db list --format " "csv json table plain auto"

@@ -32,7 +32,7 @@ int plot_lines(const std::vector<std::string>& args) {
   add_filter_options(visible, filter_args);
   visible.add_options()("x", po::value(&query.x)->required(), "The param on the x axis")(
       "metric", po::value(&query.metric)->required(),
-      "The metric on the y axis (mean over repeats, ± std as error bars)")(
+      "The metric on the y axis (mean over repeats, its 95 % confidence interval as error bars)")(
       "lines", po::value(&lines)->composing(),
       "One line per value of these params (default: every other param that varies)")(
       "output,o", po::value(&output), "SVG file to write (default: <metric>-vs-<x>.svg)");
@@ -91,6 +91,32 @@ int plot_curves(const std::vector<std::string>& args) {
   return kExitOk;
 }
 
+int plot_pareto(const std::vector<std::string>& args) {
+  DbArgs common;
+  FilterArgs filter_args;
+  ParetoPlotQuery query;
+  std::vector<std::string> metric_args;
+  std::string output;
+  po::options_description visible("options");
+  add_filter_options(visible, filter_args);
+  visible.add_options()("metrics", po::value(&metric_args)->required()->composing(),
+                        "Two or three objectives (x, y, and a third the front also weighs), '-' before one to "
+                        "minimise it: clean_acc,pgd20_acc,-train_seconds")(
+      "output,o", po::value(&output), "SVG file to write (default: pareto-<x>-<y>.svg)");
+  po::variables_map values;
+  if (!parse_db_args("armor db plot pareto --metrics X,Y[,Z] [--sweep ID (default: latest)] [-o FILE]", args, visible,
+                     common, values)) {
+    return kExitOk;
+  }
+  require_no_arguments("armor db plot pareto", common);
+  const auto store = open_reader(common.host.db);
+  query.filter = filter_of(filter_args, values);
+  query.objectives = split_list(metric_args);
+  const LineChart chart = pareto_plot(*store, query);
+  write_file(output.empty() ? "pareto-" + chart.x_label + "-" + chart.y_label + ".svg" : output, render_svg(chart));
+  return kExitOk;
+}
+
 struct PlotKind {
   const char* name;
   const char* summary;
@@ -102,6 +128,7 @@ const std::vector<PlotKind>& plot_kinds() {
       {"lines", "--x KEY --metric M [--lines KEY]   a metric against a param, a line per other param", plot_lines},
       {"heatmap", "--rows KEY --cols KEY --metric M   a pivot as a heat map", plot_heatmap},
       {"curves", "RUN... [--curve train_loss]        training curves", plot_curves},
+      {"pareto", "--metrics X,Y[,-Z]                 the runs not dominated, on X and Y", plot_pareto},
   };
   return table;
 }
@@ -122,7 +149,8 @@ int db_plot(const std::vector<std::string>& args) {
     if (args[0] == kind.name) return kind.handler(std::vector<std::string>(args.begin() + 1, args.end()));
     names.emplace_back(kind.name);
   }
-  throw UsageError("unknown plot '" + args[0] + "' (expected lines, heatmap or curves)" + did_you_mean(args[0], names));
+  throw UsageError("unknown plot '" + args[0] + "' (expected lines, heatmap, curves or pareto)" +
+                   did_you_mean(args[0], names));
 }
 
 }  // namespace armor::app

@@ -11,6 +11,8 @@ int db_list(const std::vector<std::string>& args);
 int db_show(const std::vector<std::string>& args);
 int db_compare(const std::vector<std::string>& args);
 int db_pivot(const std::vector<std::string>& args);
+int db_effects(const std::vector<std::string>& args);
+int db_pareto(const std::vector<std::string>& args);
 int db_best(const std::vector<std::string>& args);
 int db_export(const std::vector<std::string>& args);
 int db_sql(const std::vector<std::string>& args);

@@ -5,6 +5,8 @@
 #include <cmath>
 #include <set>
 
+#include <fmt/format.h>
+
 #include "../host_test_support.h"
 #include "armor/error.h"
 #include "armor/query/best_query.h"
@@ -54,45 +56,66 @@ TEST(SplitListTest, CommasAndRepeatsAlikeWithSpacesTrimmed) {
   EXPECT_EQ(split_list({"a, b", " c ", "", "d,,e"}), (std::vector<std::string>{"a", "b", "c", "d", "e"}));
 }
 
-TEST_F(DbQueriesTest, PivotAveragesTheSeedsOfEachCell) {
+TEST_F(DbQueriesTest, PivotAveragesTheSeedsOfEachCellWithTheirConfidenceInterval) {
   PivotQuery query;
-  query.rows = "model.num_experts";
-  query.cols = "model.k";
+  query.rows = {"model.num_experts"};
+  query.cols = {"model.k"};
   query.metrics = {"clean_acc"};
   query.split_stats = true;
   const ResultTable table = pivot_runs(store_->reader(), query);
-  EXPECT_EQ(table.columns,
-            (std::vector<std::string>{"model.num_experts \\ model.k", "1", "1 std", "1 n", "2", "2 std", "2 n"}));
+  EXPECT_EQ(table.columns, (std::vector<std::string>{"model.num_experts \\ model.k", "1", "1 sd", "1 n", "1 ci_low",
+                                                     "1 ci_high", "2", "2 sd", "2 n", "2 ci_low", "2 ci_high"}));
   ASSERT_EQ(table.rows.size(), 2u);
   EXPECT_EQ(std::get<std::int64_t>(table.rows[0][0]), 2);
-  EXPECT_NEAR(std::get<double>(table.rows[0][1]), (clean_acc_of(2, 1, 0) + clean_acc_of(2, 1, 1)) / 2, 1e-12);
+  const double mean = (clean_acc_of(2, 1, 0) + clean_acc_of(2, 1, 1)) / 2;
+  EXPECT_NEAR(std::get<double>(table.rows[0][1]), mean, 1e-12);
+  // Two seeds 0.001 apart: sd = 0.001 / sqrt(2); the interval is mean ± t(0.975, 1) * sd / sqrt(2),
+  // t(0.975, 1) = 12.706204736174707 (scipy.stats.t.ppf), so ± 12.706204736174707 * 0.0005.
   EXPECT_NEAR(std::get<double>(table.rows[0][2]), std::sqrt(0.0000005), 1e-12);
   EXPECT_EQ(std::get<std::int64_t>(table.rows[0][3]), 2);
-  EXPECT_NEAR(std::get<double>(table.rows[1][4]), (clean_acc_of(4, 2, 0) + clean_acc_of(4, 2, 1)) / 2, 1e-12);
+  EXPECT_NEAR(std::get<double>(table.rows[0][4]), mean - 12.706204736174707 * 0.0005, 1e-10);
+  EXPECT_NEAR(std::get<double>(table.rows[0][5]), mean + 12.706204736174707 * 0.0005, 1e-10);
+  EXPECT_NEAR(std::get<double>(table.rows[1][6]), (clean_acc_of(4, 2, 0) + clean_acc_of(4, 2, 1)) / 2, 1e-12);
 }
 
-TEST_F(DbQueriesTest, PivotCellsReadAsMeanPlusMinusStdForPeople) {
+TEST_F(DbQueriesTest, PivotCellsReadAsMeanPlusMinusIntervalForPeople) {
   PivotQuery query;
-  query.rows = "model.k";
+  query.rows = {"model.k", "model.num_experts"};
   query.metrics = {"clean_acc", "pgd_acc"};
   const ResultTable table = pivot_runs(store_->reader(), query);
-  EXPECT_EQ(table.columns, (std::vector<std::string>{"model.k", "clean_acc", "pgd_acc"}));
-  ASSERT_EQ(table.rows.size(), 2u);
-  EXPECT_TRUE(contains(std::get<std::string>(table.rows[0][1]), "(n=4)"));
-  EXPECT_TRUE(contains(std::get<std::string>(table.rows[0][1]), " ± "));
+  EXPECT_EQ(table.columns, (std::vector<std::string>{"model.k", "model.num_experts", "clean_acc", "pgd_acc"}));
+  ASSERT_EQ(table.rows.size(), 4u);
+  EXPECT_EQ(std::get<std::string>(table.rows[0][2]),
+            fmt::format("{:.4f} ± {:.4f} (n=2)", (clean_acc_of(2, 1, 0) + clean_acc_of(2, 1, 1)) / 2,
+                        12.706204736174707 * 0.0005));
+  EXPECT_TRUE(contains(table.note, "95 % confidence interval"));
 }
 
-TEST_F(DbQueriesTest, PivotRefusesSeveralMetricsWithColumns) {
+TEST_F(DbQueriesTest, PivotRefusesACellThatWouldAverageOverAnotherSweptParam) {
   PivotQuery query;
-  query.rows = "model.k";
-  query.cols = "model.num_experts";
+  query.rows = {"model.k"};
+  query.metrics = {"clean_acc"};
+  const std::string message = usage_error_of([&] { pivot_runs(store_->reader(), query); });
+  EXPECT_TRUE(contains(message, "model.num_experts (2, 4) varies inside the cells")) << message;
+  EXPECT_TRUE(contains(message, "--rows model.k,model.num_experts")) << message;
+  EXPECT_TRUE(contains(message, "--where 'model.num_experts = ...'")) << message;
+  query.filter.where = "model.num_experts = 4";
+  EXPECT_EQ(pivot_runs(store_->reader(), query).rows.size(), 2u) << "fixed by --where, it is fine";
+}
+
+TEST_F(DbQueriesTest, PivotGivesOneColumnPerMetricAndColumnValue) {
+  PivotQuery query;
+  query.rows = {"model.k"};
+  query.cols = {"model.num_experts"};
   query.metrics = {"clean_acc", "pgd_acc"};
-  EXPECT_TRUE(contains(usage_error_of([&] { pivot_runs(store_->reader(), query); }), "leave out --cols"));
+  const ResultTable table = pivot_runs(store_->reader(), query);
+  EXPECT_EQ(table.columns, (std::vector<std::string>{"model.k \\ model.num_experts", "clean_acc @ 2", "clean_acc @ 4",
+                                                     "pgd_acc @ 2", "pgd_acc @ 4"}));
 }
 
 TEST_F(DbQueriesTest, PivotNamesAnUnknownParamWithASuggestion) {
   PivotQuery query;
-  query.rows = "model.kk";
+  query.rows = {"model.kk"};
   query.metrics = {"clean_acc"};
   const std::string message = usage_error_of([&] { pivot_runs(store_->reader(), query); });
   EXPECT_TRUE(contains(message, "--rows"));
@@ -189,8 +212,8 @@ TEST_F(DbQueriesTest, AFlaggedRobustMetricIsMarkedInListCompareAndPivotAndShowLi
   EXPECT_EQ(compare_column, 3u) << "the column of run " << ids_[0];
 
   PivotQuery pivot;
-  pivot.rows = "model.num_experts";
-  pivot.cols = "model.k";
+  pivot.rows = {"model.num_experts"};
+  pivot.cols = {"model.k"};
   pivot.metrics = {"pgd_acc"};
   const ResultTable pivoted = pivot_runs(store_->reader(), pivot);
   EXPECT_EQ(pivoted.marked, (std::set<std::pair<std::size_t, std::size_t>>{{0, 1}})) << "num_experts 2, k 1";

@@ -33,7 +33,8 @@ TEST_F(ChartsTest, AMetricAgainstAParamHasOneLinePerOtherValueWithErrorBars) {
   EXPECT_EQ(chart.series[0].name, "model.num_experts=2");
   EXPECT_EQ(chart.series[0].x, (std::vector<double>{1, 2}));
   EXPECT_NEAR(chart.series[0].y[1], (clean_acc_of(2, 2, 0) + clean_acc_of(2, 2, 1)) / 2, 1e-12);
-  EXPECT_GT(chart.series[0].error[1], 0) << "two seeds: a standard deviation";
+  // Two seeds 0.001 apart: the 95 % interval half-width t(0.975, 1) * sd / sqrt(2) = 12.7062047 * 0.0005.
+  EXPECT_NEAR(chart.series[0].error[1], 12.706204736174707 * 0.0005, 1e-10);
   EXPECT_TRUE(chart.x_categories.empty()) << "k is numeric";
 }
 

@@ -78,7 +78,8 @@ ResultTable list_runs(const ResultsReader& store, const ListQuery& query) {
 
 ResultTable export_runs(const ResultsReader& store, const RunFilter& filter) {
   const std::vector<RunSummary> runs = find_runs_as_they_are(store, filter);
-  std::vector<std::string> columns{"id",         "sweep",       "idx",         "status",   "experiment",
+  // Named as the `results` view names them (run_id, sweep_id), so that the two read alike.
+  std::vector<std::string> columns{"run_id",     "sweep_id",    "idx",         "status",   "experiment",
                                    "overrides",  "config_hash", "seed",        "revision", "host",
                                    "created_at", "started_at",  "finished_at", "error",    "output_dir"};
   for (const std::string& key : param_keys(runs)) columns.push_back(key);

@@ -11,28 +11,33 @@
 #include "armor/query/pivot.h"
 #include "armor/query/run_lookup.h"
 #include "armor/query/run_values.h"
+#include "armor/report/charts.h"
 
 namespace armor::app {
 namespace {
 
-// A pivot cell for reading: the value itself for one run, "mean ± std (n=N)" for several.
-Cell readable(const Stats& stats) {
-  if (stats.count == 0) return Cell{};
-  if (stats.count == 1) return Cell{stats.mean};
-  return Cell{fmt::format("{:.4f} ± {:.4f} (n={})", stats.mean, stats.std, stats.count)};
+// A pivot cell for reading: the value itself for one run, "mean ± half-width (n=N)" for several.
+Cell readable(const Summary& summary) {
+  if (summary.n == 0) return Cell{};
+  if (summary.n == 1) return Cell{summary.mean};
+  return Cell{fmt::format("{:.4f} ± {:.4f} (n={})", summary.mean, summary.ci_high - summary.mean, summary.n)};
 }
 
-struct FlaggedGroupLess {
-  bool operator()(const std::tuple<std::string, Cell, Cell>& a, const std::tuple<std::string, Cell, Cell>& b) const {
+Cell number_or_null(double value, bool present) { return present ? Cell{value} : Cell{}; }
+
+using FlaggedCell = std::tuple<std::string, CellKey, CellKey>;
+struct FlaggedCellLess {
+  bool operator()(const FlaggedCell& a, const FlaggedCell& b) const {
     if (std::get<0>(a) != std::get<0>(b)) return std::get<0>(a) < std::get<0>(b);
-    if (cell_less(std::get<1>(a), std::get<1>(b)) || cell_less(std::get<1>(b), std::get<1>(a)))
-      return cell_less(std::get<1>(a), std::get<1>(b));
-    return cell_less(std::get<2>(a), std::get<2>(b));
+    const CellKeyLess less;
+    if (less(std::get<1>(a), std::get<1>(b)) || less(std::get<1>(b), std::get<1>(a)))
+      return less(std::get<1>(a), std::get<1>(b));
+    return less(std::get<2>(a), std::get<2>(b));
   }
 };
 
-std::string header_of(const Cell& value) {
-  return std::holds_alternative<std::monostate>(value) ? std::string("(none)") : cell_text(value);
+std::string options_text(const std::string& option, const std::vector<std::string>& names) {
+  return names.empty() ? "" : " " + option + " " + join(names, ",");
 }
 
 }  // namespace
@@ -40,76 +45,84 @@ std::string header_of(const Cell& value) {
 ResultTable pivot_runs(const ResultsReader& store, const PivotQuery& query) {
   RunFilter filter = query.filter;
   filter.sweep_id = sweep_or_latest(store, filter.sweep_id);
-  require_known(store, query.rows, "--rows");
-  if (!query.cols.empty()) require_known(store, query.cols, "--cols");
-  for (const std::string& name : query.metrics) require_known(store, name, "--metric");
+  if (query.rows.empty()) throw UsageError("armor db pivot needs --rows");
+  for (const std::string& name : query.rows) require_known(store, name, "--rows");
+  for (const std::string& name : query.cols) require_known(store, name, "--cols");
   if (query.metrics.empty()) throw UsageError("armor db pivot needs a --metric");
-  if (query.metrics.size() > 1 && !query.cols.empty()) {
-    throw UsageError("armor db pivot: several metrics make the columns themselves; leave out --cols (got --cols " +
-                     query.cols + ")");
+  for (const std::string& name : query.metrics) require_known(store, name, "--metric");
+  std::vector<RunSummary> runs;
+  for (RunSummary& run : store.find_runs(filter)) {
+    const bool has_metric = std::any_of(query.metrics.begin(), query.metrics.end(),
+                                        [&](const std::string& metric) { return run.metrics.count(metric) != 0; });
+    if (has_metric) runs.push_back(std::move(run));
   }
-  const std::vector<RunSummary> runs = store.find_runs(filter);
-  // One pivot per metric; a column is (metric, column value).
+  // A cell averages over seeds only.
+  std::vector<std::string> names = query.rows;
+  names.insert(names.end(), query.cols.begin(), query.cols.end());
+  const std::vector<std::string> hidden = varying_within_groups(runs, names);
+  if (!hidden.empty()) {
+    const std::string first = hidden.front().substr(0, hidden.front().find(' '));
+    std::vector<std::string> with_rows = query.rows;
+    with_rows.push_back(first);
+    throw UsageError(fmt::format(
+        "armor db pivot:{}{}: {} {} inside the cells, so a cell would average over {} and not only over seeds. "
+        "Show it (--rows {}, or add it to --cols) or fix it (--where '{} = ...')",
+        options_text("--rows", query.rows), options_text("--cols", query.cols), join(hidden, ", "),
+        hidden.size() == 1 ? "varies" : "vary", hidden.size() == 1 ? "it" : "them", join(with_rows, ","), first));
+  }
   std::vector<Pivot> pivots;
   for (const std::string& metric : query.metrics) pivots.push_back(pivot_of(runs, query.rows, query.cols, metric));
-  // Every pivot reads the same runs, so the first's rows are all rows but those without its metric.
-  std::vector<Cell> row_values;
-  for (const Pivot& pivot : pivots) {
-    for (const Cell& row : pivot.row_values) {
-      const auto same = [&](const Cell& other) { return !CellLess()(row, other) && !CellLess()(other, row); };
-      if (std::none_of(row_values.begin(), row_values.end(), same)) row_values.push_back(row);
-    }
-  }
-  std::sort(row_values.begin(), row_values.end(), CellLess());
+  std::set<CellKey, CellKeyLess> row_set;
+  for (const Pivot& pivot : pivots) row_set.insert(pivot.row_values.begin(), pivot.row_values.end());
 
-  // The (metric, row value, column value) groups holding a flagged run.
+  // The (metric, row, column) cells averaging over a flagged run.
   const MetricFlags flags(store);
-  std::set<std::tuple<std::string, Cell, Cell>, FlaggedGroupLess> flagged_groups;
+  std::set<FlaggedCell, FlaggedCellLess> flagged_cells;
   for (const RunSummary& run : runs) {
     for (const std::string& metric : query.metrics) {
-      if (!flags.flagged(run.run.id, metric)) continue;
-      flagged_groups.insert(
-          {metric, value_of(run, query.rows), query.cols.empty() ? Cell{} : value_of(run, query.cols)});
+      if (run.metrics.count(metric) != 0 && flags.flagged(run.run.id, metric))
+        flagged_cells.insert({metric, key_of(run, query.rows), key_of(run, query.cols)});
     }
   }
 
   ResultTable table;
-  table.columns.push_back(query.cols.empty() ? query.rows : query.rows + " \\ " + query.cols);
+  for (std::size_t i = 0; i + 1 < query.rows.size(); ++i) table.columns.push_back(query.rows[i]);
+  table.columns.push_back(query.cols.empty() ? query.rows.back() : query.rows.back() + " \\ " + join(query.cols, ","));
   for (std::size_t m = 0; m < pivots.size(); ++m) {
-    for (const Cell& col : pivots[m].col_values) {
-      const std::string name = query.cols.empty() ? query.metrics[m] : header_of(col);
+    for (const CellKey& col : pivots[m].col_values) {
+      const std::string name = query.cols.empty()          ? query.metrics[m]
+                               : query.metrics.size() == 1 ? key_label(col)
+                                                           : query.metrics[m] + " @ " + key_label(col);
       table.columns.push_back(name);
       if (query.split_stats) {
-        table.columns.push_back(name + " std");
-        table.columns.push_back(name + " n");
+        for (const char* part : {" sd", " n", " ci_low", " ci_high"}) table.columns.push_back(name + part);
       }
     }
   }
-  for (const Cell& row : row_values) {
-    std::vector<Cell> line{row};
+  for (const CellKey& row : row_set) {
+    std::vector<Cell> line(row.begin(), row.end());
     for (std::size_t m = 0; m < pivots.size(); ++m) {
-      const Pivot& pivot = pivots[m];
-      for (const Cell& col : pivot.col_values) {
-        const Stats stats = pivot.stats(row, col);
-        if (stats.count > 0 && flagged_groups.count({query.metrics[m], row, query.cols.empty() ? Cell{} : col}) != 0)
+      for (const CellKey& col : pivots[m].col_values) {
+        const Summary summary = pivots[m].summary(row, col);
+        if (summary.n > 0 && flagged_cells.count({query.metrics[m], row, col}) != 0)
           table.marked.insert({table.rows.size(), line.size()});
         if (!query.split_stats) {
-          line.push_back(readable(stats));
+          line.push_back(readable(summary));
           continue;
         }
-        if (stats.count > 0) {
-          line.emplace_back(stats.mean);
-          line.emplace_back(stats.std);
-        } else {
-          line.emplace_back();
-          line.emplace_back();
-        }
-        line.emplace_back(std::int64_t{stats.count});
+        line.push_back(number_or_null(summary.mean, summary.n > 0));
+        line.push_back(number_or_null(summary.sd, summary.n > 1));
+        line.emplace_back(static_cast<std::int64_t>(summary.n));
+        line.push_back(number_or_null(summary.ci_low, summary.n > 1));
+        line.push_back(number_or_null(summary.ci_high, summary.n > 1));
       }
     }
     table.rows.push_back(std::move(line));
   }
   if (!table.marked.empty()) table.legend = flag_legend();
+  table.note =
+      "cells: mean over the seeds ± the half-width of its 95 % confidence interval (Student's t) and n runs; "
+      "--format csv|json gives mean, sd, n, ci_low, ci_high";
   return table;
 }
 

@@ -15,6 +15,7 @@ using FieldReader = std::function<Cell(const RunRecord&)>;
 const std::vector<std::pair<std::string, FieldReader>>& run_fields() {
   static const std::vector<std::pair<std::string, FieldReader>> fields{
       {"id", [](const RunRecord& r) { return Cell{r.id}; }},
+      {"run_id", [](const RunRecord& r) { return Cell{r.id}; }},
       {"sweep", [](const RunRecord& r) { return r.sweep_id ? Cell{*r.sweep_id} : Cell{}; }},
       {"sweep_id", [](const RunRecord& r) { return r.sweep_id ? Cell{*r.sweep_id} : Cell{}; }},
       {"idx", [](const RunRecord& r) { return Cell{std::int64_t{r.index}}; }},

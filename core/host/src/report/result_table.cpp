@@ -90,6 +90,7 @@ void print_aligned(const ResultTable& table, std::FILE* out) {
   print_line(rule, true);
   for (const auto& line : text) print_line(line, false);
   if (!table.marked.empty() && !table.legend.empty()) fmt::print(out, "{}\n", table.legend);
+  if (!table.note.empty()) fmt::print(out, "{}\n", table.note);
 }
 
 std::string json_rows(const ResultTable& table) {
@@ -176,6 +177,7 @@ void print_table(const ResultTable& table, OutputFormat format, std::FILE* out) 
         fmt::print(out, "{}\n", line);
       }
       if (!csv && !table.marked.empty() && !table.legend.empty()) fmt::print(stderr, "{}\n", table.legend);
+      if (!csv && !table.note.empty()) fmt::print(stderr, "{}\n", table.note);
       break;
     }
     case OutputFormat::json: fmt::print(out, "{}\n", json_rows(table)); break;

@@ -8,7 +8,9 @@
 
 #include <fmt/format.h>
 
+#include "armor/query/effects_query.h"
 #include "armor/query/metric_flags.h"
+#include "armor/query/pareto_query.h"
 #include "armor/query/pivot.h"
 #include "armor/query/run_values.h"
 #include "armor/report/charts.h"
@@ -21,7 +23,7 @@ namespace {
 const std::set<std::string> kNotCurves{"lr", "seconds", "images_per_second", "stopped_early"};
 
 constexpr const char* kStyle = R"(
-body { font-family: Helvetica, Arial, sans-serif; margin: 24px; color: #222; max-width: 1180px; }
+body { font-family: Helvetica, Arial, sans-serif; margin: 24px; color: #222; max-width: 1800px; }
 h1 { font-size: 24px; margin-bottom: 4px; }
 h2 { font-size: 19px; margin-top: 32px; border-bottom: 1px solid #ccc; padding-bottom: 4px; }
 h3 { font-size: 15px; margin: 16px 0 6px; }
@@ -34,8 +36,9 @@ th, td { border: 1px solid #ddd; padding: 3px 8px; text-align: right; }
 th { background: #f3f3f3; }
 td.text, th.text { text-align: left; }
 pre { background: #f7f7f7; padding: 8px; font-size: 12px; white-space: pre-wrap; }
-.charts { display: flex; flex-wrap: wrap; gap: 12px; }
-.charts svg { width: 560px; height: auto; border: 1px solid #eee; }
+.charts { display: grid; grid-template-columns: repeat(auto-fill, minmax(540px, 1fr)); gap: 16px; }
+.charts svg { width: 100%; height: auto; border: 1px solid #eee; }
+h4 { font-size: 14px; margin: 10px 0 4px; color: #444; }
 .status-finished { color: #2e7d32; } .status-failed, .status-diverged, .status-interrupted { color: #c62828; }
 )";
 
@@ -92,12 +95,13 @@ std::string run_label(const RunSummary& run, const std::map<std::string, std::st
 // (row, column) -> why the cell's metric is flagged by an attack-validity check.
 using CellFlags = std::map<std::pair<std::size_t, std::size_t>, std::string>;
 
-// Orders (row value, column value) pairs of a pivot, as cell_less orders one value.
-struct CellPairLess {
-  bool operator()(const std::pair<Cell, Cell>& a, const std::pair<Cell, Cell>& b) const {
-    if (cell_less(a.first, b.first)) return true;
-    if (cell_less(b.first, a.first)) return false;
-    return cell_less(a.second, b.second);
+// Orders (row key, column key) pairs of a pivot.
+struct CellKeyPairLess {
+  bool operator()(const std::pair<CellKey, CellKey>& a, const std::pair<CellKey, CellKey>& b) const {
+    const CellKeyLess less;
+    if (less(a.first, b.first)) return true;
+    if (less(b.first, a.first)) return false;
+    return less(a.second, b.second);
   }
 };
 
@@ -141,8 +145,9 @@ class SweepReport {
     std::string page = "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>" + html(title) +
                        "</title>\n<style>" + kStyle + "</style>\n</head>\n<body>\n";
     page += "<h1>" + html(title) + "</h1>\n";
-    page += overview() + config_section() + runs_section() + pivot_section() + scatter_section() + lines_section() +
-            heat_map_section() + curves_section() + experts_section();
+    page += overview() + config_section() + runs_section() + pivot_section() + effects_section() + scatter_section() +
+            pareto_section() + lines_section() + parallel_section() + heat_map_section() + curves_section() +
+            experts_section();
     return page + "</body>\n</html>\n";
   }
 
@@ -213,43 +218,183 @@ class SweepReport {
     return out + table_html(header, rows, "runs", flags);
   }
 
+  // The swept params besides the pivot's rows and columns: each value of them gets its own table
+  // (a facet), so that a cell averages over seeds only.
+  std::vector<std::string> facet_keys(const std::string& rows_key, const std::string& cols_key) const {
+    std::vector<std::string> keys;
+    for (const std::string& key : varying_) {
+      if (key != rows_key && key != cols_key) keys.push_back(key);
+    }
+    return keys;
+  }
+
   std::string pivot_section() const {
     const auto [rows_key, cols_key] = grid_params(varying_);
     std::string out = "<h2 id=\"pivots\">Pivot tables</h2>\n";
     if (rows_key.empty() || metrics_.empty()) return out + "<p class=\"note\">No swept param or no metric.</p>\n";
-    out += "<p class=\"note\">Mean over the runs sharing a cell; mean ± std (n) when there are several (seeds).</p>\n";
+    const std::vector<std::string> facets = facet_keys(rows_key, cols_key);
+    out +=
+        "<p class=\"note\">Mean over the runs sharing a cell, which differ only in their seed; when there are "
+        "several, mean ± the half-width of its 95 % confidence interval (Student's t) and their number n." +
+        (facets.empty() ? std::string()
+                        : " One table per value of " + html(join(facets, ", ")) +
+                              ", so that no cell averages over another swept param.") +
+        "</p>\n";
     const MetricFlags metric_flags(store_);
+    const std::vector<std::string> row_names{rows_key};
+    const std::vector<std::string> col_names =
+        cols_key.empty() ? std::vector<std::string>{} : std::vector<std::string>{cols_key};
     for (const std::string& metric : metrics_) {
-      const Pivot pivot = pivot_of(runs_, rows_key, cols_key, metric);
-      // A cell is flagged when a run it averages over is: "run 3: <why>" for each such run.
-      std::map<std::pair<Cell, Cell>, std::string, CellPairLess> why_by_cell;
-      for (const RunSummary& run : runs_) {
-        if (run.metrics.count(metric) == 0) continue;
-        const std::string why = metric_flags.detail(run.run.id, metric);
-        if (why.empty()) continue;
-        std::string& text = why_by_cell[{value_of(run, rows_key), cols_key.empty() ? Cell{} : value_of(run, cols_key)}];
-        text += (text.empty() ? "" : "; ") + fmt::format("run {}: {}", run.run.id, why);
-      }
-      CellFlags flags;
-      std::vector<std::string> header{cols_key.empty() ? rows_key : rows_key + " \\ " + cols_key};
-      for (const Cell& col : pivot.col_values) header.push_back(cols_key.empty() ? metric : cell_text(col));
-      std::vector<std::vector<Cell>> rows;
-      for (const Cell& row : pivot.row_values) {
-        std::vector<Cell> line{row};
-        for (const Cell& col : pivot.col_values) {
-          const auto why = why_by_cell.find({row, col});
-          if (why != why_by_cell.end()) flags[{rows.size(), line.size()}] = why->second;
-          const Stats stats = pivot.stats(row, col);
-          line.push_back(stats.count == 0 ? Cell{}
-                         : stats.count == 1
-                             ? Cell{stats.mean}
-                             : Cell{fmt::format("{:.4f} ± {:.4f} ({})", stats.mean, stats.std, stats.count)});
+      out += "<h3>" + html(metric) + "</h3>\n";
+      for (const Facet& facet : facets_of(runs_, facets)) {
+        const Pivot pivot = pivot_of(facet.runs, row_names, col_names, metric);
+        if (pivot.row_values.empty()) continue;
+        // A cell is flagged when a run it averages over is: "run 3: <why>" for each such run.
+        std::map<std::pair<CellKey, CellKey>, std::string, CellKeyPairLess> why_by_cell;
+        for (const RunSummary& run : facet.runs) {
+          if (run.metrics.count(metric) == 0) continue;
+          const std::string why = metric_flags.detail(run.run.id, metric);
+          if (why.empty()) continue;
+          std::string& text = why_by_cell[{key_of(run, row_names), key_of(run, col_names)}];
+          text += (text.empty() ? "" : "; ") + fmt::format("run {}: {}", run.run.id, why);
         }
-        rows.push_back(std::move(line));
+        CellFlags flags;
+        std::vector<std::string> header{cols_key.empty() ? rows_key : rows_key + " \\ " + cols_key};
+        for (const CellKey& col : pivot.col_values) header.push_back(cols_key.empty() ? metric : key_label(col));
+        std::vector<std::vector<Cell>> rows;
+        for (const CellKey& row : pivot.row_values) {
+          std::vector<Cell> line{row.front()};
+          for (const CellKey& col : pivot.col_values) {
+            const auto why = why_by_cell.find({row, col});
+            if (why != why_by_cell.end()) flags[{rows.size(), line.size()}] = why->second;
+            const Summary summary = pivot.summary(row, col);
+            line.push_back(summary.n == 0   ? Cell{}
+                           : summary.n == 1 ? Cell{summary.mean}
+                                            : Cell{fmt::format("{:.4f} ± {:.4f} (n={})", summary.mean,
+                                                               summary.ci_high - summary.mean, summary.n)});
+          }
+          rows.push_back(std::move(line));
+        }
+        if (!facets.empty()) out += "<h4>" + html(facet.title) + "</h4>\n";
+        out += table_html(header, rows, "pivot", flags);
       }
-      out += "<h3>" + html(metric) + "</h3>\n" + table_html(header, rows, "pivot", flags);
     }
     return out;
+  }
+
+  // How much each swept param (and pair) explains of each metric: armor db effects, per metric.
+  std::string effects_section() const {
+    std::string out = "<h2 id=\"effects\">Effects</h2>\n";
+    if (varying_.empty() || metrics_.empty()) return out + "<p class=\"note\">No swept param or no metric.</p>\n";
+    out +=
+        "<p class=\"note\">How much of each metric's variance across the sweep each swept param, and each "
+        "group of them, explains (share = SS / total SS); on a full grid with seeds an exact ANOVA with "
+        "F-tests against the seeds' variance (armor db effects).</p>\n";
+    for (const std::string& metric : metrics_) {
+      ResultTable table = effects_table(runs_, metric);
+      if (table.rows.empty()) continue;
+      std::vector<std::string> header(table.columns.begin() + 1, table.columns.end());
+      std::vector<std::vector<Cell>> rows;
+      for (const auto& row : table.rows) rows.emplace_back(row.begin() + 1, row.end());
+      out += "<h3>" + html(metric) + "</h3>\n" + table_html(header, rows, "effects") + "<p class=\"note\">" +
+             html(table.note) + "</p>\n";
+    }
+    return out;
+  }
+
+  // The first robust metric, the one the Pareto chart and the parallel coordinates colour by.
+  std::string robust_metric() const {
+    for (const std::string& metric : metrics_) {
+      if (is_robust_metric(metric)) return metric;
+    }
+    return metrics_.empty() ? "" : metrics_.back();
+  }
+
+  bool has_training_time() const {
+    for (const RunSummary& run : runs_) {
+      for (const EpochMetric& point : store_.epoch_metrics(run.run.id)) {
+        if (point.key == "seconds") return true;
+      }
+    }
+    return false;
+  }
+
+  // The runs that no other beats on clean and robust accuracy (and training time, in the table).
+  std::string pareto_section() const {
+    std::string out = "<h2 id=\"pareto\">Pareto front</h2>\n";
+    const std::string robust = robust_metric();
+    if (robust.empty() || robust == "clean_acc" ||
+        std::find(metrics_.begin(), metrics_.end(), "clean_acc") == metrics_.end()) {
+      return out + "<p class=\"note\">The Pareto front needs clean_acc and a robust accuracy.</p>\n";
+    }
+    std::vector<ParetoObjective> objectives{{"clean_acc", true}, {robust, true}};
+    const std::vector<std::vector<double>> points = objective_values(store_, runs_, objectives);
+    const std::vector<std::size_t> front = pareto_front(points, {true, true});
+    LineChart chart = pareto_chart(points, front, "clean_acc", robust);
+    chart.id = chart_id({"pareto"});
+    out +=
+        "<p class=\"note\">A run is on the front when no other run is at least as good on both and better on "
+        "one (armor db plot pareto --metrics clean_acc," +
+        html(robust) + "). The table weighs " + (has_training_time() ? "training time too" : "the same two") +
+        " (armor db pareto).</p>\n";
+    out += "<div class=\"charts\">\n" + render_svg(chart) + "</div>\n";
+    if (has_training_time()) objectives.push_back({"train_seconds", false});
+    ParetoQuery query;
+    query.filter.sweep_id = sweep_.id;
+    query.objectives = objectives;
+    const ResultTable table = pareto_runs(store_, query);
+    out += "<h3>Not dominated on " + html(objectives_text(objectives)) + "</h3>\n" +
+           table_html(table.columns, table.rows, "pareto") + "<p class=\"note\">" + html(table.note) + "</p>\n";
+    return out;
+  }
+
+  // Every run as a line through its swept params and its metrics.
+  std::string parallel_section() const {
+    std::string out = "<h2 id=\"parallel\">Params and metrics of every run</h2>\n";
+    if (varying_.empty() || metrics_.empty()) return out + "<p class=\"note\">No swept param or no metric.</p>\n";
+    ParallelCoordinates chart;
+    chart.id = chart_id({"parallel"});
+    chart.title = "parallel coordinates: swept params, then metrics";
+    std::vector<const RunSummary*> shown;
+    for (const RunSummary& run : runs_) {
+      if (!run.metrics.empty()) shown.push_back(&run);
+    }
+    for (const std::string& key : varying_) {
+      ParallelAxis axis;
+      axis.name = key;
+      std::set<Cell, CellLess> distinct;
+      for (const RunSummary* run : shown) distinct.insert(value_of(*run, key));
+      const bool numeric = std::all_of(distinct.begin(), distinct.end(), [](const Cell& c) { return is_numeric(c); });
+      const std::vector<Cell> levels(distinct.begin(), distinct.end());
+      if (!numeric) {
+        for (const Cell& level : levels) axis.categories.push_back(cell_text(level));
+      }
+      for (const RunSummary* run : shown) {
+        const Cell value = value_of(*run, key);
+        if (numeric) {
+          axis.values.push_back(std::holds_alternative<std::monostate>(value) ? std::nan("") : number_of(value));
+        } else {
+          const auto at = std::find_if(levels.begin(), levels.end(), [&](const Cell& level) {
+            return !cell_less(level, value) && !cell_less(value, level);
+          });
+          axis.values.push_back(static_cast<double>(at - levels.begin()));
+        }
+      }
+      chart.axes.push_back(std::move(axis));
+    }
+    const std::string robust = robust_metric();
+    for (const std::string& metric : metrics_) {
+      ParallelAxis axis;
+      axis.name = metric;
+      for (const RunSummary* run : shown) {
+        const auto found = run->metrics.find(metric);
+        axis.values.push_back(found == run->metrics.end() ? std::nan("") : found->second);
+      }
+      if (metric == robust) chart.colour_by = chart.axes.size();
+      chart.axes.push_back(std::move(axis));
+    }
+    for (const RunSummary* run : shown) chart.line_names.push_back(run_label(*run, short_names_));
+    return out + "<div class=\"charts\">\n" + render_svg(chart) + "</div>\n";
   }
 
   // Clean accuracy against each robust accuracy, one point per run.
@@ -282,7 +427,7 @@ class SweepReport {
   std::string lines_section() const {
     std::string out = "<h2 id=\"lines\">Metrics against params</h2>\n";
     if (varying_.empty() || metrics_.empty()) return out + "<p class=\"note\">No swept param or no metric.</p>\n";
-    out += "<p class=\"note\">Mean over repeats (seeds), ± std as error bars.</p>\n";
+    out += "<p class=\"note\">Mean over repeats (seeds); error bars: its 95 % confidence interval (Student's t).</p>\n";
     for (const std::string& x : varying_) {
       std::vector<std::string> lines;
       for (const std::string& key : varying_) {
@@ -303,12 +448,21 @@ class SweepReport {
     const auto [rows_key, cols_key] = grid_params(varying_);
     std::string out = "<h2 id=\"heatmaps\">Heat maps</h2>\n";
     if (cols_key.empty() || metrics_.empty()) return out + "<p class=\"note\">Heat maps need two swept params.</p>\n";
-    out += "<div class=\"charts\">\n";
+    const std::vector<std::string> facets = facet_keys(rows_key, cols_key);
+    out += "<p class=\"note\">Each cell: the mean over seeds ± the half-width of its 95 % confidence interval (n)." +
+           (facets.empty() ? std::string() : " One map per value of " + html(join(facets, ", ")) + ".") +
+           "</p>\n<div class=\"charts\">\n";
     for (const std::string& metric : metrics_) {
-      HeatMap map = pivot_heat_map(pivot_of(runs_, rows_key, cols_key, metric), rows_key, cols_key,
-                                   metric + " by " + rows_key + " and " + cols_key);
-      map.id = chart_id({"heatmap", metric});
-      out += render_svg(map);
+      for (const Facet& facet : facets_of(runs_, facets)) {
+        HeatMap map = pivot_heat_map(
+            pivot_of(facet.runs, rows_key, cols_key, metric), rows_key, cols_key,
+            metric + " by " + rows_key + " and " + cols_key + (facets.empty() ? "" : " (" + facet.title + ")"));
+        if (map.rows.empty()) continue;
+        std::vector<std::string> id{"heatmap", metric};
+        for (const Cell& value : facet.values) id.push_back(cell_text(value));
+        map.id = chart_id(id);
+        out += render_svg(map);
+      }
     }
     return out + "</div>\n";
   }

@@ -14,6 +14,7 @@ namespace {
 const std::vector<std::pair<std::string, std::string>>& run_fields() {
   static const std::vector<std::pair<std::string, std::string>> fields{
       {"id", "r.id"},
+      {"run_id", "r.id"},
       {"sweep", "r.sweep_id"},
       {"sweep_id", "r.sweep_id"},
       {"idx", "r.idx"},

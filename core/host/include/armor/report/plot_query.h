@@ -15,7 +15,7 @@ namespace armor::app {
 struct LinesPlotQuery {
   RunFilter filter;                // filter.sweep_id unset: the latest sweep
   std::string x;                   // the param on the x axis
-  std::string metric;              // on the y axis: mean over repeats, ± std as error bars
+  std::string metric;              // on the y axis: mean over repeats, its 95 % confidence interval as error bars
   std::vector<std::string> lines;  // one line per value of these; empty: every other param that varies
 };
 // UsageError for an unknown name, or when no run of the sweep has the metric.
@@ -28,6 +28,14 @@ struct HeatMapPlotQuery {
   std::string metric;  // in the cells: the mean over the runs sharing one
 };
 HeatMap heat_map_plot(const ResultsReader& store, const HeatMapPlotQuery& query);
+
+struct ParetoPlotQuery {
+  RunFilter filter;                     // filter.sweep_id unset: the latest sweep
+  std::vector<std::string> objectives;  // 2 or 3, '-' before one to minimise it (armor/query/pareto_query.h)
+};
+// Every finished run on the first two objectives, the front (on all of them) as a line. UsageError
+// as pareto_runs.
+LineChart pareto_plot(const ResultsReader& store, const ParetoPlotQuery& query);
 
 struct CurvesPlotQuery {
   std::vector<std::int64_t> run_ids;  // one line each

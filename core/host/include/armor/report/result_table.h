@@ -37,6 +37,9 @@ struct ResultTable {
   // marked (on stderr for plain output, which scripts read). CSV and JSON print the values alone.
   std::set<std::pair<std::size_t, std::size_t>> marked;
   std::string legend;
+  // Printed under table and plain output whatever is marked (on stderr for plain): what the cells
+  // are ("mean [95 % CI] n=N: ..."). CSV and JSON leave it out.
+  std::string note;
 };
 
 // The mark of a flagged metric and the legend that explains it.

@@ -69,6 +69,9 @@ class StatisticsReportTest : public ::testing::Test {
     fs::create_directories(dir_);
     armor::RunStore store(db());
     armor::testing::record_grid_sweep(store);
+    // Two runs evaluated on an eps ladder: their robustness curves are one chart.
+    store.records().record_robustness_curve(1, {"pgd20", 0.2, {{0, 0.0}, {1, 0.05}, {2, 0.1}, {3, std::nullopt}}});
+    store.records().record_robustness_curve(2, {"pgd20", 0.2, {{0, 0.1}, {1, std::nullopt}, {2, 0.2}, {3, 0.2}}});
   }
   static void TearDownTestSuite() { fs::remove_all(dir_); }
 
@@ -123,10 +126,10 @@ TEST_F(StatisticsReportTest, TheReportShowsErrorBarsEffectsParetoAndParallelCoor
     fs::copy_file(page_path, keep, fs::copy_options::overwrite_existing);
     fs::copy_file(db(), std::string(keep) + ".db", fs::copy_options::overwrite_existing);
   }
-  for (const std::string section : {"pivots", "effects", "pareto", "parallel", "lines", "heatmaps"})
+  for (const std::string section : {"pivots", "effects", "pareto", "parallel", "lines", "heatmaps", "robustness"})
     EXPECT_TRUE(contains(page, "<h2 id=\"" + section + "\">")) << section;
   for (const std::string id : {"chart-pareto", "chart-parallel", "chart-lines-pgd20_acc-vs-model-k",
-                               "chart-heatmap-pgd20_acc-0", "chart-heatmap-pgd20_acc-3"})
+                               "chart-heatmap-pgd20_acc-0", "chart-heatmap-pgd20_acc-3", "chart-robustness-pgd20"})
     EXPECT_EQ(count(page, "id=\"" + id + "\""), 1) << id;
   EXPECT_GT(count(page, "class=\"error-bar\""), 20) << "95 % intervals on the lines charts";
   EXPECT_TRUE(contains(page, "residual (seeds)")) << "the effects table";

@@ -8,6 +8,7 @@
 
 #include <fmt/format.h>
 
+#include "armor/query/curve_query.h"
 #include "armor/query/effects_query.h"
 #include "armor/query/metric_flags.h"
 #include "armor/query/pareto_query.h"
@@ -146,8 +147,8 @@ class SweepReport {
                        "</title>\n<style>" + kStyle + "</style>\n</head>\n<body>\n";
     page += "<h1>" + html(title) + "</h1>\n";
     page += overview() + config_section() + runs_section() + pivot_section() + effects_section() + scatter_section() +
-            pareto_section() + lines_section() + parallel_section() + heat_map_section() + curves_section() +
-            experts_section();
+            pareto_section() + lines_section() + parallel_section() + heat_map_section() + robustness_section() +
+            curves_section() + experts_section();
     return page + "</body>\n</html>\n";
   }
 
@@ -463,6 +464,44 @@ class SweepReport {
         map.id = chart_id(id);
         out += render_svg(map);
       }
+    }
+    return out + "</div>\n";
+  }
+
+  // Accuracy against eps, one chart per laddered attack (eval.curve), one step line per run.
+  std::string robustness_section() const {
+    std::vector<std::string> metrics;
+    std::map<std::string, std::vector<LineSeries>> series_by_metric;
+    for (const RunSummary& run : runs_) {
+      for (const RobustnessCurve& curve : store_.robustness_curves(run.run.id)) {
+        if (std::find(metrics.begin(), metrics.end(), curve.metric) == metrics.end()) metrics.push_back(curve.metric);
+        LineSeries line;
+        line.name = run_label(run, short_names_);
+        // A step function: each accuracy holds until the next eps where images break.
+        for (const auto& [eps, accuracy] : curve_accuracy(curve)) {
+          if (!line.x.empty()) {
+            line.x.push_back(eps);
+            line.y.push_back(line.y.back());
+          }
+          line.x.push_back(eps);
+          line.y.push_back(accuracy);
+        }
+        series_by_metric[curve.metric].push_back(std::move(line));
+      }
+    }
+    if (metrics.empty()) return "";
+    std::string out = "<h2 id=\"robustness\">Robustness curves</h2>\n";
+    out +=
+        "<p class=\"note\">Accuracy against eps from each run's stored eps ladder (eval.curve): the share of "
+        "test images no rung up to eps broke.</p>\n<div class=\"charts\">\n";
+    for (const std::string& metric : metrics) {
+      LineChart chart;
+      chart.id = chart_id({"robustness", metric});
+      chart.title = "accuracy against eps, " + metric;
+      chart.x_label = "eps";
+      chart.y_label = "accuracy";
+      chart.series = std::move(series_by_metric[metric]);
+      out += render_svg(chart);
     }
     return out + "</div>\n";
   }

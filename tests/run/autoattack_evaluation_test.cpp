@@ -27,6 +27,7 @@ const std::string kFixtures = std::string(ARMOR_TEST_SOURCE_DIR) + "/tests/fixtu
 const std::string kFixture = kFixtures + "/standard_eps0.055.pt";
 const std::string kRandFixture = kFixtures + "/rand_eps0.055.pt";
 const std::string kPlusFixture = kFixtures + "/plus_eps0.055.pt";
+const std::string kL2Fixture = kFixtures + "/l2.pt";
 constexpr std::int64_t kBatch = 32;
 
 struct Reference {
@@ -41,7 +42,7 @@ struct Reference {
 
 Reference& reference() {
   static Reference* loaded = [] {
-    for (const std::string& path : {kModel, kFixture, kRandFixture, kPlusFixture}) {
+    for (const std::string& path : {kModel, kFixture, kRandFixture, kPlusFixture, kL2Fixture}) {
       if (!std::filesystem::exists(path)) {
         throw std::runtime_error("AutoAttack fixture missing: " + path +
                                  " (model.pt is in the shared/ checkout beside the repository)");
@@ -53,7 +54,7 @@ Reference& reference() {
         armor_test::component_params(armor::PluginKind::model, "torchscript", {{"path", kModel}});
     r->model = armor_test::shipped_registry().model("torchscript")(params, armor::ModelContext{});
     r->model->eval();
-    for (const std::string& path : {kFixture, kRandFixture, kPlusFixture}) {
+    for (const std::string& path : {kFixture, kRandFixture, kPlusFixture, kL2Fixture}) {
       std::ifstream file(path, std::ios::binary);
       const std::vector<char> bytes((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
       for (const auto& entry : torch::pickle_load(bytes).toGenericDict()) {
@@ -131,6 +132,14 @@ TEST(AutoAttackEvaluation, RandVersionFlagsEqualReference) {
 TEST(AutoAttackEvaluation, PlusVersionFlagsEqualReferenceWithinTwoImages) {
   // APGD-CE and APGD-DLR with 5 restarts, untargeted FAB with 5, Square, APGD-T, FAB-T.
   expect_evaluation_flags(standard_autoattack("plus"), reference_robust(kBatch, "plus"), "autoattack plus", 2);
+}
+
+TEST(AutoAttackEvaluation, L2StandardFlagsEqualReferenceWithinTwoImages) {
+  // APGD-CE, APGD-T, FAB-T and Square, every member in L2 (eps 2.5).
+  const double eps = reference().tensor("eps_autoattack").item<double>();
+  const auto attack = armor_test::make_attack(
+      "autoattack", {{"eps", eps}, {"norm", std::string("L2")}, {"version", std::string("standard")}});
+  expect_evaluation_flags(attack, reference_robust(kBatch, "l2_autoattack"), "autoattack L2", 2);
 }
 
 TEST(AutoAttackEvaluation, WholeSetImagesEqualReferenceWhereTheSameRandomCallsMakeThem) {

@@ -3,7 +3,9 @@
 // for APGD-CE, APGD-DLR, APGD-T, FAB-T, Square and the standard ensemble, whose members fool the
 // same images as the reference's (49 by APGD-CE, 44 more by APGD-T, none by FAB-T and Square) with
 // the same adversarial images wherever the same random calls produce them (APGD-CE on all images,
-// APGD-T re-seeded on the 51 still robust). The model is loaded through the torchscript model plugin.
+// APGD-T re-seeded on the 51 still robust); and untargeted FAB, FAB-T, FAB and Square in L2 against
+// tests/fixtures/autoattack (plus_eps0.055.pt, l2.pt). The model is loaded through the torchscript
+// model plugin.
 
 #include <filesystem>
 #include <fstream>
@@ -22,12 +24,16 @@ namespace {
 const std::string kFixtureDir = std::string(ARMOR_TEST_SOURCE_DIR) + "/../shared/fixtures/autoattack";
 // Untargeted FAB's reference outputs on the same images (tests/fixtures/autoattack/README.md).
 const std::string kPlusFixture = std::string(ARMOR_TEST_SOURCE_DIR) + "/tests/fixtures/autoattack/plus_eps0.055.pt";
+// FAB-T, FAB and Square in L2 on the same images (tests/fixtures/autoattack/README.md).
+const std::string kL2Fixture = std::string(ARMOR_TEST_SOURCE_DIR) + "/tests/fixtures/autoattack/l2.pt";
 
 struct Reference {
   std::shared_ptr<armor::Classifier> model;
   torch::Tensor x;
   torch::Tensor y;
   double eps = 0;
+  double eps_fab_l2 = 0;     // the L2 radius of l2_fab and l2_fab_t
+  double eps_square_l2 = 0;  // that of l2_square
   std::map<std::string, torch::Tensor> outputs;
 
   torch::Tensor tensor(const std::string& key) const { return outputs.at(key); }
@@ -47,14 +53,19 @@ Reference& reference() {
         armor_test::component_params(armor::PluginKind::model, "torchscript", {{"path", kFixtureDir + "/model.pt"}});
     r->model = armor_test::shipped_registry().model("torchscript")(params, armor::ModelContext{});
     r->model->eval();
-    for (const std::string& path : {kFixtureDir + "/reference_eps0.055.pt", kPlusFixture}) {
+    for (const std::string& path : {kFixtureDir + "/reference_eps0.055.pt", kPlusFixture, kL2Fixture}) {
       std::ifstream file(path, std::ios::binary);
       const std::vector<char> bytes((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
       for (const auto& entry : torch::pickle_load(bytes).toGenericDict()) {
         const std::string key = entry.key().toStringRef();
         const c10::IValue& value = entry.value();
         if (path == kPlusFixture && key != "fab" && key != "fab_robust") continue;  // its images are quantised
-        if (key == "eps") {
+        if (path == kL2Fixture && key.rfind("l2_", 0) != 0 && key.rfind("eps_", 0) != 0) continue;
+        if (key == "eps_fab") {
+          r->eps_fab_l2 = value.toTensor().item<double>();
+        } else if (key == "eps_square") {
+          r->eps_square_l2 = value.toTensor().item<double>();
+        } else if (key == "eps") {
           r->eps = value.isTensor() ? value.toTensor().item<double>() : value.toDouble();
         } else if (value.isTensor()) {
           r->outputs.emplace(key, value.toTensor());
@@ -80,6 +91,7 @@ struct Comparison {
 Comparison compare(armor::Attack& attack, const std::string& key) {
   Reference& r = reference();
   const torch::Tensor adversarial = attack.perturb(*r.model, r.x, r.y);
+  const std::optional<armor::ThreatBall> ball = attack.threat_ball();
   Comparison result;
   result.adversarial = adversarial;
   result.robust = armor::predict_labels(*r.model, adversarial).eq(r.y);
@@ -87,7 +99,7 @@ Comparison compare(armor::Attack& attack, const std::string& key) {
   result.agree = result.robust.eq(expected).sum().item<std::int64_t>();
   result.ours = result.robust.sum().item<std::int64_t>();
   result.theirs = expected.sum().item<std::int64_t>();
-  EXPECT_LE((adversarial - r.x).abs().max().item<double>(), r.eps + 1e-6) << key;
+  EXPECT_LE(armor::per_image_norm(ball->norm, adversarial - r.x).max().item<double>(), ball->eps + 1e-5) << key;
   std::cout << key << ": per-image robust flags agree on " << result.agree << "/" << r.y.size(0) << " images; robust "
             << result.ours << " (reference " << result.theirs << ")\n";
   return result;
@@ -116,6 +128,14 @@ std::shared_ptr<armor::Attack> fixture_attack(const std::string& key) {
   if (key == "apgd_t") return armor_test::make_attack("apgd", {{"eps", eps}, {"targeted", true}});
   if (key == "fab_t") return armor_test::make_attack("fab", {{"eps", eps}});
   if (key == "fab") return armor_test::make_attack("fab", {{"eps", eps}, {"targeted", false}});
+  const std::string l2 = "L2";
+  const double fab_l2 = reference().eps_fab_l2;
+  if (key == "l2_fab_t") return armor_test::make_attack("fab", {{"eps", fab_l2}, {"norm", l2}});
+  if (key == "l2_fab") return armor_test::make_attack("fab", {{"eps", fab_l2}, {"norm", l2}, {"targeted", false}});
+  if (key == "l2_square") {
+    return armor_test::make_attack("square",
+                                   {{"eps", reference().eps_square_l2}, {"norm", l2}, {"queries", std::int64_t{1000}}});
+  }
   if (key == "square") return armor_test::make_attack("square", {{"eps", eps}, {"queries", std::int64_t{1000}}});
   return armor_test::make_attack("autoattack", {{"eps", eps}});
 }
@@ -162,6 +182,24 @@ TEST(ReferenceFixture, UntargetedFabFlagsEqualReferenceWithinTwoImages) {
   EXPECT_GE(c.agree, 98);
   EXPECT_LE(std::abs(c.ours - c.theirs), 2);
   EXPECT_LT(c.theirs, 50) << "the fixture must show the attack working";
+}
+
+TEST(ReferenceFixture, L2FabTargetedAndUntargetedFlagsEqualReferenceWithinTwoImages) {
+  for (const std::string key : {"l2_fab_t", "l2_fab"}) {
+    const Comparison& c = result_of(key);
+    EXPECT_GE(c.agree, 98) << key;
+    EXPECT_LE(std::abs(c.ours - c.theirs), 2) << key;
+    EXPECT_LT(c.theirs, 50) << key << ": the fixture must show the attack working";
+  }
+}
+
+TEST(ReferenceFixture, L2SquareFlagsEqualReferenceWithinTwoImages) {
+  const Comparison& c = result_of("l2_square");
+  EXPECT_GE(c.agree, 98);
+  EXPECT_LE(std::abs(c.ours - c.theirs), 2);
+  EXPECT_LT(c.theirs, 90) << "the fixture must show the attack working";
+  std::cout << "l2_square: max image difference where both fooled " << max_image_difference(c, "l2_square") << "\n";
+  EXPECT_LE(max_image_difference(c, "l2_square"), 1e-4) << "the same random calls give the same windows";
 }
 
 TEST(ReferenceFixture, SquareFlagsEqualReference) {

@@ -156,19 +156,25 @@ EvalCheck check_incomplete_optimisation(Classifier& model, const torch::Tensor& 
 
 std::vector<EvalCheck> check_score_based_gap(Classifier& model, const torch::Tensor& x, const torch::Tensor& y,
                                              const std::vector<AttackedSubset>& attacked, std::int64_t queries) {
-  // One Square run per L-inf radius, on the images every gradient attack with that radius left correct.
-  std::vector<double> radii;
+  // One Square run per ball (norm, radius), on the images every gradient attack with that ball left
+  // correct. L2 Square's windows need images of at least 5 x 5 pixels.
+  const bool l2_possible = x.dim() == 4 && x.size(2) >= 5 && x.size(3) >= 5;
+  const auto checked = [&](const AttackedSubset& a) {
+    return a.uses_gradients && a.ball && (a.ball->norm == Norm::linf || l2_possible);
+  };
+  std::vector<std::pair<Norm, double>> balls;
   for (const AttackedSubset& a : attacked) {
-    if (!a.uses_gradients || !a.ball || a.ball->norm != Norm::linf) continue;
-    if (std::find(radii.begin(), radii.end(), a.ball->eps) == radii.end()) radii.push_back(a.ball->eps);
+    if (!checked(a)) continue;
+    const std::pair<Norm, double> ball{a.ball->norm, a.ball->eps};
+    if (std::find(balls.begin(), balls.end(), ball) == balls.end()) balls.push_back(ball);
   }
   const std::vector<MoeLayer> layers = moe_layers_of(model);
   std::vector<EvalCheck> checks;
-  for (const double eps : radii) {
+  for (const auto& [norm, eps] : balls) {
     torch::Tensor survivors = torch::ones({x.size(0)}, torch::dtype(torch::kBool).device(x.device()));
     std::vector<std::string> metrics;
     for (const AttackedSubset& a : attacked) {
-      if (!a.uses_gradients || !a.ball || a.ball->norm != Norm::linf || a.ball->eps != eps) continue;
+      if (!checked(a) || a.ball->norm != norm || a.ball->eps != eps) continue;
       survivors.logical_and_(fooled_by(model, a.adversarial, y).logical_not());
       metrics.push_back(a.metric);
     }
@@ -178,7 +184,7 @@ std::vector<EvalCheck> check_score_based_gap(Classifier& model, const torch::Ten
     if (index.numel() > 0) {
       const torch::Tensor xs = x.index_select(0, index);
       const torch::Tensor ys = y.index_select(0, index);
-      Square square(SquareOptions().eps(eps).queries(queries));
+      Square square(SquareOptions().eps(eps).norm(norm).queries(queries));
       const torch::Tensor points = square.perturb(model, xs, ys);
       torch::NoGradGuard no_grad;
       const torch::Tensor fooled = model.forward(points).argmax(1).ne(ys);
@@ -194,9 +200,9 @@ std::vector<EvalCheck> check_score_based_gap(Classifier& model, const torch::Ten
     const bool gap = share > CheckThresholds::kScoreBasedGap;
     for (const std::string& metric : metrics) {
       checks.push_back({metric, "score_based_gap", share, gap,
-                        fmt::format("Square ({} queries, Linf eps = {:.4g}) fools {} of the {} checked images that "
+                        fmt::format("Square ({} queries, {} eps = {:.4g}) fools {} of the {} checked images that "
                                     "every gradient attack with this eps left correct{}",
-                                    queries, eps, broken, index.numel(),
+                                    queries, to_string(norm), eps, broken, index.numel(),
                                     gap ? ": the gradient attacks are defeated by the model (masked or hidden "
                                           "gradients), not by robustness; add square to the evaluation"
                                         : "")});

@@ -22,7 +22,7 @@
 //                            points, projected onto the same ball) fools although the attack left
 //                            them correct; flagged above 0.02: the attack stopped while its loss was
 //                            still improving (more steps or restarts would break more)
-//   score_based_gap          share of the checked images that Square (1000 queries, same L-inf ball)
+//   score_based_gap          share of the checked images that Square (1000 queries, the same ball)
 //                            fools although every gradient attack with that ball left them correct;
 //                            flagged above 0.01: the gradient attacks are masked, not the model robust
 //   score_based_route_change for a MoE, share of the images Square fooled there whose top-1 expert

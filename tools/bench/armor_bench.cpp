@@ -582,12 +582,14 @@ int main(int argc, char** argv) {
   std::string only;
   const auto usage = [](std::FILE* to) {
     fmt::print(to,
-               "usage: armor_bench [--json FILE] [--threads N] [--only startup|checks]\n"
+               "usage: armor_bench [--json FILE] [--threads N] [--only startup|checks|speed|fast_at]\n"
                "  prints one line per figure (`name value unit`) and writes them all to FILE (default bench.json);\n"
                "  N threads for LibTorch (default: every core). About 4 minutes on 2 cores\n"
                "  (the PyTorch side by side needs /usr/bin/python3 with python3-torch; skipped without it).\n"
                "  --only startup: the runs.db and command start-up figures alone (seconds).\n"
-               "  --only checks: the cost of the standard attack-validity checks alone (seconds).\n");
+               "  --only checks: the cost of the standard attack-validity checks alone (seconds).\n"
+               "  --only speed: the figures side by side with plain PyTorch and the MoE layer's scaling.\n"
+               "  --only fast_at: the quickstart's fast-AT step side by side with plain PyTorch alone.\n");
   };
   for (int i = 1; i < argc; ++i) {
     const std::string flag = argv[i];
@@ -605,8 +607,8 @@ int main(int argc, char** argv) {
     if (flag == "--json") {
       json = value;
     } else if (flag == "--only") {
-      if (value != "startup" && value != "checks") {
-        fmt::print(stderr, "armor_bench: --only knows 'startup' and 'checks', got '{}'\n", value);
+      if (value != "startup" && value != "checks" && value != "speed" && value != "fast_at") {
+        fmt::print(stderr, "armor_bench: --only knows startup, checks, speed and fast_at, got '{}'\n", value);
         return 2;
       }
       only = value;
@@ -639,6 +641,13 @@ int main(int argc, char** argv) {
     fmt::print("wrote {}\n", json);
     return 0;
   }
+  if (only == "fast_at") {
+    fast_at_step(report);
+    report.write_json(json);
+    fs::remove_all(scratch);
+    fmt::print("wrote {}\n", json);
+    return 0;
+  }
   const double peak = matmul_peak(report);
   {
     auto net = model("resnet", kSmallResnet, kFashion);
@@ -656,6 +665,13 @@ int main(int argc, char** argv) {
   }
   moe_layer_scaling(report);
   pgd_step(report);
+  if (only == "speed") {
+    fast_at_step(report);
+    report.write_json(json);
+    fs::remove_all(scratch);
+    fmt::print("wrote {}\n", json);
+    return 0;
+  }
   eval_checks_cost(report);
   rt_er_step(report);
   fast_at_step(report);

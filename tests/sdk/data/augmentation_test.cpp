@@ -263,6 +263,34 @@ TEST(BatchLoader, UnshuffledLoaderKeepsTheOrderAndPixelsMatchLabels) {
   EXPECT_EQ(seen, 10);
 }
 
+TEST(BatchLoader, PrefetchingOnABackgroundThreadGivesTheSameBatches) {
+  // On the CPU the loader makes each batch when asked (Prefetch::automatic); always makes the next
+  // one on its thread while the caller works on the current one: same batches, same order.
+  armor::BatchLoaderOptions options;
+  options.batch_size = 7;
+  options.shuffle = true;
+  options.seed = 4;
+  options.augmentation.flip = true;
+  armor::BatchLoader when_asked(numbered_images(50), options);
+  options.prefetch = armor::Prefetch::always;
+  armor::BatchLoader ahead(numbered_images(50), options);
+  for (const std::int64_t epoch : {0, 1}) {
+    when_asked.start_epoch(epoch);
+    ahead.start_epoch(epoch);
+    std::int64_t batches = 0;
+    while (auto expected = when_asked.next()) {
+      const auto batch = ahead.next();
+      ASSERT_TRUE(batch.has_value());
+      EXPECT_TRUE(torch::equal(batch->x, expected->x));
+      EXPECT_TRUE(torch::equal(batch->y, expected->y));
+      ++batches;
+    }
+    EXPECT_FALSE(ahead.next().has_value());
+    EXPECT_EQ(batches, 8);
+  }
+  ahead.start_epoch(2);  // a prefetched batch nobody takes is waited for, not leaked
+}
+
 TEST(BatchLoader, AugmentedBatchesRepeatForTheSameSeedAndEpoch) {
   armor::BatchLoaderOptions options;
   options.batch_size = 8;

@@ -1,9 +1,104 @@
 #include "armor/data/batch_loader.h"
 
+#include <condition_variable>
+#include <exception>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <utility>
+
 #include <ATen/CPUGeneratorImpl.h>
+#include <ATen/Parallel.h>
 #include <torch/torch.h>
 
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
+
 namespace armor {
+namespace {
+
+// A helper thread's LibTorch ops run on that thread alone. Otherwise each of its parallel ops (the
+// uint8 -> float copy, the division, augmentation) starts an OpenMP team of its own whose threads
+// spin beside the training step's team (on 2 cores: 4 busy threads, issue 20's profile had 18 % of
+// the time in libgomp). OpenMP's thread count is per thread: the caller's stays as it is.
+// at::init_num_threads first, since ATen would otherwise run it on the thread's first parallel op
+// and reset the count (it also rebuilds LibTorch's pthreadpool: once per helper thread, not per
+// batch, which is why the loader keeps one thread rather than one std::async per batch).
+void compute_on_this_thread_alone() {
+  at::init_num_threads();
+#if defined(_OPENMP)
+  omp_set_num_threads(1);
+#endif
+}
+
+}  // namespace
+
+// One thread that makes one batch at a time, while the loader's caller trains on the last one.
+class BatchLoader::Prefetcher {
+ public:
+  Prefetcher() : thread_([this] { run(); }) {}
+  ~Prefetcher() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stop_ = true;
+    }
+    wake_.notify_all();
+    thread_.join();
+  }
+  Prefetcher(const Prefetcher&) = delete;
+  Prefetcher& operator=(const Prefetcher&) = delete;
+
+  void start(std::function<std::optional<Batch>()> job) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      job_ = std::move(job);
+      done_ = false;
+    }
+    wake_.notify_all();
+  }
+
+  std::optional<Batch> wait() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    finished_.wait(lock, [this] { return done_; });
+    if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
+    return std::move(result_);
+  }
+
+ private:
+  void run() {
+    compute_on_this_thread_alone();
+    std::unique_lock<std::mutex> lock(mutex_);
+    while (true) {
+      wake_.wait(lock, [this] { return stop_ || job_; });
+      if (stop_) return;
+      const std::function<std::optional<Batch>()> job = std::exchange(job_, nullptr);
+      lock.unlock();
+      std::optional<Batch> result;
+      std::exception_ptr error;
+      try {
+        result = job();
+      } catch (...) {
+        error = std::current_exception();
+      }
+      lock.lock();
+      result_ = std::move(result);
+      error_ = error;
+      done_ = true;
+      finished_.notify_all();
+    }
+  }
+
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::condition_variable finished_;
+  std::function<std::optional<Batch>()> job_;
+  std::optional<Batch> result_;
+  std::exception_ptr error_;
+  bool done_ = false;
+  bool stop_ = false;
+  std::thread thread_;  // last: it starts once every member above exists
+};
 
 BatchLoader::BatchLoader(LabelledImages data, BatchLoaderOptions options)
     : data_(std::move(data)),
@@ -22,14 +117,17 @@ BatchLoader::BatchLoader(LabelledImages data, std::int64_t batch_size, torch::De
       }()) {}
 
 BatchLoader::~BatchLoader() {
-  if (pending_.valid()) pending_.wait();
+  if (!pending_) return;
+  try {
+    take_prefetched();  // the thread reads this loader's members: let it finish first
+  } catch (...) {       // a failed prefetch nobody asked for
+  }
 }
 
 std::int64_t BatchLoader::num_batches() const { return (data_.size() + options_.batch_size - 1) / options_.batch_size; }
 
 void BatchLoader::start_epoch(std::int64_t epoch) {
-  if (pending_.valid()) pending_.wait();  // the background thread reads position_ and order_
-  pending_ = {};
+  if (pending_) take_prefetched();  // the background thread reads position_ and order_
   position_ = 0;
   // Generators of their own: the order and the augmentations depend on (seed, epoch) only, not on
   // what else drew random numbers.
@@ -41,16 +139,32 @@ void BatchLoader::start_epoch(std::int64_t epoch) {
   } else {
     order_ = torch::Tensor();
   }
-  if (options_.prefetch) prefetch();
+  if (prefetching()) prefetch();
+}
+
+bool BatchLoader::prefetching() const {
+  switch (options_.prefetch) {
+    case Prefetch::always: return true;
+    case Prefetch::never: return false;
+    case Prefetch::automatic: break;
+  }
+  return options_.device.type() != torch::kCPU;
 }
 
 void BatchLoader::prefetch() {
-  pending_ = std::async(std::launch::async, [this] { return make_batch(); });
+  if (!prefetcher_) prefetcher_ = std::make_unique<Prefetcher>();
+  prefetcher_->start([this] { return make_batch(); });
+  pending_ = true;
+}
+
+std::optional<Batch> BatchLoader::take_prefetched() {
+  pending_ = false;
+  return prefetcher_->wait();
 }
 
 std::optional<Batch> BatchLoader::next() {
-  if (!pending_.valid()) return make_batch();
-  std::optional<Batch> batch = pending_.get();
+  if (!pending_) return make_batch();
+  std::optional<Batch> batch = take_prefetched();
   if (batch) prefetch();
   return batch;
 }

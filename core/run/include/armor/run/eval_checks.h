@@ -39,12 +39,12 @@
 
 #include "armor/attack/attack.h"
 #include "armor/data/dataset.h"
+#include "armor/run/evaluation.h"
 #include "armor/store/store_records.h"
 
 namespace armor {
 
 class Classifier;
-struct EvalAttack;
 
 enum class CheckLevel { off, standard, full };
 CheckLevel check_level_from_string(const std::string& text);  // off, standard, full; ConfigError otherwise

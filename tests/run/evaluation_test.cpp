@@ -162,6 +162,35 @@ TEST(RouteHeldClassifierTest, RouterAttackReachesTheOutputOnlyThroughTheGates) {
   EXPECT_GT(input_gradient(experts).abs().max().item<double>(), 0.0);
 }
 
+// A hard router: one-hot weights that carry no gradient (what gate.mode = "hard" gives).
+class HardGate : public LinearGate {
+ public:
+  using LinearGate::LinearGate;
+  armor::GateOutput forward(const torch::Tensor& x) override {
+    armor::GateOutput out = LinearGate::forward(x);
+    out.weights = torch::zeros_like(out.probs).scatter(1, out.indices, 1.0).detach();
+    return out;
+  }
+};
+
+TEST(RouteHeldClassifierTest, ARouterAttackOnAHardRouterHasAZeroGradientNotAnError) {
+  torch::manual_seed(2);
+  TwoLayerMoe model(4);
+  const auto hard_layer = [](std::int64_t out_features) {
+    return armor::MoeLayer(armor::MoeLayerOptions(4, 1), std::make_shared<HardGate>(16, 4),
+                           [=](std::int64_t) { return torch::nn::AnyModule(torch::nn::Linear(16, out_features)); });
+  };
+  model.moe1 = model.replace_module("moe1", hard_layer(16));
+  model.moe2 = model.replace_module("moe2", hard_layer(3));
+  model.eval();
+  const torch::Tensor x = torch::rand({8, 1, 4, 4});
+  const torch::Tensor y = torch::zeros({8}, torch::kInt64);
+  armor::RouteHeldClassifier router(model, armor::HeldPart::router);
+  router.hold(x);
+  const torch::Tensor adversarial = SignAttack(0.1).perturb(router, x, y);  // threw before the fix
+  EXPECT_TRUE(torch::equal(adversarial, x)) << "a zero gradient moves no pixel (sign(0) = 0)";
+}
+
 TEST(EvaluationTest, MoePassesFixedExpertsRouteChangeAndWorstCase) {
   torch::manual_seed(3);
   TwoLayerMoe model(3);

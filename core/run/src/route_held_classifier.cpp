@@ -71,7 +71,10 @@ torch::Tensor RouteHeldClassifier::forward(const torch::Tensor& x) {
   // RA-R: the gates' choice on x (one forward of x, gradients kept), the experts on the clean images.
   model_.forward(x);
   for (auto& layer : layers_) routing.push_back(layer->last_routing());
-  return forward_with(clean_.to(x.device()).index_select(0, rows), routing);
+  const torch::Tensor out = forward_with(clean_.to(x.device()).index_select(0, rows), routing);
+  // A gate whose weights carry no gradient (a hard, one-hot router) leaves the output without a
+  // path back to x: its input gradient is 0, and a gradient attack must get that 0, not an error.
+  return x.requires_grad() ? out + 0.0 * x.sum() : out;
 }
 
 }  // namespace armor

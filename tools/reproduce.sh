@@ -121,13 +121,19 @@ fi
 fragments=$(mktemp -d)
 trap 'rm -rf "$fragments"' EXIT
 
+# A word as a reader would type it: bare when safe, else in single quotes.
+quote() {
+  if [[ "$1" =~ ^[A-Za-z0-9_.,=/:+-]+$ ]]; then printf '%s' "$1"; else printf "'%s'" "${1//\'/\'\\\'\'}"; fi
+}
+
 # A command's output as a fenced block under the command itself (as a reader would type it).
 show() {
   local out=$1; shift
   {
     printf '```console\n$ build/armor'
-    printf ' %q' "$@"
-    printf ' --db %q\n' "$db"
+    local word
+    for word in "$@"; do printf ' '; quote "$word"; done
+    printf ' --db '; quote "$db"; printf '\n'
     "$armor" "$@" --db "$db" --format table 2>&1 || printf '(exit %d)\n' "$?"
     printf '```\n\n'
   } >> "$out"
@@ -181,8 +187,8 @@ tables_of() {
       local sweeps=$s s4
       s4=$(sweep_of claim4)
       [[ -n "$s4" ]] && sweeps="$s4, $s"
-      show "$3" db sql "SELECT sweep_id, run_id, \"gate.mode\" AS router, \"trainer.beta\" AS beta, seed, pgd50_rae_acc AS ra_e, pgd50_rar_acc AS ra_r, round(pgd50_rar_acc - pgd50_rae_acc, 4) AS ra_r_minus_ra_e, square_rae_acc, square_rar_acc FROM results WHERE sweep_id IN ($sweeps) ORDER BY 1, 4, 5"
-      show "$3" db sql "SELECT sweep_id, \"gate.mode\" AS router, \"trainer.beta\" AS beta, count(*) AS runs, round(avg(pgd50_rar_acc - pgd50_rae_acc), 4) AS mean_ra_r_minus_ra_e, sum(pgd50_rar_acc > pgd50_rae_acc) AS runs_ra_e_below_ra_r FROM results WHERE sweep_id IN ($sweeps) AND status = 'finished' GROUP BY 1, 2, 3 ORDER BY 1, 3"
+      show "$3" db sql "SELECT sweep_id, run_id, \"model.router_input\" AS router, \"trainer.beta\" AS beta, seed, pgd50_rae_acc AS ra_e, pgd50_rar_acc AS ra_r, round(pgd50_rar_acc - pgd50_rae_acc, 4) AS ra_r_minus_ra_e, square_rae_acc, square_rar_acc FROM results WHERE sweep_id IN ($sweeps) ORDER BY 1, 4, 5"
+      show "$3" db sql "SELECT sweep_id, \"model.router_input\" AS router, \"trainer.beta\" AS beta, count(*) AS runs, round(avg(pgd50_rar_acc - pgd50_rae_acc), 4) AS mean_ra_r_minus_ra_e, sum(pgd50_rar_acc > pgd50_rae_acc) AS runs_ra_e_below_ra_r FROM results WHERE sweep_id IN ($sweeps) AND status = 'finished' GROUP BY 1, 2, 3 ORDER BY 1, 3"
       ;;
   esac
 }

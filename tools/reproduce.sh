@@ -258,4 +258,4 @@ awk -v dir="$fragments" '
   { print }
 ' "$template" > "$page.tmp"
 mv "$page.tmp" "$page"
-log "done: $page, $dir/results.csv, $dir/report-claim*.html"
+if [[ -f "$db" ]]; then log "done: $page, $dir/results.csv, $dir/report-claim*.html"; else log "done: $page"; fi

@@ -8,6 +8,8 @@
 #                                          and <!-- flags:claimN --> marker replaced by armor db output
 # Safe to rerun: a claim whose sweep is recorded is resumed (`armor sweep resume`: its pending,
 # interrupted, failed and dead runs), never run twice; a finished study only regenerates the page.
+# A sweep whose experiment file has changed since it was recorded is not resumed (a warning says
+# how to remove it and start the claim again).
 # About 3 hours on 2 cores (two runs at a time, one thread each); it may span several sittings.
 #
 # usage: tools/reproduce.sh [--page-only] [claimN ...]     (default: every claim)
@@ -90,6 +92,16 @@ sweep_of() {
   echo "$id"
 }
 
+# The config hashes the experiment file gives now, and those its recorded sweep holds (sorted).
+hashes_now() {
+  local overrides=()
+  [[ "$scale" == tiny ]] && read -r -a overrides <<< "$(tiny_overrides "$1")"
+  "$armor" config "$(experiment_of "$1")" "${overrides[@]}" | awk '$1 ~ /^[0-9]+$/ && length($2) == 16 && $2 ~ /^[0-9a-f]+$/ { print $2 }' | sort
+}
+hashes_recorded() {
+  "$armor" db sql "SELECT config_hash FROM runs WHERE sweep_id = $1" --db "$db" --format plain | sed 1d | sort
+}
+
 run_claim() {
   local claim=$1 experiment sweep left overrides=()
   experiment=$(experiment_of "$claim")
@@ -99,6 +111,11 @@ run_claim() {
     log "$claim: starting $experiment (${overrides[*]:-full scale}), $jobs at a time"
     "$armor" run "$experiment" "${overrides[@]}" --jobs "$jobs" --db "$db" --outputs "$outputs" ||
       log "$claim: not every run finished (exit $?); rerun this script to resume it"
+    return 0
+  fi
+  if [[ "$(hashes_now "$claim")" != "$(hashes_recorded "$sweep")" ]]; then
+    log "$claim: WARNING: $experiment has changed since sweep $sweep was recorded (its runs' configs differ);"
+    log "$claim: not resuming it. To rerun the claim with the file as it is: $armor db rm --sweep $sweep --yes --db $db"
     return 0
   fi
   left=$(sql_value "SELECT count(*) FROM runs WHERE sweep_id = $sweep AND status IN ('pending', 'running', 'interrupted', 'failed')")

@@ -47,9 +47,9 @@ constexpr const char* kPalette[] = {"#4e79a7", "#f28e2b", "#e15759", "#76b7b2", 
 std::string header(double width, double height, const std::string& id) {
   return fmt::format(
       "<svg xmlns=\"http://www.w3.org/2000/svg\"{2} width=\"{0}\" height=\"{1}\" viewBox=\"0 0 {0} {1}\" "
-      "font-family=\"Helvetica, Arial, sans-serif\" font-size=\"14\">\n"
+      "font-family=\"Helvetica, Arial, sans-serif\" font-size=\"{3}\">\n"
       "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n",
-      width, height, id.empty() ? std::string() : " id=\"" + xml_escaped(id) + "\"");
+      width, height, id.empty() ? std::string() : " id=\"" + xml_escaped(id) + "\"", kFont);
 }
 
 std::string text(double x, double y, const std::string& content, const char* anchor = "middle",

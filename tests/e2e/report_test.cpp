@@ -18,19 +18,6 @@ namespace {
 namespace fs = std::filesystem;
 using namespace armor::testing;
 
-std::string read_file(const fs::path& path) {
-  std::ifstream file(path, std::ios::binary);
-  std::stringstream text;
-  text << file.rdbuf();
-  return text.str();
-}
-
-int count(const std::string& text, const std::string& part) {
-  int n = 0;
-  for (auto at = text.find(part); at != std::string::npos; at = text.find(part, at + part.size())) ++n;
-  return n;
-}
-
 // Runs a shell command; its stdout and stderr together.
 Result shell(const std::string& command) { return run_command_line(command + " 2>&1"); }
 

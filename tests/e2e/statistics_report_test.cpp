@@ -19,22 +19,11 @@
 namespace {
 namespace fs = std::filesystem;
 using armor::testing::contains;
+using armor::testing::count;
+using armor::testing::read_file;
 using armor::testing::Result;
 using armor::testing::run_armor;
 using armor::testing::run_command_line;
-
-std::string read_file(const fs::path& path) {
-  std::ifstream file(path, std::ios::binary);
-  std::stringstream text;
-  text << file.rdbuf();
-  return text.str();
-}
-
-int count(const std::string& text, const std::string& part) {
-  int n = 0;
-  for (auto at = text.find(part); at != std::string::npos; at = text.find(part, at + part.size())) ++n;
-  return n;
-}
 
 // Measures the page as laid out and writes what it found into <body data-probe="...">, which
 // --dump-dom prints: the smallest on-screen font size of any chart text (font size times the

@@ -62,6 +62,28 @@ torch::Tensor l2_normalized(const torch::Tensor& x) {
 }
 torch::Tensor l2_norm_view(const torch::Tensor& x) { return x.pow(2).flatten(1).sum(-1).sqrt().view({-1, 1, 1, 1}); }
 
+// The search state of one run: per image the best point so far, its margin and its loss.
+struct SearchState {
+  torch::Tensor best;
+  torch::Tensor margin_min;
+  torch::Tensor loss_min;
+};
+
+// The reference's acceptance: an image of `index` takes its candidate when the loss improved or the
+// candidate is misclassified (margin <= 0); its loss only when the loss improved.
+void keep_improvements(const torch::Tensor& index, const torch::Tensor& candidate, const torch::Tensor& margin,
+                       const torch::Tensor& loss, SearchState& state) {
+  const torch::Tensor best_curr = state.best.index_select(0, index);
+  const torch::Tensor margin_curr = state.margin_min.index_select(0, index);
+  const torch::Tensor loss_curr = state.loss_min.index_select(0, index);
+  torch::Tensor improved = (loss < loss_curr).to(candidate.scalar_type());
+  state.loss_min.index_copy_(0, index, improved * loss + (1. - improved) * loss_curr);
+  improved = torch::max(improved, (margin <= 0.).to(candidate.scalar_type()));
+  state.margin_min.index_copy_(0, index, improved * margin + (1. - improved) * margin_curr);
+  const torch::Tensor keep = improved.view({-1, 1, 1, 1});
+  state.best.index_copy_(0, index, keep * candidate + (1. - keep) * best_curr);
+}
+
 }  // namespace
 
 Square::Square(SquareOptions options) : options_(options) {
@@ -93,17 +115,16 @@ torch::Tensor Square::single_run(Classifier& model, const torch::Tensor& x, cons
   const auto margin_of = [&](const torch::Tensor& images, const torch::Tensor& labels) {
     return logit_margin(model.forward(images), labels);
   };
-  torch::Tensor best = torch::clamp(x + eps * random_signs({n, c, 1, w}, generator).to(x.device()), 0.0, 1.0);
-  torch::Tensor margin_min = margin_of(best, y);
-  torch::Tensor loss_min = margin_min.clone();
+  SearchState state;
+  state.best = torch::clamp(x + eps * random_signs({n, c, 1, w}, generator).to(x.device()), 0.0, 1.0);
+  state.margin_min = margin_of(state.best, y);
+  state.loss_min = state.margin_min.clone();
   for (std::int64_t query = 0; query < options_.queries(); ++query) {
-    const torch::Tensor index = (margin_min > 0.0).nonzero().view(-1);
+    const torch::Tensor index = (state.margin_min > 0.0).nonzero().view(-1);
     if (index.numel() == 0) break;
     const torch::Tensor x_curr = x.index_select(0, index);
-    const torch::Tensor best_curr = best.index_select(0, index);
+    const torch::Tensor best_curr = state.best.index_select(0, index);
     const torch::Tensor y_curr = y.index_select(0, index);
-    const torch::Tensor margin_curr = margin_min.index_select(0, index);
-    const torch::Tensor loss_curr = loss_min.index_select(0, index);
 
     const double p = window_fraction(query);
     const auto side = std::max<std::int64_t>(static_cast<std::int64_t>(std::nearbyint(std::sqrt(
@@ -118,14 +139,9 @@ torch::Tensor Square::single_run(Classifier& model, const torch::Tensor& x, cons
     const torch::Tensor margin = margin_of(candidate, y_curr);
     const torch::Tensor loss = margin;
 
-    torch::Tensor improved = (loss < loss_curr).to(x.scalar_type());
-    loss_min.index_copy_(0, index, improved * loss + (1. - improved) * loss_curr);
-    improved = torch::max(improved, (margin <= 0.).to(x.scalar_type()));
-    margin_min.index_copy_(0, index, improved * margin + (1. - improved) * margin_curr);
-    const torch::Tensor keep = improved.view({-1, 1, 1, 1});
-    best.index_copy_(0, index, keep * candidate + (1. - keep) * best_curr);
+    keep_improvements(index, candidate, margin, loss, state);
   }
-  return best;
+  return state.best;
 }
 
 torch::Tensor Square::single_run_l2(Classifier& model, const torch::Tensor& x, const torch::Tensor& y,
@@ -149,17 +165,16 @@ torch::Tensor Square::single_run_l2(Classifier& model, const torch::Tensor& x, c
           .add_((window * signs).to(x.device()));
     }
   }
-  torch::Tensor best = torch::clamp(x + l2_normalized(start) * eps, 0.0, 1.0);
-  torch::Tensor margin_min = margin_of(best, y);
-  torch::Tensor loss_min = margin_min.clone();
+  SearchState state;
+  state.best = torch::clamp(x + l2_normalized(start) * eps, 0.0, 1.0);
+  state.margin_min = margin_of(state.best, y);
+  state.loss_min = state.margin_min.clone();
   for (std::int64_t query = 0; query < options_.queries(); ++query) {
-    const torch::Tensor index = (margin_min > 0.0).nonzero().view(-1);
+    const torch::Tensor index = (state.margin_min > 0.0).nonzero().view(-1);
     if (index.numel() == 0) break;
     const torch::Tensor x_curr = x.index_select(0, index);
-    const torch::Tensor best_curr = best.index_select(0, index);
+    const torch::Tensor best_curr = state.best.index_select(0, index);
     const torch::Tensor y_curr = y.index_select(0, index);
-    const torch::Tensor margin_curr = margin_min.index_select(0, index);
-    const torch::Tensor loss_curr = loss_min.index_select(0, index);
     torch::Tensor delta = best_curr - x_curr;
 
     const double p = window_fraction(query);
@@ -197,14 +212,9 @@ torch::Tensor Square::single_run_l2(Classifier& model, const torch::Tensor& x, c
     const torch::Tensor candidate = torch::clamp(x_curr + l2_normalized(delta) * eps, 0.0, 1.0);
     const torch::Tensor margin = margin_of(candidate, y_curr);
     const torch::Tensor& loss = margin;
-    torch::Tensor improved = (loss < loss_curr).to(x.scalar_type());
-    loss_min.index_copy_(0, index, improved * loss + (1. - improved) * loss_curr);
-    improved = torch::max(improved, (margin <= 0.).to(x.scalar_type()));
-    margin_min.index_copy_(0, index, improved * margin + (1. - improved) * margin_curr);
-    const torch::Tensor keep = improved.view({-1, 1, 1, 1});
-    best.index_copy_(0, index, keep * candidate + (1. - keep) * best_curr);
+    keep_improvements(index, candidate, margin, loss, state);
   }
-  return best;
+  return state.best;
 }
 
 torch::Tensor Square::perturb(Classifier& model, const torch::Tensor& x, const torch::Tensor& y) {

@@ -310,6 +310,17 @@ TEST(ConfigApplyTest, MalformedArrayIsAnErrorWithAColumnInTheOverride) {
   EXPECT_LE(column, 12) << message;
 }
 
+TEST(ConfigParseTest, QuotedKeysThatAreNotBareKeysAreRefusedWithTheirPlace) {
+  // ["'"] once parsed, printed as TOML that toml++ could not read again (tests/fuzz/config_fuzz.cpp).
+  std::string message = config_error([] { armor::Config::parse("[\"'\"]\n", "exp.toml"); });
+  EXPECT_TRUE(contains(message, "exp.toml:1:")) << message;
+  EXPECT_TRUE(contains(message, "key \"'\" is not a bare key")) << message;
+  message = config_error([] { armor::Config::parse("[model]\n\"two words\" = 1\n", "exp.toml"); });
+  EXPECT_TRUE(contains(message, "exp.toml:2:")) << message;
+  EXPECT_TRUE(contains(message, "\"two words\"")) << message;
+  EXPECT_NO_THROW(armor::Config::parse("[eval.attacks.pgd-20]\nsteps_x = 1\n", "exp.toml"));
+}
+
 TEST(ConfigApplyTest, AddFailsOnAnExistingKeyAndNamesWhereItWasSet) {
   armor::Config config = armor::Config::parse("[model]\nk = 1\n", "exp.toml");
   const std::string message = config_error([&] { config.apply({"+model.k=2"}); });

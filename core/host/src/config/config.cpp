@@ -1,11 +1,14 @@
 #include "armor/config/config.h"
 
 #include <algorithm>
+#include <cctype>
 #include <filesystem>
 #include <fstream>
 #include <regex>
 #include <set>
 #include <sstream>
+
+#include <fmt/core.h>
 
 #include "armor/error.h"
 #include "armor/util/suggest.h"
@@ -27,12 +30,40 @@ std::string describe_parse_error(const toml::parse_error& error) {
   return where + ": TOML syntax error: " + std::string(error.description());
 }
 
+// armor's sections and keys are bare TOML keys (letters, digits, '_' and '-'). A quoted key with
+// anything else means nothing to armor, and some (a lone quote) toml++ cannot print back as TOML
+// that it reads again (found by tests/fuzz/config_fuzz.cpp), so a stored run config would not load.
+void require_bare_keys(const toml::table& table, const std::string& source) {
+  for (auto&& [key, node] : table) {
+    const std::string_view name = key.str();
+    const bool bare = !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
+      return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_' || c == '-';
+    });
+    if (!bare) {
+      const auto& where = key.source().begin;
+      throw ConfigError(
+          fmt::format("{}:{}:{}: key \"{}\" is not a bare key: armor's keys use letters, digits, "
+                      "'_' and '-' only",
+                      source, where.line, where.column, name));
+    }
+    if (const toml::table* child = node.as_table()) require_bare_keys(*child, source);
+    if (const toml::array* list = node.as_array()) {
+      for (const toml::node& item : *list) {
+        if (const toml::table* element = item.as_table()) require_bare_keys(*element, source);
+      }
+    }
+  }
+}
+
 toml::table parse_text(const std::string& text, const std::string& source) {
+  toml::table table;
   try {
-    return toml::parse(text, source);
+    table = toml::parse(text, source);
   } catch (const toml::parse_error& error) {
     throw ConfigError(describe_parse_error(error));
   }
+  require_bare_keys(table, source);
+  return table;
 }
 
 toml::table parse_file(const fs::path& path) {

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "armor/error.h"
 #include "armor/store/run_store.h"
 
 namespace armor::testing {
@@ -17,6 +18,18 @@ namespace armor::testing {
 inline ::testing::AssertionResult contains(const std::string& text, const std::string& part) {
   if (text.find(part) != std::string::npos) return ::testing::AssertionSuccess();
   return ::testing::AssertionFailure() << "\"" << text << "\" does not contain \"" << part << "\"";
+}
+
+// What a query that must refuse says: the UsageError's message ("" and a test failure without one).
+template <typename Body>
+std::string usage_error_of(Body&& body) {
+  try {
+    body();
+  } catch (const UsageError& error) {
+    return error.what();
+  }
+  ADD_FAILURE() << "expected a UsageError";
+  return "";
 }
 
 // clean_acc of a run: 0.5 + 0.1 * k + 0.01 * experts + 0.001 * seed; pgd_acc: half of it.

@@ -2,8 +2,6 @@
 
 #include <gtest/gtest.h>
 
-#include <functional>
-
 #include "../host_test_support.h"
 #include "armor/error.h"
 #include "armor/query/curve_query.h"
@@ -27,15 +25,7 @@ TEST(CurveAccuracyTest, ACurveWhereNothingBreaksIsFlatToItsLargestEps) {
   EXPECT_EQ(curve_accuracy(robust), expected);
 }
 
-std::string usage_error_of(const std::function<void()>& body) {
-  try {
-    body();
-  } catch (const UsageError& error) {
-    return error.what();
-  }
-  ADD_FAILURE() << "expected a UsageError";
-  return "";
-}
+using armor::testing::usage_error_of;
 
 class CurveQueryTest : public armor::testing::SweepStoreTest {};
 

@@ -27,16 +27,7 @@ using armor::testing::contains;
 
 class DbQueriesTest : public armor::testing::SweepStoreTest {};
 
-template <typename Body>
-std::string usage_error_of(Body&& body) {
-  try {
-    body();
-  } catch (const UsageError& error) {
-    return error.what();
-  }
-  ADD_FAILURE() << "expected a UsageError";
-  return "";
-}
+using armor::testing::usage_error_of;
 
 std::size_t column_of(const ResultTable& table, const std::string& name) {
   const auto found = std::find(table.columns.begin(), table.columns.end(), name);

@@ -51,16 +51,7 @@ class SweepStatisticsTest : public ::testing::Test {
   std::vector<std::int64_t> ids_;
 };
 
-template <typename Body>
-std::string usage_error_of(Body&& body) {
-  try {
-    body();
-  } catch (const UsageError& error) {
-    return error.what();
-  }
-  ADD_FAILURE() << "expected a UsageError";
-  return "";
-}
+using armor::testing::usage_error_of;
 
 TEST_F(SweepStatisticsTest, EffectsEqualStatsmodelsThreeWayAndTwoWayAnova) {
   for (const std::string metric : {"pgd20_acc", "clean_acc"}) {

@@ -6,6 +6,7 @@
 
 #include "armor/error.h"
 #include "armor/host/run_side.h"
+#include "armor/util/host_allocator.h"
 #include "armor/util/suggest.h"
 #include "command.h"
 #include "global_options.h"
@@ -54,6 +55,7 @@ int dispatch(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  armor::keep_freed_memory_in_heap();  // before the first tensor (armor/util/host_allocator.h)
   try {
     return dispatch(argc, argv);
   } catch (const armor::UsageError& error) {

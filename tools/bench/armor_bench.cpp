@@ -2,12 +2,14 @@
 // and all of them in a JSON file. Usage (from the repository root, after tools/build.sh):
 //   build/tools/armor_bench [--json bench.json] [--threads N]
 // Figures: 1-2 training steps (images/s, GFLOP/s, share of the measured matmul peak); 3 one MoE
-// layer forward+backward for E = 1..16, k = 1, 2, sparse against dense; 4 a PGD-10 step against a
-// forward+backward; 5 an RT-ER step against a PGD-AT step; 6 host overhead (start-up with every
-// plugin, composing a 100-run sweep, share of a 1-epoch run outside training and evaluation);
-// 7 runs.db writes (one epoch of 100 runs; 8 processes at once, counting "database is locked").
-// 5b the quickstart's fast-AT step. Beside 1-2, 4 and 5b, the same step in plain PyTorch (tools/bench/pytorch_reference.py), interleaved
-// round by round in this process tree: `<figure>_speed_over_pytorch` (> 1: armor is faster).
+// layer forward+backward for E = 1..16, k = 1, 2, sparse against dense, and the kernels' floor of
+// E16/E1; 4 a PGD-10 step against a forward+backward; 4b PGD-10 on the ResNet-18 MoEs; 5 an RT-ER
+// step against a PGD-AT step; 5b the quickstart's fast-AT step; 5c a real epoch of `armor run` on
+// the quickstart; 6 host overhead (start-up with every plugin, composing a 100-run sweep, share of a
+// 1-epoch run outside training and evaluation); 7 runs.db writes (one epoch of 100 runs; 8 processes
+// at once, counting "database is locked"). Beside 1-2, 4, 4b, 5b and 5c, the same work in plain
+// PyTorch (tools/bench/pytorch_reference.py), interleaved round by round in this process tree:
+// `<figure>_speed_over_pytorch` (> 1: armor is faster).
 
 #include <sys/wait.h>
 #include <unistd.h>
@@ -42,6 +44,7 @@
 #include "armor/train/balancing_term.h"
 #include "armor/train/metric_sink.h"
 #include "armor/train/trainer.h"
+#include "armor/util/host_allocator.h"
 #include "flop_counter.h"
 
 namespace {
@@ -94,6 +97,11 @@ double median_seconds(const std::function<void()>& step, int warmup, int iterati
   return times[static_cast<std::size_t>(iterations / 2)];
 }
 
+// --pytorch-heap same: the PyTorch reference runs with armor's heap settings too (glibc's
+// environment spelling of armor::keep_freed_memory_in_heap()), to tell the allocator's share of a
+// ratio from the rest. Default: plain PyTorch as a user runs it.
+bool pytorch_same_heap = false;
+
 // A plain-PyTorch reference of one workload (tools/bench/pytorch_reference.py --serve, Debian's
 // python3-torch: the same LibTorch kernels), a child of this process that waits on a pipe while armor
 // measures, so the two never share the cores. round(n) times n of its steps: median seconds per step.
@@ -110,6 +118,10 @@ class PythonReference {
       dup2(from_child[1], STDOUT_FILENO);
       close(to_child[1]);
       close(from_child[0]);
+      if (pytorch_same_heap) {
+        setenv("MALLOC_MMAP_MAX_", "0", 1);
+        setenv("MALLOC_TRIM_THRESHOLD_", "2147483647", 1);
+      }
       execl("/usr/bin/python3", "python3", script.c_str(), workload.c_str(), "--threads", thread_count.c_str(),
             "--warmup", "2", "--serve", static_cast<char*>(nullptr));
       _exit(127);
@@ -159,8 +171,15 @@ class PythonReference {
 // the median of 3 calls of each, who goes first alternating), printing every round's ratio and
 // reporting the median: PyTorch's seconds per step over armor's (> 1: armor is faster). One call of
 // `armor_step` may be several steps (a whole fit() of `armor_steps_per_call` batches).
+// A step of several seconds (a PGD-10 on ResNet-18) takes fewer rounds of one call each.
+struct Rounds {
+  int rounds = 5;
+  int calls = 3;
+};
+
 void side_by_side(Report& report, const std::string& label, const std::string& workload,
-                  const std::function<void()>& armor_step, const std::string& target, int armor_steps_per_call = 1) {
+                  const std::function<void()>& armor_step, const std::string& target, int armor_steps_per_call = 1,
+                  Rounds plan = {}) {
   std::optional<PythonReference> reference;
   try {
     reference.emplace(workload, torch::get_num_threads());
@@ -169,21 +188,22 @@ void side_by_side(Report& report, const std::string& label, const std::string& w
     return;
   }
   std::vector<double> ratios;
-  for (int round = 0; round < 5; ++round) {
+  for (int round = 0; round < plan.rounds; ++round) {
     double armor_seconds = 0, pytorch_seconds = 0;
     if (round % 2 == 0) {
-      armor_seconds = median_seconds(armor_step, 0, 3) / armor_steps_per_call;
-      pytorch_seconds = reference->round(3);
+      armor_seconds = median_seconds(armor_step, 0, plan.calls) / armor_steps_per_call;
+      pytorch_seconds = reference->round(plan.calls);
     } else {
-      pytorch_seconds = reference->round(3);
-      armor_seconds = median_seconds(armor_step, 0, 3) / armor_steps_per_call;
+      pytorch_seconds = reference->round(plan.calls);
+      armor_seconds = median_seconds(armor_step, 0, plan.calls) / armor_steps_per_call;
     }
     ratios.push_back(pytorch_seconds / armor_seconds);
     fmt::print("  {} round {}: armor {:.4g} s, PyTorch {:.4g} s per step: {:.3f}\n", label, round + 1, armor_seconds,
                pytorch_seconds, ratios.back());
   }
-  std::nth_element(ratios.begin(), ratios.begin() + 2, ratios.end());
-  report.add(label + "_speed_over_pytorch", ratios[2], "x", target);
+  const auto middle = ratios.begin() + static_cast<std::ptrdiff_t>(ratios.size() / 2);
+  std::nth_element(ratios.begin(), middle, ratios.end());
+  report.add(label + "_speed_over_pytorch", *middle, "x", target);
 }
 
 armor::Registry& registry() {
@@ -219,6 +239,15 @@ const Changes kSmallResnet{
     {"depth", std::int64_t{10}},          {"width_multiplier", 0.25}, {"stages", std::int64_t{3}},
     {"num_experts", std::int64_t{4}},     {"k", std::int64_t{1}},     {"moe_type", std::string("block")},
     {"moe_layers", std::string("layer3")}};
+
+// ResNet-18 on 32x32 with layer4 a MoE of E = 4, k = 1 (moe_type "conv" or "block").
+Changes resnet18_moe(const std::string& type) {
+  return {{"depth", std::int64_t{18}},
+          {"num_experts", std::int64_t{4}},
+          {"k", std::int64_t{1}},
+          {"moe_type", type},
+          {"moe_layers", std::string("layer4")}};
+}
 
 // 0. The machine's single-precision matrix-multiply peak, GFLOP/s.
 double matmul_peak(Report& report) {
@@ -298,12 +327,33 @@ void moe_layer_scaling(Report& report) {
     // Then the sparse steps interleaved, one of each E per round, and the median of 15 rounds: a
     // slow moment of the machine (a shared VM) slows every E alike instead of skewing E16/E1.
     for (auto& [experts, layer] : layers) median_seconds([&] { sparse_step(layer); }, 30, 1);
-    std::map<std::int64_t, std::vector<double>> rounds;
+    // The kernels' own floor, timed in the same rounds: the same blocks without a MoE layer, one on
+    // the whole batch and 16 on 8 images each (E = 16's mean sub-batch). What E16/E1 cannot go below
+    // without changing the experts' kernels, since a convolution on 8 images does less per image.
+    std::vector<armor::BasicBlock> blocks;
+    for (int e = 0; e < 16; ++e) blocks.emplace_back(armor::BasicBlockOptions(64, 64));
+    const auto blocks_step = [&](std::int64_t count) {
+      torch::Tensor loss = torch::zeros({});
+      const std::int64_t slice = x.size(0) / count;
+      for (std::int64_t e = 0; e < count; ++e) {
+        blocks[static_cast<std::size_t>(e)]->zero_grad();
+        loss = loss + blocks[static_cast<std::size_t>(e)]->forward(x.narrow(0, e * slice, slice)).sum();
+      }
+      loss.backward();
+    };
+    for (const std::int64_t count : {1, 16}) median_seconds([&] { blocks_step(count); }, 10, 1);
+    std::map<std::int64_t, std::vector<double>> rounds, floor_rounds;
     for (int round = 0; round < 15; ++round) {
       for (auto& [experts, layer] : layers) {
         const auto start = Clock::now();
         sparse_step(layer);
         rounds[experts].push_back(seconds_since(start));
+      }
+      if (k != 1) continue;
+      for (const std::int64_t count : {1, 16}) {
+        const auto start = Clock::now();
+        blocks_step(count);
+        floor_rounds[count].push_back(seconds_since(start));
       }
     }
     const auto median = [](std::vector<double> values) {
@@ -313,9 +363,12 @@ void moe_layer_scaling(Report& report) {
     std::map<std::int64_t, double> sparse;
     for (auto& [experts, times] : rounds) sparse[experts] = median(times);
     // The ratio round by round (E1 and E16 timed moments apart), then its median.
-    std::vector<double> ratios;
+    std::vector<double> ratios, floor_ratios;
     if (k == 1) {
-      for (std::size_t r = 0; r < rounds[1].size(); ++r) ratios.push_back(rounds[16][r] / rounds[1][r]);
+      for (std::size_t r = 0; r < rounds[1].size(); ++r) {
+        ratios.push_back(rounds[16][r] / rounds[1][r]);
+        floor_ratios.push_back(floor_rounds[16][r] / floor_rounds[1][r]);
+      }
     }
     for (auto& [experts, layer] : layers) {
       const double dense = median_seconds(
@@ -327,7 +380,12 @@ void moe_layer_scaling(Report& report) {
       report.add(fmt::format("moe_layer_E{}_k{}_sparse", experts, k), sparse[experts] * 1e3, "ms");
       report.add(fmt::format("moe_layer_E{}_k{}_dense", experts, k), dense * 1e3, "ms");
     }
-    if (k == 1) report.add("moe_layer_k1_time_E16_over_E1", median(ratios), "x", "<= 1.5");
+    if (k == 1) {
+      report.add("moe_layer_k1_time_E16_over_E1", median(ratios), "x", "<= 1.3");
+      report.add("blocks_1x128_images", median(floor_rounds[1]) * 1e3, "ms");
+      report.add("blocks_16x8_images", median(floor_rounds[16]) * 1e3, "ms");
+      report.add("blocks_16x8_images_over_1x128_images", median(floor_ratios), "x", "the kernels' floor of E16/E1");
+    }
   }
 }
 
@@ -374,7 +432,24 @@ void pgd_step(Report& report) {
   const auto perturb = [&] { attack->perturb(*net, x, y); };
   const double pgd = median_seconds(perturb, 1, 3);
   report.add("pgd10_step_over_forward_backward", pgd / 10.0 / pass, "x", "<= 1.1");
-  side_by_side(report, "pgd10_step_quickstart_model", "pgd10_quickstart", perturb, "");
+  side_by_side(report, "pgd10_step_quickstart_model", "pgd10_quickstart", perturb, "", 1, Rounds{7, 3});
+}
+
+// 4b. The same PGD-10 on the two ResNet-18 MoEs of 1-2 (eval mode, batch 128 of 3x32x32). One PGD-10
+// there takes seconds, so 3 rounds of one call each side.
+void pgd_step_resnet18(Report& report) {
+  auto attack = registry().attack("pgd")(
+      params(armor::PluginKind::attack, "pgd", {{"eps", 0.1}, {"steps", std::int64_t{10}}, {"step_size", 0.025}}));
+  const torch::Tensor x = torch::rand({128, 3, 32, 32});
+  const torch::Tensor y = torch::randint(10, {128}, torch::kInt64);
+  for (const std::string type : {"conv", "block"}) {
+    auto net = model("resnet", resnet18_moe(type), kCifar);
+    net->eval();
+    const auto perturb = [&] { attack->perturb(*net, x, y); };
+    perturb();  // warm-up
+    side_by_side(report, "pgd10_step_resnet18_" + type + "moe", "pgd10_resnet18_" + type + "moe", perturb, ">= 1.05", 1,
+                 Rounds{3, 1});
+  }
 }
 
 struct NullSink : armor::MetricSink {
@@ -419,6 +494,23 @@ void rt_er_step(Report& report) {
   report.add("rt_er_step_over_pgd_at_step", seconds[1] / seconds[0], "x", "~2.1 expected");
 }
 
+struct Shell {
+  std::string output;
+  double seconds;
+};
+
+Shell shell(const std::string& command) {
+  const auto start = Clock::now();
+  Shell result{"", 0};
+  if (FILE* pipe = popen((command + " 2>&1").c_str(), "r")) {
+    char buffer[4096];
+    while (std::fgets(buffer, sizeof buffer, pipe) != nullptr) result.output += buffer;
+    pclose(pipe);
+  }
+  result.seconds = seconds_since(start);
+  return result;
+}
+
 // 5b. The quickstart's fast-AT training step (experiments/quickstart.toml: fast_at with pgd's eps 0.1,
 // switch balancing at 0.5, SGD Nesterov with the cyclic schedule) through armor's own epoch loop
 // (loader thread, balancing term, schedule, host reads), beside the plain-PyTorch reference's.
@@ -443,25 +535,53 @@ void fast_at_step(Report& report) {
   setenv("ARMOR_PROGRESS", "off", 1);
   const auto fit = [&] { trainer->fit(ctx); };
   fit();  // warm-up
-  side_by_side(report, "fast_at_step_quickstart_model", "quickstart", fit, ">= 1.25", /*armor_steps_per_call=*/4);
+  // 11 rounds: a step is 0.1 s, and one round's ratio moves by +-15 % on a shared 2-core machine.
+  side_by_side(report, "fast_at_step_quickstart_model", "quickstart", fit, ">= 1.25", /*armor_steps_per_call=*/4,
+               Rounds{11, 3});
   unsetenv("ARMOR_PROGRESS");
 }
 
-struct Shell {
-  std::string output;
-  double seconds;
-};
-
-Shell shell(const std::string& command) {
-  const auto start = Clock::now();
-  Shell result{"", 0};
-  if (FILE* pipe = popen((command + " 2>&1").c_str(), "r")) {
-    char buffer[4096];
-    while (std::fgets(buffer, sizeof buffer, pipe) != nullptr) result.output += buffer;
-    pclose(pipe);
+// 5c. The real epoch: `armor run experiments/quickstart.toml` on the first 12 800 Fashion-MNIST
+// images for one epoch, its recorded images_per_second, against 100 steps (12 800 images) of the
+// PyTorch reference's fast-AT step, 3 rounds interleaved. armor's figure is the epoch's mean (loader,
+// progress, bookkeeping and all), PyTorch's the median step over in-memory batches.
+void real_epoch(Report& report, const fs::path& scratch) {
+  std::optional<PythonReference> reference;
+  try {
+    reference.emplace("quickstart", torch::get_num_threads());
+  } catch (const std::exception& error) {
+    fmt::print("quickstart_epoch_over_pytorch: skipped: {}\n", error.what());
+    return;
   }
-  result.seconds = seconds_since(start);
-  return result;
+  const std::string armor = std::string(ARMOR_BUILD_DIR) + "/armor";
+  const std::string experiment = std::string(ARMOR_SOURCE_DIR) + "/experiments/quickstart.toml";
+  std::vector<double> ratios;
+  for (int round = 0; round < 3; ++round) {
+    const fs::path db = scratch / fmt::format("epoch{}.db", round);
+    const auto armor_epoch = [&] {
+      const Shell run = shell(fmt::format(
+          "{} run {} data.train_limit=12800 data.test_limit=100 trainer.epochs=1 run.threads={} --db {} --outputs {}",
+          armor, experiment, torch::get_num_threads(), db.string(), (scratch / "epoch_outputs").string()));
+      const Shell figure = shell(armor + " db sql \"SELECT value FROM epoch_metrics WHERE key = 'images_per_second'\"" +
+                                 " --format plain --db " + db.string());
+      const std::size_t line = figure.output.find('\n');
+      if (line == std::string::npos) throw std::runtime_error("no images_per_second from: " + run.output);
+      return std::stod(figure.output.substr(line + 1));
+    };
+    double armor_images = 0, pytorch_images = 0;
+    if (round % 2 == 0) {
+      armor_images = armor_epoch();
+      pytorch_images = 128.0 / reference->round(100);
+    } else {
+      pytorch_images = 128.0 / reference->round(100);
+      armor_images = armor_epoch();
+    }
+    ratios.push_back(armor_images / pytorch_images);
+    fmt::print("  quickstart_epoch round {}: armor {:.0f} images/s, PyTorch {:.0f} images/s: {:.3f}\n", round + 1,
+               armor_images, pytorch_images, ratios.back());
+  }
+  std::nth_element(ratios.begin(), ratios.begin() + 1, ratios.end());
+  report.add("quickstart_epoch_speed_over_pytorch", ratios[1], "x", ">= 1.15");
 }
 
 // 6. Host overhead, through the armor program itself.
@@ -577,19 +697,26 @@ void command_startup(Report& report, const fs::path& scratch) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  const armor::HostAllocatorTuning heap = armor::keep_freed_memory_in_heap();  // as armor's main()
   std::string json = "bench.json";
   int threads = 0;
   std::string only;
   const auto usage = [](std::FILE* to) {
     fmt::print(to,
-               "usage: armor_bench [--json FILE] [--threads N] [--only startup|checks|speed|fast_at]\n"
+               "usage: armor_bench [--json FILE] [--threads N] [--only startup|checks|speed|fast_at|epoch]\n"
+               "                   [--pytorch-heap default|same]\n"
                "  prints one line per figure (`name value unit`) and writes them all to FILE (default bench.json);\n"
                "  N threads for LibTorch (default: every core). About 4 minutes on 2 cores\n"
                "  (the PyTorch side by side needs /usr/bin/python3 with python3-torch; skipped without it).\n"
                "  --only startup: the runs.db and command start-up figures alone (seconds).\n"
                "  --only checks: the cost of the standard attack-validity checks alone (seconds).\n"
                "  --only speed: the figures side by side with plain PyTorch and the MoE layer's scaling.\n"
-               "  --only fast_at: the quickstart's fast-AT step side by side with plain PyTorch alone.\n");
+               "  --only fast_at: the quickstart's fast-AT step side by side with plain PyTorch alone.\n"
+               "  --only epoch: a real 12 800-image epoch of `armor run experiments/quickstart.toml` against\n"
+               "  the same images through the PyTorch reference's step (needs dataset-fashion-mnist).\n"
+               "  --pytorch-heap same: the PyTorch reference keeps freed memory in its heap as armor does\n"
+               "  (MALLOC_MMAP_MAX_=0, MALLOC_TRIM_THRESHOLD_); default: glibc's defaults, as a user runs it.\n"
+               "  ARMOR_MALLOC_TUNING=off: armor's side keeps glibc's defaults instead.\n");
   };
   for (int i = 1; i < argc; ++i) {
     const std::string flag = argv[i];
@@ -597,7 +724,7 @@ int main(int argc, char** argv) {
       usage(stdout);
       return 0;
     }
-    const bool known = flag == "--json" || flag == "--threads" || flag == "--only";
+    const bool known = flag == "--json" || flag == "--threads" || flag == "--only" || flag == "--pytorch-heap";
     if (!known || i + 1 >= argc) {
       fmt::print(stderr, "armor_bench: {} '{}'\n", known ? "missing value after" : "unknown argument", flag);
       usage(stderr);
@@ -607,11 +734,17 @@ int main(int argc, char** argv) {
     if (flag == "--json") {
       json = value;
     } else if (flag == "--only") {
-      if (value != "startup" && value != "checks" && value != "speed" && value != "fast_at") {
-        fmt::print(stderr, "armor_bench: --only knows startup, checks, speed and fast_at, got '{}'\n", value);
+      if (value != "startup" && value != "checks" && value != "speed" && value != "fast_at" && value != "epoch") {
+        fmt::print(stderr, "armor_bench: --only knows startup, checks, speed, fast_at and epoch, got '{}'\n", value);
         return 2;
       }
       only = value;
+    } else if (flag == "--pytorch-heap") {
+      if (value != "default" && value != "same") {
+        fmt::print(stderr, "armor_bench: --pytorch-heap takes default or same, got '{}'\n", value);
+        return 2;
+      }
+      pytorch_same_heap = value == "same";
     } else {
       threads = std::atoi(value.c_str());
       if (threads <= 0) {
@@ -626,6 +759,8 @@ int main(int argc, char** argv) {
   fs::create_directories(scratch);
   Report report;
   report.add("threads", torch::get_num_threads(), "count");
+  report.add("armor_keeps_freed_memory_in_heap", heap.applied ? 1 : 0, "bool");
+  report.add("pytorch_keeps_freed_memory_in_heap", pytorch_same_heap ? 1 : 0, "bool");
   if (only == "checks") {
     eval_checks_cost(report);
     report.write_json(json);
@@ -641,8 +776,9 @@ int main(int argc, char** argv) {
     fmt::print("wrote {}\n", json);
     return 0;
   }
-  if (only == "fast_at") {
-    fast_at_step(report);
+  if (only == "fast_at" || only == "epoch") {
+    if (only == "fast_at") fast_at_step(report);
+    if (only == "epoch") real_epoch(report, scratch);
     report.write_json(json);
     fs::remove_all(scratch);
     fmt::print("wrote {}\n", json);
@@ -654,19 +790,15 @@ int main(int argc, char** argv) {
     training_step(report, "quickstart_model_28px", *net, kFashion, peak, "quickstart_sgd", "");
   }
   for (const std::string type : {"conv", "block"}) {
-    auto net = model("resnet",
-                     {{"depth", std::int64_t{18}},
-                      {"num_experts", std::int64_t{4}},
-                      {"k", std::int64_t{1}},
-                      {"moe_type", type},
-                      {"moe_layers", std::string("layer4")}},
-                     kCifar);
+    auto net = model("resnet", resnet18_moe(type), kCifar);
     training_step(report, "resnet18_" + type + "moe_32px", *net, kCifar, peak, "resnet18_" + type + "moe", ">= 1.05");
   }
   moe_layer_scaling(report);
   pgd_step(report);
+  pgd_step_resnet18(report);
   if (only == "speed") {
     fast_at_step(report);
+    real_epoch(report, scratch);
     report.write_json(json);
     fs::remove_all(scratch);
     fmt::print("wrote {}\n", json);
@@ -675,6 +807,7 @@ int main(int argc, char** argv) {
   eval_checks_cost(report);
   rt_er_step(report);
   fast_at_step(report);
+  real_epoch(report, scratch);
   host_overhead(report, scratch);
   store_writes(report, scratch);
   command_startup(report, scratch);

@@ -26,9 +26,9 @@ Workloads, the armor code each mirrors, and what differs:
                      core/sdk/src/train/epoch_trainer.cpp does. Fashion-MNIST-sized inputs 1x28x28, batch 128,
                      4 in-memory random batches (fixed seed) in turn.
                      Differs: armor's run reads Fashion-MNIST through its BatchLoader (shuffle + gather on
-                     a background thread); here the batches are ready tensors. armor_bench has NO figure
-                     for this workload yet (its "quickstart" figure is quickstart_sgd below); the armor
-                     side must be added (see the report of issue 20).
+                     a background thread); here the batches are ready tensors. armor_bench fast_at_step(),
+                     figure fast_at_step_quickstart_model_speed_over_pytorch (armor's side: 4 steps of its
+                     own epoch loop on synthetic 28x28 images).
   quickstart_sgd     armor_bench training_step(), figure train_step_quickstart_model_28px_*: the
                      quickstart network (kSmallResnet, kFashion) built with the default topk gate (noisy in
                      training), one SGD step (lr 0.01, momentum 0.9, no Nesterov, no weight decay) on
@@ -50,8 +50,8 @@ Workloads, the armor code each mirrors, and what differs:
                      forward_backward_seconds: one zero_grad + CE forward + backward of the same batch
                      (armor_bench's `pass`), so ratio = seconds_per_step / 10 / forward_backward_seconds.
   pgd10_resnet18_convmoe, pgd10_resnet18_blockmoe
-                     The same PGD-10 definition on the two ResNet-18 MoEs (3x32x32, batch 128). armor_bench
-                     measures PGD-10 only on the quickstart network: these have no armor figure yet.
+                     The same PGD-10 definition on the two ResNet-18 MoEs (3x32x32, batch 128): armor_bench
+                     pgd_step_resnet18(), figures pgd10_step_resnet18_{conv,block}moe_speed_over_pytorch.
 
 Common to all: sparse dispatch exactly as core/sdk/src/nn/moe_layer.cpp (the N*k (image, expert) pairs sorted
 by expert with one argsort, one index_select, each expert once on its contiguous sub-batch, outputs
@@ -407,13 +407,13 @@ def pgd10(model, data):
 
 
 WORKLOADS = {
-    "quickstart": (small_resnet, lambda m: fast_at_quickstart(m), "fast-AT step of the quickstart (no armor_bench figure yet)"),
+    "quickstart": (small_resnet, lambda m: fast_at_quickstart(m), "armor_bench fast_at_step_quickstart_model"),
     "quickstart_sgd": (small_resnet, lambda m: sgd_training_step(m, FASHION), "armor_bench train_step_quickstart_model_28px"),
     "resnet18_convmoe": (lambda: resnet18_moe("conv"), lambda m: sgd_training_step(m, CIFAR), "armor_bench train_step_resnet18_convmoe_32px"),
     "resnet18_blockmoe": (lambda: resnet18_moe("block"), lambda m: sgd_training_step(m, CIFAR), "armor_bench train_step_resnet18_blockmoe_32px"),
     "pgd10_quickstart": (small_resnet, lambda m: pgd10(m, FASHION), "armor_bench pgd_step (pgd10_step_over_forward_backward)"),
-    "pgd10_resnet18_convmoe": (lambda: resnet18_moe("conv"), lambda m: pgd10(m, CIFAR), "PGD-10 on the ResNet-18 ConvMoE (no armor_bench figure yet)"),
-    "pgd10_resnet18_blockmoe": (lambda: resnet18_moe("block"), lambda m: pgd10(m, CIFAR), "PGD-10 on the ResNet-18 BlockMoE (no armor_bench figure yet)"),
+    "pgd10_resnet18_convmoe": (lambda: resnet18_moe("conv"), lambda m: pgd10(m, CIFAR), "armor_bench pgd10_step_resnet18_convmoe"),
+    "pgd10_resnet18_blockmoe": (lambda: resnet18_moe("block"), lambda m: pgd10(m, CIFAR), "armor_bench pgd10_step_resnet18_blockmoe"),
 }
 
 

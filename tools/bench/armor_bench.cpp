@@ -706,7 +706,7 @@ int main(int argc, char** argv) {
                "usage: armor_bench [--json FILE] [--threads N] [--only startup|checks|speed|fast_at|epoch]\n"
                "                   [--pytorch-heap default|same]\n"
                "  prints one line per figure (`name value unit`) and writes them all to FILE (default bench.json);\n"
-               "  N threads for LibTorch (default: every core). About 4 minutes on 2 cores\n"
+               "  N threads for LibTorch (default: every core). About 13 minutes on 2 cores\n"
                "  (the PyTorch side by side needs /usr/bin/python3 with python3-torch; skipped without it).\n"
                "  --only startup: the runs.db and command start-up figures alone (seconds).\n"
                "  --only checks: the cost of the standard attack-validity checks alone (seconds).\n"

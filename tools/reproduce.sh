@@ -143,16 +143,16 @@ quote() {
   if [[ "$1" =~ ^[A-Za-z0-9_.,=/:+-]+$ ]]; then printf '%s' "$1"; else printf "'%s'" "${1//\'/\'\\\'\'}"; fi
 }
 
-# A command's output as a fenced block under the command itself (as a reader would type it).
+# A command (as a reader would type it) and its output under it as a Markdown table.
 show() {
   local out=$1; shift
   {
-    printf '```console\n$ build/armor'
+    printf '```sh\nbuild/armor'
     local word
     for word in "$@"; do printf ' '; quote "$word"; done
-    printf ' --db '; quote "$db"; printf '\n'
-    "$armor" "$@" --db "$db" --format table 2>&1 || printf '(exit %d)\n' "$?"
-    printf '```\n\n'
+    printf ' --db '; quote "$db"; printf '\n```\n\n'
+    "$armor" "$@" --db "$db" --format markdown 2>&1 || printf '(exit %d)\n' "$?"
+    printf '\n'
   } >> "$out"
 }
 

@@ -34,7 +34,7 @@ const std::vector<Subcommand>& db_subcommands() {
 void print_db_usage() {
   fmt::print("usage: armor db <subcommand> [options]   (armor db <subcommand> --help for each)\n\nsubcommands:\n");
   for (const auto& subcommand : db_subcommands()) fmt::print("  {:<8} {}\n", subcommand.name, subcommand.summary);
-  fmt::print("\nCommon options: --db PATH (default runs.db), --format auto|table|plain|csv|json.\n");
+  fmt::print("\nCommon options: --db PATH (default runs.db), --format auto|table|plain|csv|json|markdown.\n");
 }
 
 }  // namespace

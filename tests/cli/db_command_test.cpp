@@ -128,6 +128,24 @@ TEST_F(DbCommandTest, ListPrintsTabSeparatedWhenPipedAndAlignedOnRequest) {
   EXPECT_EQ(out.output, "id  status\n--  --------\n 1  finished\n 2  finished\n");
 }
 
+TEST_F(DbCommandTest, MarkdownIsAPipeTableWithNumbersRightAligned) {
+  Result out = armor("list --columns id,status,overrides --where 'id <= 2' --format markdown");
+  ASSERT_EQ(out.exit_code, 0) << out.output;
+  EXPECT_EQ(out.output,
+            "| id | status | overrides |\n| ---: | --- | --- |\n"
+            "| 1 | finished | model.num_experts=2 model.k=1 |\n| 2 | finished | model.num_experts=2 model.k=2 |\n");
+  // A pipe inside a cell is escaped; a column of numbers aligns right, one with a text cell (an
+  // interval) left; the pivot's note follows the table as a paragraph.
+  out = armor("sql \"SELECT 'a|b' AS text, 1.5 AS x\" --format md");
+  EXPECT_EQ(out.output, "| text | x |\n| --- | ---: |\n| a\\|b | 1.5 |\n");
+  out = armor("pivot --rows model.num_experts --cols model.k --metric clean_acc --sweep 1 --format markdown");
+  EXPECT_EQ(out.output.rfind("| model.num_experts \\ model.k | 1 | 2 |\n| ---: | ---: | --- |\n"
+                             "| 2 | 0.515625 | 0.53125 |\n| 4 | 0.765625 | 0.7969 ± 0.1985 (n=2) |\n\ncells: mean",
+                             0),
+            0u)
+      << out.output;
+}
+
 TEST_F(DbCommandTest, ListRejectsABadWhereWithExitCode2) {
   Result out = armor("list --where 'model.kk = 1'");
   EXPECT_EQ(out.exit_code, 2);

@@ -11,7 +11,7 @@ bool parse_db_args(const std::string& usage, const std::vector<std::string>& arg
                    DbArgs& common, po::variables_map& values) {
   add_db_option(visible, common.host);
   visible.add_options()("format", po::value(&common.format)->default_value("auto"),
-                        "auto (aligned on a terminal, tab-separated when piped), table, plain, csv or json");
+                        "auto (aligned on a terminal, tab-separated when piped), table, plain, csv, json or markdown");
   po::options_description hidden;
   hidden.add_options()("args", po::value(&common.positional)->composing(), "");
   po::positional_options_description positional;

@@ -93,6 +93,48 @@ void print_aligned(const ResultTable& table, std::FILE* out) {
   if (!table.note.empty()) fmt::print(out, "{}\n", table.note);
 }
 
+// A Markdown cell: pipes escaped, line breaks as spaces.
+std::string markdown_field(const std::string& text) {
+  std::string out;
+  for (const char c : text) {
+    if (c == '|') {
+      out += "\\|";
+    } else {
+      out += c == '\n' || c == '\r' || c == '\t' ? ' ' : c;
+    }
+  }
+  return out;
+}
+
+// A column of numbers (and NULLs) aligns right; one with text or booleans left.
+bool numeric_column(const ResultTable& table, std::size_t column) {
+  for (const auto& row : table.rows) {
+    if (column < row.size() &&
+        (std::holds_alternative<std::string>(row[column]) || std::holds_alternative<bool>(row[column])))
+      return false;
+  }
+  return !table.rows.empty();
+}
+
+void print_markdown(const ResultTable& table, std::FILE* out) {
+  std::string line = "|";
+  for (const auto& column : table.columns) line += " " + markdown_field(column) + " |";
+  fmt::print(out, "{}\n", line);
+  line = "|";
+  for (std::size_t i = 0; i < table.columns.size(); ++i) line += numeric_column(table, i) ? " ---: |" : " --- |";
+  fmt::print(out, "{}\n", line);
+  for (std::size_t r = 0; r < table.rows.size(); ++r) {
+    line = "|";
+    for (std::size_t i = 0; i < table.columns.size(); ++i) {
+      line += " " + (i < table.rows[r].size() ? markdown_field(marked_text(table, r, i, true)) : std::string()) + " |";
+    }
+    fmt::print(out, "{}\n", line);
+  }
+  // Legend and note as paragraphs under the table (a pipe needs no escape outside one).
+  if (!table.marked.empty() && !table.legend.empty()) fmt::print(out, "\n{}\n", table.legend);
+  if (!table.note.empty()) fmt::print(out, "\n{}\n", table.note);
+}
+
 std::string json_rows(const ResultTable& table) {
   std::string out = "[";
   for (std::size_t r = 0; r < table.rows.size(); ++r) {
@@ -155,7 +197,8 @@ OutputFormat output_format_from_string(const std::string& text) {
   if (text == "plain" || text == "tsv") return OutputFormat::plain;
   if (text == "csv") return OutputFormat::csv;
   if (text == "json") return OutputFormat::json;
-  throw UsageError("unknown --format '" + text + "' (expected table, plain, csv or json)");
+  if (text == "markdown" || text == "md") return OutputFormat::markdown;
+  throw UsageError("unknown --format '" + text + "' (expected table, plain, csv, json or markdown)");
 }
 
 void print_table(const ResultTable& table, OutputFormat format, std::FILE* out) {
@@ -181,6 +224,7 @@ void print_table(const ResultTable& table, OutputFormat format, std::FILE* out) 
       break;
     }
     case OutputFormat::json: fmt::print(out, "{}\n", json_rows(table)); break;
+    case OutputFormat::markdown: print_markdown(table, out); break;
   }
 }
 
@@ -196,7 +240,11 @@ void print_sections(const std::vector<Section>& sections, OutputFormat format, s
   }
   for (std::size_t i = 0; i < sections.size(); ++i) {
     if (i != 0) fmt::print(out, "\n");
-    fmt::print(out, resolved == OutputFormat::csv ? "# {}\n" : "{}\n", sections[i].first);
+    if (resolved == OutputFormat::markdown) {
+      fmt::print(out, "**{}**\n\n", markdown_field(sections[i].first));
+    } else {
+      fmt::print(out, resolved == OutputFormat::csv ? "# {}\n" : "{}\n", sections[i].first);
+    }
     print_table(sections[i].second, resolved, out);
   }
 }

@@ -1,6 +1,6 @@
 #pragma once
 // ResultTable: what an `armor db` subcommand prints, as typed cells, and how it prints them:
-// aligned with a rule for a terminal, tab-separated when piped, or CSV / JSON on request.
+// aligned with a rule for a terminal, tab-separated when piped, or CSV / JSON / Markdown on request.
 
 #include <cstdint>
 #include <cstdio>
@@ -25,8 +25,9 @@ struct CellLess {
 // digits, which keeps accuracies over up to 10^8 images exact), NULL as "".
 std::string cell_text(const Cell& cell, bool compact = false);
 
-// auto: table on a terminal, plain (tab-separated) when stdout is piped.
-enum class OutputFormat { automatic, table, plain, csv, json };
+// auto: table on a terminal, plain (tab-separated) when stdout is piped. markdown: a pipe table
+// (numbers right-aligned, marks and notes kept), to paste into a page or an issue.
+enum class OutputFormat { automatic, table, plain, csv, json, markdown };
 OutputFormat output_format_from_string(const std::string& text);  // UsageError on an unknown name
 
 struct ResultTable {
@@ -50,8 +51,8 @@ std::string flag_legend();
 using Section = std::pair<std::string, ResultTable>;
 
 void print_table(const ResultTable& table, OutputFormat format, std::FILE* out = stdout);
-// table/plain: each section under its title; csv: "# title" lines between blocks; json: one object
-// whose members are the titles.
+// table/plain: each section under its title; markdown: each under its title in bold; csv: "# title"
+// lines between blocks; json: one object whose members are the titles.
 void print_sections(const std::vector<Section>& sections, OutputFormat format, std::FILE* out = stdout);
 
 }  // namespace armor::app

@@ -201,9 +201,11 @@ tables_of() {
     claim6)
       show "$3" db pivot --sweep "$s" --rows trainer.beta --metrics clean_acc,pgd50_acc,pgd50_rae_acc,pgd50_rar_acc,square_rae_acc,square_rar_acc,pgd50_route_change
       show "$3" db compare --sweep "$s" --a 'trainer.beta = 0' --b 'trainer.beta = 6' --metrics pgd50_acc,pgd50_rae_acc,pgd50_rar_acc
+      show "$3" db compare --sweep "$s" --metric-a pgd50_rae_acc --metric-b pgd50_rar_acc --by trainer.beta
       local sweeps=$s s4
       s4=$(sweep_of claim4)
       [[ -n "$s4" ]] && sweeps="$s4, $s"
+      [[ -n "$s4" ]] && show "$3" db compare --sweep "$s4" --metric-a pgd50_rae_acc --metric-b pgd50_rar_acc --by trainer.beta
       show "$3" db sql "SELECT sweep_id, run_id, \"model.router_input\" AS router, \"trainer.beta\" AS beta, seed, pgd50_rae_acc AS ra_e, pgd50_rar_acc AS ra_r, round(pgd50_rar_acc - pgd50_rae_acc, 4) AS ra_r_minus_ra_e, square_rae_acc, square_rar_acc FROM results WHERE sweep_id IN ($sweeps) ORDER BY 1, 4, 5"
       show "$3" db sql "SELECT sweep_id, \"model.router_input\" AS router, \"trainer.beta\" AS beta, count(*) AS runs, round(avg(pgd50_rar_acc - pgd50_rae_acc), 4) AS mean_ra_r_minus_ra_e, sum(pgd50_rar_acc > pgd50_rae_acc) AS runs_ra_e_below_ra_r FROM results WHERE sweep_id IN ($sweeps) AND status = 'finished' GROUP BY 1, 2, 3 ORDER BY 1, 3"
       ;;

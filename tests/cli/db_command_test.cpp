@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <string>
 
 #include "../e2e/cli_support.h"
@@ -188,6 +189,27 @@ TEST_F(DbCommandTest, CompareShowsParamsThatDifferAndEveryMetric) {
   EXPECT_EQ(out.output,
             ",key,run 1,run 4\nrun,status,finished,finished\nparam,model.num_experts,2,4\nparam,model.k,1,2\n"
             "metric,clean_acc,0.515625,0.78125\nmetric,pgd20_acc,0.2578125,0.390625\n");
+}
+
+TEST_F(DbCommandTest, CompareTwoMetricsPairsThemRunByRunPerGroup) {
+  // pgd20_acc = clean_acc / 2, so B − A = −clean_acc / 2: for num_experts = 2 the runs' clean_acc are
+  // 0.515625 and 0.53125 (mean 0.5234375), for 4 they are 0.765625, 0.78125 and 0.8125.
+  Result out = armor("compare --metric-a clean_acc --metric-b pgd20_acc --by model.num_experts --sweep 1 --format csv",
+                     false);
+  ASSERT_EQ(out.exit_code, 0) << out.output;
+  std::vector<std::string> lines;
+  std::istringstream text(out.output);
+  for (std::string line; std::getline(text, line);) lines.push_back(line);
+  ASSERT_EQ(lines.size(), 3u) << out.output;
+  EXPECT_EQ(lines[0], "model.num_experts,runs,mean A,mean B,difference,ci_low,ci_high,t_p,wilcoxon_p,wilcoxon");
+  EXPECT_EQ(lines[1].rfind("2,2,0.5234375,0.26171875,-0.26171875,", 0), 0u) << lines[1];
+  EXPECT_EQ(lines[2].rfind("4,3,0.7864583333333334,0.3932291666666667,-0.3932291666666667,", 0), 0u) << lines[2];
+  out = armor("compare --metric-a clean_acc --metric-b clean_acc");
+  EXPECT_EQ(out.exit_code, 2);
+  EXPECT_TRUE(contains(out.output, "--metric-a and --metric-b are both 'clean_acc'")) << out.output;
+  out = armor("compare 1 2 --metric-a clean_acc --metric-b pgd20_acc");
+  EXPECT_EQ(out.exit_code, 2);
+  EXPECT_EQ(armor("compare --metric-a clean_acc --metric-b pgd_acc").exit_code, 2);
 }
 
 TEST_F(DbCommandTest, PivotAveragesRunsSharingACellWithItsConfidenceInterval) {

@@ -1,8 +1,10 @@
 // armor db compare RUN RUN...: runs side by side; armor db compare --a EXPR --b EXPR --metric M: two
-// settings on runs paired by seed (mean difference, its interval, paired t and Wilcoxon p-values).
+// settings on runs paired by seed (mean difference, its interval, paired t and Wilcoxon p-values);
+// armor db compare --metric-a M --metric-b N: two metrics of the same runs, paired run by run.
 
 #include "armor/error.h"
 #include "armor/query/compare_query.h"
+#include "armor/query/metrics_compare.h"
 #include "armor/query/run_lookup.h"
 #include "armor/query/run_values.h"
 #include "armor/query/settings_compare.h"
@@ -19,6 +21,7 @@ int db_compare(const std::vector<std::string>& args) {
   std::int64_t sweep_b = 0;
   std::vector<std::string> metric_args;
   std::vector<std::string> metrics_args;
+  MetricsCompareQuery two_metrics;
   po::options_description visible("options");
   visible.add_options()("all", "RUN RUN...: show every param, not only those that differ")(
       "a", po::value(&settings.a), "Setting A: a --where expression, e.g. 'trainer.beta = 0'")(
@@ -26,18 +29,35 @@ int db_compare(const std::vector<std::string>& args) {
       "sweep-a", po::value(&sweep_a), "A is this sweep's runs (with --a: those of them it selects)")(
       "sweep-b", po::value(&sweep_b), "B is this sweep's runs")(
       "metric", po::value(&metric_args)->composing(), "With --a/--b: the metrics to compare (a,b or repeated)")(
-      "metrics", po::value(&metrics_args)->composing(), "The same as --metric");
+      "metrics", po::value(&metrics_args)->composing(), "The same as --metric")(
+      "metric-a", po::value(&two_metrics.metric_a), "Metric A of each run, compared with --metric-b run by run")(
+      "metric-b", po::value(&two_metrics.metric_b), "Metric B of the same runs: B − A")(
+      "by", po::value(&two_metrics.by), "With --metric-a/--metric-b: one row per value of this param");
   add_filter_options(visible, filter_args);
   po::variables_map values;
   if (!parse_db_args("armor db compare RUN RUN... [--all]\n"
                      "       armor db compare --a EXPR --b EXPR --metric M[,M...] [--sweep ID] [--where EXPR]\n"
-                     "       armor db compare --sweep-a ID --sweep-b ID --metric M[,M...]",
+                     "       armor db compare --sweep-a ID --sweep-b ID --metric M[,M...]\n"
+                     "       armor db compare --metric-a M --metric-b N [--by KEY] [--sweep ID] [--where EXPR]",
                      args, visible, common, values)) {
     return kExitOk;
   }
   const bool by_settings =
       values.count("a") != 0 || values.count("b") != 0 || values.count("sweep-a") != 0 || values.count("sweep-b") != 0;
+  const bool by_metrics = values.count("metric-a") != 0 || values.count("metric-b") != 0;
+  if (values.count("by") != 0 && !by_metrics)
+    throw UsageError("armor db compare: --by goes with --metric-a/--metric-b");
   const auto store = open_reader(common.host.db);
+  if (by_metrics) {
+    if (by_settings || !common.positional.empty() || !metric_args.empty() || !metrics_args.empty()) {
+      throw UsageError(
+          "armor db compare: --metric-a/--metric-b compare two metrics of the same runs; give neither run ids, "
+          "--a/--b, --sweep-a/--sweep-b nor --metric with them");
+    }
+    two_metrics.filter = filter_of(filter_args, values);
+    print_table(compare_metrics(*store, two_metrics), format_of(common));
+    return kExitOk;
+  }
   if (by_settings) {
     if (!common.positional.empty())
       throw UsageError("armor db compare: give run ids or --a/--b (or --sweep-a/--sweep-b), not both");

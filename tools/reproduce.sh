@@ -166,6 +166,7 @@ tables_of() {
       show "$3" db pivot --sweep "$s" --rows model.moe_type,model.num_experts --metrics "$paired"
       show "$3" db compare --sweep "$s" --a 'model.num_experts = 1' --b "model.moe_type = 'block' and model.num_experts = 4" --metrics "$paired"
       show "$3" db compare --sweep "$s" --a 'model.num_experts = 1' --b "model.moe_type = 'conv'" --metrics "$paired"
+      show "$3" db effects --sweep "$s" --metric clean_acc,pgd20_acc,worst_case_acc
       show "$3" db sql "SELECT r.\"model.moe_type\" AS moe_type, r.\"model.num_experts\" AS E, e.eps, count(DISTINCT c.run_id) AS runs, round(avg(c.min_eps IS NULL OR c.min_eps > e.eps + 1e-9), 4) AS pgd20_accuracy FROM robustness_curves c JOIN results r USING (run_id) JOIN (SELECT 0.05 AS eps UNION ALL SELECT 0.1 UNION ALL SELECT 0.15 UNION ALL SELECT 0.2) e WHERE r.sweep_id = $s GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
       ;;
     claim2)

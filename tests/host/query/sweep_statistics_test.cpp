@@ -207,6 +207,48 @@ TEST_F(SweepStatisticsTest, EffectsOfARandomSearchAreTheDocumentedVarianceShares
   EXPECT_TRUE(std::isnan(number_at(table, 0, "p"))) << "no test";
 }
 
+TEST(ZippedArmsEffectsTest, ParamsThatVaryTogetherAreOneFactorWithTheExactOneWayAnova) {
+  // Claim 1's shape: three arms zipped over model.moe_type and model.num_experts, 3 seeds each.
+  // Arm means 0.6, 0.5, 0.2 around 0.4333..., each arm's seeds at -0.1, 0, +0.1: SS between
+  // 3 * (0.1667² + 0.0667² + 0.2333²) = 0.26 on 2 df, SS within 0.06 on 6 df, F = 13, share 0.8125,
+  // p = (1 + 2 * 13 / 6)^-3 = 27/4096 (scipy.stats.f.sf(13, 2, 6) = 0.006591796875).
+  RunStore store(":memory:");
+  const std::vector<std::pair<std::string, std::int64_t>> arms{{"block", 1}, {"block", 4}, {"conv", 4}};
+  const std::vector<double> means{0.6, 0.5, 0.2};
+  std::vector<NewRun> runs;
+  std::vector<double> values;
+  for (std::size_t arm = 0; arm < arms.size(); ++arm) {
+    for (std::int64_t seed = 0; seed < 3; ++seed) {
+      NewRun run;
+      run.index = static_cast<int>(runs.size());
+      run.experiment = "zip.toml";
+      run.config_hash = "zip-" + std::to_string(run.index);
+      run.seed = seed;
+      run.params = {{"model.moe_type", ParamValue{arms[arm].first}},
+                    {"model.num_experts", ParamValue{arms[arm].second}},
+                    {"run.seed", ParamValue{seed}}};
+      runs.push_back(run);
+      values.push_back(means[arm] + 0.1 * static_cast<double>(seed - 1));
+    }
+  }
+  const auto [sweep, ids] = store.queue().add_sweep(NewSweep{"grid", "zip.toml", "zip(...)"}, runs);
+  for (std::size_t i = 0; i < ids.size(); ++i) store.queue().finish_run(ids[i], {{"clean_acc", values[i]}});
+  EffectsQuery query;
+  query.metrics = {"clean_acc"};
+  const ResultTable table = effects_of_sweep(store.reader(), query);
+  ASSERT_EQ(table.rows.size(), 3U) << "the arm, the residual and the total";
+  EXPECT_EQ(cell_text(table.rows[0][1]), "model.moe_type + model.num_experts");
+  EXPECT_EQ(std::get<double>(table.rows[0][2]), 2.0);
+  EXPECT_NEAR(std::get<double>(table.rows[0][3]), 0.26, 1e-12);
+  EXPECT_NEAR(std::get<double>(table.rows[0][5]), 13.0, 1e-9);
+  EXPECT_NEAR(std::get<double>(table.rows[0][6]), 0.006591796875, 1e-12);
+  EXPECT_NEAR(std::get<double>(table.rows[0][7]), 0.8125, 1e-12);
+  EXPECT_EQ(cell_text(table.rows[1][1]), "residual (seeds)");
+  EXPECT_EQ(std::get<double>(table.rows[1][2]), 6.0);
+  EXPECT_TRUE(armor::testing::contains(table.note, "exact ANOVA")) << table.note;
+  EXPECT_TRUE(armor::testing::contains(table.note, "model.moe_type + model.num_experts vary together")) << table.note;
+}
+
 TEST(RandomSearchEffectsTest, EffectsOfARandomSearchEqualPandasVarianceShares) {
   // The 40 runs of random_search.csv (trainer.lr uniform, trainer.beta a choice) as one sweep.
   RunStore store(":memory:");

@@ -27,6 +27,54 @@ std::string source_name(const std::vector<std::string>& keys, const std::vector<
   return join(names, " × ");
 }
 
+// One factor: a param, or params that vary together.
+struct Factor {
+  std::vector<std::string> keys;
+  std::string name() const { return join(keys, " + "); }
+  Cell value(const RunSummary& run) const {
+    if (keys.size() == 1) return value_of(run, keys.front());
+    std::vector<std::string> parts;
+    for (const std::string& key : keys) parts.push_back(cell_text(value_of(run, key)));
+    return Cell{join(parts, " / ")};
+  }
+};
+
+std::size_t distinct_count(const std::vector<const RunSummary*>& runs, const Factor& factor) {
+  std::set<Cell, CellLess> distinct;
+  for (const RunSummary* run : runs) distinct.insert(factor.value(*run));
+  return distinct.size();
+}
+
+// Params that vary together cannot be told apart: zipped ones (claim 1's plain / BlockMoE / ConvMoE
+// arms are three params with three combinations), or a constrained grid where a combination never
+// ran. Two params of at most kMaxDistinct values each vary together when fewer of their
+// combinations ran than the product of their value counts; each connected group becomes one factor
+// whose levels are the combinations that ran.
+std::vector<Factor> factors_of(const std::vector<const RunSummary*>& runs, const std::vector<std::string>& keys) {
+  std::vector<std::size_t> group(keys.size());
+  for (std::size_t k = 0; k < keys.size(); ++k) group[k] = k;
+  const auto root = [&](std::size_t k) {
+    while (group[k] != k) k = group[k];
+    return k;
+  };
+  std::vector<std::size_t> counts;
+  for (const std::string& key : keys) counts.push_back(distinct_count(runs, Factor{{key}}));
+  for (std::size_t a = 0; a < keys.size(); ++a) {
+    for (std::size_t b = a + 1; b < keys.size(); ++b) {
+      if (counts[a] > kMaxDistinct || counts[b] > kMaxDistinct) continue;
+      if (distinct_count(runs, Factor{{keys[a], keys[b]}}) < counts[a] * counts[b]) group[root(b)] = root(a);
+    }
+  }
+  std::vector<Factor> factors;
+  std::map<std::size_t, std::size_t> factor_of_root;
+  for (std::size_t k = 0; k < keys.size(); ++k) {
+    const auto [at, added] = factor_of_root.emplace(root(k), factors.size());
+    if (added) factors.emplace_back();
+    factors[at->second].keys.push_back(keys[k]);
+  }
+  return factors;
+}
+
 }  // namespace
 
 ResultTable effects_table(const std::vector<RunSummary>& all_runs, const std::string& metric,
@@ -48,17 +96,28 @@ ResultTable effects_table(const std::vector<RunSummary>& all_runs, const std::st
     table.note = "no swept param varies among the runs with " + metric;
     return table;
   }
-  // Each key's levels (distinct values, in order) and each run's level.
+  // Each factor's levels (distinct values, in order) and each run's level.
+  const std::vector<Factor> factors = factors_of(runs, keys);
+  std::string merged;
+  for (const Factor& factor : factors) {
+    if (factor.keys.size() > 1) merged += fmt::format("{}{} vary together", merged.empty() ? "" : "; ", factor.name());
+  }
+  if (!merged.empty()) {
+    merged =
+        fmt::format(". {} (not every combination ran): one factor, whose levels are the combinations that ran", merged);
+  }
+  keys.clear();
+  for (const Factor& factor : factors) keys.push_back(factor.name());
   std::vector<std::size_t> level_counts;
   std::vector<Observation> design(runs.size());
   for (std::size_t i = 0; i < runs.size(); ++i) design[i].value = values[i];
-  for (const std::string& key : keys) {
+  for (const Factor& factor : factors) {
     std::set<Cell, CellLess> distinct;
-    for (const RunSummary* run : runs) distinct.insert(value_of(*run, key));
+    for (const RunSummary* run : runs) distinct.insert(factor.value(*run));
     const std::vector<Cell> levels(distinct.begin(), distinct.end());
     level_counts.push_back(levels.size());
     for (std::size_t i = 0; i < runs.size(); ++i) {
-      const Cell value = value_of(*runs[i], key);
+      const Cell value = factor.value(*runs[i]);
       const auto at = std::find_if(levels.begin(), levels.end(), [&](const Cell& level) {
         return !cell_less(level, value) && !cell_less(value, level);
       });
@@ -86,7 +145,7 @@ ResultTable effects_table(const std::vector<RunSummary>& all_runs, const std::st
                           Cell{}, Cell{}, Cell{1.0}});
     table.note = fmt::format(
         "{}: a full {} grid with {} run{} per cell: exact ANOVA (fixed effects, balanced: Type I = II = III), F "
-        "against the {} mean square; share = SS / total SS{}",
+        "against the {} mean square; share = SS / total SS{}{}",
         metric,
         join(
             [&] {
@@ -96,8 +155,8 @@ ResultTable effects_table(const std::vector<RunSummary>& all_runs, const std::st
             }(),
             " × "),
         per_cell, per_cell == 1 ? "" : "s", per_cell > 1 ? "within-cell (seed)" : "residual",
-        order < keys.size() ? fmt::format("; interactions of more than {} params pooled into the residual", order)
-                            : "");
+        order < keys.size() ? fmt::format("; interactions of more than {} params pooled into the residual", order) : "",
+        merged);
     return table;
   }
   // The importance estimate: one-way shares per key, joint shares per pair beyond both.
@@ -107,7 +166,7 @@ ResultTable effects_table(const std::vector<RunSummary>& all_runs, const std::st
       std::vector<double> numbers;
       bool numeric = true;
       for (const RunSummary* run : runs) {
-        const Cell value = value_of(*run, keys[k]);
+        const Cell value = factors[k].value(*run);
         if (const auto* integer = std::get_if<std::int64_t>(&value)) {
           numbers.push_back(static_cast<double>(*integer));
         } else if (const auto* real = std::get_if<double>(&value)) {
@@ -143,9 +202,9 @@ ResultTable effects_table(const std::vector<RunSummary>& all_runs, const std::st
   table.note = fmt::format(
       "{}: {}: importance estimate, not ANOVA: share = the variance between the groups of runs sharing a param's "
       "value over the total (η², one-way; more than {} distinct values: {} equal-count bins by rank); a pair: its "
-      "joint groups' share beyond both main shares (clipped at 0). No F-test: correlated params share credit.",
+      "joint groups' share beyond both main shares (clipped at 0). No F-test: correlated params share credit{}.",
       metric, balanced ? "one run per value" : "not a full grid with the same number of runs per cell", kMaxDistinct,
-      kBins);
+      kBins, merged);
   return table;
 }
 

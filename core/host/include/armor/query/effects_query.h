@@ -11,6 +11,8 @@
 // a param with more than 10 distinct values grouped into 5 equal-count bins by rank), and per pair,
 // the share of the pair's joint groups beyond both main shares (clipped at 0). It ignores that the
 // params are correlated in a small sample and gives no p-values: an estimate, not a test.
+// Params that vary together (zipped, or a constrained grid where a combination never ran) are one
+// factor named "a + b", its levels the combinations that ran, before either method.
 
 #include <cstddef>
 #include <string>

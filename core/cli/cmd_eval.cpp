@@ -19,6 +19,9 @@ constexpr const char* kUsage =
     "Overrides may change eval.* (e.g. +eval.attacks.aa.name=autoattack, eval.route_attacks=true),\n"
     "run.device and run.threads. The attacks that run: those the overrides add or change, or every\n"
     "[eval.attacks] table when none is (or the --attacks list).\n"
+    "--new-run: evaluates the run's checkpoint as a new run (every attack) whose overrides may also change\n"
+    "model.* keys the checkpoint still fits, e.g. model.alpha of a trained dual model; the new run records\n"
+    "--from-run=RUN_ID and the checkpoint's sha256. The run itself stays as it was.\n"
     "--model-file: evaluates a TorchScript model (torch.jit.save; inputs in [0,1], logits out) on the\n"
     "experiment's [data] and [eval]; [model] becomes {name = \"torchscript\", path = MODEL.pt}; no\n"
     "training. Recorded as a new finished run.";
@@ -34,8 +37,10 @@ int eval_command(const std::vector<std::string>& args) {
                         "Evaluate this TorchScript model with EXPERIMENT's data and eval sections (a new run)")(
       "attacks", po::value(&request.attacks)->value_name("A,B"),
       "RUN_ID: run these [eval.attacks] metrics (default: those the overrides add or change, else all)")(
+      "new-run", po::bool_switch(&request.new_run),
+      "RUN_ID: evaluate its checkpoint as a new run (overrides may change model.*, e.g. model.alpha)")(
       "outputs", po::value(&request.outputs)->default_value("outputs"),
-      "--model-file: root of the run folder (<outputs>/eval/<run>)");
+      "--model-file and --new-run: root of the run folder (<outputs>/eval/<run>)");
   add_db_option(visible, host);
   add_plugin_path_option(visible, host);
   po::options_description hidden;
@@ -52,6 +57,7 @@ int eval_command(const std::vector<std::string>& args) {
   const std::string first = positional_args.front();
   request.overrides.assign(positional_args.begin() + 1, positional_args.end());
   if (!request.model_file.empty()) {
+    if (request.new_run) throw UsageError("--new-run applies to armor eval RUN_ID, not to --model-file");
     request.experiment = first;
     return run_side().evaluate(request);
   }

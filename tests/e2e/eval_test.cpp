@@ -1,6 +1,7 @@
 // armor eval: re-evaluating a finished run from its checkpoint, and evaluating a TorchScript model.
 #include <torch/script.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
@@ -109,6 +110,39 @@ TEST_F(EvalTest, DualModelMembersAndOutputLevelRouteAttacks) {
   EXPECT_EQ(dense.exit_code, 2) << dense.output;
   EXPECT_TRUE(contains(dense.output, "override 'eval.route_attacks=true': eval.route_attacks needs a MoE model"))
       << dense.output;
+}
+
+TEST_F(EvalTest, ATrainedDualModelReweightedByAlphaIsANewRun) {
+  const std::string experiment = std::string(ARMOR_TEST_SOURCE_DIR) + "/experiments/fashion-mnist-dual/dual_moe.toml";
+  const std::string tiny = " data.train_limit=64 data.test_limit=32 eval.attacks.pgd10.steps=1 run.threads=1";
+  const Result run =
+      run_armor("run " + experiment + tiny + " eval.dual_members=true --db " + db_ + " --outputs " + outputs());
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  // alpha = 1 is F_R alone and alpha = 0 is F_S alone: the members' own clean accuracy, exactly.
+  for (const char* alpha : {"1", "0"}) {
+    const Result eval =
+        run_armor(std::string("eval 1 --new-run model.alpha=") + alpha + " --db " + db_ + " --outputs " + outputs());
+    ASSERT_EQ(eval.exit_code, 0) << eval.output;
+  }
+  const ResultsReader store(db_, ResultsReader::Mode::read_only);
+  ASSERT_EQ(store.runs().size(), 3u);
+  const auto trained = store.metrics(1);
+  EXPECT_EQ(store.metrics(2).at("clean_acc"), trained.at("fr_clean_acc"));
+  EXPECT_EQ(store.metrics(3).at("clean_acc"), trained.at("fs_clean_acc"));
+  EXPECT_EQ(store.metrics(2).count("pgd10_acc"), 1u) << "every attack of the run's [eval]";
+  EXPECT_EQ(store.run(2).status, RunStatus::finished);
+  const std::vector<std::string> overrides = store.run(2).overrides;
+  EXPECT_NE(std::find(overrides.begin(), overrides.end(), "--from-run=1"), overrides.end());
+  EXPECT_EQ(scalar("SELECT \"model.alpha\" FROM results WHERE run_id = 2"), "1");
+  EXPECT_EQ(scalar("SELECT count(*) FROM artifacts WHERE run_id = 2 AND kind = 'evaluated_checkpoint'"), "1");
+  EXPECT_EQ(store.metrics(1), trained) << "the trained run stays as it was";
+  // A change the checkpoint does not fit, or one that is not the model's or the evaluation's:
+  // refused, and nothing recorded.
+  const Result unfit = run_armor("eval 1 --new-run model.num_experts=2 --db " + db_ + " --outputs " + outputs());
+  EXPECT_NE(unfit.exit_code, 0) << unfit.output;
+  EXPECT_TRUE(contains(unfit.output, "nothing recorded")) << unfit.output;
+  EXPECT_EQ(run_armor("eval 1 --new-run trainer.epochs=3 --db " + db_).exit_code, 2);
+  EXPECT_EQ(scalar("SELECT count(*) FROM runs"), "3");
 }
 
 TEST_F(EvalTest, EvaluatesATorchScriptModelAsARun) {

@@ -46,6 +46,17 @@ void check_reevaluation_override(const std::string& text) {
                   text, key));
 }
 
+// A new run made from a finished run's checkpoint may also change model.*: what the checkpoint
+// still fits (strictly: every tensor by name and shape), such as a dual model's alpha.
+void check_new_run_override(const std::string& text) {
+  const std::string key = text.substr(text.find_first_not_of("+~"), text.find('=') - text.find_first_not_of("+~"));
+  if (key.rfind("eval.", 0) == 0 || key.rfind("model.", 0) == 0 || key == "run.device" || key == "run.threads") return;
+  throw UsageError(
+      fmt::format("armor eval RUN_ID --new-run: override '{}' changes {}; it may change only model.*, eval.*, "
+                  "run.device and run.threads (the checkpoint's training stays as it was)",
+                  text, key));
+}
+
 // The metrics of the [eval.attacks] tables that `now` adds or changes compared with `before`.
 std::vector<std::string> new_or_changed_attacks(const Experiment& before, const Experiment& now) {
   auto attacks_of = [](const Experiment& experiment) -> const toml::table* {
@@ -112,6 +123,80 @@ int reevaluate_run(std::int64_t run_id, const std::vector<std::string>& override
   return 0;
 }
 
+// A new run for an evaluation without training: recorded, given its folder <outputs>/eval/<id>-<uid>
+// with its config, and started. Nothing is left in runs.db when the folder cannot be claimed.
+std::pair<std::int64_t, std::string> start_evaluation_run(RunStore& store, const NewRun& run,
+                                                          const std::string& outputs, const std::string& db) {
+  const std::int64_t run_id = store.queue().add_run(run);
+  const RunRecord record = store.reader().run(run_id);
+  const std::string folder =
+      std::filesystem::absolute(fmt::format("{}/eval/{}-{}", outputs, run_id, record.uid.substr(0, 8))).string();
+  try {
+    claim_new_run_folder(folder, owner_of(record, db));
+  } catch (...) {
+    store.queue().remove_runs({run_id});
+    throw;
+  }
+  std::ofstream(folder + "/config.toml") << run.config;
+  store.records().set_output_dir(run_id, folder);
+  store.queue().start_run(run_id, getpid());
+  return {run_id, folder};
+}
+
+int evaluate_as_new_run(std::int64_t source_id, const std::vector<std::string>& overrides, const std::string& outputs,
+                        const std::string& db, const Registry& registry,
+                        const std::vector<std::string>& plugin_libraries) {
+  RunStore store(db);
+  const RunRecord source = store.reader().run(source_id);
+  if (source.status != RunStatus::finished) {
+    throw UsageError(fmt::format("run {} is {}: only a finished run's checkpoint can be evaluated", source_id,
+                                 to_string(source.status)));
+  }
+  for (const std::string& text : overrides) check_new_run_override(text);
+  Config config = Config::parse(source.config, fmt::format("run {} config", source_id));
+  config.apply(overrides,
+               [&registry](const Config& c, const std::string& key) { return is_declared_key(c, registry, key); });
+  config.interpolate();
+  const Experiment experiment = resolve_experiment(config, registry);
+  check_device_available(experiment.section("run"));  // before the run is recorded
+  const std::string checkpoint = source.output_dir.empty() ? std::string() : source.output_dir + "/model.pt";
+  if (checkpoint.empty() || !std::filesystem::exists(checkpoint))
+    throw UsageError(
+        fmt::format("run {} has no checkpoint{}", source_id, checkpoint.empty() ? "" : " at " + checkpoint));
+  check_recorded_file(store.reader(), source, "checkpoint", checkpoint);
+
+  NewRun run;
+  run.experiment = source.experiment;
+  run.config = experiment.to_toml();
+  run.overrides = overrides;
+  run.overrides.push_back(fmt::format("--from-run={}", source_id));
+  run.config_hash = experiment.hash();
+  run.seed = experiment.seed();
+  run.revision = source_revision();
+  run.host = host_name();
+  run.params = experiment.flat_params;
+  const auto [run_id, folder] = start_evaluation_run(store, run, outputs, db);
+  fmt::print("run {}: evaluating run {}'s checkpoint {} (no training)\n", run_id, source_id, checkpoint);
+  try {
+    store.records().record_artifact(run_id, "evaluated_checkpoint", checkpoint, sha256_file_hex(checkpoint));
+    EvaluationRequest request;
+    request.checkpoint = checkpoint;
+    RunEnvironment environment;
+    environment.output_dir = folder;
+    environment.revision = run.revision;
+    environment.plugin_libraries = plugin_libraries;
+    execute_evaluation(experiment, registry, store, run_id, request, environment);
+  } catch (const std::exception& error) {
+    // Nothing half-written: the new run goes (a model.* override the checkpoint does not fit ends here).
+    store.queue().remove_runs({run_id});
+    std::filesystem::remove_all(folder);
+    throw RunError(fmt::format("evaluating run {}'s checkpoint as a new run failed, nothing recorded: {}", source_id,
+                               describe_exception(error)));
+  }
+  for (const auto& [key, value] : store.reader().metrics(run_id)) fmt::print("  {} = {:.4f}\n", key, value);
+  return 0;
+}
+
 int evaluate_model_file(const std::string& model_file, const std::string& experiment_path,
                         const std::vector<std::string>& overrides, const std::string& outputs, const std::string& db,
                         const Registry& registry, const std::vector<std::string>& plugin_libraries) {
@@ -144,19 +229,7 @@ int evaluate_model_file(const std::string& model_file, const std::string& experi
   const std::filesystem::path db_folder = std::filesystem::path(db).parent_path();
   if (!db_folder.empty()) std::filesystem::create_directories(db_folder);
   RunStore store(db);
-  const std::int64_t run_id = store.queue().add_run(run);
-  const RunRecord record = store.reader().run(run_id);
-  const std::string folder =
-      std::filesystem::absolute(fmt::format("{}/eval/{}-{}", outputs, run_id, record.uid.substr(0, 8))).string();
-  try {
-    claim_new_run_folder(folder, owner_of(record, db));
-  } catch (...) {
-    store.queue().remove_runs({run_id});
-    throw;
-  }
-  std::ofstream(folder + "/config.toml") << run.config;
-  store.records().set_output_dir(run_id, folder);
-  store.queue().start_run(run_id, getpid());
+  const auto [run_id, folder] = start_evaluation_run(store, run, outputs, db);
   fmt::print("run {}: evaluating {} (no training)\n", run_id, model_path);
   try {
     store.records().record_artifact(run_id, "model_file", model_path, sha256_file_hex(model_path));
@@ -183,6 +256,11 @@ int evaluate_command(const EvalRequest& request, const Registry& registry,
     if (!request.attacks.empty()) throw UsageError("--attacks applies to armor eval RUN_ID, not to --model-file");
     return evaluate_model_file(request.model_file, request.experiment, request.overrides, request.outputs, request.db,
                                registry, plugin_libraries);
+  }
+  if (request.new_run) {
+    if (!request.attacks.empty()) throw UsageError("--attacks applies to re-evaluating a run, not to --new-run");
+    return evaluate_as_new_run(request.run_id, request.overrides, request.outputs, request.db, registry,
+                               plugin_libraries);
   }
   return reevaluate_run(request.run_id, request.overrides, request.attacks, request.db, registry, plugin_libraries);
 }

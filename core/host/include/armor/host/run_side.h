@@ -43,6 +43,9 @@ struct EvalRequest {
   std::vector<std::string> overrides;
   std::string attacks;  // comma-separated metrics, "" = as the overrides decide
   std::string outputs = "outputs";
+  // RUN_ID: evaluate the run's checkpoint as a new run, whose overrides may also change model.*
+  // (a dual model's alpha), instead of adding metrics to the run itself.
+  bool new_run = false;
 };
 
 class RunSide {

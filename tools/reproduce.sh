@@ -128,8 +128,26 @@ run_claim() {
     log "$claim: not every run finished (exit $?); rerun this script to resume it"
 }
 
+# Claim 5's members trained apart, mixed: each finished alpha = 0 run of its sweep evaluated again at
+# alpha 0.5, 0.7 and 0.9 (`armor eval RUN --new-run model.alpha=A`: new runs, no training), so that
+# JTDMoE at each alpha can be set beside the same alpha applied to members trained apart. Resumable:
+# a pair (run, alpha) with a finished evaluation is not evaluated again.
+mix_apart_members() {
+  local s5 pairs
+  s5=$(sweep_of claim5)
+  [[ -n "$s5" ]] || return 0
+  pairs=$("$armor" db sql "SELECT r.id, a.alpha FROM runs r JOIN results p ON p.run_id = r.id JOIN (SELECT 0.5 AS alpha UNION ALL SELECT 0.7 UNION ALL SELECT 0.9) a WHERE r.sweep_id = $s5 AND r.status = 'finished' AND p.\"model.alpha\" = 0 AND NOT EXISTS (SELECT 1 FROM runs e JOIN results q ON q.run_id = e.id WHERE e.status = 'finished' AND e.overrides LIKE '%\"--from-run=' || r.id || '\"%' AND q.\"model.alpha\" = a.alpha) ORDER BY 1, 2" --db "$db" --format plain | sed 1d)
+  [[ -n "$pairs" ]] || { log "claim5: the apart-trained members are mixed at every alpha"; return 0; }
+  log "claim5: mixing the apart-trained members: $(wc -l <<< "$pairs") evaluations, $jobs at a time"
+  # shellcheck disable=SC2016
+  tr '\t' ' ' <<< "$pairs" | xargs -P "$jobs" -L 1 bash -c '"$0" eval "$3" --new-run "model.alpha=$4" --db "$1" --outputs "$2" > /dev/null ||
+    echo "[reproduce] claim5: evaluating run $3 at alpha $4 failed; rerun this script" >&2' "$armor" "$db" "$outputs" ||
+    true
+}
+
 if [[ "$page_only" == false ]]; then
   for claim in "${claims[@]}"; do run_claim "$claim"; done
+  [[ " ${claims[*]} " == *" claim5 "* ]] && mix_apart_members
 fi
 [[ -f "$db" ]] || log "no database at $db yet: the page says every claim has not run"
 
@@ -198,6 +216,9 @@ tables_of() {
       done
       show "$3" db effects --sweep "$s" --metric clean_acc,pgd50_acc,worst_case_acc
       show "$3" db pareto --sweep "$s" --metrics clean_acc,pgd50_acc
+      local mixed="SELECT q.run_id, src.id AS from_run, src.seed, q.\"model.alpha\" AS alpha, q.clean_acc, q.pgd50_acc, q.square_acc, q.worst_case_acc FROM results q JOIN runs src ON q.overrides LIKE '%\"--from-run=' || src.id || '\"%' WHERE src.sweep_id = $s AND q.status = 'finished'"
+      show "$3" db sql "SELECT 'joint (JTDMoE at alpha)' AS training, \"model.alpha\" AS alpha, count(*) AS runs, round(avg(clean_acc), 4) AS clean_acc, round(avg(pgd50_acc), 4) AS pgd50_acc, round(avg(square_acc), 4) AS square_acc, round(avg(worst_case_acc), 4) AS worst_case_acc FROM results WHERE sweep_id = $s AND status = 'finished' AND \"model.alpha\" > 0 GROUP BY 2 UNION ALL SELECT 'apart (the alpha = 0 run mixed at alpha)', alpha, count(*), round(avg(clean_acc), 4), round(avg(pgd50_acc), 4), round(avg(square_acc), 4), round(avg(worst_case_acc), 4) FROM ($mixed) GROUP BY 2 ORDER BY 2, 1"
+      show "$3" db sql "SELECT m.seed, m.alpha, j.run_id AS joint_run, m.run_id AS apart_run, round(j.clean_acc - m.clean_acc, 4) AS clean_joint_minus_apart, round(j.pgd50_acc - m.pgd50_acc, 4) AS pgd50_joint_minus_apart, round(j.worst_case_acc - m.worst_case_acc, 4) AS worst_joint_minus_apart FROM ($mixed) m JOIN results j ON j.sweep_id = $s AND j.status = 'finished' AND j.seed = m.seed AND abs(j.\"model.alpha\" - m.alpha) < 1e-9 ORDER BY 2, 1"
       ;;
     claim6)
       show "$3" db pivot --sweep "$s" --rows trainer.beta --metrics clean_acc,pgd50_acc,pgd50_rae_acc,pgd50_rar_acc,square_rae_acc,square_rar_acc,pgd50_route_change

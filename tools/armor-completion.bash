@@ -67,7 +67,7 @@ _armor() {
     --plugin-path) mapfile -t COMPREPLY < <(compgen -f -X '!*.so' -- "$cur"; compgen -d -- "$cur"); return ;;
     --outputs) mapfile -t COMPREPLY < <(compgen -d -- "$cur"); return ;;
     -o | --output) mapfile -t COMPREPLY < <(compgen -f -- "$cur"); return ;;
-    --format) mapfile -t COMPREPLY < <(compgen -W "auto table plain csv json" -- "$cur"); return ;;
+    --format) mapfile -t COMPREPLY < <(compgen -W "auto table plain csv json markdown" -- "$cur"); return ;;
     --sweeper) mapfile -t COMPREPLY < <(compgen -W "grid random" -- "$cur"); return ;;
     --early-stop) mapfile -t COMPREPLY < <(compgen -W "asha none" -- "$cur"); return ;;
     --status) mapfile -t COMPREPLY < <(compgen -W "pending running finished failed diverged interrupted" -- "$cur"); return ;;

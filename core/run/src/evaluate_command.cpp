@@ -36,9 +36,15 @@ std::vector<std::string> split_list(const std::string& text) {
   return names;
 }
 
+// An override's key: "+eval.attacks.aa.name=autoattack" -> "eval.attacks.aa.name".
+std::string override_key(const std::string& text) {
+  const std::size_t start = text.find_first_not_of("+~");
+  return start == std::string::npos ? text : text.substr(start, text.find('=') - start);
+}
+
 // A re-evaluation may change how the model is evaluated, never what the model or its test set is.
 void check_reevaluation_override(const std::string& text) {
-  const std::string key = text.substr(text.find_first_not_of("+~"), text.find('=') - text.find_first_not_of("+~"));
+  const std::string key = override_key(text);
   if (key.rfind("eval.", 0) == 0 || key == "run.device" || key == "run.threads") return;
   throw UsageError(
       fmt::format("armor eval RUN_ID: override '{}' changes {}; a re-evaluation may change only eval.*, "
@@ -49,7 +55,7 @@ void check_reevaluation_override(const std::string& text) {
 // A new run made from a finished run's checkpoint may also change model.*: what the checkpoint
 // still fits (strictly: every tensor by name and shape), such as a dual model's alpha.
 void check_new_run_override(const std::string& text) {
-  const std::string key = text.substr(text.find_first_not_of("+~"), text.find('=') - text.find_first_not_of("+~"));
+  const std::string key = override_key(text);
   if (key.rfind("eval.", 0) == 0 || key.rfind("model.", 0) == 0 || key == "run.device" || key == "run.threads") return;
   throw UsageError(
       fmt::format("armor eval RUN_ID --new-run: override '{}' changes {}; it may change only model.*, eval.*, "

@@ -1,6 +1,5 @@
 #include "armor/query/metrics_compare.h"
 
-#include <cmath>
 #include <map>
 #include <vector>
 
@@ -8,9 +7,9 @@
 
 #include "armor/error.h"
 #include "armor/query/metric_flags.h"
+#include "armor/query/paired_cells.h"
 #include "armor/query/run_lookup.h"
 #include "armor/query/run_values.h"
-#include "armor/query/statistics.h"
 
 namespace armor::app {
 namespace {
@@ -58,19 +57,11 @@ ResultTable compare_metrics(const ResultsReader& store, const MetricsCompareQuer
 
   ResultTable table;
   if (!query.by.empty()) table.columns.push_back(query.by);
-  for (const char* column :
-       {"runs", "mean A", "mean B", "difference", "ci_low", "ci_high", "t_p", "wilcoxon_p", "wilcoxon"})
-    table.columns.emplace_back(column);
-  const auto number = [](double value) { return std::isfinite(value) ? Cell{value} : Cell{}; };
+  for (const std::string& column : paired_columns("runs")) table.columns.push_back(column);
   for (const auto& [value, group] : groups) {
-    const PairedComparison paired = paired_comparison(group.a, group.b);
     std::vector<Cell> row;
     if (!query.by.empty()) row.push_back(value);
-    row.insert(row.end(),
-               {Cell{static_cast<std::int64_t>(paired.difference.n)}, number(summarize(group.a).mean),
-                number(summarize(group.b).mean), number(paired.difference.mean), number(paired.difference.ci_low),
-                number(paired.difference.ci_high), number(paired.t_p_value), number(paired.wilcoxon.p_value),
-                Cell{std::string(paired.wilcoxon.exact ? "exact" : "normal")}});
+    for (Cell& cell : paired_cells(group.a, group.b)) row.push_back(std::move(cell));
     if (group.flagged) table.marked.insert({table.rows.size(), query.by.empty() ? 3u : 4u});
     table.rows.push_back(std::move(row));
   }

@@ -8,10 +8,10 @@
 
 #include "armor/error.h"
 #include "armor/query/metric_flags.h"
+#include "armor/query/paired_cells.h"
 #include "armor/query/pivot.h"
 #include "armor/query/run_lookup.h"
 #include "armor/query/run_values.h"
-#include "armor/query/statistics.h"
 
 namespace armor::app {
 namespace {
@@ -128,8 +128,8 @@ ResultTable compare_settings(const ResultsReader& store, const SettingsCompareQu
 
   const MetricFlags flags(store);
   ResultTable table;
-  table.columns = {"metric", "pairs",   "mean A", "mean B",     "difference",
-                   "ci_low", "ci_high", "t_p",    "wilcoxon_p", "wilcoxon"};
+  table.columns = {"metric"};
+  for (const std::string& column : paired_columns("pairs")) table.columns.push_back(column);
   for (const std::string& metric : query.metrics) {
     std::vector<double> a;
     std::vector<double> b;
@@ -142,14 +142,10 @@ ResultTable compare_settings(const ResultsReader& store, const SettingsCompareQu
       b.push_back(found_b->second);
       flagged = flagged || flags.flagged(run_a->run.id, metric) || flags.flagged(run_b->run.id, metric);
     }
-    const PairedComparison paired = paired_comparison(a, b);
-    const auto number = [](double value) { return std::isfinite(value) ? Cell{value} : Cell{}; };
     if (flagged) table.marked.insert({table.rows.size(), 4});
-    table.rows.push_back(
-        {Cell{metric}, Cell{static_cast<std::int64_t>(paired.difference.n)}, number(summarize(a).mean),
-         number(summarize(b).mean), number(paired.difference.mean), number(paired.difference.ci_low),
-         number(paired.difference.ci_high), number(paired.t_p_value), number(paired.wilcoxon.p_value),
-         paired.difference.n == 0 ? Cell{} : Cell{std::string(paired.wilcoxon.exact ? "exact" : "normal")}});
+    std::vector<Cell> row{Cell{metric}};
+    for (Cell& cell : paired_cells(a, b)) row.push_back(std::move(cell));
+    table.rows.push_back(std::move(row));
   }
   if (!table.marked.empty()) table.legend = flag_legend() + " (a run of a pair)";
   // The pairing params worth naming: those that vary (the others are equal throughout).

@@ -218,6 +218,9 @@ tables_of() {
       show "$3" db pareto --sweep "$s" --metrics clean_acc,pgd50_acc
       local mixed="SELECT q.run_id, src.id AS from_run, src.seed, q.\"model.alpha\" AS alpha, q.clean_acc, q.pgd50_acc, q.square_acc, q.worst_case_acc FROM results q JOIN runs src ON q.overrides LIKE '%\"--from-run=' || src.id || '\"%' WHERE src.sweep_id = $s AND q.status = 'finished'"
       show "$3" db sql "SELECT 'joint (JTDMoE at alpha)' AS training, \"model.alpha\" AS alpha, count(*) AS runs, round(avg(clean_acc), 4) AS clean_acc, round(avg(pgd50_acc), 4) AS pgd50_acc, round(avg(square_acc), 4) AS square_acc, round(avg(worst_case_acc), 4) AS worst_case_acc FROM results WHERE sweep_id = $s AND status = 'finished' AND \"model.alpha\" > 0 GROUP BY 2 UNION ALL SELECT 'apart (the alpha = 0 run mixed at alpha)', alpha, count(*), round(avg(clean_acc), 4), round(avg(pgd50_acc), 4), round(avg(square_acc), 4), round(avg(worst_case_acc), 4) FROM ($mixed) GROUP BY 2 ORDER BY 2, 1"
+      for alpha in 0.5 0.7 0.9; do
+        show "$3" db compare --sweep-a none --a "experiment like '%claim5_%' and model.alpha = $alpha" --sweep-b "$s" --b "model.alpha = $alpha" --metrics clean_acc,pgd50_acc,square_acc,worst_case_acc
+      done
       show "$3" db sql "SELECT m.seed, m.alpha, j.run_id AS joint_run, m.run_id AS apart_run, round(j.clean_acc - m.clean_acc, 4) AS clean_joint_minus_apart, round(j.pgd50_acc - m.pgd50_acc, 4) AS pgd50_joint_minus_apart, round(j.worst_case_acc - m.worst_case_acc, 4) AS worst_joint_minus_apart FROM ($mixed) m JOIN results j ON j.sweep_id = $s AND j.status = 'finished' AND j.seed = m.seed AND abs(j.\"model.alpha\" - m.alpha) < 1e-9 ORDER BY 2, 1"
       ;;
     claim6)

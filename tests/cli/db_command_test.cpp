@@ -212,6 +212,16 @@ TEST_F(DbCommandTest, CompareTwoMetricsPairsThemRunByRunPerGroup) {
   EXPECT_EQ(armor("compare --metric-a clean_acc --metric-b pgd_acc").exit_code, 2);
 }
 
+TEST_F(DbCommandTest, CompareTakesASweepIdOrNoneForEachSide) {
+  Result out = armor("compare --sweep-a one --sweep-b 1 --metric clean_acc");
+  EXPECT_EQ(out.exit_code, 2);
+  EXPECT_TRUE(contains(out.output, "--sweep-a takes a sweep id or none (got 'one')")) << out.output;
+  // Every run here is a sweep's: none is outside sweeps.
+  out = armor("compare --sweep-a none --sweep-b 1 --metric clean_acc");
+  EXPECT_EQ(out.exit_code, 2);
+  EXPECT_TRUE(contains(out.output, "no finished run is A (runs outside sweeps)")) << out.output;
+}
+
 TEST_F(DbCommandTest, PivotAveragesRunsSharingACellWithItsConfidenceInterval) {
   Result out = armor("pivot --rows model.num_experts --cols model.k --metric clean_acc --sweep 1 --format csv");
   ASSERT_EQ(out.exit_code, 0) << out.output;

@@ -12,13 +12,30 @@
 #include "db/support.h"
 
 namespace armor::app {
+namespace {
+
+// --sweep-a/--sweep-b: a sweep id, or `none` for the runs recorded outside every sweep.
+void set_source(const std::string& text, const std::string& option, std::optional<std::int64_t>& sweep,
+                bool& outside_sweeps) {
+  if (text == "none") {
+    outside_sweeps = true;
+    return;
+  }
+  try {
+    sweep = parse_id(text, option);
+  } catch (const UsageError&) {
+    throw UsageError(option + " takes a sweep id or none (got '" + text + "')");
+  }
+}
+
+}  // namespace
 
 int db_compare(const std::vector<std::string>& args) {
   DbArgs common;
   FilterArgs filter_args;
   SettingsCompareQuery settings;
-  std::int64_t sweep_a = 0;
-  std::int64_t sweep_b = 0;
+  std::string sweep_a;
+  std::string sweep_b;
   std::vector<std::string> metric_args;
   std::vector<std::string> metrics_args;
   MetricsCompareQuery two_metrics;
@@ -26,8 +43,9 @@ int db_compare(const std::vector<std::string>& args) {
   visible.add_options()("all", "RUN RUN...: show every param, not only those that differ")(
       "a", po::value(&settings.a), "Setting A: a --where expression, e.g. 'trainer.beta = 0'")(
       "b", po::value(&settings.b), "Setting B, compared with A on runs paired by seed: B − A")(
-      "sweep-a", po::value(&sweep_a), "A is this sweep's runs (with --a: those of them it selects)")(
-      "sweep-b", po::value(&sweep_b), "B is this sweep's runs")(
+      "sweep-a", po::value(&sweep_a),
+      "A is this sweep's runs (with --a: those of them it selects); none: the runs outside sweeps (single runs, "
+      "armor eval --new-run's)")("sweep-b", po::value(&sweep_b), "B is this sweep's runs, or none")(
       "metric", po::value(&metric_args)->composing(), "With --a/--b: the metrics to compare (a,b or repeated)")(
       "metrics", po::value(&metrics_args)->composing(), "The same as --metric")(
       "metric-a", po::value(&two_metrics.metric_a), "Metric A of each run, compared with --metric-b run by run")(
@@ -37,7 +55,7 @@ int db_compare(const std::vector<std::string>& args) {
   po::variables_map values;
   if (!parse_db_args("armor db compare RUN RUN... [--all]\n"
                      "       armor db compare --a EXPR --b EXPR --metric M[,M...] [--sweep ID] [--where EXPR]\n"
-                     "       armor db compare --sweep-a ID --sweep-b ID --metric M[,M...]\n"
+                     "       armor db compare --sweep-a ID|none --sweep-b ID|none --metric M[,M...]\n"
                      "       armor db compare --metric-a M --metric-b N [--by KEY] [--sweep ID] [--where EXPR]",
                      args, visible, common, values)) {
     return kExitOk;
@@ -62,8 +80,8 @@ int db_compare(const std::vector<std::string>& args) {
     if (!common.positional.empty())
       throw UsageError("armor db compare: give run ids or --a/--b (or --sweep-a/--sweep-b), not both");
     settings.filter = filter_of(filter_args, values);
-    if (values.count("sweep-a") != 0) settings.sweep_a = sweep_a;
-    if (values.count("sweep-b") != 0) settings.sweep_b = sweep_b;
+    if (values.count("sweep-a") != 0) set_source(sweep_a, "--sweep-a", settings.sweep_a, settings.outside_sweeps_a);
+    if (values.count("sweep-b") != 0) set_source(sweep_b, "--sweep-b", settings.sweep_b, settings.outside_sweeps_b);
     metric_args.insert(metric_args.end(), metrics_args.begin(), metrics_args.end());
     settings.metrics = split_list(metric_args);
     print_table(compare_settings(*store, settings), format_of(common));

@@ -145,6 +145,36 @@ TEST_F(SweepStatisticsTest, CompareOfTwoSweepsPairsTheirRunsBySeedAndSettings) {
   EXPECT_TRUE(armor::testing::contains(same.note, "they differ in their sweep only")) << same.note;
 }
 
+TEST_F(SweepStatisticsTest, CompareSetsASweepBesideTheSameSettingsOutsideSweeps) {
+  armor::testing::record_grid_outside_sweeps(*store_, 0.25);  // re-evaluated copies, 0.25 better
+  SettingsCompareQuery query;
+  query.a = "trainer.beta = 3";
+  query.b = "trainer.beta = 3";
+  query.sweep_a = 1;
+  query.outside_sweeps_b = true;
+  query.metrics = {"pgd20_acc"};
+  const ResultTable table = compare_settings(store_->reader(), query);
+  EXPECT_DOUBLE_EQ(number_at(table, 0, "pairs"), 12);
+  EXPECT_NEAR(number_at(table, 0, "difference"), 0.25, 1e-12);
+  EXPECT_TRUE(armor::testing::contains(table.note, "B: runs outside sweeps, trainer.beta = 3")) << table.note;
+  EXPECT_TRUE(armor::testing::contains(table.note, "they differ in their sweep only")) << table.note;
+  // The whole sweep against the runs outside sweeps: every run pairs with its copy.
+  query.a.clear();
+  query.b.clear();
+  EXPECT_DOUBLE_EQ(number_at(compare_settings(store_->reader(), query), 0, "pairs"), 24);
+  query.sweep_b = 1;
+  EXPECT_TRUE(armor::testing::contains(usage_error_of([&] { compare_settings(store_->reader(), query); }),
+                                       "not both"));
+  // The latest sweep on both sides stays refused: nothing tells them apart.
+  query.outside_sweeps_b = false;
+  query.sweep_a.reset();
+  query.sweep_b.reset();
+  query.a = "trainer.beta = 3";
+  query.b = "trainer.beta = 3";
+  EXPECT_TRUE(armor::testing::contains(usage_error_of([&] { compare_settings(store_->reader(), query); }),
+                                       "nothing tells them apart"));
+}
+
 TEST_F(SweepStatisticsTest, CompareRefusesWhatItCannotPair) {
   SettingsCompareQuery query;
   query.metrics = {"pgd20_acc"};

@@ -22,17 +22,29 @@ std::string and_of(const std::string& a, const std::string& b) {
   return "(" + a + ") and (" + b + ")";
 }
 
+// The runs a side is drawn from: a sweep's (its own, --sweep's or the latest) or those of no sweep.
+struct Source {
+  std::optional<std::int64_t> sweep;  // unset: outside every sweep
+};
+
+Source source_of(const ResultsReader& store, const SettingsCompareQuery& query, std::optional<std::int64_t> sweep,
+                 bool outside_sweeps) {
+  if (outside_sweeps) return Source{};
+  return Source{sweep_or_latest(store, sweep ? sweep : query.filter.sweep_id)};
+}
+
 std::vector<RunSummary> side(const ResultsReader& store, const SettingsCompareQuery& query, const std::string& where,
-                             std::optional<std::int64_t> sweep) {
+                             const Source& source) {
   RunFilter filter = query.filter;
-  filter.sweep_id = sweep_or_latest(store, sweep ? sweep : filter.sweep_id);
+  filter.sweep_id = source.sweep;
+  filter.outside_sweeps = !source.sweep;
   filter.where = and_of(filter.where, where);
   if (filter.statuses.empty()) filter.statuses = {RunStatus::finished};
   return store.find_runs(filter);
 }
 
-std::string side_name(const std::string& where, std::optional<std::int64_t> sweep) {
-  std::string name = sweep ? "sweep " + std::to_string(*sweep) : "";
+std::string side_name(const std::string& where, std::optional<std::int64_t> sweep, bool outside_sweeps) {
+  std::string name = outside_sweeps ? "runs outside sweeps" : sweep ? "sweep " + std::to_string(*sweep) : "";
   if (!where.empty()) name += (name.empty() ? "" : ", ") + where;
   return name.empty() ? "every run" : name;
 }
@@ -48,12 +60,21 @@ std::string value_list(const std::set<Cell, CellLess>& values) {
 ResultTable compare_settings(const ResultsReader& store, const SettingsCompareQuery& query) {
   if (query.metrics.empty()) throw UsageError("armor db compare --a/--b needs a --metric");
   for (const std::string& metric : query.metrics) require_known(store, metric, "--metric");
-  if (query.a.empty() && query.b.empty() && !(query.sweep_a && query.sweep_b))
-    throw UsageError("armor db compare: give the two settings, --a EXPR --b EXPR (or two sweeps, --sweep-a --sweep-b)");
-  const std::vector<RunSummary> runs_a = side(store, query, query.a, query.sweep_a);
-  const std::vector<RunSummary> runs_b = side(store, query, query.b, query.sweep_b);
-  const std::string name_a = side_name(query.a, query.sweep_a);
-  const std::string name_b = side_name(query.b, query.sweep_b);
+  const bool source_a_given = query.sweep_a || query.outside_sweeps_a;
+  const bool source_b_given = query.sweep_b || query.outside_sweeps_b;
+  if ((query.sweep_a && query.outside_sweeps_a) || (query.sweep_b && query.outside_sweeps_b))
+    throw UsageError("armor db compare: a side is a sweep's runs or the runs outside sweeps, not both");
+  if (query.a.empty() && query.b.empty() && !(source_a_given && source_b_given)) {
+    throw UsageError(
+        "armor db compare: give the two settings, --a EXPR --b EXPR (or two sources, --sweep-a ID|none --sweep-b "
+        "ID|none)");
+  }
+  const Source source_a = source_of(store, query, query.sweep_a, query.outside_sweeps_a);
+  const Source source_b = source_of(store, query, query.sweep_b, query.outside_sweeps_b);
+  const std::vector<RunSummary> runs_a = side(store, query, query.a, source_a);
+  const std::vector<RunSummary> runs_b = side(store, query, query.b, source_b);
+  const std::string name_a = side_name(query.a, query.sweep_a, query.outside_sweeps_a);
+  const std::string name_b = side_name(query.b, query.sweep_b, query.outside_sweeps_b);
   if (runs_a.empty()) throw UsageError("armor db compare: no finished run is A (" + name_a + ")");
   if (runs_b.empty()) throw UsageError("armor db compare: no finished run is B (" + name_b + ")");
 
@@ -77,8 +98,8 @@ ResultTable compare_settings(const ResultsReader& store, const SettingsCompareQu
     const bool shared = std::any_of(a.begin(), a.end(), [&](const Cell& value) { return b.count(value) != 0; });
     (shared || is_seed_key(key) ? pairing : contrast).push_back(key);  // runs pair by seed, always
   }
-  const bool two_sweeps = query.sweep_a && query.sweep_b && *query.sweep_a != *query.sweep_b;
-  if (contrast.empty() && !two_sweeps) {
+  const bool two_sources = source_a.sweep != source_b.sweep;
+  if (contrast.empty() && !two_sources) {
     throw UsageError("armor db compare: A (" + name_a + ") and B (" + name_b +
                      ") share every param value, so nothing tells them apart; --a and --b must select different "
                      "settings (e.g. --a 'trainer.beta = 0' --b 'trainer.beta = 3')");

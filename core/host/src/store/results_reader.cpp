@@ -172,6 +172,7 @@ WhereSql ResultsReader::filter_sql(const RunFilter& filter) const {
     where.sql += " AND r.sweep_id = ?";
     where.binds.emplace_back(ParamValue{*filter.sweep_id});
   }
+  if (filter.outside_sweeps) where.sql += " AND r.sweep_id IS NULL";
   const auto any_of = [&](const char* column, const auto& values, auto&& to_value) {
     if (values.empty()) return;
     where.sql += std::string(" AND ") + column + " IN (";

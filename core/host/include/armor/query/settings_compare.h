@@ -1,5 +1,5 @@
 #pragma once
-// `armor db compare --a EXPR --b EXPR` (or `--sweep-a S --sweep-b T`): two settings compared on runs
+// `armor db compare --a EXPR --b EXPR` (or `--sweep-a S|none --sweep-b T|none`): two settings compared on runs
 // paired by seed and data. Each run of A is paired with the run of B that has the same value of every
 // param but those that tell A from B (the params whose values in A and in B have none in common), so
 // with the same seed, data and other swept settings. Per metric: the pairs, the mean difference B − A
@@ -23,6 +23,10 @@ struct SettingsCompareQuery {
   std::string b;
   std::optional<std::int64_t> sweep_a;  // two sweeps rather than one
   std::optional<std::int64_t> sweep_b;
+  // A side drawn from the runs of no sweep (single runs, `armor eval --new-run`'s) rather than a
+  // sweep's, e.g. a sweep's runs against the same settings re-evaluated from other runs' checkpoints.
+  bool outside_sweeps_a = false;
+  bool outside_sweeps_b = false;
   std::vector<std::string> metrics;  // one row each
 };
 

@@ -81,6 +81,7 @@ struct RunRecord {
 // What `armor db list --where` and friends select. Every criterion given must hold.
 struct RunFilter {
   std::optional<std::int64_t> sweep_id;
+  bool outside_sweeps = false;        // only the runs of no sweep (single runs, `armor eval --new-run`'s)
   std::vector<RunStatus> statuses;    // any of these; empty = any status
   std::vector<std::int64_t> run_ids;  // any of these; empty = any run
   // A boolean expression over run fields, typed params and final metrics (armor/query/

@@ -14,7 +14,8 @@
 // experiment beside its group folder, and run there the same way.
 // Every command quoted in an experiment's header (`#   build/armor ...`) must be real: its options
 // are in the subcommand's --help, and a quoted `armor run` composes with `armor config`.
-// ARMOR_TEST_VERBOSE=1 prints each run's command and output (its timings).
+// ARMOR_TEST_VERBOSE=1 prints each run's command and output (its timings). ARMOR_TEST_DEVICE=cuda
+// runs them on the GPU (CTest's experiments_cuda_test; every run skips where armor finds no GPU).
 
 #include <unistd.h>
 
@@ -281,10 +282,24 @@ void cut_attack_work(const toml::table& table, const std::string& prefix, std::v
   cap("replays", 2);
 }
 
+// The device of the tiny runs: ARMOR_TEST_DEVICE, else the CPU.
+std::string test_device() {
+  const char* device = std::getenv("ARMOR_TEST_DEVICE");
+  return device != nullptr && *device != '\0' ? device : "cpu";
+}
+
+// What armor says when run.device asks for a GPU it cannot use (run_executor.cpp); once seen, the
+// remaining runs skip at once.
+constexpr const char* kNoGpu = "asks for CUDA, but this LibTorch build has no CUDA or no GPU is visible";
+bool& no_gpu_seen() {
+  static bool seen = false;
+  return seen;
+}
+
 // The overrides that make the composed experiment a tiny run on the tiny data.
 std::vector<std::string> tiny_overrides(const toml::table& config) {
   std::vector<std::string> overrides{
-      "run.device=cpu", "trainer.epochs=1", "trainer.batch_size=" + std::to_string(kBatchSize),
+      "run.device=" + test_device(), "trainer.epochs=1", "trainer.batch_size=" + std::to_string(kBatchSize),
       "data.train_limit=" + std::to_string(kTrainImages), "data.test_limit=" + std::to_string(kTestImages)};
   const toml::table* data = table_at(config, "data");
   const std::string dataset = data != nullptr ? data->get("name")->value_or(std::string()) : std::string();
@@ -373,8 +388,13 @@ TEST_P(ExperimentsTest, ComposesAndRunsEndToEndAtTinyScale) {
   std::string command = "run " + shell_quote(shipped.experiment()) + join(overrides) + " --db " + shell_quote(db()) +
                         " --outputs " + shell_quote((dir_ / "outputs").string());
   if (composed.sweep) command += " --sweeper random --trials 1";
+  if (no_gpu_seen()) GTEST_SKIP() << "run.device=" << test_device() << ": no GPU visible to armor's LibTorch";
   const Result run = run_armor(command);
   if (std::getenv("ARMOR_TEST_VERBOSE") != nullptr) std::cout << "armor " << command << "\n" << run.output;
+  if (test_device() != "cpu" && run.exit_code != 0 && contains(run.output, kNoGpu)) {
+    no_gpu_seen() = true;
+    GTEST_SKIP() << "run.device=" << test_device() << ": no GPU visible to armor's LibTorch";
+  }
   ASSERT_EQ(run.exit_code, 0) << "armor " << command << "\n" << run.output;
 
   // 3. A finished run with its metrics in runs.db.

@@ -9,7 +9,8 @@
 // 1-epoch run outside training and evaluation); 7 runs.db writes (one epoch of 100 runs; 8 processes
 // at once, counting "database is locked"). Beside 1-2, 4, 4b, 5b and 5c, the same work in plain
 // PyTorch (tools/bench/pytorch_reference.py), interleaved round by round in this process tree:
-// `<figure>_speed_over_pytorch` (> 1: armor is faster).
+// `<figure>_speed_over_pytorch` (> 1: armor is faster). --device cuda: the GPU figures alone (the
+// ResNet-18 MoEs' training step and PGD-10 on the GPU beside PyTorch on the same GPU; --help).
 
 #include <sys/wait.h>
 #include <unistd.h>
@@ -27,6 +28,7 @@
 #include <vector>
 
 #include <fmt/core.h>
+#include <torch/cuda.h>
 #include <torch/torch.h>
 
 #include "armor/attack/attack.h"
@@ -45,6 +47,7 @@
 #include "armor/train/metric_sink.h"
 #include "armor/train/trainer.h"
 #include "armor/util/host_allocator.h"
+#include "armor/util/torch_compat.h"
 #include "flop_counter.h"
 
 namespace {
@@ -84,13 +87,23 @@ class Report {
 
 double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
 
+// --device: where the GPU figures run (cpu: the CPU figures, every other section).
+torch::Device bench_device = torch::kCPU;
+
+// CUDA runs kernels asynchronously: a timed call is waited for before and after.
+void wait_for_device() {
+  if (bench_device.is_cuda()) torch::cuda::synchronize();
+}
+
 // Median seconds of `iterations` calls after `warmup` calls.
 double median_seconds(const std::function<void()>& step, int warmup, int iterations) {
   for (int i = 0; i < warmup; ++i) step();
   std::vector<double> times;
   for (int i = 0; i < iterations; ++i) {
+    wait_for_device();
     const auto start = Clock::now();
     step();
+    wait_for_device();
     times.push_back(seconds_since(start));
   }
   std::nth_element(times.begin(), times.begin() + iterations / 2, times.end());
@@ -107,9 +120,14 @@ bool pytorch_same_heap = false;
 // measures, so the two never share the cores. round(n) times n of its steps: median seconds per step.
 class PythonReference {
  public:
-  PythonReference(const std::string& workload, int threads) {
+  // `options`: more of the reference's flags (--device, --batch, --bf16, --channels-last).
+  PythonReference(const std::string& workload, int threads, const std::vector<std::string>& options = {}) {
     const std::string script = std::string(ARMOR_SOURCE_DIR) + "/tools/bench/pytorch_reference.py";
     const std::string thread_count = std::to_string(threads);
+    const char* interpreter = std::getenv("ARMOR_BENCH_PYTHON");  // a PyTorch 2.x with CUDA on a GPU machine
+    const std::string python = interpreter != nullptr && *interpreter != '\0' ? interpreter : "/usr/bin/python3";
+    std::vector<std::string> words{python, script, workload, "--threads", thread_count, "--warmup", "2", "--serve"};
+    words.insert(words.end(), options.begin(), options.end());
     int to_child[2], from_child[2];
     if (pipe(to_child) != 0 || pipe(from_child) != 0) throw std::runtime_error("pipe failed");
     pid_ = fork();
@@ -122,8 +140,10 @@ class PythonReference {
         setenv("MALLOC_MMAP_MAX_", "0", 1);
         setenv("MALLOC_TRIM_THRESHOLD_", "2147483647", 1);
       }
-      execl("/usr/bin/python3", "python3", script.c_str(), workload.c_str(), "--threads", thread_count.c_str(),
-            "--warmup", "2", "--serve", static_cast<char*>(nullptr));
+      std::vector<char*> argv;
+      for (std::string& word : words) argv.push_back(word.data());
+      argv.push_back(nullptr);
+      execv(words.front().c_str(), argv.data());
       _exit(127);
     }
     close(to_child[0]);
@@ -131,7 +151,8 @@ class PythonReference {
     to_ = fdopen(to_child[1], "w");
     from_ = fdopen(from_child[0], "r");
     if (read_line().find("\"ready\": true") == std::string::npos) {
-      throw std::runtime_error("the PyTorch reference of " + workload + " did not start (is python3-torch installed?)");
+      throw std::runtime_error("the PyTorch reference of " + workload + " did not start with " + python +
+                               " (python3-torch installed? ARMOR_BENCH_PYTHON names another interpreter)");
     }
   }
   ~PythonReference() {
@@ -179,10 +200,10 @@ struct Rounds {
 
 void side_by_side(Report& report, const std::string& label, const std::string& workload,
                   const std::function<void()>& armor_step, const std::string& target, int armor_steps_per_call = 1,
-                  Rounds plan = {}) {
+                  Rounds plan = {}, const std::vector<std::string>& reference_options = {}) {
   std::optional<PythonReference> reference;
   try {
-    reference.emplace(workload, torch::get_num_threads());
+    reference.emplace(workload, torch::get_num_threads(), reference_options);
   } catch (const std::exception& error) {
     fmt::print("{}_over_pytorch: skipped: {}\n", label, error.what());
     return;
@@ -452,6 +473,120 @@ void pgd_step_resnet18(Report& report) {
   }
 }
 
+// ---- GPU (--device cuda) ----------------------------------------------------------------------
+
+// The device's matrix-multiply peak, GFLOP/s: float32 (TF32 off), TF32 and bfloat16 (8192^2).
+struct DevicePeaks {
+  double fp32 = 0;
+  double tf32 = 0;
+  double bf16 = 0;
+};
+
+DevicePeaks device_peaks(Report& report) {
+  const auto peak_of = [&](torch::ScalarType dtype, bool tf32) {
+    at::globalContext().setAllowTF32CuBLAS(tf32);
+    const auto options = torch::TensorOptions(bench_device).dtype(dtype);
+    const torch::Tensor a = torch::randn({8192, 8192}, options), b = torch::randn({8192, 8192}, options);
+    const double seconds = median_seconds([&] { torch::mm(a, b); }, 3, 10);
+    return 2.0 * 8192.0 * 8192.0 * 8192.0 / seconds / 1e9;
+  };
+  DevicePeaks peaks;
+  peaks.fp32 = peak_of(torch::kFloat32, false);
+  peaks.tf32 = peak_of(torch::kFloat32, true);
+  peaks.bf16 = peak_of(torch::kBFloat16, false);
+  at::globalContext().setAllowTF32CuBLAS(false);  // LibTorch's and PyTorch's default for products
+  report.add("gpu_matmul_peak_fp32", peaks.fp32, "GFLOP/s");
+  report.add("gpu_matmul_peak_tf32", peaks.tf32, "GFLOP/s");
+  report.add("gpu_matmul_peak_bf16", peaks.bf16, "GFLOP/s");
+  return peaks;
+}
+
+// How a GPU figure runs: its batch, bfloat16 autocast, channels-last.
+struct GpuVariant {
+  std::int64_t batch = 128;
+  bool bf16 = false;
+  bool channels_last = false;
+  std::string label() const {
+    return "b" + std::to_string(batch) + (bf16 ? "_bf16" : "") + (channels_last ? "_channels_last" : "");
+  }
+  std::vector<std::string> reference_options() const {
+    std::vector<std::string> options{"--device", bench_device.str(), "--batch", std::to_string(batch)};
+    if (bf16) options.emplace_back("--bf16");
+    if (channels_last) options.emplace_back("--channels-last");
+    return options;
+  }
+};
+
+// Every 4-d parameter and buffer of `net` in channels-last (NHWC) memory, as PyTorch's
+// model.to(memory_format=torch.channels_last).
+void to_channels_last(torch::nn::Module& net) {
+  torch::NoGradGuard no_grad;
+  for (auto& p : net.parameters()) {
+    if (p.dim() == 4) p.set_data(p.contiguous(torch::MemoryFormat::ChannelsLast));
+  }
+}
+
+// A ResNet-18 MoE's SGD training step and PGD-10 (as figures 1-2 and 4b) on the GPU, beside the PyTorch
+// reference on the same GPU with the same variant; GFLOP/s from the counted forward FLOPs (training:
+// x3 for the backward) and their share of the matching peak.
+void gpu_figures(Report& report) {
+  const DevicePeaks peaks = device_peaks(report);
+  const std::vector<GpuVariant> training{{128, false, false}, {512, false, false}, {512, true, false}, {512, false, true}};
+  const std::vector<GpuVariant> attacks{{128, false, false}, {512, false, false}, {512, true, false}};
+  auto attack = registry().attack("pgd")(
+      params(armor::PluginKind::attack, "pgd", {{"eps", 0.1}, {"steps", std::int64_t{10}}, {"step_size", 0.025}}));
+  for (const std::string type : {"conv", "block"}) {
+    const std::string network = "resnet18_" + type + "moe";
+    for (const bool is_attack : {false, true}) {
+      for (const GpuVariant& variant : is_attack ? attacks : training) {
+        torch::manual_seed(0);
+        auto net = model("resnet", resnet18_moe(type), kCifar);
+        net->to(bench_device);
+        if (variant.channels_last) to_channels_last(*net);
+        torch::Tensor x = torch::rand({variant.batch, 3, 32, 32}, bench_device);
+        if (variant.channels_last) x = x.contiguous(torch::MemoryFormat::ChannelsLast);
+        const torch::Tensor y = torch::randint(10, {variant.batch}, torch::TensorOptions(bench_device).dtype(torch::kInt64));
+        torch::optim::SGD optimizer(net->parameters(), torch::optim::SGDOptions(0.01).momentum(0.9));
+        const auto train_step = [&] {
+          optimizer.zero_grad();
+          torch::nn::functional::cross_entropy(net->forward(x), y).backward();
+          optimizer.step();
+        };
+        const auto pgd_step = [&] { attack->perturb(*net, x, y); };
+        const std::function<void()> plain = is_attack ? std::function<void()>(pgd_step) : train_step;
+        const std::function<void()> step = [&] {
+          if (!variant.bf16) return plain();
+          armor::compat::CudaAutocast autocast(torch::kBFloat16);
+          plain();
+        };
+        if (is_attack) {
+          net->eval();
+        } else {
+          net->train();
+        }
+        const std::string label = (is_attack ? "gpu_pgd10_" : "gpu_train_step_") + network + "_" + variant.label();
+        const double seconds = median_seconds(step, 2, 5);
+        double forward_flops = 0;
+        {
+          torch::NoGradGuard no_grad;
+          armor::bench::FlopCounter counter;
+          net->forward(x);
+          forward_flops = counter.flops();
+        }
+        // Training: forward + backward (~2 forwards). PGD-10: 10 forwards and 10 input gradients (the
+        // parameters frozen: ~1 forward each).
+        const double flops = (is_attack ? 20.0 : 3.0) * forward_flops;
+        const double peak = variant.bf16 ? peaks.bf16 : peaks.tf32;  // convolutions take TF32 by default
+        report.add(label + "_images_per_second", static_cast<double>(variant.batch) / seconds, "images/s");
+        report.add(label + "_gflops", flops / seconds / 1e9, "GFLOP/s");
+        report.add(label + "_share_of_peak", flops / seconds / 1e9 / peak, "fraction");
+        side_by_side(report, label, (is_attack ? "pgd10_" : "") + network, step, "", 1, Rounds{3, 3},
+                     variant.reference_options());
+      }
+    }
+  }
+}
+
 struct NullSink : armor::MetricSink {
   bool epoch_end(int, const armor::MetricValues&) override { return true; }
 };
@@ -704,7 +839,7 @@ int main(int argc, char** argv) {
   const auto usage = [](std::FILE* to) {
     fmt::print(to,
                "usage: armor_bench [--json FILE] [--threads N] [--only startup|checks|speed|fast_at|epoch]\n"
-               "                   [--pytorch-heap default|same]\n"
+               "                   [--pytorch-heap default|same] [--device cuda|cuda:N]\n"
                "  prints one line per figure (`name value unit`) and writes them all to FILE (default bench.json);\n"
                "  N threads for LibTorch (default: every core). About 13 minutes on 2 cores\n"
                "  (the PyTorch side by side needs /usr/bin/python3 with python3-torch; skipped without it).\n"
@@ -716,7 +851,11 @@ int main(int argc, char** argv) {
                "  the same images through the PyTorch reference's step (needs dataset-fashion-mnist).\n"
                "  --pytorch-heap same: the PyTorch reference keeps freed memory in its heap as armor does\n"
                "  (MALLOC_MMAP_MAX_=0, MALLOC_TRIM_THRESHOLD_); default: glibc's defaults, as a user runs it.\n"
-               "  ARMOR_MALLOC_TUNING=off: armor's side keeps glibc's defaults instead.\n");
+               "  ARMOR_MALLOC_TUNING=off: armor's side keeps glibc's defaults instead.\n"
+               "  --device cuda: the GPU figures alone: the GPU's matmul peaks (fp32, TF32, bf16), then the\n"
+               "  ResNet-18 Conv/BlockMoE training step (batch 128, 512; bf16 autocast; channels-last) and PGD-10\n"
+               "  (128, 512; bf16) on the GPU, each beside the PyTorch reference on the same GPU (its Python:\n"
+               "  ARMOR_BENCH_PYTHON, default /usr/bin/python3), GFLOP/s and share of the peak.\n");
   };
   for (int i = 1; i < argc; ++i) {
     const std::string flag = argv[i];
@@ -724,7 +863,8 @@ int main(int argc, char** argv) {
       usage(stdout);
       return 0;
     }
-    const bool known = flag == "--json" || flag == "--threads" || flag == "--only" || flag == "--pytorch-heap";
+    const bool known =
+        flag == "--json" || flag == "--threads" || flag == "--only" || flag == "--pytorch-heap" || flag == "--device";
     if (!known || i + 1 >= argc) {
       fmt::print(stderr, "armor_bench: {} '{}'\n", known ? "missing value after" : "unknown argument", flag);
       usage(stderr);
@@ -745,6 +885,22 @@ int main(int argc, char** argv) {
         return 2;
       }
       pytorch_same_heap = value == "same";
+    } else if (flag == "--device") {
+      try {
+        bench_device = torch::Device(value);
+      } catch (const c10::Error&) {
+        fmt::print(stderr, "armor_bench: --device takes cuda or cuda:N, got '{}'\n", value);
+        return 2;
+      }
+      if (!bench_device.is_cuda()) {
+        fmt::print(stderr, "armor_bench: --device takes cuda or cuda:N (the CPU figures need no --device), got '{}'\n",
+                   value);
+        return 2;
+      }
+      if (!torch::cuda::is_available()) {
+        fmt::print(stderr, "armor_bench: --device {}: this LibTorch has no CUDA or sees no GPU\n", value);
+        return 2;
+      }
     } else {
       threads = std::atoi(value.c_str());
       if (threads <= 0) {
@@ -761,6 +917,13 @@ int main(int argc, char** argv) {
   report.add("threads", torch::get_num_threads(), "count");
   report.add("armor_keeps_freed_memory_in_heap", heap.applied ? 1 : 0, "bool");
   report.add("pytorch_keeps_freed_memory_in_heap", pytorch_same_heap ? 1 : 0, "bool");
+  if (bench_device.is_cuda()) {
+    gpu_figures(report);
+    report.write_json(json);
+    fs::remove_all(scratch);
+    fmt::print("wrote {}\n", json);
+    return 0;
+  }
   if (only == "checks") {
     eval_checks_cost(report);
     report.write_json(json);

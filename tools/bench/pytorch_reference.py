@@ -6,6 +6,11 @@ can be set side by side with plain PyTorch on the same LibTorch kernels. Run it 
 no torch.
 
     /usr/bin/python3 tools/bench/pytorch_reference.py WORKLOAD [--threads N] [--warmup W] [--steps S] [--json]
+                     [--device cuda] [--batch B] [--bf16] [--channels-last]
+
+--device, --batch, --bf16 and --channels-last are armor_bench --device cuda's GPU variants (there the
+interpreter is a PyTorch 2.x with CUDA, named by ARMOR_BENCH_PYTHON); on CUDA every timed step is
+waited for with torch.cuda.synchronize().
 
 One measurement: W untimed steps, then S timed steps; seconds_per_step is their median (armor_bench's
 median_seconds), images_per_second = batch / seconds_per_step. --json prints one JSON object on one line,
@@ -82,7 +87,20 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-BATCH = 128
+BATCH = 128  # --batch
+DEVICE = torch.device("cpu")  # --device
+CHANNELS_LAST = False  # --channels-last: the model and its inputs in NHWC
+BF16 = False  # --bf16: every step under torch.autocast(device, bfloat16)
+
+
+def images(*shape):
+    """Random images [N,C,H,W] in [0,1) on the benchmark's device (channels-last with --channels-last)."""
+    x = torch.rand(*shape, device=DEVICE)
+    return x.contiguous(memory_format=torch.channels_last) if CHANNELS_LAST else x
+
+
+def labels(classes, count):
+    return torch.randint(classes, (count,), device=DEVICE)
 
 # (channels, height, width, classes, mean, std): armor_bench's kFashion and kCifar.
 FASHION = (1, 28, 28, 10, (0.286,), (0.353,))
@@ -332,8 +350,8 @@ def pgd(model, x, y, eps=0.1, step_size=0.025, steps=10):
 def sgd_training_step(model, data):
     """armor_bench training_step(): SGD lr 0.01 momentum 0.9 on CE, one fixed batch."""
     channels, height, width, classes, _, _ = data
-    x = torch.rand(BATCH, channels, height, width)
-    y = torch.randint(classes, (BATCH,))
+    x = images(BATCH, channels, height, width)
+    y = labels(classes, BATCH)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     model.train()
 
@@ -349,7 +367,7 @@ def fast_at_quickstart(model):
     """One batch of trainer/fast_at in core/sdk/src/train/epoch_trainer.cpp's loop, quickstart settings."""
     eps, step_ratio, balancing_weight = 0.1, 1.25, 0.5
     lr_peak, cycle_peak, total_steps = 0.2, 0.4, 2 * math.ceil(60000 / BATCH)
-    batches = [(torch.rand(BATCH, 1, 28, 28), torch.randint(10, (BATCH,))) for _ in range(4)]
+    batches = [(images(BATCH, 1, 28, 28), labels(10, BATCH)) for _ in range(4)]
     optimizer = torch.optim.SGD(model.parameters(), lr=lr_peak, momentum=0.9, nesterov=True, weight_decay=5e-4)
     model.train()
     state = {"step": 0}
@@ -374,7 +392,7 @@ def fast_at_quickstart(model):
                 adversarial = project_linf(start + step_ratio * eps * grad.sign(), x, eps)
         logits = model(adversarial)
         ce = F.cross_entropy(logits, y)
-        aux = torch.zeros(())
+        aux = torch.zeros((), device=DEVICE)
         for layer in model.moe_layers:  # armor::BalancingTerm over every MoE layer's last routing
             aux = aux + balancing_weight * switch_loss(layer.last_routing.probs)
         loss = ce + aux
@@ -392,8 +410,8 @@ def fast_at_quickstart(model):
 def pgd10(model, data):
     """armor_bench pgd_step(): eval mode; a step is one PGD-10; extras: one forward+backward."""
     channels, height, width, classes, _, _ = data
-    x = torch.rand(BATCH, channels, height, width)
-    y = torch.randint(classes, (BATCH,))
+    x = images(BATCH, channels, height, width)
+    y = labels(classes, BATCH)
     model.eval()
 
     def step():
@@ -418,10 +436,18 @@ WORKLOADS = {
 
 
 def timed(fn, steps):
+    """Seconds of each of `steps` calls; on CUDA each call is waited for (the kernels are asynchronous)."""
+    synchronize = torch.cuda.synchronize if DEVICE.type == "cuda" else (lambda: None)
     times = []
     for _ in range(steps):
+        synchronize()
         start = time.perf_counter()
-        fn()
+        if BF16:
+            with torch.autocast(DEVICE.type, dtype=torch.bfloat16):
+                fn()
+        else:
+            fn()
+        synchronize()
         times.append(time.perf_counter() - start)
     return times
 
@@ -442,6 +468,9 @@ def result(args, model, times, extra_times):
         "batch_size": BATCH,
         "step_seconds": times,
         "torch_version": torch.__version__,
+        "device": str(DEVICE),
+        "channels_last": CHANNELS_LAST,
+        "bf16": BF16,
         # Images per expert in the last forward of each MoE layer (armor: last_expert_counts()). The
         # routing at initialisation decides how the batch splits, and so part of the cost: compare
         # these with armor's before reading a ratio.
@@ -503,18 +532,32 @@ def main():
     parser.add_argument("--warmup", type=int, default=1, help="untimed steps first (default 1, as armor_bench)")
     parser.add_argument("--steps", type=int, default=3, help="timed steps; their median is reported (default 3, as armor_bench)")
     parser.add_argument("--seed", type=int, default=0, help="torch.manual_seed (default 0)")
+    parser.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N (armor_bench --device)")
+    parser.add_argument("--batch", type=int, default=128, help="images per step (default 128)")
+    parser.add_argument("--channels-last", action="store_true", help="the model and its inputs in channels-last (NHWC)")
+    parser.add_argument("--bf16", action="store_true", help="every step under torch.autocast(device, torch.bfloat16)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a human line")
     parser.add_argument("--serve", action="store_true",
                         help="after the warm-up, time N steps per line N read from stdin, one JSON line each")
     parser.add_argument("--describe", action="store_true", help="print the model's parameters and exit")
     args = parser.parse_args()
-    if args.threads < 1 or args.steps < 1 or args.warmup < 0:
-        parser.error("--threads and --steps must be >= 1, --warmup >= 0")
+    if args.threads < 1 or args.steps < 1 or args.warmup < 0 or args.batch < 1:
+        parser.error("--threads, --steps and --batch must be >= 1, --warmup >= 0")
+    global BATCH, DEVICE, CHANNELS_LAST, BF16
+    BATCH, CHANNELS_LAST, BF16 = args.batch, args.channels_last, args.bf16
+    try:
+        DEVICE = torch.device(args.device)
+    except RuntimeError as error:
+        parser.error("--device %r: %s" % (args.device, error))
+    if DEVICE.type == "cuda" and not torch.cuda.is_available():
+        parser.error("--device %s: this torch has no CUDA or sees no GPU" % args.device)
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     make_model, make_workload, _ = WORKLOADS[args.workload]
-    model = make_model()
+    model = make_model().to(DEVICE)
+    if CHANNELS_LAST:
+        model = model.to(memory_format=torch.channels_last)
     if args.describe:
         describe(model)
         return 0

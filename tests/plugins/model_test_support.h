@@ -55,4 +55,15 @@ inline std::shared_ptr<armor::Classifier> make_model(const std::string& name, co
   return plugin_registry().model(name)(plugin_params(armor::PluginKind::model, name, changes), context);
 }
 
+// Experts of an output-level MoE (model/output_moe, model/dual_moe) small enough for a few CPU
+// batches: ResNet-10 with one stage of 8 channels.
+inline const std::string kSmallResnetExpert = "depth = 10, stages = 1, width_multiplier = 0.125";
+
+// An output-level MoE's params: `experts` such experts, then `extra`.
+inline Changes small_ensemble(std::int64_t experts, const Changes& extra = {}) {
+  Changes changes{{"expert", std::string("resnet")}, {"expert_params", kSmallResnetExpert}, {"num_experts", experts}};
+  changes.insert(changes.end(), extra.begin(), extra.end());
+  return changes;
+}
+
 }  // namespace armor_test

@@ -21,14 +21,9 @@ using armor_test::make_model;
 
 const armor::DatasetInfo kTiny{"tiny", 1, 8, 8, 4, {0.5}, {0.25}};
 
-// Experts: ResNet-10 with one stage of 8 channels.
-const std::string kSmallResnet = "depth = 10, stages = 1, width_multiplier = 0.125";
+using armor_test::kSmallResnetExpert;
 
-Changes ensemble(Changes extra = {}) {
-  Changes changes{{"expert", std::string("resnet")}, {"expert_params", kSmallResnet}, {"num_experts", std::int64_t{3}}};
-  changes.insert(changes.end(), extra.begin(), extra.end());
-  return changes;
-}
+Changes ensemble(const Changes& extra = {}) { return armor_test::small_ensemble(3, extra); }
 
 armor::ExpertEnsemble& as_ensemble(armor::Classifier& model) {
   armor::ExpertEnsemble* ensemble = model.expert_ensemble();
@@ -192,13 +187,13 @@ TEST(OutputMoeTest, ExpertsAreDenseNetworksBuiltFromTheirInlineParameters) {
                       "model.expert_params.depth must be an integer");
   expect_config_error(ensemble({{"expert_params", std::string("depth = 10,")}}),
                       "must be the body of a TOML inline table");
-  expect_config_error(ensemble({{"expert_params", kSmallResnet + ", num_experts = 2, moe_layers = 'layer1'"}}),
+  expect_config_error(ensemble({{"expert_params", kSmallResnetExpert + ", num_experts = 2, moe_layers = 'layer1'"}}),
                       "the experts of output_moe must be dense");
   expect_config_error(ensemble({{"expert", std::string("resnett")}}), "did you mean 'resnet'?");
   expect_config_error(ensemble({{"k", std::int64_t{4}}}),
                       "test: model: k <= num_experts does not hold (k = 4, num_experts = 3)");
   // The expert's own declared constraint, on its dense default num_experts = 1.
-  expect_config_error(ensemble({{"expert_params", kSmallResnet + ", k = 2"}}),
+  expect_config_error(ensemble({{"expert_params", kSmallResnetExpert + ", k = 2"}}),
                       "test: model.expert_params: k <= num_experts does not hold (k = 2, num_experts = 1)");
 }
 

@@ -42,7 +42,6 @@ using armor_test::plugin_registry;
 
 // CIFAR-sized images, 10 classes: the papers' inputs, small enough for a few CPU batches.
 const armor::DatasetInfo kImages{"tiny", 3, 32, 32, 10, {0.5, 0.5, 0.5}, {0.25, 0.25, 0.25}};
-const std::string kSmallResnet = "depth = 10, stages = 1, width_multiplier = 0.125";
 
 // A model of each shipped model plugin (torchscript loads a file instead), as small as it builds.
 struct ModelCase {
@@ -58,8 +57,7 @@ std::vector<ModelCase> model_cases() {
                              {"moe_layers", std::string("layer2")}};
   Changes conv_moe = small_resnet;
   conv_moe.emplace_back("moe_type", std::string("conv"));
-  const Changes ensemble{{"expert", std::string("resnet")}, {"expert_params", kSmallResnet},
-                         {"num_experts", std::int64_t{2}}};
+  const Changes ensemble = armor_test::small_ensemble(2);
   Changes stem_router = ensemble;
   stem_router.emplace_back("router_input", std::string("conv_stem"));
   return {

@@ -25,13 +25,7 @@ using armor_test::make_model;
 using armor_test::plugin_params;
 using armor_test::plugin_registry;
 
-const std::string kSmallResnet = "depth = 10, stages = 1, width_multiplier = 0.125";
-
-Changes ensemble_changes(Changes extra = {}) {
-  Changes changes{{"expert", std::string("resnet")}, {"expert_params", kSmallResnet}, {"num_experts", std::int64_t{3}}};
-  changes.insert(changes.end(), extra.begin(), extra.end());
-  return changes;
-}
+Changes ensemble_changes(const Changes& extra = {}) { return armor_test::small_ensemble(3, extra); }
 
 // The experiment's attack, counting its calls and the images of each.
 struct CountingAttack : armor::Attack {

@@ -16,8 +16,12 @@
 #   --page-only   run nothing; regenerate the page, CSV and reports from the database
 # environment:
 #   ARMOR             the armor program (default: build/armor)
-#   REPRODUCE_DB      the study's database (default: docs/reproduction/runs.db, not committed)
-#   REPRODUCE_OUTPUTS the run folders (default: docs/reproduction/outputs, not committed)
+#   REPRODUCE_DB      the study's database (default: docs/reproduction/runs.db, committed: a fresh
+#                     checkout resumes the study where the last commit of it stopped; commit it when
+#                     no run is writing it, e.g. after this script, whose last connection folds the
+#                     journal into the file)
+#   REPRODUCE_OUTPUTS the run folders (default: docs/reproduction/outputs, not committed: a run
+#                     interrupted on another machine starts again from its first epoch)
 #   REPRODUCE_JOBS    runs at once (default 2; each run's thread count is fixed in its file)
 #   REPRODUCE_SCALE   full (default) or tiny: a smoke test of the whole pipeline in about 2
 #                     minutes (1 epoch on 256 images, 64 test images, attacks of 1-2 steps), written
@@ -146,8 +150,11 @@ mix_apart_members() {
 }
 
 if [[ "$page_only" == false ]]; then
-  for claim in "${claims[@]}"; do run_claim "$claim"; done
-  [[ " ${claims[*]} " == *" claim5 "* ]] && mix_apart_members
+  for claim in "${claims[@]}"; do
+    run_claim "$claim"
+    # Right after claim 5: its members' checkpoints are in this machine's run folders, not committed.
+    if [[ "$claim" == claim5 ]]; then mix_apart_members; fi
+  done
 fi
 [[ -f "$db" ]] || log "no database at $db yet: the page says every claim has not run"
 

@@ -111,6 +111,24 @@ TEST(EvalChecksTest, PredictionsThatDependOnTheBatchAreFlagged) {
   EXPECT_GT(check.value, 0.0);
 }
 
+// constant_router flags a router attack only when the router is (nearly) constant and the attack
+// moved neither a route nor a judgement: any one of them moving makes the RA-R number informative.
+TEST(EvalChecksTest, AConstantRouterFlagsOnlyARouterAttackThatChangedNothing) {
+  const auto flagged = [](double modal, std::int64_t routes, std::int64_t predictions) {
+    return armor::check_constant_router("pgd50_rar_acc", {200, modal, routes, predictions}).flagged;
+  };
+  EXPECT_TRUE(flagged(1.0, 0, 0));
+  EXPECT_TRUE(flagged(0.995, 0, 0));
+  EXPECT_FALSE(flagged(0.985, 0, 0)) << "a router that splits the images is not constant";
+  EXPECT_FALSE(flagged(1.0, 1, 0)) << "the attack moved a route";
+  EXPECT_FALSE(flagged(1.0, 0, 3)) << "the attack changed judgements (soft weights moved)";
+  const armor::EvalCheck check = armor::check_constant_router("pgd50_rar_acc", {200, 1.0, 0, 0});
+  EXPECT_EQ(check.metric, "pgd50_rar_acc");
+  EXPECT_EQ(check.check, "constant_router");
+  EXPECT_DOUBLE_EQ(check.value, 1.0);
+  EXPECT_NE(check.detail.find("200 test images"), std::string::npos) << check.detail;
+}
+
 TEST(EvalChecksTest, RunEvalChecksRunsNoneWhenOffAndEveryStandardOneOtherwise) {
   torch::manual_seed(0);
   TinyNet net(Defect::none);

@@ -236,6 +236,49 @@ TEST(EvaluationTest, MoePassesFixedExpertsRouteChangeAndWorstCase) {
   EXPECT_FALSE(model.moe2->fixed_expert().has_value()) << "the fixed expert is released";
 }
 
+// constant_router: a router whose gates ignore their input sends every image one way and the router
+// attack (RA-R) can change nothing, so its accuracy is the clean accuracy by construction: flagged.
+// The same model with gates that read the input is not.
+TEST(EvaluationTest, ARouterThatIgnoresItsInputFlagsItsRouterAttack) {
+  torch::manual_seed(4);
+  const armor::LabelledImages test = random_images(40);
+  armor::EvaluationOptions options;
+  options.batch_size = 16;
+  options.route_attacks = true;
+  const std::vector<armor::EvalAttack> attacks{{"strong", std::make_shared<SignAttack>(0.3), 0}};
+  const auto rar_check = [](const armor::EvaluationResult& result) {
+    std::vector<armor::EvalCheck> found;
+    for (const armor::EvalCheck& check : result.checks) {
+      if (check.check == "constant_router") found.push_back(check);
+    }
+    EXPECT_EQ(found.size(), 1u) << "one check per RA-R metric";
+    return found.empty() ? armor::EvalCheck{} : found.front();
+  };
+
+  TwoLayerMoe reading(3);
+  const armor::EvaluationResult routed = armor::evaluate(reading, test, options, torch::kCPU, attacks);
+  const armor::EvalCheck routed_check = rar_check(routed);
+  EXPECT_EQ(routed_check.metric, "strong_rar_acc");
+  EXPECT_LT(routed_check.value, 0.99) << routed_check.detail;
+  EXPECT_FALSE(routed_check.flagged) << routed_check.detail;
+
+  TwoLayerMoe constant(3);
+  for (auto* gate : {constant.gate1.get(), constant.gate2.get()}) {
+    torch::NoGradGuard no_grad;
+    gate->fc->weight.zero_();
+    gate->fc->bias.copy_(torch::tensor({4.0, 0.0, 0.0}));
+  }
+  const armor::EvaluationResult fixed = armor::evaluate(constant, test, options, torch::kCPU, attacks);
+  const armor::EvalCheck fixed_check = rar_check(fixed);
+  std::map<std::string, double> metrics(fixed.metrics.begin(), fixed.metrics.end());
+  EXPECT_DOUBLE_EQ(metrics.at("strong_rar_acc"), metrics.at("clean_acc")) << "RA-R is the clean accuracy";
+  EXPECT_LT(metrics.at("strong_acc"), metrics.at("clean_acc")) << "while the model itself is attackable";
+  EXPECT_EQ(fixed_check.metric, "strong_rar_acc");
+  EXPECT_DOUBLE_EQ(fixed_check.value, 1.0);
+  EXPECT_TRUE(fixed_check.flagged) << fixed_check.detail;
+  EXPECT_NE(fixed_check.detail.find("by construction"), std::string::npos) << fixed_check.detail;
+}
+
 // eval.fixed_expert_attacks: the fixed-expert passes (and their expert -1 rows) run only the attacks
 // it names, as paper 2 evaluates its fixed experts with PGD-20 without random start alone.
 TEST(EvaluationTest, FixedExpertPassesRunOnlyTheNamedAttacks) {

@@ -219,6 +219,21 @@ std::vector<EvalCheck> check_score_based_gap(Classifier& model, const torch::Ten
   return checks;
 }
 
+EvalCheck check_constant_router(const std::string& metric, const RouterAttackOutcome& outcome) {
+  const bool inert = outcome.routes_changed == 0 && outcome.predictions_changed == 0;
+  const bool flagged = inert && outcome.modal_route_share >= CheckThresholds::kConstantRoute;
+  return EvalCheck{
+      metric, "constant_router", outcome.modal_route_share, flagged,
+      fmt::format("{:.1f}% of the {} test images take the most common route; the router attack changed the route "
+                  "of {} and the judgement of {}{}",
+                  100.0 * outcome.modal_route_share, outcome.images, outcome.routes_changed,
+                  outcome.predictions_changed,
+                  flagged ? ": the router ignores its input, so this RA-R is the clean accuracy by construction, "
+                            "not a measure of the router's robustness (train the router, e.g. with a balancing "
+                            "loss, before comparing RA-R with RA-E)"
+                          : "")};
+}
+
 std::vector<EvalCheck> run_eval_checks(Classifier& model, const LabelledImages& test, torch::Device device,
                                        CheckLevel level, const std::vector<EvalAttack>& attacks) {
   const std::int64_t n = std::min(check_subset_size(level), test.size());

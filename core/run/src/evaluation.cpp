@@ -13,6 +13,7 @@
 #include "armor/error.h"
 #include "armor/nn/classifier.h"
 #include "armor/nn/dual_model.h"
+#include "armor/run/eval_checks.h"
 #include "armor/run/route_held_classifier.h"
 #include "armor/run/top1_routes.h"
 #include "armor/util/progress.h"
@@ -27,7 +28,17 @@ struct Pass {
   double loss = 0.0;
   torch::Tensor correct;       // bool [N] on the CPU
   double route_change = -1.0;  // share of images whose top-1 route changed (-1 = not measured)
+  std::int64_t routes_changed = 0;  // how many images that is
+  double modal_route_share = -1.0;  // share of images on the most common clean route (-1 = not measured)
 };
+
+// The share of rows of `routes` [N, layers] equal to its most common row.
+double modal_route_share(const torch::Tensor& routes) {
+  if (routes.size(0) == 0) return 0.0;
+  const torch::Tensor counts = std::get<2>(torch::unique_dim(routes, 0, /*sorted=*/false, /*return_inverse=*/false,
+                                                             /*return_counts=*/true));
+  return counts.max().item<double>() / static_cast<double>(routes.size(0));
+}
 
 // Accumulates a pass batch by batch.
 class PassTally {
@@ -148,7 +159,8 @@ torch::Tensor ensemble_over_split(AutoAttack& ensemble, Classifier& model, Batch
 
 // One attack over the test split. With `held`, the attack runs on (and the accuracy is that of)
 // the route-held view of the model (RA-E / RA-R); otherwise on the model itself, where
-// `route_change` also measures how many images the attack moved to another top-1 expert.
+// `route_change` also measures how many images the attack moved to another top-1 expert, as the
+// router-attack view (RA-R) always does, with the most common clean route, for constant_router.
 // AutoAttack on the model itself runs over the whole split first (ensemble_over_split), so that
 // its per-image results do not depend on the split into batches; route-held passes attack batch by
 // batch, since the held routes are those of each batch's clean images.
@@ -159,7 +171,10 @@ Pass attacked_pass(Classifier& model, const LabelledImages& test, std::int64_t b
   auto* ensemble = held == nullptr ? dynamic_cast<AutoAttack*>(eval_attack.attack.get()) : nullptr;
   const torch::Tensor whole_split =
       ensemble != nullptr ? ensemble_over_split(*ensemble, model, loader, batch_size, device, label) : torch::Tensor();
-  const std::vector<MoeLayer> layers = route_change && held == nullptr ? moe_layers_of(model) : std::vector<MoeLayer>{};
+  const bool router_attack = held != nullptr && held->attacked() == HeldPart::router;
+  const std::vector<MoeLayer> layers =
+      (route_change && held == nullptr) || router_attack ? moe_layers_of(model) : std::vector<MoeLayer>{};
+  std::vector<torch::Tensor> clean_routes_seen;  // [n, layers] per batch, on the CPU
   PassTally tally;
   double changed = 0;
   Progress progress(label, loader.num_batches());
@@ -183,15 +198,23 @@ Pass attacked_pass(Classifier& model, const LabelledImages& test, std::int64_t b
     if (!layers.empty()) {
       model.forward(batch->x);
       clean_routes = top1_routes(layers);
+      clean_routes_seen.push_back(clean_routes.cpu());
     }
     tally.add(held != nullptr ? held->forward(adversarial) : model.forward(adversarial), batch->y);
-    if (!layers.empty()) changed += top1_routes(layers).ne(clean_routes).any(1).sum().item<double>();
+    if (!layers.empty()) {
+      // The router view's last forward combined the clean images: the gates' route on x' is x''s own.
+      if (router_attack) model.forward(adversarial);
+      changed += top1_routes(layers).ne(clean_routes).any(1).sum().item<double>();
+    }
     offset += size;
     progress.update(++done, fmt::format("acc {:.3f}", tally.accuracy()));
   }
   Pass pass = tally.pass();
-  if (!layers.empty())
+  if (!layers.empty()) {
     pass.route_change = changed / static_cast<double>(std::max<std::int64_t>(1, loader.num_images()));
+    pass.routes_changed = static_cast<std::int64_t>(changed);
+    pass.modal_route_share = modal_route_share(torch::cat(clean_routes_seen));
+  }
   progress.finish(fmt::format("acc {:.4f}  ({})", pass.accuracy, eval_attack.attack->describe()));
   return pass;
 }
@@ -259,6 +282,12 @@ void member_passes(Classifier& member, const std::string& prefix, const Labelled
                                         "eval " + prefix + " " + attack.name, nullptr, false);
     result.metrics.emplace_back(prefix + "_" + attack.name + "_acc", attacked.accuracy);
   }
+}
+
+// What the router attack of `rar` did beside the clean pass, for constant_router.
+RouterAttackOutcome router_attack_outcome(const Pass& clean, const Pass& rar) {
+  return RouterAttackOutcome{rar.correct.size(0), rar.modal_route_share, rar.routes_changed,
+                             clean.correct.ne(rar.correct).sum().item<std::int64_t>()};
 }
 
 std::vector<ImageOutcome> image_outcomes(const Pass& clean, const std::vector<std::pair<std::string, Pass>>& attacked) {
@@ -340,6 +369,8 @@ EvaluationResult evaluate(Classifier& model, const LabelledImages& test, const E
         const Pass route_pass =
             attacked_pass(model, test, batch_size, device, attack, "eval " + attack.name + " " + suffix, &held, false);
         result.metrics.emplace_back(attack.name + "_" + suffix + "_acc", route_pass.accuracy);
+        if (part == HeldPart::router)
+          result.checks.push_back(check_constant_router(attack.name + "_rar_acc", router_attack_outcome(clean, route_pass)));
       }
     }
   }

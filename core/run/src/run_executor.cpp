@@ -332,15 +332,18 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
 }
 
 // The attack-validity checks of eval.checks (README "Attack-validity checks"), recorded in
-// eval_checks, with a one-line warning per flagged check. None without evaluation attacks.
+// eval_checks with those the evaluation made on the way (`evaluation_checks`), with a one-line
+// warning per flagged check. None without evaluation attacks, nor with eval.checks = "off".
 // `evaluation_seconds`: how long the evaluation took, to say what the checks cost beside it.
 void record_eval_checks(const Experiment& experiment, RunStore& store, std::int64_t run_id, Classifier& model,
                         const LabelledImages& test, torch::Device device, const std::vector<EvalAttack>& attacks,
-                        double evaluation_seconds) {
+                        const std::vector<EvalCheck>& evaluation_checks, double evaluation_seconds) {
   if (attacks.empty()) return;
   const CheckLevel level = check_level_from_string(experiment.section("eval").string("checks"));
+  if (level == CheckLevel::off) return;
   const auto start = std::chrono::steady_clock::now();
-  const std::vector<EvalCheck> checks = run_eval_checks(model, test, device, level, attacks);
+  std::vector<EvalCheck> checks = run_eval_checks(model, test, device, level, attacks);
+  checks.insert(checks.end(), evaluation_checks.begin(), evaluation_checks.end());
   if (checks.empty()) return;
   const double seconds = seconds_since(start);
   store.records().record_eval_checks(run_id, checks);
@@ -434,7 +437,8 @@ void execute_run(const Experiment& experiment, const Registry& registry, RunStor
   EvaluationResult result = evaluate(*model, test, eval_options, device, eval_attacks);
   const double evaluation_seconds = seconds_since(evaluation_start);
   add_certified_radius(experiment.section("eval"), *model, test, device, result);
-  record_eval_checks(experiment, store, run_id, *model, test, device, eval_attacks, evaluation_seconds);
+  record_eval_checks(experiment, store, run_id, *model, test, device, eval_attacks, result.checks,
+                     evaluation_seconds);
   record_robustness_curve(experiment, registry, store, run_id, *model, test, device, eval_attacks);
   save_checkpoint(*model, store, run_id, environment.output_dir);
   record_expert_rows(store, run_id, result);
@@ -485,7 +489,7 @@ void execute_evaluation(const Experiment& experiment, const Registry& registry, 
   EvaluationResult result = evaluate(*model, test, options, device, attacks);
   const double evaluation_seconds = seconds_since(evaluation_start);
   add_certified_radius(experiment.section("eval"), *model, test, device, result);
-  record_eval_checks(experiment, store, run_id, *model, test, device, attacks, evaluation_seconds);
+  record_eval_checks(experiment, store, run_id, *model, test, device, attacks, result.checks, evaluation_seconds);
   record_robustness_curve(experiment, registry, store, run_id, *model, test, device, attacks);
   record_expert_rows(store, run_id, result);
   record_attack_descriptions(store, run_id, attacks);

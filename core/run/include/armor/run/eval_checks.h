@@ -29,6 +29,12 @@
 //                            changed in some MoE layer; flagged (with a gap) at 0.5 or more: the
 //                            gradient attacks miss route flips that piecewise-constant top-k routing
 //                            hides from gradients
+// and, with eval.route_attacks, one check per RA-R metric (metric "<attack>_rar_acc") over the whole
+// test split, from the router-attack pass itself (any level but off):
+//   constant_router   share of the test images on the most common clean route (top-1 expert of
+//                     every MoE layer); flagged at 0.99 or more when the router attack also changed no
+//                     image's route and no prediction: RA-R is then the clean accuracy by
+//                     construction (the router ignores its input), not a measure of its robustness
 
 #include <cstdint>
 #include <optional>
@@ -57,6 +63,7 @@ struct CheckThresholds {
   static constexpr double kContinuationFooled = 0.02;  // share a continuation fools after the attack
   static constexpr double kScoreBasedGap = 0.01;       // share Square fools after the gradient attacks
   static constexpr double kGapRouteChange = 0.5;       // share of those whose route changed
+  static constexpr double kConstantRoute = 0.99;       // share of images on the most common route
 };
 
 std::int64_t check_subset_size(CheckLevel level);  // 64 standard, 256 full, 0 off
@@ -81,6 +88,15 @@ EvalCheck check_incomplete_optimisation(Classifier& model, const torch::Tensor& 
 // score_based_route_change per such metric where Square fooled any image.
 std::vector<EvalCheck> check_score_based_gap(Classifier& model, const torch::Tensor& x, const torch::Tensor& y,
                                              const std::vector<AttackedSubset>& attacked, std::int64_t queries);
+
+// What a router attack (RA-R pass) did over the test split, for constant_router.
+struct RouterAttackOutcome {
+  std::int64_t images = 0;
+  double modal_route_share = 0.0;         // share of images on the most common clean route
+  std::int64_t routes_changed = 0;        // images whose top-1 route the attack changed (any layer)
+  std::int64_t predictions_changed = 0;   // images judged differently (right/wrong) than clean
+};
+EvalCheck check_constant_router(const std::string& metric, const RouterAttackOutcome& outcome);
 
 // Every check of `level` on the first test images (none when off), the model in eval mode; `full`
 // also runs each of `attacks` on them for the per-metric checks.

@@ -23,6 +23,7 @@
 
 #include "armor/config/experiment.h"
 #include "armor/data/dataset.h"
+#include "armor/store/store_records.h"
 #include "armor/train/metric_sink.h"
 
 namespace armor {
@@ -80,6 +81,9 @@ struct EvaluationResult {
   std::vector<ExpertUsage> usage;
   std::vector<RoutingStatistic> routing;
   std::vector<ImageOutcome> images;  // empty without attacks
+  // Attack-validity checks that need the whole split and come free with a pass (constant_router per
+  // <attack>_rar_acc; eval_checks.h), recorded with the subset checks of run_eval_checks.
+  std::vector<EvalCheck> checks;
   int fixed_expert_passes = 0;       // passes with an expert forced (E when fixed_expert_layer is set)
 };
 

@@ -39,6 +39,7 @@ class RouteHeldClassifier : public Classifier {
   RouteHeldClassifier(Classifier& model, HeldPart attacked);
 
   void hold(const torch::Tensor& clean);
+  HeldPart attacked() const noexcept { return attacked_; }
   torch::Tensor forward(const torch::Tensor& x) override;
 
   // The clean route of the held batch, per MoE layer (RA-E; empty for RA-R).

@@ -142,6 +142,17 @@ mix_apart_members() {
   [[ -n "$s5" ]] || return 0
   pairs=$("$armor" db sql "SELECT r.id, a.alpha FROM runs r JOIN results p ON p.run_id = r.id JOIN (SELECT 0.5 AS alpha UNION ALL SELECT 0.7 UNION ALL SELECT 0.9) a WHERE r.sweep_id = $s5 AND r.status = 'finished' AND p.\"model.alpha\" = 0 AND NOT EXISTS (SELECT 1 FROM runs e JOIN results q ON q.run_id = e.id WHERE e.status = 'finished' AND e.overrides LIKE '%\"--from-run=' || r.id || '\"%' AND q.\"model.alpha\" = a.alpha) ORDER BY 1, 2" --db "$db" --format plain | sed 1d)
   [[ -n "$pairs" ]] || { log "claim5: the apart-trained members are mixed at every alpha"; return 0; }
+  # A member whose checkpoint is not on this machine (run folders are not committed) cannot be mixed.
+  local run missing=""
+  for run in $(cut -f1 <<< "$pairs" | sort -un); do
+    [[ -f "$(sql_value "SELECT path FROM artifacts WHERE run_id = $run AND kind = 'checkpoint'")" ]] || missing+=" $run"
+  done
+  if [[ -n "$missing" ]]; then
+    log "claim5: the checkpoints of run(s)$missing are not on this machine (run folders are not committed): their"
+    log "claim5: mixes cannot run here. To train claim 5 again and mix it: $armor db rm --sweep $s5 --yes --db $db"
+    pairs=$(awk -v skip="$missing " 'BEGIN { n = split(skip, s, " "); for (i = 1; i <= n; i++) gone[s[i]] = 1 } !($1 in gone)' <<< "$pairs")
+    [[ -n "$pairs" ]] || return 0
+  fi
   log "claim5: mixing the apart-trained members: $(wc -l <<< "$pairs") evaluations, $jobs at a time"
   # shellcheck disable=SC2016
   tr '\t' ' ' <<< "$pairs" | xargs -P "$jobs" -L 1 bash -c '"$0" eval "$3" --new-run "model.alpha=$4" --db "$1" --outputs "$2" > /dev/null ||

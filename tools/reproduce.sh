@@ -60,6 +60,15 @@ done
 [[ -x "$armor" ]] || { echo "reproduce: $armor not found: build armor first (tools/build.sh; README)" >&2; exit 2; }
 mkdir -p "$dir" "$outputs"
 
+# The CPU kernels, pinned to AVX2's on x86-64 so that the study's numbers do not depend on which
+# machine runs it: OpenBLAS, ATen and oneDNN otherwise pick AVX-512 kernels where the CPU has them,
+# which sum in another order, and training amplifies those last-bit differences (a claim 5 run gave
+# clean 0.764 where the same run with AVX2 kernels gives 0.761). Set any of them to choose otherwise.
+if [[ "$(uname -m)" == x86_64 ]]; then
+  export OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-Haswell} ATEN_CPU_CAPABILITY=${ATEN_CPU_CAPABILITY:-avx2} \
+    ONEDNN_MAX_CPU_ISA=${ONEDNN_MAX_CPU_ISA:-AVX2}
+fi
+
 log() { printf '[reproduce %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 
 # The experiment file of each claim.

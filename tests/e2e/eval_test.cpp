@@ -54,6 +54,19 @@ TEST_F(EvalTest, AddsMetricsToAFinishedRun) {
             "1");
 }
 
+// Results depend on the CPU kernels (README "Checkpoints and resume"): a run records the CPU and
+// which kernels were pinned.
+TEST_F(EvalTest, ARunRecordsItsCpuAndKernelPins) {
+  const Result run = run_command_line("env -u ATEN_CPU_CAPABILITY -u ONEDNN_MAX_CPU_ISA OPENBLAS_CORETYPE=Haswell " +
+                                      armor_program() + " run " + quickstart() + " " + tiny() + " --db " + db_ +
+                                      " --outputs " + outputs() + " 2>&1");
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  EXPECT_EQ(scalar("SELECT value FROM provenance WHERE run_id = 1 AND key = 'cpu_kernels'"), "OPENBLAS_CORETYPE=Haswell");
+  const std::string cpu = scalar("SELECT value FROM provenance WHERE run_id = 1 AND key = 'cpu'");
+  EXPECT_FALSE(cpu.empty());
+  EXPECT_TRUE(contains(cpu, "avx2") || contains(cpu, "avx512f") || contains(cpu, "no avx2")) << cpu;
+}
+
 TEST_F(EvalTest, AnAttackTakesItsOwnBatchSize) {
   const Result config =
       run_armor("config " + quickstart() + " eval.attacks.pgd20.batch_size=50 eval.route_attacks=true");

@@ -5,7 +5,9 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <map>
 
 #include <fmt/core.h>
@@ -196,6 +198,38 @@ void check_device_available(const Params& run) {
 
 namespace {
 
+// The CPU's model name and its widest vector extension ("AMD EPYC (avx512f)"), from /proc/cpuinfo;
+// "" where there is none (not Linux).
+std::string cpu_description() {
+  std::ifstream cpuinfo("/proc/cpuinfo");
+  std::string line, model, widest;
+  while (std::getline(cpuinfo, line) && (model.empty() || widest.empty())) {
+    const auto colon = line.find(':');
+    if (colon == std::string::npos) continue;
+    const std::string key = line.substr(0, line.find_last_not_of(" \t", colon - 1) + 1);
+    const std::string value = colon + 2 <= line.size() ? line.substr(colon + 2) : "";
+    if (key == "model name" && model.empty()) model = value;
+    if (key == "flags" && widest.empty()) {
+      const std::string flags = " " + value + " ";
+      widest = flags.find(" avx512f ") != std::string::npos ? "avx512f"
+               : flags.find(" avx2 ") != std::string::npos  ? "avx2"
+                                                            : "no avx2";
+    }
+  }
+  return model.empty() ? widest : widest.empty() ? model : model + " (" + widest + ")";
+}
+
+// Which CPU kernels the libraries were told to use (README "Checkpoints and resume"): the pins that are set, or
+// "unpinned" (each library picks the widest the CPU has, and results differ between CPUs).
+std::string cpu_kernel_pins() {
+  std::string pins;
+  for (const char* name : {"OPENBLAS_CORETYPE", "ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA"}) {
+    const char* value = std::getenv(name);
+    if (value != nullptr && *value != '\0') pins += (pins.empty() ? "" : " ") + std::string(name) + "=" + value;
+  }
+  return pins.empty() ? "unpinned" : pins;
+}
+
 std::vector<std::pair<std::string, std::string>> provenance(const Experiment& experiment,
                                                             const RunEnvironment& environment) {
   const Params& run = experiment.section("run");
@@ -210,6 +244,8 @@ std::vector<std::pair<std::string, std::string>> provenance(const Experiment& ex
       {"torch_version", TORCH_VERSION},
       {"device", run.string("device")},
       {"threads", std::to_string(torch::get_num_threads())},
+      {"cpu", cpu_description()},
+      {"cpu_kernels", cpu_kernel_pins()},
   };
   char host[256] = {0};
   gethostname(host, sizeof host - 1);

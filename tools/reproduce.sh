@@ -62,8 +62,8 @@ mkdir -p "$dir" "$outputs"
 
 # The CPU kernels, pinned to AVX2's on x86-64 so that the study's numbers do not depend on which
 # machine runs it: OpenBLAS, ATen and oneDNN otherwise pick AVX-512 kernels where the CPU has them,
-# which sum in another order, and training amplifies those last-bit differences (a claim 5 run gave
-# clean 0.764 where the same run with AVX2 kernels gives 0.761). Set any of them to choose otherwise.
+# which sum in another order, and training amplifies those last-bit differences (claim 5's first run
+# gave clean 0.764 with AVX-512 kernels, 0.763 with AVX2's). Set any of them to choose otherwise.
 if [[ "$(uname -m)" == x86_64 ]]; then
   export OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-Haswell} ATEN_CPU_CAPABILITY=${ATEN_CPU_CAPABILITY:-avx2} \
     ONEDNN_MAX_CPU_ISA=${ONEDNN_MAX_CPU_ISA:-AVX2}

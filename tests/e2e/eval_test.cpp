@@ -61,7 +61,8 @@ TEST_F(EvalTest, ARunRecordsItsCpuAndKernelPins) {
                                       armor_program() + " run " + quickstart() + " " + tiny() + " --db " + db_ +
                                       " --outputs " + outputs() + " 2>&1");
   ASSERT_EQ(run.exit_code, 0) << run.output;
-  EXPECT_EQ(scalar("SELECT value FROM provenance WHERE run_id = 1 AND key = 'cpu_kernels'"), "OPENBLAS_CORETYPE=Haswell");
+  EXPECT_EQ(scalar("SELECT value FROM provenance WHERE run_id = 1 AND key = 'cpu_kernels'"),
+            "OPENBLAS_CORETYPE=Haswell");
   const std::string cpu = scalar("SELECT value FROM provenance WHERE run_id = 1 AND key = 'cpu'");
   EXPECT_FALSE(cpu.empty());
   EXPECT_TRUE(contains(cpu, "avx2") || contains(cpu, "avx512f") || contains(cpu, "no avx2")) << cpu;

@@ -369,8 +369,10 @@ EvaluationResult evaluate(Classifier& model, const LabelledImages& test, const E
         const Pass route_pass =
             attacked_pass(model, test, batch_size, device, attack, "eval " + attack.name + " " + suffix, &held, false);
         result.metrics.emplace_back(attack.name + "_" + suffix + "_acc", route_pass.accuracy);
-        if (part == HeldPart::router)
-          result.checks.push_back(check_constant_router(attack.name + "_rar_acc", router_attack_outcome(clean, route_pass)));
+        if (part == HeldPart::router) {
+          result.checks.push_back(
+              check_constant_router(attack.name + "_rar_acc", router_attack_outcome(clean, route_pass)));
+        }
       }
     }
   }

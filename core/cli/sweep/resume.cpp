@@ -17,7 +17,8 @@ int sweep_resume(const std::vector<std::string>& args) {
   po::options_description visible("options");
   add_launch_options(visible, launch);
   add_slurm_options(visible, slurm);
-  visible.add_options()("force", po::bool_switch(&force), "Also run configs that already finished elsewhere");
+  visible.add_options()("force", po::bool_switch(&force),
+                        "Also run configs that a finished run elsewhere already trained");
   add_db_option(visible, launch.host);
   add_plugin_path_option(visible, launch.host);
   po::variables_map values;

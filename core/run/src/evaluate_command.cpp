@@ -184,7 +184,7 @@ int evaluate_as_new_run(std::int64_t source_id, const std::vector<std::string>& 
   const auto [run_id, folder] = start_evaluation_run(store, run, outputs, db);
   fmt::print("run {}: evaluating run {}'s checkpoint {} (no training)\n", run_id, source_id, checkpoint);
   try {
-    store.records().record_artifact(run_id, "evaluated_checkpoint", checkpoint, sha256_file_hex(checkpoint));
+    store.records().record_artifact(run_id, kEvaluatedCheckpointArtifact, checkpoint, sha256_file_hex(checkpoint));
     EvaluationRequest request;
     request.checkpoint = checkpoint;
     RunEnvironment environment;
@@ -238,7 +238,7 @@ int evaluate_model_file(const std::string& model_file, const std::string& experi
   const auto [run_id, folder] = start_evaluation_run(store, run, outputs, db);
   fmt::print("run {}: evaluating {} (no training)\n", run_id, model_path);
   try {
-    store.records().record_artifact(run_id, "model_file", model_path, sha256_file_hex(model_path));
+    store.records().record_artifact(run_id, kModelFileArtifact, model_path, sha256_file_hex(model_path));
     RunEnvironment environment;
     environment.output_dir = folder;
     environment.revision = run.revision;

@@ -166,6 +166,22 @@ TEST_F(SweepOutcomeTest, AnUnfinishedSweepNamesItsFailuresAndHowToResume) {
   EXPECT_EQ(requeue_unfinished_runs(*store_, sweep, true), 2);
 }
 
+// The study's claim 5: `armor eval 2 --new-run model.alpha=0.5` finished with the config hash of the
+// sweep's interrupted alpha = 0.5 run, whose weights it does not have. Resuming trains that run.
+TEST_F(SweepOutcomeTest, AnEvaluationWithTheSameConfigDoesNotStandInForAnInterruptedRun) {
+  NewRun run;
+  run.experiment = "experiments/dual.toml";
+  run.config_hash = "alpha-0.5";
+  const auto [sweep, ids] = store_->queue().add_sweep(NewSweep{"alpha", "experiments/dual.toml", ""}, {run});
+  store_->queue().claim_run(sweep, "test:1", ids[0]);
+  store_->queue().fail_run(ids[0], "killed by signal 15", RunStatus::interrupted);
+  const std::int64_t evaluation = store_->queue().add_run(run);
+  store_->records().record_artifact(evaluation, kEvaluatedCheckpointArtifact, "/runs/2/model.pt", "ab12");
+  store_->queue().finish_run(evaluation, {});
+  EXPECT_EQ(requeue_unfinished_runs(*store_, sweep, false), 1);
+  EXPECT_EQ(store_->reader().run(ids[0]).status, RunStatus::pending);
+}
+
 TEST(RunFolderTest, ANewFolderIsClaimedOnceAndNamesItsRun) {
   TempFolder folder;
   RunStore store(":memory:");

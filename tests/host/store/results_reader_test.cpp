@@ -46,15 +46,34 @@ TEST(ResultsReaderTest, RunOfUnknownIdThrowsStoreError) {
   EXPECT_TRUE(contains(store_error_of([&] { store.reader().run(999); }), "999"));
 }
 
-TEST(ResultsReaderTest, FinishedRunWithHashFindsOnlyFinishedRuns) {
+TEST(ResultsReaderTest, FinishedTrainedRunWithHashFindsOnlyFinishedRuns) {
   RunStore store(":memory:");
   const std::int64_t pending = store.queue().add_run(make_run(0, 2));
-  EXPECT_EQ(store.reader().finished_run_with_hash("hash2"), std::nullopt);
+  EXPECT_EQ(store.reader().finished_trained_run_with_hash("hash2"), std::nullopt);
   const std::int64_t done = store.queue().add_run(make_run(1, 2));
   store.queue().finish_run(done, {});
-  EXPECT_EQ(store.reader().finished_run_with_hash("hash2"), done);
-  EXPECT_NE(store.reader().finished_run_with_hash("hash2"), pending);
-  EXPECT_EQ(store.reader().finished_run_with_hash("nope"), std::nullopt);
+  EXPECT_EQ(store.reader().finished_trained_run_with_hash("hash2"), done);
+  EXPECT_NE(store.reader().finished_trained_run_with_hash("hash2"), pending);
+  EXPECT_EQ(store.reader().finished_trained_run_with_hash("nope"), std::nullopt);
+}
+
+// `armor eval 2 --new-run model.alpha=0.5` records the config hash of a run trained at alpha 0.5, but
+// its weights were trained at run 2's alpha: it is no run trained under that config.
+TEST(ResultsReaderTest, AnEvaluationOfOtherWeightsIsNoTrainedRunOfItsConfig) {
+  for (const char* kind : {kEvaluatedCheckpointArtifact, kModelFileArtifact}) {
+    RunStore store(":memory:");
+    const std::int64_t evaluation = store.queue().add_run(make_run(0, 2));
+    store.records().record_artifact(evaluation, kind, "/elsewhere/model.pt", "ab12");
+    store.queue().finish_run(evaluation, {});
+    EXPECT_EQ(store.reader().finished_trained_run_with_hash("hash2"), std::nullopt) << kind;
+    const std::int64_t trained = store.queue().add_run(make_run(1, 2));
+    store.records().record_artifact(trained, "checkpoint", "/runs/model.pt", "cd34");
+    store.queue().finish_run(trained, {});
+    const std::int64_t later_evaluation = store.queue().add_run(make_run(2, 2));
+    store.records().record_artifact(later_evaluation, kind, "/elsewhere/model.pt", "ab12");
+    store.queue().finish_run(later_evaluation, {});
+    EXPECT_EQ(store.reader().finished_trained_run_with_hash("hash2"), trained) << kind;
+  }
 }
 
 TEST(ResultsReaderTest, SweepReadsBackAndLatestSweepIsTheNewest) {

@@ -90,11 +90,12 @@ int requeue_unfinished_runs(RunStore& store, std::int64_t sweep_id, bool force) 
   int queued = 0;
   for (const RunRecord& run : store.reader().runs(sweep_id)) {
     if (run.status == RunStatus::finished || run.status == RunStatus::running) continue;
-    // A run that never ran always runs; one that failed is not retried when its exact config has
-    // finished since (in any sweep).
+    // A run that never ran always runs; one that failed is not retried when a run trained under its
+    // exact config has finished since (in any sweep).
     if (!force && run.status != RunStatus::pending) {
-      if (const auto twin = store.reader().finished_run_with_hash(run.config_hash)) {
-        fmt::print("run {}: skipped, its config already finished as run {} (--force runs it)\n", run.id, *twin);
+      if (const auto twin = store.reader().finished_trained_run_with_hash(run.config_hash)) {
+        fmt::print("run {}: skipped, its config already trained and finished as run {} (--force runs it)\n", run.id,
+                   *twin);
         continue;
       }
     }

@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "armor/query/where_expression.h"
+#include "armor/store/record_writer.h"
 #include "sql_helpers.h"
 #include "store_schema.h"
 #include "where_sql.h"
@@ -139,10 +140,14 @@ std::vector<RunRecord> ResultsReader::runs(std::optional<std::int64_t> sweep_id,
   });
 }
 
-std::optional<std::int64_t> ResultsReader::finished_run_with_hash(const std::string& config_hash) const {
-  return guarded("find a finished run with config hash " + config_hash + " in " + path_, [&] {
-    Sql select(*db_, "SELECT id FROM runs WHERE config_hash = ? AND status = 'finished' ORDER BY id DESC LIMIT 1");
+std::optional<std::int64_t> ResultsReader::finished_trained_run_with_hash(const std::string& config_hash) const {
+  return guarded("find a finished run trained with config hash " + config_hash + " in " + path_, [&] {
+    Sql select(*db_,
+               "SELECT id FROM runs r WHERE config_hash = ? AND status = 'finished' AND NOT EXISTS "
+               "(SELECT 1 FROM artifacts a WHERE a.run_id = r.id AND a.kind IN (?, ?)) ORDER BY id DESC LIMIT 1");
     select.stmt.bind(1, config_hash);
+    select.stmt.bind(2, kEvaluatedCheckpointArtifact);
+    select.stmt.bind(3, kModelFileArtifact);
     return select.step() ? std::optional<std::int64_t>(select.stmt.getColumn(0).getInt64()) : std::nullopt;
   });
 }

@@ -17,6 +17,12 @@ class Database;
 
 namespace armor {
 
+// The artifact that says a run trained nothing: the weights it evaluated instead, another run's
+// checkpoint (`armor eval RUN --new-run`) or a model file (`armor eval --model-file`). Such a run's
+// config hash names a config its weights were not trained under.
+inline constexpr const char* kEvaluatedCheckpointArtifact = "evaluated_checkpoint";
+inline constexpr const char* kModelFileArtifact = "model_file";
+
 class RecordWriter {
  public:
   // Over a connection that `db`'s owner (RunStore) keeps open longer than this writer.

@@ -44,8 +44,10 @@ class ResultsReader {
   std::optional<std::int64_t> latest_sweep_id() const;
   std::vector<RunRecord> runs(std::optional<std::int64_t> sweep_id = std::nullopt,
                               std::optional<RunStatus> status = std::nullopt) const;
-  // A finished run (any sweep) with this resolved-config hash, if any.
-  std::optional<std::int64_t> finished_run_with_hash(const std::string& config_hash) const;
+  // A finished run (any sweep) that trained under this resolved-config hash, if any. A run that only
+  // evaluated other weights under it (kEvaluatedCheckpointArtifact, kModelFileArtifact) does not count:
+  // `armor eval 2 --new-run model.alpha=0.5` has the hash of a run trained at alpha 0.5, not its weights.
+  std::optional<std::int64_t> finished_trained_run_with_hash(const std::string& config_hash) const;
 
   std::map<std::string, double> metrics(std::int64_t run_id) const;
   std::vector<std::pair<std::string, ParamValue>> params(std::int64_t run_id) const;  // in config order

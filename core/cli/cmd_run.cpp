@@ -12,6 +12,7 @@
 #include <fmt/core.h>
 
 #include "armor/error.h"
+#include "armor/host/program_info.h"
 #include "armor/launch/process_liveness.h"
 #include "armor/launch/run_folder.h"
 #include "armor/launch/slurm_launcher.h"
@@ -159,7 +160,7 @@ int run_command(const std::vector<std::string>& args) {
   if (plan.runs.empty()) throw ConfigError("the sweep has no runs left after its constraints");
 
   std::vector<NewRun> runs;
-  const std::string revision = source_revision();
+  const std::string revision = build_revision();
   const std::string host = host_name();
   for (std::size_t i = 0; i < plan.runs.size(); ++i) {
     const Experiment& experiment = plan.runs[i].experiment;

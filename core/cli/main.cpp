@@ -5,6 +5,7 @@
 #include <fmt/core.h>
 
 #include "armor/error.h"
+#include "armor/host/program_info.h"
 #include "armor/host/run_side.h"
 #include "armor/util/host_allocator.h"
 #include "armor/util/suggest.h"
@@ -41,7 +42,7 @@ int dispatch(int argc, char** argv) {
     return app::kExitOk;
   }
   if (line.version) {
-    fmt::print("armor {}\n", ARMOR_VERSION);
+    fmt::print("armor {} ({})\n", ARMOR_VERSION, build_revision());
     return app::kExitOk;
   }
   std::vector<std::string> names;

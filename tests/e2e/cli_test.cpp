@@ -6,6 +6,8 @@
 #include <fstream>
 #include <string>
 
+#include <SQLiteCpp/SQLiteCpp.h>
+
 #include "cli_support.h"
 
 namespace {
@@ -48,6 +50,26 @@ TEST_F(CliTest, SharedOptionsMayComeBeforeTheCommand) {
   EXPECT_EQ(unknown.exit_code, 2) << unknown.output;
   EXPECT_TRUE(contains(unknown.output, "unknown option '--dbb' before the command")) << unknown.output;
   EXPECT_EQ(run_armor("--db " + db_ + " --help").exit_code, 0);
+}
+
+// A run's provenance names the build that ran it (armor --version), even when another build recorded
+// it: a sweep resumed after a rebuild ran the new code. The run keeps the revision that recorded it.
+TEST_F(CliTest, ARunRecordsTheRevisionOfTheBuildThatRanIt) {
+  ASSERT_EQ(run_armor("run " + quickstart() + " " + tiny() + " --record-only --db " + db_ + " --outputs " + outputs())
+                .exit_code,
+            0);
+  SQLite::Database(db_, SQLite::OPEN_READWRITE).exec("UPDATE runs SET revision = 'another-build'");
+  const Result work = run_armor("sweep work 1 --db " + db_);
+  ASSERT_EQ(work.exit_code, 0) << work.output;
+  const std::string version = run_armor("--version").output;  // armor 0.1.0 (REVISION)
+  const auto open = version.find(" ("), close = version.find(')');
+  ASSERT_TRUE(open != std::string::npos && close > open) << version;
+  const std::string revision = version.substr(open + 2, close - open - 2);
+  EXPECT_FALSE(revision.empty()) << version;
+  EXPECT_EQ(scalar("SELECT value FROM provenance WHERE run_id = 1 AND key = 'revision'"), revision);
+  EXPECT_EQ(scalar("SELECT value FROM provenance WHERE run_id = 1 AND key = 'dirty'"),
+            revision.size() > 6 && revision.substr(revision.size() - 6) == "-dirty" ? "true" : "false");
+  EXPECT_EQ(scalar("SELECT revision FROM runs WHERE id = 1"), "another-build");
 }
 
 TEST_F(CliTest, ASingleRunRecordsItsResolvedConfigAndOverrides) {

@@ -122,7 +122,7 @@ int reevaluate_run(std::int64_t run_id, const std::vector<std::string>& override
       request.checkpoint);
   RunEnvironment environment;
   environment.output_dir = record.output_dir;
-  environment.revision = source_revision();
+  environment.revision = build_revision();
   environment.plugin_libraries = plugin_libraries;
   execute_evaluation(experiment, registry, store, run_id, request, environment);
   for (const auto& [key, value] : store.reader().metrics(run_id)) fmt::print("  {} = {:.4f}\n", key, value);
@@ -178,7 +178,7 @@ int evaluate_as_new_run(std::int64_t source_id, const std::vector<std::string>& 
   run.overrides.push_back(fmt::format("--from-run={}", source_id));
   run.config_hash = experiment.hash();
   run.seed = experiment.seed();
-  run.revision = source_revision();
+  run.revision = build_revision();
   run.host = host_name();
   run.params = experiment.flat_params;
   const auto [run_id, folder] = start_evaluation_run(store, run, outputs, db);
@@ -229,7 +229,7 @@ int evaluate_model_file(const std::string& model_file, const std::string& experi
   run.overrides.push_back("--model-file=" + model_path);
   run.config_hash = experiment.hash();
   run.seed = experiment.seed();
-  run.revision = source_revision();
+  run.revision = build_revision();
   run.host = host_name();
   run.params = experiment.flat_params;
   const std::filesystem::path db_folder = std::filesystem::path(db).parent_path();

@@ -13,6 +13,7 @@
 #include "armor/config/config.h"
 #include "armor/config/experiment.h"
 #include "armor/error.h"
+#include "armor/host/program_info.h"
 #include "armor/launch/run_folder.h"
 #include "armor/run/checkpoint_check.h"
 #include "armor/run/run_executor.h"
@@ -84,7 +85,8 @@ int execute_claimed_run(const ExecRunRequest& request, const Registry& registry,
         resolve_experiment(Config::parse(record.config, fmt::format("run {} config", run_id)), registry);
     RunEnvironment environment;
     environment.output_dir = record.output_dir;
-    environment.revision = record.revision;
+    // The code that runs now, which after a resume need not be the code that recorded the run.
+    environment.revision = build_revision();
     environment.plugin_libraries = plugin_libraries;
     if (record.sweep_id) {
       environment.sweep_id = *record.sweep_id;

@@ -8,8 +8,9 @@ namespace armor {
 
 // Path of the running executable (launchers start one process per run with it).
 std::string self_executable();
-// `git describe --always --dirty` of the source tree armor was built from ("unknown" outside one).
-std::string source_revision();
+// `git describe --always --dirty` of the source tree at the time armor was built ("unknown" outside
+// one): the code that runs, whatever the tree holds since.
+std::string build_revision();
 // This machine's host name, as runs record it.
 std::string host_name();
 // The default plugin folders: <prefix>/lib/armor/plugins for an installed armor (<prefix>/bin/armor);

@@ -2,10 +2,14 @@
 
 #include <fmt/format.h>
 #include <signal.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <fstream>
+#include <optional>
+#include <sstream>
 
 namespace armor {
 namespace {
@@ -24,6 +28,33 @@ bool process_running(std::int64_t pid) {
   return state != 'Z' && state != 'X';
 }
 
+// Seconds since process `pid` of this host started (/proc/<pid>/stat's starttime against
+// /proc/uptime), or nullopt where /proc does not tell.
+std::optional<double> process_age_seconds(std::int64_t pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::ifstream uptime("/proc/uptime");
+  std::string line;
+  double since_boot = 0;
+  if (!std::getline(stat, line) || !(uptime >> since_boot)) return std::nullopt;
+  const std::size_t name_end = line.rfind(')');
+  if (name_end == std::string::npos) return std::nullopt;
+  std::istringstream fields(line.substr(name_end + 2));  // from field 3, the state
+  std::string field;
+  for (int i = 3; i < 22 && fields >> field; ++i) {
+  }
+  unsigned long long start_ticks = 0;
+  const long ticks_per_second = ::sysconf(_SC_CLK_TCK);
+  if (!(fields >> start_ticks) || ticks_per_second <= 0) return std::nullopt;
+  return since_boot - static_cast<double>(start_ticks) / static_cast<double>(ticks_per_second);
+}
+
+// Whether the live process `pid` is younger than the run it should be running. The run's time comes
+// from the wall clock and the process's from the boot clock, so a margin covers clock adjustments.
+bool started_after_the_run(std::int64_t pid, double running_seconds) {
+  const std::optional<double> age = process_age_seconds(pid);
+  return age && *age + std::max(30.0, 0.01 * running_seconds) < running_seconds;
+}
+
 }  // namespace
 
 ProcessLiveness local_process_liveness(std::string this_host, double stale_after_seconds) {
@@ -37,8 +68,12 @@ ProcessLiveness local_process_liveness(std::string this_host, double stale_after
     std::int64_t pid = process.pid;
     if (pid <= 0 && colon != std::string::npos) pid = std::strtoll(process.worker.c_str() + colon + 1, nullptr, 10);
     if (host == this_host && pid > 0) {
-      if (process_running(pid)) return std::nullopt;
-      return fmt::format("its process {} on {} is gone", pid, host);
+      if (!process_running(pid)) return fmt::format("its process {} on {} is gone", pid, host);
+      if (started_after_the_run(pid, process.running_seconds)) {
+        return fmt::format("its process {} on {} is gone (pid {} is now a process that started after the run did)", pid,
+                           host, pid);
+      }
+      return std::nullopt;
     }
     if (process.silent_seconds > stale_after_seconds) {
       return fmt::format("no heartbeat for {:.0f} s (limit {} s)", process.silent_seconds, stale_after_seconds);

@@ -421,7 +421,8 @@ std::vector<std::pair<std::int64_t, std::string>> ResultsReader::dead_runs(std::
   return guarded("find dead runs in " + path_, [&] {
     Sql select(*db_,
                "SELECT id, coalesce(worker, ''), host, pid, "
-               "(julianday('now') - julianday(coalesce(heartbeat_at, started_at, created_at))) * 86400.0 "
+               "(julianday('now') - julianday(coalesce(heartbeat_at, started_at, created_at))) * 86400.0, "
+               "(julianday('now') - julianday(coalesce(started_at, heartbeat_at, created_at))) * 86400.0 "
                "FROM runs WHERE (?1 IS NULL OR sweep_id = ?1) AND status = 'running' ORDER BY id");
     bind_optional(select.stmt, 1, sweep_id);
     std::vector<std::pair<std::int64_t, std::string>> dead;  // id, why
@@ -432,6 +433,7 @@ std::vector<std::pair<std::int64_t, std::string>> ResultsReader::dead_runs(std::
       process.host = select.stmt.getColumn(2).getString();
       process.pid = select.stmt.getColumn(3).getInt64();
       process.silent_seconds = select.stmt.getColumn(4).getDouble();
+      process.running_seconds = select.stmt.getColumn(5).getDouble();
       if (const std::optional<std::string> why = liveness(process))
         dead.emplace_back(process.run_id, "interrupted: " + *why);
     }

@@ -4,7 +4,9 @@
 //   - a run given to a Slurm task (worker "slurm:...") is alive: `armor sweep collect` asks Slurm;
 //   - on this host, the process table decides: the run's process (else the worker's, "host:pid") is
 //     gone when it no longer exists or is a zombie; a live one (even stopped, Ctrl-Z) that missed
-//     heartbeats is not dead, and re-running its run would execute it twice;
+//     heartbeats is not dead, and re-running its run would execute it twice. A process with that
+//     pid that started after the run did is another one: the machine restarted, or runs.db came
+//     from another machine of the same host name, and the pid was given out again;
 //   - elsewhere, a run is gone once it has sent no heartbeat for `stale_after_seconds`.
 
 #include <string>

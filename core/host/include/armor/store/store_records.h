@@ -164,10 +164,11 @@ struct QueryResult {
 // the caller (the launcher) supplies: the store never asks the operating system itself.
 struct RunningProcess {
   std::int64_t run_id = 0;
-  std::string worker;         // who claimed it, as claim_run or assign_worker recorded it ("" = nobody)
-  std::string host;           // the host that recorded the run
-  std::int64_t pid = 0;       // the process start_run recorded (0 = not started yet)
-  double silent_seconds = 0;  // since its last heartbeat, else since it started, else since it was recorded
+  std::string worker;          // who claimed it, as claim_run or assign_worker recorded it ("" = nobody)
+  std::string host;            // the host that recorded the run
+  std::int64_t pid = 0;        // the process start_run recorded (0 = not started yet)
+  double silent_seconds = 0;   // since its last heartbeat, else since it started, else since it was recorded
+  double running_seconds = 0;  // since it started, else since it was claimed: the process is at least this old
 };
 
 // Whether the process of a running run is gone: nullopt while it lives, otherwise why it is taken

@@ -48,6 +48,7 @@ Reference& reference() {
                                  " (model.pt is in the shared/ checkout beside the repository)");
       }
     }
+    armor_test::require_reference_kernels();
     torch::set_num_threads(1);  // the reference ran on one thread
     auto* r = new Reference();
     const armor::Params params =

@@ -47,6 +47,7 @@ Reference& reference() {
     for (const std::string& path : {kShared + "/model.pt", kShared + "/reference_eps0.055.pt", kFixture}) {
       if (!std::filesystem::exists(path)) throw std::runtime_error("APGD reference fixture missing: " + path);
     }
+    armor_test::require_reference_kernels();
     torch::set_num_threads(1);  // the reference ran on one thread
     auto* r = new Reference();
     const armor::Params params =

@@ -2,7 +2,9 @@
 // Helpers shared by the attack tests: the shipped plugins loaded as the host loads them, and a
 // component's Params filled with its declared defaults plus the test's values.
 
+#include <cstdlib>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
@@ -14,6 +16,22 @@
 #include "armor/plugin/registry.h"
 
 namespace armor_test {
+
+// The reference images of tests/fixtures/autoattack were computed with AVX2 kernels (its README).
+// Unpinned, OpenBLAS, ATen and oneDNN pick the widest kernels the CPU has, and APGD's step sizes turn
+// their last-bit differences into images 0.01-0.1 apart: the image comparisons would fail on some
+// machines and pass on others. CTest sets these (tests/CMakeLists.txt); a direct run must too.
+inline void require_reference_kernels() {
+  std::string wrong;
+  for (const auto& [name, value] : std::vector<std::pair<const char*, std::string>>{
+           {"OPENBLAS_CORETYPE", "Haswell"}, {"ATEN_CPU_CAPABILITY", "avx2"}, {"ONEDNN_MAX_CPU_ISA", "AVX2"}}) {
+    const char* set = std::getenv(name);
+    if (set == nullptr || value != set)
+      wrong += " " + std::string(name) + "=" + (set ? set : "(unset)") + " (want " + value + ")";
+  }
+  if (!wrong.empty())
+    throw std::runtime_error("the reference images need the CPU kernels pinned (run through ctest):" + wrong);
+}
 
 inline armor::Registry& shipped_registry() {
   static armor::Registry* registry = [] {

@@ -12,6 +12,8 @@
 #include <string>
 #include <thread>
 
+#include <SQLiteCpp/SQLiteCpp.h>
+
 #include "armor/store/results_reader.h"
 #include "armor/store/run_store.h"
 #include "cli_support.h"
@@ -144,6 +146,10 @@ TEST_F(SweepTest, ARunKilledAfterEpochOneAndResumedEndsWithTheWeightsOfAStraight
   std::this_thread::sleep_for(std::chrono::milliseconds(500));  // the run process dies with it
   ASSERT_EQ(scalar("SELECT max(epoch) FROM epoch_metrics"), "1") << "killed too late to test a resume";
   ASSERT_EQ(scalar("SELECT status FROM runs WHERE id = 1"), "running");
+  // As if the kill had come between epoch 1's checkpoint and its record: the resume must record
+  // epoch 1 from the checkpoint, with the values the killed attempt had.
+  const std::string epoch_one_loss = scalar("SELECT value FROM epoch_metrics WHERE epoch = 1 AND key = 'train_loss'");
+  SQLite::Database(db_, SQLite::OPEN_READWRITE).exec("DELETE FROM epoch_metrics WHERE epoch = 1");
 
   const Result resumed = run_armor("run --resume 1" + run_args());
   ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
@@ -152,6 +158,7 @@ TEST_F(SweepTest, ARunKilledAfterEpochOneAndResumedEndsWithTheWeightsOfAStraight
   EXPECT_EQ(scalar("SELECT status FROM runs WHERE id = 1"), "finished");
   EXPECT_EQ(scalar("SELECT attempt FROM runs WHERE id = 1"), "2");
   EXPECT_EQ(scalar("SELECT count(DISTINCT epoch) FROM epoch_metrics"), "3");
+  EXPECT_EQ(scalar("SELECT value FROM epoch_metrics WHERE epoch = 1 AND key = 'train_loss'"), epoch_one_loss);
   // The same weights, byte for byte, as the run that was never interrupted.
   const std::string weights = "SELECT sha256 FROM artifacts WHERE run_id = 1 AND kind = 'weights'";
   const std::string expected =

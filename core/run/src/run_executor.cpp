@@ -46,21 +46,23 @@ class StoreMetricSink : public MetricSink {
       : store_(store), run_id_(run_id), environment_(environment) {}
 
   bool epoch_end(int epoch, const MetricValues& values) override {
-    store_.records().record_epoch_metrics(run_id_, epoch, values);
-    const auto& stop = environment_.early_stop;
-    if (!stop || !stop->is_rung(epoch)) return true;
-    const auto it = std::find_if(values.begin(), values.end(), [&](const auto& v) { return v.first == stop->metric; });
-    if (it == values.end()) {
-      throw RunError("early stopping reads epoch metric '" + stop->metric + "', which this trainer does not record");
+    // A stop once recorded stands: a run resumed from an older checkpoint stops again at the epoch
+    // it stopped at, whatever the sweep's other runs recorded since.
+    if (stopped_at(epoch)) {
+      store_.records().record_epoch_metrics(run_id_, epoch, values);
+      return false;
     }
-    std::vector<double> rung;
-    for (const auto& [id, value] : store_.reader().sweep_epoch_metric(environment_.sweep_id, epoch, stop->metric))
-      rung.push_back(value);
-    const bool go_on = stop->promotes(it->second, rung);
-    fmt::print("{} at epoch {}: {} {:.4f} among {} run(s) -> {}\n", stop->describe(), epoch, stop->metric, it->second,
-               rung.size(), go_on ? "continue" : "stop");
-    if (!go_on) store_.records().record_epoch_metrics(run_id_, epoch, {{"stopped_early", 1.0}});
+    const bool go_on = promoted(epoch, values);
+    MetricValues recorded = values;
+    if (!go_on) recorded.emplace_back("stopped_early", 1.0);
+    // One transaction: an epoch's metrics are never in runs.db without the decision taken on them.
+    store_.records().record_epoch_metrics(run_id_, epoch, recorded);
     return go_on;
+  }
+
+  bool epoch_resumed(int epoch, const MetricValues& values) override {
+    if (!recorded_at(epoch).empty()) return !stopped_at(epoch);
+    return epoch_end(epoch, values);  // killed after the checkpoint, before its epoch was recorded
   }
 
   // Recorded before the file replaces the last checkpoint: a resume then finds in runs.db the sha256
@@ -70,6 +72,36 @@ class StoreMetricSink : public MetricSink {
   }
 
  private:
+  // Whether the sweep's early stopping lets the run go on after `epoch`: true off its rungs.
+  bool promoted(int epoch, const MetricValues& values) const {
+    const auto& stop = environment_.early_stop;
+    if (!stop || !stop->is_rung(epoch)) return true;
+    const auto it = std::find_if(values.begin(), values.end(), [&](const auto& v) { return v.first == stop->metric; });
+    if (it == values.end()) {
+      throw RunError("early stopping reads epoch metric '" + stop->metric + "', which this trainer does not record");
+    }
+    std::vector<double> rung{it->second};
+    for (const auto& [id, value] : store_.reader().sweep_epoch_metric(environment_.sweep_id, epoch, stop->metric)) {
+      if (id != run_id_) rung.push_back(value);
+    }
+    const bool go_on = stop->promotes(it->second, rung);
+    fmt::print("{} at epoch {}: {} {:.4f} among {} run(s) -> {}\n", stop->describe(), epoch, stop->metric, it->second,
+               rung.size(), go_on ? "continue" : "stop");
+    return go_on;
+  }
+
+  std::vector<EpochMetric> recorded_at(int epoch) const {
+    std::vector<EpochMetric> found = store_.reader().epoch_metrics(run_id_);
+    found.erase(std::remove_if(found.begin(), found.end(), [&](const EpochMetric& m) { return m.epoch != epoch; }),
+                found.end());
+    return found;
+  }
+
+  bool stopped_at(int epoch) const {
+    const std::vector<EpochMetric> found = recorded_at(epoch);
+    return std::any_of(found.begin(), found.end(), [](const EpochMetric& m) { return m.key == "stopped_early"; });
+  }
+
   RunStore& store_;
   std::int64_t run_id_;
   const RunEnvironment& environment_;

@@ -67,16 +67,33 @@ struct TinyNet : armor::Classifier {
   std::vector<Call> calls;
 };
 
-// Stops training after `stop_after` epochs (0 = never), as a sweep's early stopping would.
+// Stops training after `stop_after` epochs (0 = never), as a sweep's early stopping would; with
+// `kill_at`, throws from that epoch's report, as a kill between its checkpoint and its record.
 struct StoppingSink : armor::MetricSink {
-  explicit StoppingSink(int stop_after = 0) : stop_after(stop_after) {}
+  explicit StoppingSink(int stop_after = 0, int kill_at = 0) : stop_after(stop_after), kill_at(kill_at) {}
   bool epoch_end(int epoch, const armor::MetricValues& values) override {
+    if (epoch == kill_at) throw std::runtime_error("killed before epoch " + std::to_string(epoch) + " was recorded");
     epochs.push_back({epoch, values});
-    return stop_after == 0 || epoch < stop_after;
+    return goes_on(epoch);
   }
+  bool epoch_resumed(int epoch, const armor::MetricValues& values) override {
+    resumed.push_back({epoch, values});
+    return goes_on(epoch);
+  }
+  bool goes_on(int epoch) const { return stop_after == 0 || epoch < stop_after; }
   int stop_after;
+  int kill_at;
   std::vector<std::pair<int, armor::MetricValues>> epochs;
+  std::vector<std::pair<int, armor::MetricValues>> resumed;  // what the checkpoints gave back
 };
+
+double metric(const armor::MetricValues& values, const std::string& key) {
+  for (const auto& [name, value] : values) {
+    if (name == key) return value;
+  }
+  ADD_FAILURE() << "no epoch metric " << key;
+  return 0;
+}
 
 class TrainerTest : public ::testing::Test {
  protected:
@@ -108,11 +125,11 @@ class TrainerTest : public ::testing::Test {
 
   // Trains `net` with trainer `name` (seeded), returning the sink.
   StoppingSink fit(TinyNet& net, const std::string& name, const Changes& changes, armor::CheckpointPlan checkpoint = {},
-                   int stop_after = 0) {
+                   int stop_after = 0, int kill_at = 0) {
     Changes all{{"epochs", std::int64_t{3}}, {"batch_size", std::int64_t{32}}, {"lr", 0.05}};
     all.insert(all.end(), changes.begin(), changes.end());
     auto trainer = plugin_registry().trainer(name)(params(PluginKind::trainer, name, all));
-    StoppingSink sink(stop_after);
+    StoppingSink sink(stop_after, kill_at);
     armor::TrainContext context{net, data_->train, torch::kCPU, attack_.get(), balancing_, sink, /*seed=*/7};
     context.checkpoint = std::move(checkpoint);
     context.validation = &data_->test;
@@ -196,12 +213,54 @@ TEST_F(TrainerTest, AResumedRunEndsWithTheWeightsOfAnUninterruptedOne) {
     const StoppingSink rest = fit(*resumed, name, changes, {path, 1, true});
     ASSERT_EQ(rest.epochs.size(), 2u) << name << ": the resumed run trains epochs 2 and 3 only";
     EXPECT_EQ(rest.epochs.front().first, 2);
+    ASSERT_EQ(rest.resumed.size(), 1u) << name << ": the checkpoint gives back the epoch it was written after";
+    EXPECT_EQ(rest.resumed.front().first, 1);
+    EXPECT_EQ(rest.resumed.front().second, first.epochs.front().second) << name;
 
     const auto expected = straight->named_parameters();
     for (const auto& item : resumed->named_parameters()) {
       EXPECT_TRUE(torch::equal(item.value(), expected[item.key()])) << name << ": " << item.key() << " differs";
     }
     EXPECT_TRUE(torch::equal(resumed->norm->running_mean, straight->norm->running_mean)) << name;
+  }
+}
+
+// Killed after epoch 2's checkpoint was written but before its metrics were recorded: the resume
+// starts at epoch 3 and reports epoch 2's metrics from the checkpoint, so no epoch goes unrecorded.
+TEST_F(TrainerTest, AnEpochCheckpointedButNotRecordedBeforeAKillIsReportedOnResume) {
+  auto straight = model(1);
+  const StoppingSink whole = fit(*straight, "pgd_at", {}, {(folder_ / "straight.pt").string(), 1, true});
+  ASSERT_EQ(whole.epochs.size(), 3u);
+
+  const std::string path = (folder_ / "killed.pt").string();
+  auto killed = model(1);
+  EXPECT_THROW(fit(*killed, "pgd_at", {}, {path, 1, true}, /*stop_after=*/0, /*kill_at=*/2), std::runtime_error);
+  auto resumed = model(99);
+  const StoppingSink rest = fit(*resumed, "pgd_at", {}, {path, 1, true});
+  ASSERT_EQ(rest.resumed.size(), 1u);
+  EXPECT_EQ(rest.resumed.front().first, 2);
+  for (const std::string key : {"train_loss", "train_acc", "lr"}) {
+    EXPECT_EQ(metric(rest.resumed.front().second, key), metric(whole.epochs[1].second, key)) << key;
+  }
+  ASSERT_EQ(rest.epochs.size(), 1u);
+  EXPECT_EQ(rest.epochs.front().first, 3);
+}
+
+// Stopped early after epoch 1 of a run that checkpoints every 2 epochs: the stop is checkpointed
+// too, and a resume keeps the decision instead of training on (or over again) from an older state.
+TEST_F(TrainerTest, ARunStoppedEarlyStaysStoppedWhenResumed) {
+  const std::string path = (folder_ / "stopped.pt").string();
+  auto stopped = model(1);
+  const StoppingSink first = fit(*stopped, "pgd_at", {}, {path, 2, true}, /*stop_after=*/1);
+  ASSERT_EQ(first.epochs.size(), 1u);
+  auto resumed = model(99);
+  const StoppingSink rest = fit(*resumed, "pgd_at", {}, {path, 2, true}, /*stop_after=*/1);
+  EXPECT_TRUE(rest.epochs.empty()) << "the resumed run trained epoch " << rest.epochs.front().first;
+  ASSERT_EQ(rest.resumed.size(), 1u);
+  EXPECT_EQ(rest.resumed.front().first, 1);
+  const auto expected = stopped->named_parameters();
+  for (const auto& item : resumed->named_parameters()) {
+    EXPECT_TRUE(torch::equal(item.value(), expected[item.key()])) << item.key() << " differs";
   }
 }
 

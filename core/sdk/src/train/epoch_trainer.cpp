@@ -6,6 +6,7 @@
 #include <cmath>
 #include <filesystem>
 #include <mutex>
+#include <sstream>
 
 #include <fmt/core.h>
 #include <torch/torch.h>
@@ -79,6 +80,37 @@ void set_generator_state(at::Generator generator, const torch::Tensor& state) {
   generator.set_state(state.cpu());
 }
 
+// The last epoch's metrics, as two entries: the keys joined by newlines and their values.
+void write_epoch_metrics(torch::serialize::OutputArchive& archive, const MetricValues& values) {
+  std::string keys;
+  std::vector<double> numbers;
+  for (const auto& [key, value] : values) {
+    keys += (keys.empty() ? "" : "\n") + key;
+    numbers.push_back(value);
+  }
+  archive.write("epoch_metric_keys", c10::IValue(keys));
+  archive.write("epoch_metric_values", torch::tensor(numbers, torch::kFloat64));
+}
+
+// Empty for a checkpoint written before epoch metrics were kept in it.
+MetricValues read_epoch_metrics(torch::serialize::InputArchive& archive, const std::string& path) {
+  c10::IValue keys;
+  torch::Tensor numbers;
+  if (!archive.try_read("epoch_metric_keys", keys) || !archive.try_read("epoch_metric_values", numbers)) return {};
+  std::vector<std::string> names;
+  std::stringstream lines(keys.toStringRef());
+  for (std::string name; std::getline(lines, name);) names.push_back(name);
+  numbers = numbers.to(torch::kCPU, torch::kFloat64).contiguous();
+  if (static_cast<std::int64_t>(names.size()) != numbers.numel()) {
+    throw RunError(fmt::format("checkpoint {} holds {} epoch metric names and {} values", path, names.size(),
+                               numbers.numel()));
+  }
+  MetricValues values;
+  for (std::size_t i = 0; i < names.size(); ++i)
+    values.emplace_back(names[i], numbers[static_cast<std::int64_t>(i)].item<double>());
+  return values;
+}
+
 std::string optimizer_key(std::size_t index) { return index == 0 ? "optimizer" : "optimizer_" + std::to_string(index); }
 
 struct ValidationScore {
@@ -143,8 +175,15 @@ void EpochTrainer::fit(TrainContext& ctx) {
   step_ = 0;
   std::int64_t first_epoch = 0;
   if (ctx.checkpoint.resume && !ctx.checkpoint.path.empty() && std::filesystem::exists(ctx.checkpoint.path)) {
-    first_epoch = load_checkpoint(ctx);
+    MetricValues checkpointed;
+    first_epoch = load_checkpoint(ctx, checkpointed);
     fmt::print("resumed from {} after epoch {}\n", ctx.checkpoint.path, first_epoch);
+    // A checkpoint from before epoch metrics were kept in it has none to replay.
+    if (first_epoch > 0 && !checkpointed.empty() &&
+        !ctx.metrics.epoch_resumed(static_cast<int>(first_epoch), checkpointed)) {
+      fmt::print("stopped after epoch {} (decided before the interruption)\n", first_epoch);
+      return;
+    }
   }
   for (std::int64_t epoch = first_epoch; epoch < epochs_; ++epoch) {
     const auto start = std::chrono::steady_clock::now();
@@ -166,12 +205,14 @@ void EpochTrainer::fit(TrainContext& ctx) {
       values.emplace_back("val_acc", score.accuracy);
       fmt::print("epoch {}/{}: validation loss {:.4f} acc {:.4f}\n", epoch + 1, epochs_, score.loss, score.accuracy);
     }
-    // The checkpoint comes first: once an epoch's metrics are in runs.db, its state is on disk.
-    if (!ctx.checkpoint.path.empty() &&
-        (last || (ctx.checkpoint.every > 0 && (epoch + 1) % ctx.checkpoint.every == 0))) {
-      save_checkpoint(ctx, epoch + 1);
-    }
+    // The checkpoint comes first and carries the epoch's metrics: once they are in runs.db its state
+    // is on disk, and a kill before they are recorded leaves them for the resume to record.
+    const bool checkpointed = !ctx.checkpoint.path.empty() &&
+                              (last || (ctx.checkpoint.every > 0 && (epoch + 1) % ctx.checkpoint.every == 0));
+    if (checkpointed) save_checkpoint(ctx, epoch + 1, values);
     if (!ctx.metrics.epoch_end(static_cast<int>(epoch + 1), values)) {
+      // Kept on disk, so that a resume finds the stop instead of training on from an older state.
+      if (!checkpointed && !ctx.checkpoint.path.empty()) save_checkpoint(ctx, epoch + 1, values);
       fmt::print("stopped after epoch {}\n", epoch + 1);
       break;
     }
@@ -223,7 +264,8 @@ void EpochTrainer::train_epoch(TrainContext& ctx, BatchLoader& loader, std::int6
 
 // The checkpoint: one LibTorch archive, written to a temporary file and renamed over the old one,
 // so a kill while saving leaves the previous checkpoint whole.
-void EpochTrainer::save_checkpoint(const TrainContext& ctx, std::int64_t epochs_done) const {
+void EpochTrainer::save_checkpoint(const TrainContext& ctx, std::int64_t epochs_done,
+                                   const MetricValues& epoch_metrics) const {
   torch::serialize::OutputArchive archive;
   torch::serialize::OutputArchive model_archive;
   ctx.model.save(model_archive);
@@ -238,6 +280,7 @@ void EpochTrainer::save_checkpoint(const TrainContext& ctx, std::int64_t epochs_
   archive.write("trainer", trainer_archive);
   archive.write("epochs_done", torch::tensor(epochs_done, torch::kInt64));
   archive.write("step", torch::tensor(step_, torch::kInt64));
+  write_epoch_metrics(archive, epoch_metrics);
   archive.write("cpu_rng", generator_state(at::detail::getDefaultCPUGenerator()));
   if (ctx.device.is_cuda())
     archive.write("cuda_rng", generator_state(at::globalContext().defaultGenerator(ctx.device)));
@@ -275,7 +318,7 @@ void EpochTrainer::check_checkpoint_identity(const TrainContext& ctx) const {
   }
 }
 
-std::int64_t EpochTrainer::load_checkpoint(TrainContext& ctx) {
+std::int64_t EpochTrainer::load_checkpoint(TrainContext& ctx, MetricValues& epoch_metrics) {
   const std::string& path = ctx.checkpoint.path;
   check_checkpoint_identity(ctx);
   torch::serialize::InputArchive archive;
@@ -295,6 +338,7 @@ std::int64_t EpochTrainer::load_checkpoint(TrainContext& ctx) {
     load_state(trainer_archive);
     archive.read("epochs_done", epochs_done);
     archive.read("step", step);
+    epoch_metrics = read_epoch_metrics(archive, path);
     archive.read("cpu_rng", rng);
     if (ctx.device.is_cuda()) archive.try_read("cuda_rng", cuda_rng);  // absent in a CPU checkpoint
   } catch (const c10::Error& error) {

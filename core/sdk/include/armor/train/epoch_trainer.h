@@ -22,6 +22,7 @@
 #include "armor/attack/attack.h"
 #include "armor/params/param_schema.h"
 #include "armor/params/params.h"
+#include "armor/train/metric_sink.h"
 #include "armor/train/trainer.h"
 
 namespace torch::optim {
@@ -86,8 +87,8 @@ class EpochTrainer : public Trainer {
  private:
   struct EpochTotals;
   void train_epoch(TrainContext& ctx, BatchLoader& loader, std::int64_t epoch, EpochTotals& totals);
-  void save_checkpoint(const TrainContext& ctx, std::int64_t epochs_done) const;
-  std::int64_t load_checkpoint(TrainContext& ctx);  // -> epochs already done
+  void save_checkpoint(const TrainContext& ctx, std::int64_t epochs_done, const MetricValues& epoch_metrics) const;
+  std::int64_t load_checkpoint(TrainContext& ctx, MetricValues& epoch_metrics);  // -> epochs already done
   void check_checkpoint_identity(const TrainContext& ctx) const;
 
   Params params_;

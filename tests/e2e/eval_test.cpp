@@ -48,6 +48,11 @@ TEST_F(EvalTest, AddsMetricsToAFinishedRun) {
   EXPECT_LE(metrics.at("fgsm_route_change"), 1.0);
   EXPECT_EQ(store.image_results(1).size(), 64u);
   EXPECT_TRUE(contains(eval.output, "fgsm_acc")) << eval.output;
+  // Who computed the added metrics is recorded beside the trainer's provenance, which stays.
+  EXPECT_EQ(scalar("SELECT value FROM provenance WHERE run_id = 1 AND key = 'reeval:fgsm:revision'"),
+            scalar("SELECT value FROM provenance WHERE run_id = 1 AND key = 'revision'"));
+  EXPECT_FALSE(scalar("SELECT value FROM provenance WHERE run_id = 1 AND key = 'reeval:fgsm:cpu_kernels'").empty());
+  EXPECT_EQ(scalar("SELECT count(*) FROM provenance WHERE run_id = 1 AND key LIKE 'reeval:pgd20:%'"), "0");
   // The router attack's own check, from the whole split, is recorded with the subset checks.
   EXPECT_EQ(scalar("SELECT count(*) FROM eval_checks WHERE run_id = 1 AND metric = 'fgsm_rar_acc' AND "
                    "\"check\" = 'constant_router' AND value > 0 AND value <= 1"),

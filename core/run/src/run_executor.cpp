@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <set>
 
 #include <fmt/core.h>
 #include <torch/torch.h>
@@ -395,6 +396,21 @@ void record_attack_descriptions(RunStore& store, std::int64_t run_id, const std:
   if (!values.empty()) store.records().record_provenance(run_id, values);
 }
 
+// A re-evaluation of a finished run keeps the provenance of the process that trained it; who
+// computed each metric it adds is recorded beside it: reeval:<metric>:<key>, e.g.
+// reeval:fgsm:revision.
+void record_reevaluation(RunStore& store, std::int64_t run_id, const std::vector<EvalAttack>& attacks,
+                         const std::vector<std::pair<std::string, std::string>>& evaluator) {
+  static const std::set<std::string> kKept{"revision", "dirty", "host", "cpu", "cpu_kernels", "threads"};
+  std::vector<std::pair<std::string, std::string>> values;
+  for (const EvalAttack& attack : attacks) {
+    for (const auto& [key, value] : evaluator) {
+      if (kKept.count(key) != 0) values.emplace_back("reeval:" + attack.name + ":" + key, value);
+    }
+  }
+  if (!values.empty()) store.records().record_provenance(run_id, values);
+}
+
 double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
@@ -561,6 +577,7 @@ void execute_evaluation(const Experiment& experiment, const Registry& registry, 
   record_robustness_curve(experiment, registry, store, run_id, *model, test, device, attacks);
   record_expert_rows(store, run_id, result);
   record_attack_descriptions(store, run_id, attacks);
+  if (request.add_to_finished_run) record_reevaluation(store, run_id, attacks, run_provenance);
   if (!request.add_to_finished_run) {
     if (!result.images.empty()) store.records().record_image_results(run_id, to_image_results(result.images));
     store.queue().finish_run(run_id, result.metrics);

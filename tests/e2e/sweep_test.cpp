@@ -157,6 +157,12 @@ TEST_F(SweepTest, ARunKilledAfterEpochOneAndResumedEndsWithTheWeightsOfAStraight
   EXPECT_TRUE(contains(resumed.output, "resumed from")) << resumed.output;
   EXPECT_EQ(scalar("SELECT status FROM runs WHERE id = 1"), "finished");
   EXPECT_EQ(scalar("SELECT attempt FROM runs WHERE id = 1"), "2");
+  // Each attempt keeps who ran it; the unprefixed keys are the last attempt's.
+  EXPECT_EQ(scalar("SELECT group_concat(key, ',') FROM (SELECT key FROM provenance WHERE run_id = 1 AND key LIKE "
+                   "'attempt:%:revision' ORDER BY key)"),
+            "attempt:1:revision,attempt:2:revision");
+  EXPECT_EQ(scalar("SELECT value FROM provenance WHERE run_id = 1 AND key = 'attempt:2:revision'"),
+            scalar("SELECT value FROM provenance WHERE run_id = 1 AND key = 'revision'"));
   EXPECT_EQ(scalar("SELECT count(DISTINCT epoch) FROM epoch_metrics"), "3");
   EXPECT_EQ(scalar("SELECT value FROM epoch_metrics WHERE epoch = 1 AND key = 'train_loss'"), epoch_one_loss);
   // The same weights, byte for byte, as the run that was never interrupted.

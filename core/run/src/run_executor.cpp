@@ -396,17 +396,26 @@ void record_attack_descriptions(RunStore& store, std::int64_t run_id, const std:
   if (!values.empty()) store.records().record_provenance(run_id, values);
 }
 
+// Who ran a process's share of a run: the keys of its provenance that can change between attempts
+// and evaluations, recorded again under `prefix` so that a later process does not overwrite them.
+std::vector<std::pair<std::string, std::string>> who_ran(
+    const std::string& prefix, const std::vector<std::pair<std::string, std::string>>& provenance) {
+  static const std::set<std::string> kWho{"revision", "dirty", "host", "cpu", "cpu_kernels", "threads"};
+  std::vector<std::pair<std::string, std::string>> values;
+  for (const auto& [key, value] : provenance) {
+    if (kWho.count(key) != 0) values.emplace_back(prefix + key, value);
+  }
+  return values;
+}
+
 // A re-evaluation of a finished run keeps the provenance of the process that trained it; who
 // computed each metric it adds is recorded beside it: reeval:<metric>:<key>, e.g.
 // reeval:fgsm:revision.
 void record_reevaluation(RunStore& store, std::int64_t run_id, const std::vector<EvalAttack>& attacks,
                          const std::vector<std::pair<std::string, std::string>>& evaluator) {
-  static const std::set<std::string> kKept{"revision", "dirty", "host", "cpu", "cpu_kernels", "threads"};
   std::vector<std::pair<std::string, std::string>> values;
   for (const EvalAttack& attack : attacks) {
-    for (const auto& [key, value] : evaluator) {
-      if (kKept.count(key) != 0) values.emplace_back("reeval:" + attack.name + ":" + key, value);
-    }
+    for (auto& entry : who_ran("reeval:" + attack.name + ":", evaluator)) values.push_back(std::move(entry));
   }
   if (!values.empty()) store.records().record_provenance(run_id, values);
 }
@@ -495,6 +504,9 @@ void execute_run(const Experiment& experiment, const Registry& registry, RunStor
   run_provenance.emplace_back("train_images", std::to_string(train.size()));
   run_provenance.emplace_back("validation_images", std::to_string(split.validation.size()));
   run_provenance.emplace_back("test_images", std::to_string(test.size()));
+  // The unprefixed keys say who ran the last attempt; attempt:<n>:<key> keeps each attempt's.
+  const auto attempt = who_ran(fmt::format("attempt:{}:", store.reader().run(run_id).attempt), run_provenance);
+  run_provenance.insert(run_provenance.end(), attempt.begin(), attempt.end());
   store.records().record_provenance(run_id, run_provenance);
   StoreMetricSink sink(store, run_id, environment);
   TrainContext context{

@@ -64,9 +64,12 @@ mkdir -p "$dir" "$outputs"
 # machine runs it: OpenBLAS, ATen and oneDNN otherwise pick AVX-512 kernels where the CPU has them,
 # which sum in another order, and training amplifies those last-bit differences (claim 5's first run
 # gave clean 0.764 with AVX-512 kernels, 0.763 with AVX2's). Set any of them to choose otherwise.
+# The page's rerun commands carry the same pins, so that a cell reruns to the same last digit.
+kernel_pins=""
 if [[ "$(uname -m)" == x86_64 ]]; then
   export OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-Haswell} ATEN_CPU_CAPABILITY=${ATEN_CPU_CAPABILITY:-avx2} \
     ONEDNN_MAX_CPU_ISA=${ONEDNN_MAX_CPU_ISA:-AVX2}
+  kernel_pins="OPENBLAS_CORETYPE=$OPENBLAS_CORETYPE ATEN_CPU_CAPABILITY=$ATEN_CPU_CAPABILITY ONEDNN_MAX_CPU_ISA=$ONEDNN_MAX_CPU_ISA "
 fi
 
 log() { printf '[reproduce %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
@@ -282,8 +285,8 @@ rerun_of() {
     printf 'Sweep %s, %s runs (%s finished). To rerun one cell, give every swept key its value; for run %s:\n\n' \
       "$s" "$(sql_value "SELECT count(*) FROM runs WHERE sweep_id = $s")" \
       "$(sql_value "SELECT count(*) FROM runs WHERE sweep_id = $s AND status = 'finished'")" "$run"
-    printf '```sh\nbuild/armor run %s --multirun %s --db /tmp/rerun.db\nbuild/armor db show %s --db %s\n```\n\n' \
-      "$(experiment_of "$claim")" "$words" "$run" "$db"
+    printf '```sh\n%sbuild/armor run %s --multirun %s --db /tmp/rerun.db\nbuild/armor db show %s --db %s\n```\n\n' \
+      "$kernel_pins" "$(experiment_of "$claim")" "$words" "$run" "$db"
   } >> "$out"
 }
 

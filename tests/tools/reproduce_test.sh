@@ -26,6 +26,20 @@ runs=$(($(wc -l < "$work/page/results.csv") - 1))
 [[ $runs == 9 ]] || fail "results.csv holds $runs runs, claim 2 has 9"
 [[ -s $work/page/report-claim2.html ]] || fail "no report of claim 2"
 
+# The page's command for rerunning one cell, run as printed (into this test's folder): the same numbers.
+rerun=$(grep -m1 'build/armor run .* --db /tmp/rerun.db$' "$page") || fail "the page gives no rerun command"
+if [[ $(uname -m) == x86_64 && $rerun != "OPENBLAS_CORETYPE=Haswell ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 build/armor run "* ]]; then
+  fail "the rerun command does not pin the kernels the study ran with: $rerun"
+fi
+cell=$(grep -m1 -o 'build/armor db show [0-9]*' "$page" | grep -o '[0-9]*$')
+rerun=${rerun/build\/armor/$armor}
+(cd "$source" && eval "${rerun/\/tmp\/rerun.db/$work/rerun.db} --outputs $work/rerun") > "$work/rerun.log" 2>&1 ||
+  { cat "$work/rerun.log"; fail "the page's rerun command failed"; }
+numbers="SELECT clean_acc, pgd20_acc, worst_case_acc FROM results WHERE run_id ="
+study=$("$armor" db sql "$numbers $cell" --db "$work/page/runs.db" --format plain | sed -n 2p)
+again=$("$armor" db sql "$numbers 1" --db "$work/rerun.db" --format plain | sed -n 2p)
+[[ -n $study && $study == "$again" ]] || fail "run $cell gave '$study', its rerun '$again'"
+
 bash "$source/tools/reproduce.sh" claim2 > "$work/second.log" 2>&1 || { cat "$work/second.log"; fail "the second call failed"; }
 grep -q 'claim2: sweep 1 is complete' "$work/second.log" || { cat "$work/second.log"; fail "the second call did not see the sweep complete"; }
 [[ $("$armor" db sql "SELECT count(*) FROM runs" --db "$work/page/runs.db" --format plain | sed -n 2p) == 9 ]] ||

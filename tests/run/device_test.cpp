@@ -106,6 +106,8 @@ struct NullSink : armor::MetricSink {
     epochs.emplace_back(epoch, values);
     return stop_after == 0 || epoch < stop_after;
   }
+  // The checkpointed epoch a resume gives back is not an epoch trained here: not counted.
+  bool epoch_resumed(int, const armor::MetricValues&) override { return true; }
   int stop_after = 0;
   std::vector<std::pair<int, armor::MetricValues>> epochs;
 };
